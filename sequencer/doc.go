@@ -1,0 +1,16 @@
+// Package sequencer is the heart of the node: the signed, hash-chained log
+// (SPEC §2), the ticket and nonce state machine derived from it (SPEC §3),
+// the append pipeline with group commit, durable storage in LevelDB, and the
+// offline checker used by `sequencer verify` and by every storage test.
+//
+// What it promises:
+//   - Entry hashes are EIP-712 hashes bit for bit (go-ethereum's apitypes and
+//     ethers' TypedDataEncoder give the same value), signatures are 65 bytes
+//     r‖s‖v with v in {27,28}.
+//   - A Receipt is handed out only after its entry and every earlier one are
+//     on disk (one synced LevelDB batch per group).
+//   - The ticket state is a pure function of the log: Replay(log) gives the
+//     same State on every node, every time.
+//   - A seq is never reused and never signed twice: entries are signed before
+//     they are written, but nothing signed leaves the node before it is durable.
+package sequencer

@@ -1,0 +1,440 @@
+package sequencer
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+)
+
+// Config configures a primary's Sequencer.
+type Config struct {
+	Key          *ecdsa.PrivateKey // the log's signing key
+	Domain       Domain
+	MaxInFlight  int              // leased tickets per lineage; default 64
+	MaxDataBytes int              // default 131072
+	QueueSize    int              // bounded request queue; default 16384
+	MaxBatch     int              // entries per group commit; default 2048
+	Signers      int              // signing goroutines; default GOMAXPROCS
+	Logger       *slog.Logger     // default slog.Default()
+	Metrics      *Metrics         // optional
+	Now          func() time.Time // default time.Now
+	// OnCommit, if set, is called by the writer after each durable group,
+	// in seq order (replication publishes from here). It must not block long.
+	OnCommit func(entries []*Entry)
+}
+
+const (
+	DefaultMaxInFlight  = 64
+	DefaultMaxDataBytes = 131072
+)
+
+func (c *Config) setDefaults() {
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.MaxDataBytes <= 0 {
+		c.MaxDataBytes = DefaultMaxDataBytes
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 16384
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 2048
+	}
+	if c.Signers <= 0 {
+		c.Signers = runtime.GOMAXPROCS(0)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Result answers one write: the entry that records it, and whether it was
+// already in the log (an idempotent retry).
+type Result struct {
+	Entry    *Entry
+	Existing bool
+}
+
+type outcome struct {
+	res Result
+	err error
+}
+
+type pending struct {
+	op   Op
+	done chan outcome // buffered 1
+}
+
+// waiter is a pending request inside a group: answered by the new entry at
+// index idx, or by the existing entry at seq existing.
+type waiter struct {
+	p        *pending
+	idx      int
+	existing uint64
+}
+
+type group struct {
+	entries []*Entry
+	waiters []waiter
+	dirty   Dirty
+}
+
+// Sequencer is the append pipeline of a primary: requests are validated by
+// the caller, ordered and chained by one goroutine (which alone owns the
+// State), signed in parallel, and written as one synced batch per group.
+// Callers are answered only after their group is durable.
+type Sequencer struct {
+	cfg     Config
+	store   Store
+	address common.Address
+
+	queue   chan *pending
+	toSign  chan *group
+	toWrite chan *group
+	signJob chan signJob
+
+	closeMu sync.RWMutex
+	closed  bool
+	halted  atomic.Pointer[error]
+
+	headMu sync.Mutex
+	headCh chan struct{}
+
+	wg sync.WaitGroup
+
+	// owned by the orderer goroutine
+	state  *State
+	hasher *Hasher
+	next   Head
+}
+
+type signJob struct {
+	entries []*Entry
+	key     *ecdsa.PrivateKey
+	wg      *sync.WaitGroup
+	err     *atomic.Pointer[error]
+}
+
+// New starts the pipeline over store. The store's derived state is loaded
+// and its meta must name cfg.Key's address and cfg.Domain (it is written on
+// an empty store).
+func New(store Store, cfg Config) (*Sequencer, error) {
+	cfg.setDefaults()
+	if cfg.Key == nil {
+		return nil, errors.New("sequencer: no signing key")
+	}
+	addr := crypto.PubkeyToAddress(cfg.Key.PublicKey)
+	if err := checkMeta(store, addr, cfg.Domain); err != nil {
+		return nil, err
+	}
+	st, err := store.LoadState()
+	if err != nil {
+		return nil, fmt.Errorf("load state: %w", err)
+	}
+	s := &Sequencer{
+		cfg:     cfg,
+		store:   store,
+		address: addr,
+		queue:   make(chan *pending, cfg.QueueSize),
+		toSign:  make(chan *group, 2),
+		toWrite: make(chan *group, 2),
+		signJob: make(chan signJob, cfg.Signers),
+		headCh:  make(chan struct{}),
+		state:   st,
+		hasher:  NewHasher(cfg.Domain),
+		next:    store.Head(),
+	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.setHead(s.next.Seq)
+		cfg.Metrics.queueLen = func() float64 { return float64(len(s.queue)) }
+	}
+	for range cfg.Signers {
+		s.wg.Add(1)
+		go s.signWorker()
+	}
+	s.wg.Add(3)
+	go s.orderer()
+	go s.signer()
+	go s.writer()
+	return s, nil
+}
+
+// checkMeta makes sure the datadir holds this log, or claims an empty one.
+func checkMeta(store Store, addr common.Address, d Domain) error {
+	m, ok, err := store.Meta()
+	if err != nil {
+		return err
+	}
+	chain := d.ChainID
+	if chain == nil {
+		return errors.New("sequencer: domain has no chain id")
+	}
+	if !ok {
+		if store.Head().Seq != 0 {
+			return fmt.Errorf("%w: log without meta record", ErrCorrupt)
+		}
+		return store.PutMeta(Meta{Primary: addr, ChainID: chain, VerifyingContract: d.VerifyingContract})
+	}
+	if m.Primary != addr {
+		return fmt.Errorf("datadir holds the log of %s, but the key is %s", m.Primary, addr)
+	}
+	if m.ChainID.Cmp(chain) != 0 || m.VerifyingContract != d.VerifyingContract {
+		return fmt.Errorf("datadir holds a log of chain %s, contract %s; configured: chain %s, contract %s",
+			m.ChainID, m.VerifyingContract, chain, d.VerifyingContract)
+	}
+	return nil
+}
+
+// Address is the primary's address.
+func (s *Sequencer) Address() common.Address { return s.address }
+
+// Config returns the configuration in force (defaults filled in).
+func (s *Sequencer) Config() Config { return s.cfg }
+
+// Store is the store the sequencer writes.
+func (s *Sequencer) Store() Store { return s.store }
+
+// Halted returns the reason writes stopped, or nil.
+func (s *Sequencer) Halted() error {
+	if p := s.halted.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (s *Sequencer) halt(err error) {
+	if s.halted.CompareAndSwap(nil, &err) {
+		s.cfg.Logger.Error("writes halted", "err", err)
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.Halted.Set(1)
+		}
+	}
+}
+
+// Head returns the durable head and a channel closed at the next commit.
+func (s *Sequencer) Head() (Head, <-chan struct{}) {
+	s.headMu.Lock()
+	defer s.headMu.Unlock()
+	return s.store.Head(), s.headCh
+}
+
+// Submit sequences op and waits until its entry is durable. op must be
+// validated and authorized already. When the queue is full it answers
+// ErrOverloaded, unless the op would fail anyway with an error that SPEC §4
+// ranks first (judged on the durable state).
+func (s *Sequencer) Submit(ctx context.Context, op Op) (Result, error) {
+	if err := s.Halted(); err != nil {
+		return Result{}, err
+	}
+	p := &pending{op: op, done: make(chan outcome, 1)}
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return Result{}, ErrClosed
+	}
+	select {
+	case s.queue <- p:
+		s.closeMu.RUnlock()
+	default:
+		s.closeMu.RUnlock()
+		if err := s.precheck(&op); err != nil {
+			return Result{}, err
+		}
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.Overloaded.Inc()
+		}
+		return Result{}, ErrOverloaded
+	}
+	select {
+	case o := <-p.done:
+		return o.res, o.err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+// precheck applies the rules to the durable records, for the error to give
+// instead of Overloaded.
+func (s *Sequencer) precheck(op *Op) error {
+	var t *Ticket
+	var l *Lineage
+	var p *PlainTx
+	if op.Lineage != "" {
+		t, _ = s.store.Ticket(op.Lineage, op.ExternalID)
+		l, _ = s.store.Lineage(op.Lineage)
+	} else if op.ExternalID != "" {
+		p, _ = s.store.Plain(op.ExternalID)
+	}
+	d := decide(op, t, l, p, s.cfg.MaxInFlight)
+	return d.Err
+}
+
+// Close stops taking requests, finishes every queued request and group,
+// and waits for the pipeline to stop. It does not close the store.
+func (s *Sequencer) Close() {
+	s.closeMu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.queue)
+	}
+	s.closeMu.Unlock()
+	s.wg.Wait()
+}
+
+// orderer owns the State: it takes queued requests in groups, decides each,
+// and builds the chained, unsigned entries.
+func (s *Sequencer) orderer() {
+	defer s.wg.Done()
+	defer close(s.toSign)
+	for p := range s.queue {
+		g := &group{}
+		s.order(g, p)
+	drain:
+		for len(g.entries) < s.cfg.MaxBatch {
+			select {
+			case p, ok := <-s.queue:
+				if !ok {
+					break drain
+				}
+				s.order(g, p)
+			default:
+				break drain
+			}
+		}
+		if len(g.waiters) == 0 {
+			continue
+		}
+		g.dirty = s.state.TakeDirty()
+		s.toSign <- g
+	}
+}
+
+func (s *Sequencer) order(g *group, p *pending) {
+	if err := s.Halted(); err != nil {
+		p.done <- outcome{err: err}
+		return
+	}
+	d := s.state.Decide(&p.op, s.cfg.MaxInFlight)
+	switch {
+	case d.Err != nil:
+		p.done <- outcome{err: d.Err}
+	case d.New == nil:
+		g.waiters = append(g.waiters, waiter{p: p, idx: -1, existing: d.Existing})
+	default:
+		e := d.New
+		e.Seq = s.next.Seq + 1
+		e.PrevHash = s.next.Hash
+		e.Timestamp = max(uint64(s.cfg.Now().UnixMilli()), s.next.Timestamp)
+		e.Hash = s.hasher.EntryHash(e)
+		if err := s.state.Apply(e); err != nil {
+			// Decide and Apply disagree: our own invariant is broken.
+			s.halt(fmt.Errorf("logic error: %w", err))
+			p.done <- outcome{err: ErrHalted}
+			return
+		}
+		s.next = Head{Seq: e.Seq, Hash: e.Hash, Timestamp: e.Timestamp}
+		g.waiters = append(g.waiters, waiter{p: p, idx: len(g.entries)})
+		g.entries = append(g.entries, e)
+	}
+}
+
+// signer signs each group's entries in parallel, keeping group order.
+func (s *Sequencer) signer() {
+	defer s.wg.Done()
+	defer close(s.toWrite)
+	defer close(s.signJob)
+	for g := range s.toSign {
+		if n := len(g.entries); n > 0 && s.Halted() == nil {
+			var wg sync.WaitGroup
+			var firstErr atomic.Pointer[error]
+			chunk := (n + s.cfg.Signers - 1) / s.cfg.Signers
+			for i := 0; i < n; i += chunk {
+				wg.Add(1)
+				s.signJob <- signJob{entries: g.entries[i:min(i+chunk, n)], key: s.cfg.Key, wg: &wg, err: &firstErr}
+			}
+			wg.Wait()
+			if p := firstErr.Load(); p != nil {
+				s.halt(*p)
+			}
+		}
+		s.toWrite <- g
+	}
+}
+
+func (s *Sequencer) signWorker() {
+	defer s.wg.Done()
+	for j := range s.signJob {
+		for _, e := range j.entries {
+			sig, err := Sign(e.Hash, j.key)
+			if err != nil {
+				j.err.CompareAndSwap(nil, &err)
+				break
+			}
+			e.Signature = sig
+		}
+		j.wg.Done()
+	}
+}
+
+// writer commits each group in one synced batch, then answers its callers.
+func (s *Sequencer) writer() {
+	defer s.wg.Done()
+	for g := range s.toWrite {
+		if err := s.Halted(); err != nil {
+			s.fail(g, ErrHalted)
+			continue
+		}
+		start := time.Now()
+		if err := s.store.Commit(g.entries, g.dirty); err != nil {
+			s.halt(fmt.Errorf("%w: %v", ErrHalted, err))
+			s.fail(g, ErrHalted)
+			continue
+		}
+		if m := s.cfg.Metrics; m != nil {
+			m.observeCommit(g.entries, time.Since(start))
+		}
+		if len(g.entries) > 0 {
+			s.headMu.Lock()
+			close(s.headCh)
+			s.headCh = make(chan struct{})
+			s.headMu.Unlock()
+		}
+		for _, w := range g.waiters {
+			if w.idx >= 0 {
+				w.p.done <- outcome{res: Result{Entry: g.entries[w.idx]}}
+				continue
+			}
+			e, err := s.existing(g, w.existing)
+			w.p.done <- outcome{res: Result{Entry: e, Existing: true}, err: err}
+		}
+		if s.cfg.OnCommit != nil && len(g.entries) > 0 {
+			s.cfg.OnCommit(g.entries)
+		}
+	}
+}
+
+func (s *Sequencer) existing(g *group, seq uint64) (*Entry, error) {
+	if len(g.entries) > 0 && seq >= g.entries[0].Seq {
+		return g.entries[seq-g.entries[0].Seq], nil
+	}
+	return s.store.Entry(seq)
+}
+
+func (s *Sequencer) fail(g *group, err error) {
+	for _, w := range g.waiters {
+		w.p.done <- outcome{err: err}
+	}
+}

@@ -1,0 +1,451 @@
+package sequencer
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// TicketState is the state of a ticket (SPEC §3).
+type TicketState uint8
+
+const (
+	TicketLeased TicketState = iota
+	TicketClosed
+	TicketReleased
+	TicketFailed
+)
+
+var ticketStateNames = [...]string{"leased", "closed", "released", "failed"}
+
+func (s TicketState) String() string {
+	if int(s) < len(ticketStateNames) {
+		return ticketStateNames[s]
+	}
+	return fmt.Sprintf("state(%d)", uint8(s))
+}
+
+// Ticket is the lease of one nonce of one lineage to one transaction.
+// FinalSeq is the seq of the entry that ended the lease (close, release,
+// fail, or the sync that closed it); 0 while leased.
+type Ticket struct {
+	Lineage    string
+	ExternalID string
+	Nonce      uint64
+	State      TicketState
+	LeaseSeq   uint64
+	FinalSeq   uint64
+	DataHash   common.Hash // keccak256 of the leasing tx's data, for idempotency
+	LeaseHash  common.Hash // hash of the leasing tx entry
+}
+
+// InFlight is one leased ticket of a lineage.
+type InFlight struct {
+	Nonce      uint64
+	ExternalID string
+	Seq        uint64
+}
+
+// Lineage is the nonce state of one lineage.
+type Lineage struct {
+	Name      string
+	NextNonce uint64
+	Floor     uint64
+	InFlight  []InFlight // sorted by nonce
+	Released  []uint64   // the pool, sorted ascending
+	Closed    uint64
+	Failed    uint64
+}
+
+func (l *Lineage) leaseNonce() (uint64, bool) {
+	if len(l.Released) > 0 {
+		return l.Released[0], true
+	}
+	return l.NextNonce, l.NextNonce != math.MaxUint64
+}
+
+func (l *Lineage) addInFlight(f InFlight) {
+	i, _ := slices.BinarySearchFunc(l.InFlight, f.Nonce, func(a InFlight, n uint64) int {
+		return cmpU64(a.Nonce, n)
+	})
+	l.InFlight = slices.Insert(l.InFlight, i, f)
+}
+
+func (l *Lineage) removeInFlight(nonce uint64) bool {
+	i, ok := slices.BinarySearchFunc(l.InFlight, nonce, func(a InFlight, n uint64) int {
+		return cmpU64(a.Nonce, n)
+	})
+	if ok {
+		l.InFlight = slices.Delete(l.InFlight, i, i+1)
+	}
+	return ok
+}
+
+func (l *Lineage) addReleased(n uint64) {
+	i, found := slices.BinarySearch(l.Released, n)
+	if !found {
+		l.Released = slices.Insert(l.Released, i, n)
+	}
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (l *Lineage) clone() *Lineage {
+	c := *l
+	c.InFlight = slices.Clone(l.InFlight)
+	c.Released = slices.Clone(l.Released)
+	return &c
+}
+
+// PlainTx is a tx without lineage that was given an externalId.
+type PlainTx struct {
+	Seq      uint64
+	DataHash common.Hash
+}
+
+type ticketKey struct{ lineage, externalID string }
+
+// Op is one write asked of the primary, already validated and authorized.
+type Op struct {
+	Kind       Kind // KindTx, KindClose, KindRelease, KindFail or KindSync
+	Lineage    string
+	ExternalID string
+	Data       []byte
+	DataHash   common.Hash // keccak256(Data) for tx
+	ChainNonce uint64      // for sync
+	Sender     common.Address
+}
+
+// Decision is what the state machine makes of an Op: either a new entry to
+// write (New, with every field but seq, prevHash, timestamp, hash and
+// signature), or the seq of an existing entry that answers it, or an error.
+type Decision struct {
+	New      *Entry
+	Existing uint64
+	Err      error
+}
+
+// State is the ticket and nonce state derived from a log. It is a pure,
+// deterministic state machine: no clock, no I/O, no goroutines. Apply(e) for
+// every entry of a log, in order, gives the same State on every node.
+type State struct {
+	lineages map[string]*Lineage
+	tickets  map[ticketKey]*Ticket
+	plain    map[string]PlainTx
+
+	dirtyLineages map[string]struct{}
+	dirtyTickets  map[ticketKey]struct{}
+	dirtyPlain    map[string]struct{}
+}
+
+// NewState returns the state of an empty log.
+func NewState() *State {
+	return &State{
+		lineages:      map[string]*Lineage{},
+		tickets:       map[ticketKey]*Ticket{},
+		plain:         map[string]PlainTx{},
+		dirtyLineages: map[string]struct{}{},
+		dirtyTickets:  map[ticketKey]struct{}{},
+		dirtyPlain:    map[string]struct{}{},
+	}
+}
+
+// Ticket returns a copy of a ticket.
+func (s *State) Ticket(lineage, externalID string) (Ticket, bool) {
+	t, ok := s.tickets[ticketKey{lineage, externalID}]
+	if !ok {
+		return Ticket{}, false
+	}
+	return *t, true
+}
+
+// Lineage returns a copy of a lineage.
+func (s *State) Lineage(name string) (Lineage, bool) {
+	l, ok := s.lineages[name]
+	if !ok {
+		return Lineage{}, false
+	}
+	return *l.clone(), true
+}
+
+// Plain returns the tx without lineage recorded under externalID.
+func (s *State) Plain(externalID string) (PlainTx, bool) {
+	p, ok := s.plain[externalID]
+	return p, ok
+}
+
+// LineageCount is the number of lineages.
+func (s *State) LineageCount() int { return len(s.lineages) }
+
+// Decide applies the rules of SPEC §3 to op without changing the state.
+// maxInFlight is the --max-in-flight limit for new leases.
+func (s *State) Decide(op *Op, maxInFlight int) Decision {
+	var t *Ticket
+	var l *Lineage
+	if op.Lineage != "" {
+		t = s.tickets[ticketKey{op.Lineage, op.ExternalID}]
+		l = s.lineages[op.Lineage]
+	}
+	var p *PlainTx
+	if op.Kind == KindTx && op.Lineage == "" && op.ExternalID != "" {
+		if v, ok := s.plain[op.ExternalID]; ok {
+			p = &v
+		}
+	}
+	return decide(op, t, l, p, maxInFlight)
+}
+
+// decide is the pure rule table of SPEC §3. t, l and p are the current
+// ticket, lineage and plain tx named by op (nil when absent).
+func decide(op *Op, t *Ticket, l *Lineage, p *PlainTx, maxInFlight int) Decision {
+	e := &Entry{Kind: op.Kind, Sender: op.Sender, Lineage: op.Lineage, ExternalID: op.ExternalID}
+	switch op.Kind {
+	case KindTx:
+		if op.Lineage == "" {
+			if p != nil {
+				if p.DataHash != op.DataHash {
+					return Decision{Err: ErrExternalIDConfl}
+				}
+				return Decision{Existing: p.Seq}
+			}
+			e.Data, e.DataHash = op.Data, op.DataHash
+			return Decision{New: e}
+		}
+		if t != nil {
+			switch t.State {
+			case TicketLeased:
+				if t.DataHash != op.DataHash {
+					return Decision{Err: ErrExternalIDConfl}
+				}
+				return Decision{Existing: t.LeaseSeq}
+			case TicketClosed, TicketFailed:
+				return Decision{Err: &TicketError{Err: ErrTicketFinal, Ticket: *t}}
+			}
+		}
+		if l == nil {
+			l = &Lineage{Name: op.Lineage}
+		}
+		if maxInFlight > 0 && len(l.InFlight) >= maxInFlight {
+			return Decision{Err: &LimitError{Err: ErrTooManyInFlight, Limit: maxInFlight}}
+		}
+		n, ok := l.leaseNonce()
+		if !ok {
+			return Decision{Err: fmt.Errorf("%w: lineage %q has no nonce left to lease", ErrInvalidParams, op.Lineage)}
+		}
+		e.Nonce, e.Data, e.DataHash = n, op.Data, op.DataHash
+		return Decision{New: e}
+	case KindClose, KindRelease, KindFail:
+		if t == nil {
+			return Decision{Err: ErrNotFound}
+		}
+		switch {
+		case t.State == TicketLeased:
+			e.Nonce, e.DataHash = t.Nonce, t.LeaseHash
+			return Decision{New: e}
+		case op.Kind == KindClose && t.State == TicketClosed,
+			op.Kind == KindRelease && t.State == TicketReleased,
+			op.Kind == KindFail && t.State == TicketFailed:
+			return Decision{Existing: t.FinalSeq}
+		}
+		return Decision{Err: &TicketError{Err: ErrTicketFinal, Ticket: *t}}
+	case KindSync:
+		e.ExternalID = ""
+		e.Nonce = op.ChainNonce
+		return Decision{New: e}
+	}
+	return Decision{Err: fmt.Errorf("%w: unknown kind %d", ErrInvalidParams, op.Kind)}
+}
+
+func (s *State) lineage(name string) *Lineage {
+	l, ok := s.lineages[name]
+	if !ok {
+		l = &Lineage{Name: name}
+		s.lineages[name] = l
+	}
+	s.dirtyLineages[name] = struct{}{}
+	return l
+}
+
+// Apply advances the state by one entry. It returns an error, and leaves the
+// state unchanged, when the entry is not one the rules of SPEC §3 allow at
+// this point (a nonce other than the one the lease rule gives, a close of a
+// ticket that is not leased, a dataHash that does not name the lease...).
+func (s *State) Apply(e *Entry) error {
+	switch e.Kind {
+	case KindTx:
+		if e.Lineage == "" {
+			if e.Nonce != 0 {
+				return fmt.Errorf("seq %d: tx without lineage has nonce %d", e.Seq, e.Nonce)
+			}
+			if e.ExternalID != "" {
+				if _, dup := s.plain[e.ExternalID]; dup {
+					return fmt.Errorf("seq %d: externalId %q sequenced twice", e.Seq, e.ExternalID)
+				}
+				s.plain[e.ExternalID] = PlainTx{Seq: e.Seq, DataHash: e.DataHash}
+				s.dirtyPlain[e.ExternalID] = struct{}{}
+			}
+			return nil
+		}
+		if e.ExternalID == "" {
+			return fmt.Errorf("seq %d: tx with lineage has no externalId", e.Seq)
+		}
+		k := ticketKey{e.Lineage, e.ExternalID}
+		if t := s.tickets[k]; t != nil && t.State != TicketReleased {
+			return fmt.Errorf("seq %d: ticket %s/%s is %s, cannot lease", e.Seq, e.Lineage, e.ExternalID, t.State)
+		}
+		var want uint64
+		var ok bool
+		if l := s.lineages[e.Lineage]; l != nil {
+			want, ok = l.leaseNonce()
+		} else {
+			want, ok = 0, true
+		}
+		if !ok || want != e.Nonce {
+			return fmt.Errorf("seq %d: lease of nonce %d, the lineage's next lease is %d", e.Seq, e.Nonce, want)
+		}
+		l := s.lineage(e.Lineage)
+		if len(l.Released) > 0 {
+			l.Released = l.Released[1:]
+		} else {
+			l.NextNonce++
+		}
+		l.addInFlight(InFlight{Nonce: e.Nonce, ExternalID: e.ExternalID, Seq: e.Seq})
+		s.tickets[k] = &Ticket{
+			Lineage: e.Lineage, ExternalID: e.ExternalID, Nonce: e.Nonce,
+			State: TicketLeased, LeaseSeq: e.Seq, DataHash: e.DataHash, LeaseHash: e.Hash,
+		}
+		s.dirtyTickets[k] = struct{}{}
+		return nil
+	case KindClose, KindRelease, KindFail:
+		k := ticketKey{e.Lineage, e.ExternalID}
+		t := s.tickets[k]
+		if t == nil || t.State != TicketLeased {
+			return fmt.Errorf("seq %d: %s of ticket %s/%s that is not leased", e.Seq, e.Kind, e.Lineage, e.ExternalID)
+		}
+		if t.Nonce != e.Nonce || t.LeaseHash != e.DataHash {
+			return fmt.Errorf("seq %d: %s names nonce %d / lease %s, ticket has %d / %s", e.Seq, e.Kind, e.Nonce, e.DataHash, t.Nonce, t.LeaseHash)
+		}
+		l := s.lineage(e.Lineage)
+		l.removeInFlight(t.Nonce)
+		t.FinalSeq = e.Seq
+		switch e.Kind {
+		case KindClose:
+			t.State = TicketClosed
+			l.Closed++
+		case KindRelease:
+			t.State = TicketReleased
+			l.addReleased(t.Nonce)
+		case KindFail:
+			t.State = TicketFailed
+			l.Failed++
+		}
+		s.dirtyTickets[k] = struct{}{}
+		return nil
+	case KindSync:
+		if e.Lineage == "" || e.ExternalID != "" || e.DataHash != (common.Hash{}) {
+			return fmt.Errorf("seq %d: malformed sync", e.Seq)
+		}
+		l := s.lineage(e.Lineage)
+		c := e.Nonce
+		keep := l.InFlight[:0]
+		for _, f := range l.InFlight {
+			if f.Nonce < c {
+				k := ticketKey{e.Lineage, f.ExternalID}
+				t := s.tickets[k]
+				t.State, t.FinalSeq = TicketClosed, e.Seq
+				s.dirtyTickets[k] = struct{}{}
+				l.Closed++
+				continue
+			}
+			keep = append(keep, f)
+		}
+		l.InFlight = keep
+		i, _ := slices.BinarySearch(l.Released, c)
+		l.Released = l.Released[i:]
+		l.NextNonce = max(l.NextNonce, c)
+		l.Floor = max(l.Floor, c)
+		return nil
+	}
+	return fmt.Errorf("seq %d: unknown kind %d", e.Seq, e.Kind)
+}
+
+// Dirty is the derived state changed since the last TakeDirty, ready to
+// persist next to the entries that changed it.
+type Dirty struct {
+	Lineages []*Lineage
+	Tickets  []*Ticket
+	Plain    map[string]PlainTx
+}
+
+// TakeDirty returns copies of every record changed since the last call.
+func (s *State) TakeDirty() Dirty {
+	var d Dirty
+	for name := range s.dirtyLineages {
+		d.Lineages = append(d.Lineages, s.lineages[name].clone())
+	}
+	for k := range s.dirtyTickets {
+		t := *s.tickets[k]
+		d.Tickets = append(d.Tickets, &t)
+	}
+	if len(s.dirtyPlain) > 0 {
+		d.Plain = make(map[string]PlainTx, len(s.dirtyPlain))
+		for id := range s.dirtyPlain {
+			d.Plain[id] = s.plain[id]
+		}
+	}
+	clear(s.dirtyLineages)
+	clear(s.dirtyTickets)
+	clear(s.dirtyPlain)
+	return d
+}
+
+// Equal reports whether two states hold the same lineages, tickets and plain
+// txs; the first difference is described in the error.
+func (s *State) Equal(o *State) error {
+	if len(s.lineages) != len(o.lineages) {
+		return fmt.Errorf("%d lineages, other has %d", len(s.lineages), len(o.lineages))
+	}
+	for name, l := range s.lineages {
+		m, ok := o.lineages[name]
+		if !ok {
+			return fmt.Errorf("lineage %q missing from other", name)
+		}
+		if !lineageEqual(l, m) {
+			return fmt.Errorf("lineage %q differs: %+v vs %+v", name, *l, *m)
+		}
+	}
+	if len(s.tickets) != len(o.tickets) {
+		return fmt.Errorf("%d tickets, other has %d", len(s.tickets), len(o.tickets))
+	}
+	for k, t := range s.tickets {
+		u, ok := o.tickets[k]
+		if !ok || *t != *u {
+			return fmt.Errorf("ticket %s/%s differs", k.lineage, k.externalID)
+		}
+	}
+	if len(s.plain) != len(o.plain) {
+		return fmt.Errorf("%d plain txs, other has %d", len(s.plain), len(o.plain))
+	}
+	for k, p := range s.plain {
+		if q, ok := o.plain[k]; !ok || p != q {
+			return fmt.Errorf("plain tx %q differs", k)
+		}
+	}
+	return nil
+}
+
+func lineageEqual(a, b *Lineage) bool {
+	return a.Name == b.Name && a.NextNonce == b.NextNonce && a.Floor == b.Floor &&
+		a.Closed == b.Closed && a.Failed == b.Failed &&
+		slices.Equal(a.InFlight, b.InFlight) && slices.Equal(a.Released, b.Released)
+}

@@ -1,0 +1,425 @@
+package sequencer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/filter"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/storage"
+	"github.com/syndtr/goleveldb/leveldb/util"
+)
+
+// Key layout of the LevelDB store (one keyspace, one-byte prefixes):
+//
+//	"m"                          Meta, JSON: format, primary, chainId, verifyingContract
+//	"h"                          head: seq(8) hash(32) timestamp(8)
+//	"e" seq(8)                   entry record (see Entry.MarshalBinary)
+//	"i" lineage 0x00 seq(8)      index of a lineage's entries (empty value)
+//	"t" lineage 0x00 externalId  ticket record
+//	"n" lineage                  lineage record
+//	"u" externalId               tx without lineage, by externalId: seq(8) dataHash(32)
+//
+// Integers are big-endian so that keys sort by seq. A lineage never holds
+// 0x00 (SPEC §4 limits it to [A-Za-z0-9:._/-]), so the separator is safe.
+// Entries, head and every record they change are written in one synced batch.
+const (
+	pfxMeta    = 'm'
+	pfxHead    = 'h'
+	pfxEntry   = 'e'
+	pfxIndex   = 'i'
+	pfxTicket  = 't'
+	pfxLineage = 'n'
+	pfxPlain   = 'u'
+)
+
+// Head is the last entry of a log; Seq 0 means an empty log.
+type Head struct {
+	Seq       uint64
+	Hash      common.Hash
+	Timestamp uint64
+}
+
+// Meta names the log a datadir holds.
+type Meta struct {
+	Format            int            `json:"format"`
+	Primary           common.Address `json:"primary"`
+	ChainID           *big.Int       `json:"chainId"`
+	VerifyingContract common.Address `json:"verifyingContract"`
+}
+
+// Domain returns the EIP-712 domain of the log.
+func (m Meta) Domain() Domain {
+	return Domain{ChainID: m.ChainID, VerifyingContract: m.VerifyingContract}
+}
+
+const metaFormat = 1
+
+// Store is the durable log with its derived state.
+type Store interface {
+	Meta() (Meta, bool, error)
+	PutMeta(Meta) error
+	Head() Head
+	Entry(seq uint64) (*Entry, error)
+	Range(from uint64, limit int) ([]*Entry, error)
+	LineageRange(lineage string, from uint64, limit int) ([]*Entry, error)
+	Ticket(lineage, externalID string) (*Ticket, error)
+	Lineage(name string) (*Lineage, error)
+	Plain(externalID string) (*PlainTx, error)
+	LineageCount() (int, error)
+	Commit(entries []*Entry, d Dirty) error
+	LoadState() (*State, error)
+	Close() error
+}
+
+var _ Store = (*LevelStore)(nil)
+
+// LevelStore is the Store on goleveldb.
+type LevelStore struct {
+	db *leveldb.DB
+
+	mu   sync.RWMutex
+	head Head
+}
+
+func levelOptions(readOnly bool) *opt.Options {
+	return &opt.Options{
+		Filter:             filter.NewBloomFilter(10),
+		WriteBuffer:        32 * opt.MiB,
+		BlockCacheCapacity: 32 * opt.MiB,
+		ReadOnly:           readOnly,
+	}
+}
+
+// OpenLevelStore opens (creating if needed) the store in dir and checks its
+// tail: the head record must name the last stored entry.
+func OpenLevelStore(dir string, readOnly bool) (*LevelStore, error) {
+	db, err := leveldb.OpenFile(dir, levelOptions(readOnly))
+	if err != nil {
+		return nil, fmt.Errorf("open leveldb %s: %w", dir, err)
+	}
+	return newLevelStore(db)
+}
+
+// OpenMemStore opens a store that lives in memory only: the in-memory twin
+// for tests that do not care about the disk.
+func OpenMemStore() (*LevelStore, error) {
+	db, err := leveldb.Open(storage.NewMemStorage(), levelOptions(false))
+	if err != nil {
+		return nil, err
+	}
+	return newLevelStore(db)
+}
+
+func newLevelStore(db *leveldb.DB) (*LevelStore, error) {
+	s := &LevelStore{db: db}
+	if err := s.loadHead(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *LevelStore) loadHead() error {
+	b, err := s.db.Get([]byte{pfxHead}, nil)
+	switch {
+	case errors.Is(err, leveldb.ErrNotFound):
+		if _, err := s.db.Get(entryKey(1), nil); err == nil {
+			return fmt.Errorf("%w: entries stored but no head record", ErrCorrupt)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("read head: %w", err)
+	case len(b) != 48:
+		return fmt.Errorf("%w: head record of %d bytes", ErrCorrupt, len(b))
+	}
+	h := Head{Seq: binary.BigEndian.Uint64(b), Hash: common.BytesToHash(b[8:40]), Timestamp: binary.BigEndian.Uint64(b[40:])}
+	if h.Seq > 0 {
+		e, err := s.Entry(h.Seq)
+		if err != nil {
+			return fmt.Errorf("%w: head seq %d: %v", ErrCorrupt, h.Seq, err)
+		}
+		if e.Hash != h.Hash || e.Timestamp != h.Timestamp {
+			return fmt.Errorf("%w: head record does not match entry %d", ErrCorrupt, h.Seq)
+		}
+	}
+	if ok, _ := s.db.Has(entryKey(h.Seq+1), nil); ok {
+		return fmt.Errorf("%w: entry %d stored past head %d", ErrCorrupt, h.Seq+1, h.Seq)
+	}
+	s.head = h
+	return nil
+}
+
+func entryKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{pfxEntry}, seq)
+}
+
+func indexPrefix(lineage string) []byte {
+	k := make([]byte, 0, 2+len(lineage)+8)
+	k = append(k, pfxIndex)
+	k = append(k, lineage...)
+	return append(k, 0)
+}
+
+func ticketKeyBytes(lineage, externalID string) []byte {
+	k := make([]byte, 0, 2+len(lineage)+len(externalID))
+	k = append(k, pfxTicket)
+	k = append(k, lineage...)
+	k = append(k, 0)
+	return append(k, externalID...)
+}
+
+func prefixed(p byte, s string) []byte {
+	return append([]byte{p}, s...)
+}
+
+// Meta returns the stored meta record, if any.
+func (s *LevelStore) Meta() (Meta, bool, error) {
+	var m Meta
+	b, err := s.db.Get([]byte{pfxMeta}, nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return m, false, nil
+	}
+	if err != nil {
+		return m, false, fmt.Errorf("read meta: %w", err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil || m.ChainID == nil {
+		return m, false, fmt.Errorf("%w: meta record", ErrCorrupt)
+	}
+	return m, true, nil
+}
+
+// PutMeta stores the meta record (synced).
+func (s *LevelStore) PutMeta(m Meta) error {
+	m.Format = metaFormat
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return s.db.Put([]byte{pfxMeta}, b, &opt.WriteOptions{Sync: true})
+}
+
+// Head returns the durable head.
+func (s *LevelStore) Head() Head {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.head
+}
+
+// Entry returns the entry at seq, or ErrNotFound.
+func (s *LevelStore) Entry(seq uint64) (*Entry, error) {
+	b, err := s.db.Get(entryKey(seq), nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return nil, fmt.Errorf("entry %d: %w", seq, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read entry %d: %w", seq, err)
+	}
+	e := new(Entry)
+	if err := e.UnmarshalBinary(b); err != nil {
+		return nil, fmt.Errorf("entry %d: %w", seq, err)
+	}
+	if e.Seq != seq {
+		return nil, fmt.Errorf("%w: key %d holds entry %d", ErrCorrupt, seq, e.Seq)
+	}
+	return e, nil
+}
+
+// Range returns up to limit consecutive entries from seq from.
+func (s *LevelStore) Range(from uint64, limit int) ([]*Entry, error) {
+	if from == 0 {
+		from = 1
+	}
+	it := s.db.NewIterator(&util.Range{Start: entryKey(from), Limit: []byte{pfxEntry + 1}}, nil)
+	defer it.Release()
+	var out []*Entry
+	want := from
+	for len(out) < limit && it.Next() {
+		e := new(Entry)
+		if err := e.UnmarshalBinary(it.Value()); err != nil {
+			return out, fmt.Errorf("entry %d: %w", want, err)
+		}
+		if e.Seq != want {
+			return out, fmt.Errorf("%w: expected entry %d, found %d", ErrCorrupt, want, e.Seq)
+		}
+		out = append(out, e)
+		want++
+	}
+	return out, it.Error()
+}
+
+// LineageRange returns up to limit entries of one lineage with seq ≥ from.
+func (s *LevelStore) LineageRange(lineage string, from uint64, limit int) ([]*Entry, error) {
+	p := indexPrefix(lineage)
+	start := binary.BigEndian.AppendUint64(append([]byte(nil), p...), from)
+	it := s.db.NewIterator(&util.Range{Start: start, Limit: util.BytesPrefix(p).Limit}, nil)
+	defer it.Release()
+	var out []*Entry
+	for len(out) < limit && it.Next() {
+		k := it.Key()
+		if len(k) != len(p)+8 {
+			return out, fmt.Errorf("%w: index key of lineage %q", ErrCorrupt, lineage)
+		}
+		e, err := s.Entry(binary.BigEndian.Uint64(k[len(p):]))
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+	}
+	return out, it.Error()
+}
+
+// Ticket returns a stored ticket, or ErrNotFound.
+func (s *LevelStore) Ticket(lineage, externalID string) (*Ticket, error) {
+	b, err := s.db.Get(ticketKeyBytes(lineage, externalID), nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read ticket: %w", err)
+	}
+	return decodeTicket(lineage, externalID, b)
+}
+
+// Lineage returns a stored lineage, or ErrNotFound.
+func (s *LevelStore) Lineage(name string) (*Lineage, error) {
+	b, err := s.db.Get(prefixed(pfxLineage, name), nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read lineage: %w", err)
+	}
+	return decodeLineage(name, b)
+}
+
+// Plain returns the tx without lineage stored under externalID, or ErrNotFound.
+func (s *LevelStore) Plain(externalID string) (*PlainTx, error) {
+	b, err := s.db.Get(prefixed(pfxPlain, externalID), nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read plain tx: %w", err)
+	}
+	p, err := decodePlain(externalID, b)
+	return &p, err
+}
+
+// LineageCount counts the lineage records.
+func (s *LevelStore) LineageCount() (int, error) {
+	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxLineage}), nil)
+	defer it.Release()
+	n := 0
+	for it.Next() {
+		n++
+	}
+	return n, it.Error()
+}
+
+// Commit writes entries (which must continue the head) and the derived
+// records they changed in one synced batch, then advances the head.
+func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	head := s.Head()
+	var b leveldb.Batch
+	var buf []byte
+	for i, e := range entries {
+		if e.Seq != head.Seq+1+uint64(i) {
+			return fmt.Errorf("commit: logic error: entry %d after head %d", e.Seq, head.Seq+uint64(i))
+		}
+		var err error
+		buf, err = e.AppendBinary(buf[:0])
+		if err != nil {
+			return err
+		}
+		b.Put(entryKey(e.Seq), buf)
+		if e.Lineage != "" {
+			b.Put(binary.BigEndian.AppendUint64(indexPrefix(e.Lineage), e.Seq), nil)
+		}
+	}
+	for _, t := range d.Tickets {
+		b.Put(ticketKeyBytes(t.Lineage, t.ExternalID), encodeTicket(t))
+	}
+	for _, l := range d.Lineages {
+		b.Put(prefixed(pfxLineage, l.Name), encodeLineage(l))
+	}
+	for id, p := range d.Plain {
+		b.Put(prefixed(pfxPlain, id), encodePlain(p))
+	}
+	last := entries[len(entries)-1]
+	nh := Head{Seq: last.Seq, Hash: last.Hash, Timestamp: last.Timestamp}
+	hb := binary.BigEndian.AppendUint64(make([]byte, 0, 48), nh.Seq)
+	hb = append(hb, nh.Hash[:]...)
+	hb = binary.BigEndian.AppendUint64(hb, nh.Timestamp)
+	b.Put([]byte{pfxHead}, hb)
+	if err := s.db.Write(&b, &opt.WriteOptions{Sync: true}); err != nil {
+		return fmt.Errorf("commit entries %d..%d: %w", entries[0].Seq, last.Seq, err)
+	}
+	s.mu.Lock()
+	s.head = nh
+	s.mu.Unlock()
+	return nil
+}
+
+// LoadState reads the derived state back from its records.
+func (s *LevelStore) LoadState() (*State, error) {
+	st := NewState()
+	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxLineage}), nil)
+	for it.Next() {
+		name := string(it.Key()[1:])
+		l, err := decodeLineage(name, it.Value())
+		if err != nil {
+			it.Release()
+			return nil, err
+		}
+		st.lineages[name] = l
+	}
+	it.Release()
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	it = s.db.NewIterator(util.BytesPrefix([]byte{pfxTicket}), nil)
+	for it.Next() {
+		k := it.Key()[1:]
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			it.Release()
+			return nil, fmt.Errorf("%w: ticket key", ErrCorrupt)
+		}
+		t, err := decodeTicket(string(k[:i]), string(k[i+1:]), it.Value())
+		if err != nil {
+			it.Release()
+			return nil, err
+		}
+		st.tickets[ticketKey{t.Lineage, t.ExternalID}] = t
+	}
+	it.Release()
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	it = s.db.NewIterator(util.BytesPrefix([]byte{pfxPlain}), nil)
+	for it.Next() {
+		id := string(it.Key()[1:])
+		p, err := decodePlain(id, it.Value())
+		if err != nil {
+			it.Release()
+			return nil, err
+		}
+		st.plain[id] = p
+	}
+	it.Release()
+	return st, it.Error()
+}
+
+// Close closes the database.
+func (s *LevelStore) Close() error { return s.db.Close() }

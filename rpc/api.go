@@ -1,0 +1,374 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/seqnode/sequencer/sequencer"
+)
+
+// Backend is what the API needs of a node. A primary's *sequencer.Sequencer
+// satisfies the write half; a replica answers Submit with ErrNotPrimary.
+type Backend interface {
+	Submit(ctx context.Context, op sequencer.Op) (sequencer.Result, error)
+	Halted() error
+	Head() (sequencer.Head, <-chan struct{})
+	Store() sequencer.Store
+}
+
+// Config configures the API.
+type Config struct {
+	Role         string // "primary" or "replica"
+	Version      string
+	Primary      common.Address
+	Domain       sequencer.Domain
+	MaxDataBytes int
+	Allow        Allowlist // nil: open mode
+	Now          func() time.Time
+	Logger       *slog.Logger
+	// Optional hooks for replication: peer count, listen multiaddrs, the
+	// highest seq announced by the primary, and equivocation proofs.
+	Peers         func() int
+	P2PAddrs      func() []string
+	PrimaryHead   func() uint64
+	Equivocations func() [][2]*sequencer.Entry
+}
+
+// API is the "sequencer" namespace.
+type API struct {
+	cfg     Config
+	backend Backend
+	hashers sync.Pool
+	done    chan struct{}
+	errs    *prometheus.CounterVec
+}
+
+// NewAPI returns the API over backend; reg may be nil.
+func NewAPI(backend Backend, cfg Config, reg prometheus.Registerer) *API {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxDataBytes <= 0 {
+		cfg.MaxDataBytes = sequencer.DefaultMaxDataBytes
+	}
+	if cfg.Domain.ChainID == nil {
+		cfg.Domain.ChainID = big.NewInt(1)
+	}
+	api := &API{cfg: cfg, backend: backend, done: make(chan struct{})}
+	api.hashers.New = func() any { return sequencer.NewHasher(cfg.Domain) }
+	api.errs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sequencer_rpc_errors_total", Help: "Write and read calls answered with an error, by code.",
+	}, []string{"code"})
+	if reg != nil {
+		reg.MustRegister(api.errs)
+	}
+	return api
+}
+
+// stop ends every subscription. (Unexported: every exported method of API
+// is served over JSON-RPC.)
+func (api *API) stop() {
+	select {
+	case <-api.done:
+	default:
+		close(api.done)
+	}
+}
+
+func (api *API) fail(err error) error {
+	out := toRPC(err, api.cfg.Primary)
+	var re *Error
+	if errors.As(out, &re) {
+		api.errs.WithLabelValues(itoa(re.Code)).Inc()
+	}
+	return out
+}
+
+func itoa(n int) string { return big.NewInt(int64(n)).String() }
+
+// precheck applies the checks every write makes before its own: not a
+// replica (4002), not halted (4009).
+func (api *API) precheck() error {
+	if api.cfg.Role == "replica" {
+		return sequencer.ErrNotPrimary
+	}
+	if err := api.backend.Halted(); err != nil {
+		return sequencer.ErrHalted
+	}
+	return nil
+}
+
+func (api *API) requestSender(auth *Auth, req sequencer.Request) (common.Address, error) {
+	if api.cfg.Allow == nil {
+		return common.Address{}, nil
+	}
+	h := api.hashers.Get().(*sequencer.Hasher)
+	defer api.hashers.Put(h)
+	return api.authorize(auth, &req, h)
+}
+
+func (api *API) write(ctx context.Context, op sequencer.Op) (*ReceiptJSON, error) {
+	res, err := api.backend.Submit(ctx, op)
+	if err != nil {
+		return nil, api.fail(err)
+	}
+	return receiptJSON(res), nil
+}
+
+// Append sequences data (sequencer_append).
+func (api *API) Append(ctx context.Context, p AppendParams) (*ReceiptJSON, error) {
+	if p.Data == nil {
+		return nil, api.fail(invalidParams("missing field data"))
+	}
+	if p.Lineage != "" {
+		if err := checkTicketName(p.Lineage, p.ExternalID); err != nil {
+			return nil, api.fail(err)
+		}
+	} else if p.ExternalID != "" && !validExternalID(p.ExternalID) {
+		return nil, api.fail(invalidParams("externalId must be 1-255 bytes of printable ASCII without space"))
+	}
+	if err := api.precheck(); err != nil {
+		return nil, api.fail(err)
+	}
+	data := []byte(*p.Data)
+	dataHash := crypto.Keccak256Hash(data)
+	sender, err := api.requestSender(&p.Auth, sequencer.Request{Kind: sequencer.KindTx, Lineage: p.Lineage, ExternalID: p.ExternalID, DataHash: dataHash})
+	if err != nil {
+		return nil, api.fail(err)
+	}
+	if len(data) > api.cfg.MaxDataBytes {
+		return nil, api.fail(&sequencer.LimitError{Err: sequencer.ErrTooLarge, Limit: api.cfg.MaxDataBytes})
+	}
+	return api.write(ctx, sequencer.Op{Kind: sequencer.KindTx, Lineage: p.Lineage, ExternalID: p.ExternalID,
+		Data: data, DataHash: dataHash, Sender: sender})
+}
+
+// Close closes a ticket whose transaction was mined (sequencer_close).
+func (api *API) Close(ctx context.Context, p TicketParams) (*ReceiptJSON, error) {
+	return api.finish(ctx, sequencer.KindClose, p.Lineage, p.ExternalID, &p.Auth)
+}
+
+// Release ends a lease: reason "rejected" returns the nonce to the pool,
+// "broadcast" consumes it (sequencer_release).
+func (api *API) Release(ctx context.Context, p ReleaseParams) (*ReceiptJSON, error) {
+	var kind sequencer.Kind
+	switch p.Reason {
+	case "rejected":
+		kind = sequencer.KindRelease
+	case "broadcast":
+		kind = sequencer.KindFail
+	case "":
+		if err := checkTicketName(p.Lineage, p.ExternalID); err != nil {
+			return nil, api.fail(err)
+		}
+		return nil, api.fail(invalidParams("missing field reason"))
+	default:
+		return nil, api.fail(invalidParams(`reason must be "rejected" or "broadcast"`))
+	}
+	return api.finish(ctx, kind, p.Lineage, p.ExternalID, &p.Auth)
+}
+
+func (api *API) finish(ctx context.Context, kind sequencer.Kind, lineage, externalID string, auth *Auth) (*ReceiptJSON, error) {
+	if err := checkTicketName(lineage, externalID); err != nil {
+		return nil, api.fail(err)
+	}
+	if err := api.precheck(); err != nil {
+		return nil, api.fail(err)
+	}
+	sender, err := api.requestSender(auth, sequencer.Request{Kind: kind, Lineage: lineage, ExternalID: externalID})
+	if err != nil {
+		return nil, api.fail(err)
+	}
+	return api.write(ctx, sequencer.Op{Kind: kind, Lineage: lineage, ExternalID: externalID, Sender: sender})
+}
+
+// SyncLineage records the chain's nonce of a lineage (sequencer_syncLineage).
+func (api *API) SyncLineage(ctx context.Context, p SyncParams) (*ReceiptJSON, error) {
+	if p.Lineage == "" {
+		return nil, api.fail(invalidParams("missing field lineage"))
+	}
+	if !validLineage(p.Lineage) {
+		return nil, api.fail(invalidParams("lineage must be 1-128 bytes of [A-Za-z0-9:._/-]"))
+	}
+	if p.ChainNonce == nil {
+		return nil, api.fail(invalidParams("missing field chainNonce"))
+	}
+	if err := api.precheck(); err != nil {
+		return nil, api.fail(err)
+	}
+	c := uint64(*p.ChainNonce)
+	sender, err := api.requestSender(&p.Auth, sequencer.Request{Kind: sequencer.KindSync, Lineage: p.Lineage, Nonce: c})
+	if err != nil {
+		return nil, api.fail(err)
+	}
+	return api.write(ctx, sequencer.Op{Kind: sequencer.KindSync, Lineage: p.Lineage, ChainNonce: c, Sender: sender})
+}
+
+// MaxReadLimit is the most entries one sequencer_read returns.
+const MaxReadLimit = 1000
+
+// Read returns consecutive entries from `from`, or one lineage's entries
+// with seq ≥ from (sequencer_read).
+func (api *API) Read(ctx context.Context, p ReadParams) (*ReadResult, error) {
+	if p.From == nil {
+		return nil, api.fail(invalidParams("missing field from"))
+	}
+	if *p.From < 1 {
+		return nil, api.fail(invalidParams("from must be at least 1"))
+	}
+	limit := int64(100)
+	if p.Limit != nil {
+		limit = *p.Limit
+	}
+	if limit < 1 || limit > MaxReadLimit {
+		return nil, api.fail(invalidParams("limit must be 1-1000"))
+	}
+	if p.Lineage != "" && !validLineage(p.Lineage) {
+		return nil, api.fail(invalidParams("lineage must be 1-128 bytes of [A-Za-z0-9:._/-]"))
+	}
+	st := api.backend.Store()
+	head := st.Head().Seq
+	var es []*sequencer.Entry
+	var err error
+	if p.Lineage != "" {
+		es, err = st.LineageRange(p.Lineage, uint64(*p.From), int(limit))
+	} else {
+		es, err = st.Range(uint64(*p.From), int(limit))
+	}
+	if err != nil {
+		return nil, api.fail(err)
+	}
+	out := &ReadResult{Entries: make([]*EntryJSON, 0, len(es)), Head: head}
+	for _, e := range es {
+		if e.Seq > head { // written after we read the head: keep the answer consistent
+			break
+		}
+		out.Entries = append(out.Entries, entryJSON(e))
+	}
+	return out, nil
+}
+
+// Ticket returns a ticket (sequencer_ticket).
+func (api *API) Ticket(ctx context.Context, p TicketParams) (*TicketJSON, error) {
+	if err := checkTicketName(p.Lineage, p.ExternalID); err != nil {
+		return nil, api.fail(err)
+	}
+	t, err := api.backend.Store().Ticket(p.Lineage, p.ExternalID)
+	if err != nil {
+		return nil, api.fail(err)
+	}
+	return ticketJSON(t), nil
+}
+
+// Lineage returns a lineage's nonce state (sequencer_lineage).
+func (api *API) Lineage(ctx context.Context, p LineageParams) (*LineageJSON, error) {
+	if p.Lineage == "" {
+		return nil, api.fail(invalidParams("missing field lineage"))
+	}
+	if !validLineage(p.Lineage) {
+		return nil, api.fail(invalidParams("lineage must be 1-128 bytes of [A-Za-z0-9:._/-]"))
+	}
+	l, err := api.backend.Store().Lineage(p.Lineage)
+	if err != nil {
+		return nil, api.fail(err)
+	}
+	return lineageJSON(l), nil
+}
+
+// Info describes the node (sequencer_info).
+func (api *API) Info(ctx context.Context, _ *EmptyParams) (*InfoJSON, error) {
+	st := api.backend.Store()
+	h := st.Head()
+	n, err := st.LineageCount()
+	if err != nil {
+		return nil, api.fail(err)
+	}
+	info := &InfoJSON{
+		Role: api.cfg.Role, Version: api.cfg.Version, Primary: Address(api.cfg.Primary),
+		ChainID: api.cfg.Domain.ChainID, VerifyingContract: Address(api.cfg.Domain.VerifyingContract),
+		Head: HeadJSON{Seq: h.Seq, Hash: h.Hash}, Lineages: n, P2P: []string{},
+		Halted: api.backend.Halted() != nil,
+	}
+	if api.cfg.Peers != nil {
+		info.Peers = api.cfg.Peers()
+	}
+	if api.cfg.P2PAddrs != nil {
+		info.P2P = append(info.P2P, api.cfg.P2PAddrs()...)
+	}
+	if api.cfg.PrimaryHead != nil {
+		ph := api.cfg.PrimaryHead()
+		info.PrimaryHead = &ph
+	}
+	return info, nil
+}
+
+// Equivocations returns the proofs this node holds (sequencer_equivocations).
+func (api *API) Equivocations(ctx context.Context, _ *EmptyParams) ([]EquivocationJSON, error) {
+	out := []EquivocationJSON{}
+	if api.cfg.Equivocations != nil {
+		for _, p := range api.cfg.Equivocations() {
+			out = append(out, EquivocationJSON{A: entryJSON(p[0]), B: entryJSON(p[1])})
+		}
+	}
+	return out, nil
+}
+
+// Entries streams entries in seq order from `from` (default head+1):
+// sequencer_subscribe("entries", {from}). Backfill comes from storage, then
+// live entries as they become durable; a slow subscriber reads from storage
+// at its own pace, so no buffer grows and no entry is skipped or repeated.
+func (api *API) Entries(ctx context.Context, p *SubscribeParams) (*gethrpc.Subscription, error) {
+	notifier, ok := gethrpc.NotifierFromContext(ctx)
+	if !ok {
+		return nil, gethrpc.ErrNotificationsUnsupported
+	}
+	head, _ := api.backend.Head()
+	next := head.Seq + 1
+	if p != nil && p.From != nil {
+		if *p.From < 1 {
+			return nil, api.fail(invalidParams("from must be at least 1"))
+		}
+		next = uint64(*p.From)
+	}
+	sub := notifier.CreateSubscription()
+	go api.stream(notifier, sub, next)
+	return sub, nil
+}
+
+func (api *API) stream(n *gethrpc.Notifier, sub *gethrpc.Subscription, next uint64) {
+	st := api.backend.Store()
+	for {
+		head, changed := api.backend.Head()
+		for next <= head.Seq {
+			es, err := st.Range(next, min(256, int(head.Seq-next+1)))
+			if err != nil || len(es) == 0 {
+				api.cfg.Logger.Error("subscription read", "from", next, "err", err)
+				return
+			}
+			for _, e := range es {
+				if err := n.Notify(sub.ID, entryJSON(e)); err != nil {
+					return
+				}
+				next = e.Seq + 1
+			}
+		}
+		select {
+		case <-changed:
+		case <-sub.Err():
+			return
+		case <-api.done:
+			return
+		}
+	}
+}

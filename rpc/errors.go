@@ -1,0 +1,94 @@
+package rpc
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/seqnode/sequencer/sequencer"
+)
+
+// SPEC §4 error codes.
+const (
+	CodeInvalidParams      = -32602
+	CodeInternal           = -32603
+	CodeUnauthorized       = 4001
+	CodeNotPrimary         = 4002
+	CodeNotFound           = 4003
+	CodeTicketFinal        = 4004
+	CodeTooManyInFlight    = 4005
+	CodeTooLarge           = 4006
+	CodeOverloaded         = 4007
+	CodeExternalIDConflict = 4008
+	CodeHalted             = 4009
+)
+
+// Error is a JSON-RPC error with its code, stable message and data.
+type Error struct {
+	Code    int
+	Message string
+	Data    any
+}
+
+func (e *Error) Error() string  { return e.Message }
+func (e *Error) ErrorCode() int { return e.Code }
+func (e *Error) ErrorData() any { return e.Data }
+
+// codeTable maps core sentinels to SPEC codes and their stable messages.
+var codeTable = []struct {
+	err  error
+	code int
+	msg  string
+}{
+	{sequencer.ErrInvalidParams, CodeInvalidParams, ""},
+	{sequencer.ErrNotPrimary, CodeNotPrimary, "not the primary: send writes to the primary"},
+	{sequencer.ErrHalted, CodeHalted, "halted: the node stopped writing"},
+	{sequencer.ErrUnauthorized, CodeUnauthorized, ""},
+	{sequencer.ErrTooLarge, CodeTooLarge, "data too large"},
+	{sequencer.ErrNotFound, CodeNotFound, "not found"},
+	{sequencer.ErrExternalIDConfl, CodeExternalIDConflict, "externalId conflict: same id, different data"},
+	{sequencer.ErrTicketFinal, CodeTicketFinal, "ticket final: its state forbids the call"},
+	{sequencer.ErrTooManyInFlight, CodeTooManyInFlight, "too many tickets in flight for this lineage"},
+	{sequencer.ErrOverloaded, CodeOverloaded, "overloaded: retry later"},
+}
+
+// toRPC maps an error of the core to its JSON-RPC error.
+func toRPC(err error, primary common.Address) error {
+	if err == nil {
+		return nil
+	}
+	var re *Error
+	if errors.As(err, &re) {
+		return re
+	}
+	for _, c := range codeTable {
+		if !errors.Is(err, c.err) {
+			continue
+		}
+		msg := c.msg
+		if msg == "" {
+			msg = err.Error()
+		}
+		out := &Error{Code: c.code, Message: msg}
+		var te *sequencer.TicketError
+		var le *sequencer.LimitError
+		switch {
+		case errors.As(err, &te):
+			out.Data = ticketJSON(&te.Ticket)
+		case errors.As(err, &le):
+			out.Data = map[string]int{"limit": le.Limit}
+		case c.code == CodeNotPrimary:
+			out.Data = map[string]string{"primary": primary.Hex()}
+		}
+		return out
+	}
+	return &Error{Code: CodeInternal, Message: fmt.Sprintf("internal error: %v", err)}
+}
+
+func invalidParams(format string, args ...any) *Error {
+	return &Error{Code: CodeInvalidParams, Message: "invalid params: " + fmt.Sprintf(format, args...)}
+}
+
+func unauthorized(reason string) *Error {
+	return &Error{Code: CodeUnauthorized, Message: "unauthorized: " + reason}
+}

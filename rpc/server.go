@@ -1,0 +1,109 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// ServerOptions bound what one connection may send.
+type ServerOptions struct {
+	BodyLimit      int   // max HTTP request body; default max(5 MiB, 4×maxData+1 MiB)
+	WSReadLimit    int64 // max WebSocket message; default the same
+	BatchItemLimit int   // max calls in one batch; default 1000
+	BatchRespLimit int   // max bytes of one batch response; default 25 MB
+}
+
+// Server serves JSON-RPC over HTTP and WebSocket at "/", Prometheus
+// metrics at /metrics and a health check at /healthz, on one listener.
+type Server struct {
+	api  *API
+	rpc  *gethrpc.Server
+	mux  *http.ServeMux
+	http *http.Server
+}
+
+// NewServer builds the handler over api; gatherer serves /metrics.
+func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server, error) {
+	if o.BodyLimit <= 0 {
+		o.BodyLimit = max(5<<20, 4*api.cfg.MaxDataBytes+1<<20)
+	}
+	if o.WSReadLimit <= 0 {
+		o.WSReadLimit = int64(o.BodyLimit)
+	}
+	if o.BatchItemLimit <= 0 {
+		o.BatchItemLimit = 1000
+	}
+	if o.BatchRespLimit <= 0 {
+		o.BatchRespLimit = 25_000_000
+	}
+	srv := gethrpc.NewServer()
+	srv.SetHTTPBodyLimit(o.BodyLimit)
+	srv.SetWebsocketReadLimit(o.WSReadLimit)
+	srv.SetBatchLimits(o.BatchItemLimit, o.BatchRespLimit)
+	if err := srv.RegisterName("sequencer", api); err != nil {
+		return nil, fmt.Errorf("register api: %w", err)
+	}
+	s := &Server{api: api, rpc: srv, mux: http.NewServeMux()}
+	ws := srv.WebsocketHandler([]string{"*"})
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			ws.ServeHTTP(w, r)
+			return
+		}
+		srv.ServeHTTP(w, r)
+	})
+	s.mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("/healthz", s.health)
+	return s, nil
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	head, _ := s.api.backend.Head()
+	body := map[string]any{"status": "ok", "role": s.api.cfg.Role, "head": head.Seq}
+	w.Header().Set("Content-Type", "application/json")
+	if err := s.api.backend.Halted(); err != nil {
+		body["status"] = "halted"
+		body["reason"] = err.Error()
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(body)
+}
+
+// Handler is the HTTP handler of every endpoint.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	err := s.http.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops taking connections, waits (up to ctx) for HTTP calls under
+// way, and closes subscriptions and WebSocket connections.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	if s.http != nil {
+		err = s.http.Shutdown(ctx)
+	}
+	s.api.stop()
+	s.rpc.Stop()
+	return err
+}

@@ -1,0 +1,322 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/seqnode/sequencer/sequencer"
+)
+
+// Address is an address written EIP-55 checksummed (go-ethereum's
+// common.Address marshals lowercase).
+type Address common.Address
+
+func (a Address) MarshalJSON() ([]byte, error) {
+	return json.Marshal(common.Address(a).Hex())
+}
+
+// EntryJSON is an Entry as SPEC §4 shows it; Data only on tx entries.
+type EntryJSON struct {
+	Seq        uint64         `json:"seq"`
+	Hash       common.Hash    `json:"hash"`
+	PrevHash   common.Hash    `json:"prevHash"`
+	Kind       string         `json:"kind"`
+	Sender     Address        `json:"sender"`
+	Lineage    string         `json:"lineage"`
+	Nonce      uint64         `json:"nonce"`
+	ExternalID string         `json:"externalId"`
+	DataHash   common.Hash    `json:"dataHash"`
+	Data       *hexutil.Bytes `json:"data,omitempty"`
+	Timestamp  uint64         `json:"timestamp"`
+	Signature  hexutil.Bytes  `json:"signature"`
+}
+
+// ReceiptJSON is an Entry without data, plus existing.
+type ReceiptJSON struct {
+	Seq        uint64        `json:"seq"`
+	Hash       common.Hash   `json:"hash"`
+	PrevHash   common.Hash   `json:"prevHash"`
+	Kind       string        `json:"kind"`
+	Sender     Address       `json:"sender"`
+	Lineage    string        `json:"lineage"`
+	Nonce      uint64        `json:"nonce"`
+	ExternalID string        `json:"externalId"`
+	DataHash   common.Hash   `json:"dataHash"`
+	Timestamp  uint64        `json:"timestamp"`
+	Signature  hexutil.Bytes `json:"signature"`
+	Existing   bool          `json:"existing"`
+}
+
+func entryJSON(e *sequencer.Entry) *EntryJSON {
+	j := &EntryJSON{
+		Seq: e.Seq, Hash: e.Hash, PrevHash: e.PrevHash, Kind: e.Kind.String(), Sender: Address(e.Sender),
+		Lineage: e.Lineage, Nonce: e.Nonce, ExternalID: e.ExternalID, DataHash: e.DataHash,
+		Timestamp: e.Timestamp, Signature: e.Signature[:],
+	}
+	if e.Kind == sequencer.KindTx {
+		d := hexutil.Bytes(e.Data)
+		if d == nil {
+			d = hexutil.Bytes{}
+		}
+		j.Data = &d
+	}
+	return j
+}
+
+func receiptJSON(r sequencer.Result) *ReceiptJSON {
+	e := r.Entry
+	return &ReceiptJSON{
+		Seq: e.Seq, Hash: e.Hash, PrevHash: e.PrevHash, Kind: e.Kind.String(), Sender: Address(e.Sender),
+		Lineage: e.Lineage, Nonce: e.Nonce, ExternalID: e.ExternalID, DataHash: e.DataHash,
+		Timestamp: e.Timestamp, Signature: e.Signature[:], Existing: r.Existing,
+	}
+}
+
+// TicketJSON is a Ticket as SPEC §4 shows it.
+type TicketJSON struct {
+	Lineage    string `json:"lineage"`
+	ExternalID string `json:"externalId"`
+	Nonce      uint64 `json:"nonce"`
+	State      string `json:"state"`
+	LeaseSeq   uint64 `json:"leaseSeq"`
+	FinalSeq   uint64 `json:"finalSeq,omitempty"`
+}
+
+func ticketJSON(t *sequencer.Ticket) *TicketJSON {
+	return &TicketJSON{Lineage: t.Lineage, ExternalID: t.ExternalID, Nonce: t.Nonce,
+		State: t.State.String(), LeaseSeq: t.LeaseSeq, FinalSeq: t.FinalSeq}
+}
+
+// InFlightJSON is one leased ticket of a lineage.
+type InFlightJSON struct {
+	Nonce      uint64 `json:"nonce"`
+	ExternalID string `json:"externalId"`
+	Seq        uint64 `json:"seq"`
+}
+
+// LineageJSON is a Lineage as SPEC §4 shows it.
+type LineageJSON struct {
+	Lineage   string         `json:"lineage"`
+	NextNonce uint64         `json:"nextNonce"`
+	Floor     uint64         `json:"floor"`
+	InFlight  []InFlightJSON `json:"inFlight"`
+	Released  []uint64       `json:"released"`
+	Closed    uint64         `json:"closed"`
+	Failed    uint64         `json:"failed"`
+}
+
+func lineageJSON(l *sequencer.Lineage) *LineageJSON {
+	j := &LineageJSON{Lineage: l.Name, NextNonce: l.NextNonce, Floor: l.Floor,
+		InFlight: make([]InFlightJSON, 0, len(l.InFlight)), Released: append([]uint64{}, l.Released...),
+		Closed: l.Closed, Failed: l.Failed}
+	for _, f := range l.InFlight {
+		j.InFlight = append(j.InFlight, InFlightJSON{Nonce: f.Nonce, ExternalID: f.ExternalID, Seq: f.Seq})
+	}
+	return j
+}
+
+// HeadJSON is the head of a log.
+type HeadJSON struct {
+	Seq  uint64      `json:"seq"`
+	Hash common.Hash `json:"hash"`
+}
+
+// InfoJSON answers sequencer_info.
+type InfoJSON struct {
+	Role              string   `json:"role"`
+	Version           string   `json:"version"`
+	Primary           Address  `json:"primary"`
+	ChainID           *big.Int `json:"chainId"`
+	VerifyingContract Address  `json:"verifyingContract"`
+	Head              HeadJSON `json:"head"`
+	Lineages          int      `json:"lineages"`
+	Peers             int      `json:"peers"`
+	P2P               []string `json:"p2p"`
+	Halted            bool     `json:"halted"`
+	PrimaryHead       *uint64  `json:"primaryHead,omitempty"`
+}
+
+// ReadResult answers sequencer_read.
+type ReadResult struct {
+	Entries []*EntryJSON `json:"entries"`
+	Head    uint64       `json:"head"`
+}
+
+// EquivocationJSON is a pair of entries signed by the primary at one seq.
+type EquivocationJSON struct {
+	A *EntryJSON `json:"a"`
+	B *EntryJSON `json:"b"`
+}
+
+// Uint64 is a JSON number, or a string holding a decimal or 0x-hex number
+// (for JavaScript clients whose numbers cannot hold every uint64).
+type Uint64 uint64
+
+func (u *Uint64) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if strings.HasPrefix(s, `"`) {
+		var str string
+		if err := json.Unmarshal(b, &str); err != nil {
+			return err
+		}
+		if strings.HasPrefix(str, "0x") || strings.HasPrefix(str, "0X") {
+			v, err := hexutil.DecodeUint64(str)
+			if err != nil {
+				return &json.UnmarshalTypeError{Value: fmt.Sprintf("%q (not a uint64)", str), Type: uint64Type}
+			}
+			*u = Uint64(v)
+			return nil
+		}
+		s = str
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return &json.UnmarshalTypeError{Value: s + " (not a uint64)", Type: uint64Type}
+	}
+	*u = Uint64(v)
+	return nil
+}
+
+var uint64Type = reflect.TypeFor[uint64]()
+
+// strictDecode decodes b into v, rejecting unknown fields and trailing data,
+// so that a misspelled parameter is an error and not silently ignored.
+func strictDecode(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return describeDecodeError(err)
+	}
+	if d.More() {
+		return fmt.Errorf("trailing data after object")
+	}
+	return nil
+}
+
+// Auth is the permissioning part of every write (SPEC §4).
+type Auth struct {
+	From      *common.Address `json:"from"`
+	Deadline  *Uint64         `json:"deadline"`
+	Signature *hexutil.Bytes  `json:"signature"`
+}
+
+// AppendParams are the params of sequencer_append.
+type AppendParams struct {
+	Data       *hexutil.Bytes `json:"data"`
+	Lineage    string         `json:"lineage"`
+	ExternalID string         `json:"externalId"`
+	Auth
+}
+
+func (p *AppendParams) UnmarshalJSON(b []byte) error {
+	type plain AppendParams
+	return strictDecode(b, (*plain)(p))
+}
+
+// TicketParams are the params of sequencer_close and sequencer_ticket.
+type TicketParams struct {
+	Lineage    string `json:"lineage"`
+	ExternalID string `json:"externalId"`
+	Auth
+}
+
+func (p *TicketParams) UnmarshalJSON(b []byte) error {
+	type plain TicketParams
+	return strictDecode(b, (*plain)(p))
+}
+
+// ReleaseParams are the params of sequencer_release.
+type ReleaseParams struct {
+	Lineage    string `json:"lineage"`
+	ExternalID string `json:"externalId"`
+	Reason     string `json:"reason"`
+	Auth
+}
+
+func (p *ReleaseParams) UnmarshalJSON(b []byte) error {
+	type plain ReleaseParams
+	return strictDecode(b, (*plain)(p))
+}
+
+// SyncParams are the params of sequencer_syncLineage.
+type SyncParams struct {
+	Lineage    string  `json:"lineage"`
+	ChainNonce *Uint64 `json:"chainNonce"`
+	Auth
+}
+
+func (p *SyncParams) UnmarshalJSON(b []byte) error {
+	type plain SyncParams
+	return strictDecode(b, (*plain)(p))
+}
+
+// ReadParams are the params of sequencer_read.
+type ReadParams struct {
+	From    *Uint64 `json:"from"`
+	Limit   *int64  `json:"limit"`
+	Lineage string  `json:"lineage"`
+}
+
+func (p *ReadParams) UnmarshalJSON(b []byte) error {
+	type plain ReadParams
+	return strictDecode(b, (*plain)(p))
+}
+
+// LineageParams are the params of sequencer_lineage.
+type LineageParams struct {
+	Lineage string `json:"lineage"`
+}
+
+func (p *LineageParams) UnmarshalJSON(b []byte) error {
+	type plain LineageParams
+	return strictDecode(b, (*plain)(p))
+}
+
+// SubscribeParams are the params of sequencer_subscribe("entries", ...).
+type SubscribeParams struct {
+	From *Uint64 `json:"from"`
+}
+
+func (p *SubscribeParams) UnmarshalJSON(b []byte) error {
+	type plain SubscribeParams
+	return strictDecode(b, (*plain)(p))
+}
+
+// EmptyParams is the optional {} of sequencer_info and sequencer_equivocations.
+type EmptyParams struct{}
+
+func (p *EmptyParams) UnmarshalJSON(b []byte) error {
+	type plain EmptyParams
+	return strictDecode(b, (*plain)(p))
+}
+
+// describeDecodeError names the offending field without Go type names.
+func describeDecodeError(err error) error {
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		field := ute.Field
+		if i := strings.LastIndexByte(field, '.'); i >= 0 {
+			field = field[i+1:]
+		}
+		if field == "" {
+			return fmt.Errorf("cannot use %s here", ute.Value)
+		}
+		return fmt.Errorf("field %s: cannot use %s", field, ute.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("malformed JSON: %v", se)
+	}
+	if msg := err.Error(); strings.HasPrefix(msg, "json: ") {
+		return errors.New(strings.TrimPrefix(msg, "json: "))
+	}
+	return err
+}

@@ -54,6 +54,9 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 		return nil, fmt.Errorf("register api: %w", err)
 	}
 	s := &Server{api: api, rpc: srv, mux: http.NewServeMux()}
+	// Made here, not in Serve: Shutdown runs on another goroutine than Serve
+	// and must see the same http.Server without a data race.
+	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	ws := srv.WebsocketHandler([]string{"*"})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
@@ -88,7 +91,6 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Serve serves on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

@@ -137,7 +137,7 @@ func New(store Store, cfg Config) (*Sequencer, error) {
 		return nil, errors.New("sequencer: no signing key")
 	}
 	addr := crypto.PubkeyToAddress(cfg.Key.PublicKey)
-	if err := checkMeta(store, addr, cfg.Domain); err != nil {
+	if err := checkMetaFor(store, addr, cfg.Domain); err != nil {
 		return nil, err
 	}
 	st, err := store.LoadState()
@@ -172,32 +172,6 @@ func New(store Store, cfg Config) (*Sequencer, error) {
 	return s, nil
 }
 
-// checkMeta makes sure the datadir holds this log, or claims an empty one.
-func checkMeta(store Store, addr common.Address, d Domain) error {
-	m, ok, err := store.Meta()
-	if err != nil {
-		return err
-	}
-	chain := d.ChainID
-	if chain == nil {
-		return errors.New("sequencer: domain has no chain id")
-	}
-	if !ok {
-		if store.Head().Seq != 0 {
-			return fmt.Errorf("%w: log without meta record", ErrCorrupt)
-		}
-		return store.PutMeta(Meta{Primary: addr, ChainID: chain, VerifyingContract: d.VerifyingContract})
-	}
-	if m.Primary != addr {
-		return fmt.Errorf("datadir holds the log of %s, but the key is %s", m.Primary, addr)
-	}
-	if m.ChainID.Cmp(chain) != 0 || m.VerifyingContract != d.VerifyingContract {
-		return fmt.Errorf("datadir holds a log of chain %s, contract %s; configured: chain %s, contract %s",
-			m.ChainID, m.VerifyingContract, chain, d.VerifyingContract)
-	}
-	return nil
-}
-
 // Address is the primary's address.
 func (s *Sequencer) Address() common.Address { return s.address }
 
@@ -214,6 +188,10 @@ func (s *Sequencer) Halted() error {
 	}
 	return nil
 }
+
+// Halt stops writes with err (for example when a peer shows that this
+// primary's datadir lost entries it had signed).
+func (s *Sequencer) Halt(err error) { s.halt(err) }
 
 func (s *Sequencer) halt(err error) {
 	if s.halted.CompareAndSwap(nil, &err) {

@@ -208,6 +208,15 @@ func (s *State) Decide(op *Op, maxInFlight int) Decision {
 // decide is the pure rule table of SPEC §3. t, l and p are the current
 // ticket, lineage and plain tx named by op (nil when absent).
 func decide(op *Op, t *Ticket, l *Lineage, p *PlainTx, maxInFlight int) Decision {
+	// Callers validate first; this keeps a malformed op from ever reaching
+	// Apply (where it would halt the primary as a broken invariant).
+	switch {
+	case op.Kind == KindTx && op.Lineage != "" && op.ExternalID == "",
+		op.Kind >= KindClose && op.Kind <= KindFail && (op.Lineage == "" || op.ExternalID == ""):
+		return Decision{Err: fmt.Errorf("%w: lineage and externalId are required", ErrInvalidParams)}
+	case op.Kind == KindSync && op.Lineage == "":
+		return Decision{Err: fmt.Errorf("%w: lineage is required", ErrInvalidParams)}
+	}
 	e := &Entry{Kind: op.Kind, Sender: op.Sender, Lineage: op.Lineage, ExternalID: op.ExternalID}
 	switch op.Kind {
 	case KindTx:
@@ -229,6 +238,10 @@ func decide(op *Op, t *Ticket, l *Lineage, p *PlainTx, maxInFlight int) Decision
 				}
 				return Decision{Existing: t.LeaseSeq}
 			case TicketClosed, TicketFailed:
+				// SPEC §4: when several errors apply, 4008 ranks before 4004.
+				if t.DataHash != op.DataHash {
+					return Decision{Err: ErrExternalIDConfl}
+				}
 				return Decision{Err: &TicketError{Err: ErrTicketFinal, Ticket: *t}}
 			}
 		}

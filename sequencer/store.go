@@ -26,6 +26,7 @@ import (
 //	"t" lineage 0x00 externalId  ticket record
 //	"n" lineage                  lineage record
 //	"u" externalId               tx without lineage, by externalId: seq(8) dataHash(32)
+//	"q" seq(8) hash(32)          equivocation proof: len(4) entry A, entry B (replicas)
 //
 // Integers are big-endian so that keys sort by seq. A lineage never holds
 // 0x00 (SPEC §4 limits it to [A-Za-z0-9:._/-]), so the separator is safe.
@@ -38,6 +39,7 @@ const (
 	pfxTicket  = 't'
 	pfxLineage = 'n'
 	pfxPlain   = 'u'
+	pfxEquiv   = 'q'
 )
 
 // Head is the last entry of a log; Seq 0 means an empty log.
@@ -76,6 +78,8 @@ type Store interface {
 	LineageCount() (int, error)
 	Commit(entries []*Entry, d Dirty) error
 	LoadState() (*State, error)
+	PutEquivocation(Equivocation) error
+	Equivocations() ([]Equivocation, error)
 	Close() error
 }
 
@@ -423,3 +427,47 @@ func (s *LevelStore) LoadState() (*State, error) {
 
 // Close closes the database.
 func (s *LevelStore) Close() error { return s.db.Close() }
+
+// PutEquivocation stores a proof durably.
+func (s *LevelStore) PutEquivocation(p Equivocation) error {
+	a, err := p.A.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	b, err := p.B.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	v := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(a)+len(b)), uint32(len(a)))
+	v = append(append(v, a...), b...)
+	k := binary.BigEndian.AppendUint64([]byte{pfxEquiv}, p.A.Seq)
+	k = append(k, p.B.Hash[:]...)
+	return s.db.Put(k, v, &opt.WriteOptions{Sync: true})
+}
+
+// Equivocations returns every stored proof, by seq.
+func (s *LevelStore) Equivocations() ([]Equivocation, error) {
+	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxEquiv}), nil)
+	defer it.Release()
+	var out []Equivocation
+	for it.Next() {
+		v := it.Value()
+		if len(v) < 4 {
+			return nil, fmt.Errorf("%w: equivocation record", ErrCorrupt)
+		}
+		n := uint64(binary.BigEndian.Uint32(v))
+		if n > uint64(len(v)-4) {
+			return nil, fmt.Errorf("%w: equivocation record", ErrCorrupt)
+		}
+		var p Equivocation
+		p.A, p.B = new(Entry), new(Entry)
+		if err := p.A.UnmarshalBinary(v[4 : 4+n]); err != nil {
+			return nil, err
+		}
+		if err := p.B.UnmarshalBinary(v[4+n:]); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, it.Error()
+}

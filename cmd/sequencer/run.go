@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,12 +14,15 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/seqnode/sequencer/p2p"
 	"github.com/seqnode/sequencer/rpc"
 	"github.com/seqnode/sequencer/sequencer"
 )
@@ -28,6 +32,9 @@ type runConfig struct {
 	keyFile, passwordFile, allow, allowFile         string
 	chainID, verifyingContract, logLevel, logFormat string
 	maxInFlight, maxDataBytes, queueSize            int
+	peerWait                                        time.Duration
+	unsafeSkipPeerCheck                             bool
+	gossipDropRate                                  float64
 }
 
 func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
@@ -49,6 +56,9 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	fs.IntVar(&c.maxInFlight, "max-in-flight", sequencer.DefaultMaxInFlight, "leased tickets per lineage at once")
 	fs.IntVar(&c.maxDataBytes, "max-data-bytes", sequencer.DefaultMaxDataBytes, "largest data of one append")
 	fs.IntVar(&c.queueSize, "queue-size", 16384, "write requests waiting to be sequenced before Overloaded")
+	fs.DurationVar(&c.peerWait, "peer-wait", 10*time.Second, "primary: how long to wait for --peers before refusing to write")
+	fs.BoolVar(&c.unsafeSkipPeerCheck, "unsafe-skip-peer-check", false, "primary: write without recovering from --peers first (can equivocate if the datadir lost entries)")
+	fs.Float64Var(&c.gossipDropRate, "gossip-drop-rate", 0, "testing aid: drop this share (0-1) of received gossip batches")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	return fs, c
@@ -138,58 +148,134 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// run wires a node: flags → config → store → pipeline → RPC, then waits for
-// ctx and shuts down in order: stop taking requests, finish in-flight
-// groups, close LevelDB.
+// run wires a node: flags → config → store → p2p → pipeline or mirror →
+// RPC, then waits for ctx and shuts down in order: stop taking requests,
+// finish in-flight groups, stop p2p, close LevelDB.
 func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
-	if c.mode != "primary" {
-		if c.mode == "replica" {
-			return errors.New("--mode replica: replication is not built yet (SPEC §6)")
-		}
+	if c.mode != "primary" && c.mode != "replica" {
 		return fmt.Errorf("--mode must be primary or replica, not %q", c.mode)
 	}
 	if c.maxInFlight < 1 || c.maxDataBytes < 0 || c.queueSize < 1 {
 		return errors.New("--max-in-flight and --queue-size must be at least 1, --max-data-bytes at least 0")
 	}
+	if c.gossipDropRate < 0 || c.gossipDropRate > 1 {
+		return errors.New("--gossip-drop-rate must be between 0 and 1")
+	}
 	domain, err := c.domain()
 	if err != nil {
 		return err
 	}
-	allow, err := c.allowlist()
+	var peerList []string
+	for _, p := range strings.Split(c.peers, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			peerList = append(peerList, p)
+		}
+	}
+	peers, err := p2p.ParsePeers(peerList)
 	if err != nil {
-		return err
+		return fmt.Errorf("--peers: %w", err)
 	}
 	if err := os.MkdirAll(c.datadir, 0o700); err != nil {
 		return fmt.Errorf("datadir: %w", err)
 	}
-	key, err := loadKey(c.keyFile, c.passwordFile, c.datadir, log)
-	if err != nil {
-		return err
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var primary common.Address
+	var key *ecdsa.PrivateKey
+	var allow rpc.Allowlist
+	if c.mode == "primary" {
+		if allow, err = c.allowlist(); err != nil {
+			return err
+		}
+		if key, err = loadKey(c.keyFile, c.passwordFile, c.datadir, log); err != nil {
+			return err
+		}
+		primary = crypto.PubkeyToAddress(key.PublicKey)
+	} else {
+		if !common.IsHexAddress(c.primary) {
+			return fmt.Errorf("--mode replica needs --primary ADDRESS (got %q)", c.primary)
+		}
+		primary = common.HexToAddress(c.primary)
+		if len(peers) == 0 {
+			log.Warn("replica without --peers: it learns the log only from peers that dial it")
+		}
 	}
+
 	store, err := sequencer.OpenLevelStore(filepath.Join(c.datadir, "db"), false)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	seq, err := sequencer.New(store, sequencer.Config{
-		Key: key, Domain: domain, MaxInFlight: c.maxInFlight, MaxDataBytes: c.maxDataBytes,
-		QueueSize: c.queueSize, Logger: log, Metrics: sequencer.NewMetrics(reg),
+	node, err := p2p.New(p2p.Config{
+		DataDir: c.datadir, ListenAddr: c.p2pAddr, Peers: peers, Primary: primary, Domain: domain,
+		Store: store, MaxDataBytes: c.maxDataBytes, Logger: log, Registerer: reg, DropRate: c.gossipDropRate,
 	})
 	if err != nil {
 		return err
 	}
-	defer seq.Close()
-	head := store.Head()
-	log.Info("log loaded", "primary", seq.Address(), "chainId", domain.ChainID, "verifyingContract", domain.VerifyingContract,
-		"head", head.Seq, "headHash", head.Hash)
-
-	api := rpc.NewAPI(seq, rpc.Config{
-		Role: "primary", Version: Version, Primary: seq.Address(), Domain: domain,
+	defer node.Close()
+	for _, a := range node.Addrs() {
+		log.Info("p2p address (pass it to --peers)", "multiaddr", a)
+	}
+	mirror, err := sequencer.NewMirror(store, primary, domain, log, nil)
+	if err != nil {
+		return err
+	}
+	apiCfg := rpc.Config{
+		Role: c.mode, Version: Version, Primary: primary, Domain: domain,
 		MaxDataBytes: c.maxDataBytes, Allow: allow, Logger: log,
-	}, reg)
+		Peers: node.PeerCount, P2PAddrs: node.Addrs,
+		Equivocations: func() [][2]*sequencer.Entry {
+			eqs, _ := store.Equivocations()
+			out := make([][2]*sequencer.Entry, 0, len(eqs))
+			for _, e := range eqs {
+				out = append(out, [2]*sequencer.Entry{e.A, e.B})
+			}
+			return out
+		},
+	}
+
+	var backend rpc.Backend
+	var bg sync.WaitGroup
+	bgCtx, stopBg := context.WithCancel(ctx)
+	defer func() { stopBg(); bg.Wait() }()
+	if c.mode == "primary" {
+		if c.unsafeSkipPeerCheck {
+			log.Warn("--unsafe-skip-peer-check: writing without asking peers for entries this datadir may lack; this can make the primary equivocate")
+		} else if err := p2p.RecoverPrimary(ctx, node, mirror, c.peerWait); err != nil {
+			return fmt.Errorf("refusing to write: %w (fix the peers, or start with --unsafe-skip-peer-check if this datadir is known to be complete)", err)
+		}
+		seq, err := sequencer.New(store, sequencer.Config{
+			Key: key, Domain: domain, MaxInFlight: c.maxInFlight, MaxDataBytes: c.maxDataBytes,
+			QueueSize: c.queueSize, Logger: log, Metrics: sequencer.NewMetrics(reg), OnCommit: node.Publish,
+		})
+		if err != nil {
+			return err
+		}
+		defer seq.Close()
+		backend = seq
+		if !c.unsafeSkipPeerCheck {
+			bg.Add(1)
+			go func() { defer bg.Done(); p2p.GuardPrimary(bgCtx, node, seq) }()
+		}
+		if allow == nil {
+			log.Warn("OPEN MODE: no allowlist, anyone who reaches the RPC port can write; use --allow or --allow-file in production")
+		} else {
+			log.Info("permissioned: every write must be signed by an allowed address", "allowed", len(allow))
+		}
+	} else {
+		backend = mirror
+		apiCfg.PrimaryHead = node.PrimaryHead
+		f := p2p.NewFollower(node, mirror, reg)
+		bg.Add(1)
+		go func() { defer bg.Done(); f.Run(bgCtx) }()
+	}
+	head := store.Head()
+	log.Info("log loaded", "role", c.mode, "primary", primary, "chainId", domain.ChainID,
+		"verifyingContract", domain.VerifyingContract, "head", head.Seq, "headHash", head.Hash)
+
+	api := rpc.NewAPI(backend, apiCfg, reg)
 	srv, err := rpc.NewServer(api, reg, rpc.ServerOptions{})
 	if err != nil {
 		return err
@@ -198,18 +284,10 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--rpc-addr: %w", err)
 	}
-	if allow == nil {
-		log.Warn("OPEN MODE: no allowlist, anyone who reaches the RPC port can write; use --allow or --allow-file in production")
-	} else {
-		log.Info("permissioned: every write must be signed by an allowed address", "allowed", len(allow))
-	}
 	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
 		log.Warn("the RPC listener is not on loopback: put it behind a firewall or proxy", "addr", ln.Addr())
 	}
-	log.Info("serving JSON-RPC (HTTP and WebSocket), /metrics and /healthz", "addr", "http://"+ln.Addr().String(), "role", "primary")
-	if c.peers != "" || c.primary != "" {
-		log.Warn("--peers and --primary are ignored until replication is built", "peers", strings.TrimSpace(c.peers))
-	}
+	log.Info("serving JSON-RPC (HTTP and WebSocket), /metrics and /healthz", "addr", "http://"+ln.Addr().String(), "role", c.mode)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -224,7 +302,12 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("rpc shutdown", "err", err)
 	}
-	seq.Close()
+	if s, ok := backend.(*sequencer.Sequencer); ok {
+		s.Close()
+	}
+	stopBg()
+	bg.Wait()
+	node.Close()
 	if err := store.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}

@@ -1,0 +1,9 @@
+// Package p2p replicates a log over libp2p (SPEC §6): a GossipSub topic per
+// log on which the primary publishes durable entries in batches, and a
+// request/response protocol that serves ranges of stored entries so any node
+// catches up from any peer. Gossip is the fast path; its losses are repaired
+// by the sync protocol, never by waiting for more traffic.
+//
+// A node keeps its libp2p identity key in its datadir, so its peer id and
+// multiaddr are stable across restarts.
+package p2p

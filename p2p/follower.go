@@ -1,0 +1,296 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/seqnode/sequencer/sequencer"
+)
+
+// Follower keeps a replica's Mirror in step with the primary's log: it
+// applies gossip batches as they come, and catches up from any peer over
+// the sync protocol whenever it sees a gap, at start-up, on a timer, and
+// after (re)connecting. It never waits for more traffic to fill a gap.
+type Follower struct {
+	node   *Node
+	mirror *sequencer.Mirror
+	log    *slog.Logger
+	kick   chan struct{}
+	poll   time.Duration
+
+	equivocations prometheus.Counter
+}
+
+// NewFollower ties a node to a mirror; reg may be nil.
+func NewFollower(n *Node, m *sequencer.Mirror, reg prometheus.Registerer) *Follower {
+	f := &Follower{node: n, mirror: m, log: n.log, kick: make(chan struct{}, 1), poll: time.Second,
+		equivocations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sequencer_equivocations_total", Help: "Equivocations of the primary seen (proofs stored).",
+		})}
+	if reg != nil {
+		head := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sequencer_replica_head_seq", Help: "Head seq of this replica."},
+			func() float64 { return float64(m.Store().Head().Seq) })
+		ph := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sequencer_replica_primary_head_seq", Help: "Highest seq seen signed by the primary."},
+			func() float64 { return float64(n.PrimaryHead()) })
+		lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sequencer_replica_lag_entries", Help: "Entries the replica is behind the highest seq it has seen."},
+			func() float64 {
+				h, p := m.Store().Head().Seq, n.PrimaryHead()
+				if p < h {
+					return 0
+				}
+				return float64(p - h)
+			})
+		reg.MustRegister(head, ph, lag, f.equivocations)
+	}
+	return f
+}
+
+func (f *Follower) trigger() {
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run follows until ctx ends or the primary equivocates.
+func (f *Follower) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f.applyGossip(ctx)
+	}()
+	t := time.NewTicker(f.poll)
+	defer t.Stop()
+	f.trigger()
+	for ctx.Err() == nil && f.mirror.Stopped() == nil {
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			f.catchUp(ctx)
+		case <-f.kick:
+			f.catchUp(ctx)
+		}
+	}
+	wg.Wait()
+}
+
+func (f *Follower) applyGossip(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case es, ok := <-f.node.Batches():
+			if !ok {
+				return
+			}
+			if f.mirror.Stopped() != nil {
+				return
+			}
+			_, err := f.mirror.Apply(es, true)
+			f.handle(err)
+		}
+	}
+}
+
+// handle reacts to an Apply error: a gap or a fork means catch up now.
+func (f *Follower) handle(err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, sequencer.ErrEquivocation):
+		f.equivocations.Inc()
+	case errors.Is(err, sequencer.ErrGap), errors.Is(err, sequencer.ErrForkSuspected):
+		f.trigger()
+	default:
+		f.log.Warn("apply entries", "err", err)
+		f.trigger()
+	}
+}
+
+// catchUp asks every connected peer for its head and fetches what it lacks
+// from the peer with the highest one, verifying every entry.
+func (f *Follower) catchUp(ctx context.Context) {
+	if f.mirror.Stopped() != nil {
+		return
+	}
+	best, bestHead := f.bestPeer(ctx)
+	if bestHead == nil {
+		return
+	}
+	for range 100_000 { // bounded: at most 100M entries per round
+		if ctx.Err() != nil || f.mirror.Stopped() != nil {
+			return
+		}
+		head := f.mirror.Store().Head()
+		if head.Seq >= bestHead.Seq {
+			return
+		}
+		es, err := f.node.FetchRange(ctx, best, head.Seq+1, maxRangeEntries)
+		if len(es) == 0 {
+			if err != nil {
+				f.log.Debug("sync fetch", "peer", best, "from", head.Seq+1, "err", err)
+			}
+			return
+		}
+		if err := f.verify(es); err != nil {
+			f.log.Warn("sync: peer sent an entry the primary did not sign", "peer", best, "err", err)
+			return
+		}
+		n, err := f.mirror.Apply(es, true)
+		if errors.Is(err, sequencer.ErrForkSuspected) && head.Seq > 0 {
+			// The peer's entry head+1 does not chain onto ours: fetch its
+			// entry at our head; Apply compares and keeps the proof.
+			other, ferr := f.node.FetchRange(ctx, best, head.Seq, 1)
+			if ferr == nil && len(other) == 1 {
+				_, err = f.mirror.Apply(other, false)
+			}
+		}
+		if err != nil {
+			f.handle(err)
+			return
+		}
+		if n > 0 && (head.Seq+uint64(n))%10_000 < uint64(n) {
+			f.log.Info("catching up", "head", head.Seq+uint64(n), "target", bestHead.Seq, "peer", best)
+		}
+	}
+}
+
+// bestPeer returns the connected peer with the highest validly signed head;
+// heads at or below ours are compared with ours (equivocation check).
+func (f *Follower) bestPeer(ctx context.Context) (peer.ID, *sequencer.Entry) {
+	var best peer.ID
+	var bestHead *sequencer.Entry
+	h := sequencer.NewHasher(f.mirror.Domain())
+	for _, p := range f.node.host.Network().Peers() {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		e, err := f.node.FetchHead(cctx, p)
+		cancel()
+		if err != nil || e == nil {
+			continue
+		}
+		if err := sequencer.CheckSigned(h, f.mirror.Primary(), e); err != nil {
+			f.log.Warn("peer announced a head the primary did not sign", "peer", p, "err", err)
+			continue
+		}
+		f.node.seenHead(e.Seq)
+		if e.Seq <= f.mirror.Store().Head().Seq {
+			_, err := f.mirror.Apply([]*sequencer.Entry{e}, true)
+			f.handle(err)
+			continue
+		}
+		if bestHead == nil || e.Seq > bestHead.Seq {
+			best, bestHead = p, e
+		}
+	}
+	return best, bestHead
+}
+
+// verify checks the signatures of fetched entries on every core.
+func (f *Follower) verify(es []*sequencer.Entry) error {
+	workers := runtime.GOMAXPROCS(0)
+	chunk := (len(es) + workers - 1) / workers
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w*chunk < len(es); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := f.node.hashers.Get().(*sequencer.Hasher)
+			defer f.node.hashers.Put(h)
+			for _, e := range es[w*chunk : min((w+1)*chunk, len(es))] {
+				if err := sequencer.CheckSigned(h, f.mirror.Primary(), e); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// RecoverPrimary runs before a primary writes (SPEC §6): it waits up to
+// wait for a configured peer, asks every connected peer for its head, and
+// fetches any entries of this log that peers hold beyond the local head.
+// It fails — the primary must not write — when peers were configured but
+// none answered, or when a peer holds a different entry at a seq we hold.
+func RecoverPrimary(ctx context.Context, n *Node, m *sequencer.Mirror, wait time.Duration) error {
+	if len(n.cfg.Peers) == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(wait)
+	for n.PeerCount() == 0 && time.Now().Before(deadline) {
+		ctx2, cancel := context.WithTimeout(ctx, time.Second)
+		for _, ai := range n.cfg.Peers {
+			connect(ctx2, n.host, ai)
+		}
+		cancel()
+		if n.PeerCount() == 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+	if n.PeerCount() == 0 {
+		return fmt.Errorf("none of the %d --peers answered within %s: cannot tell whether they hold entries of this log that the datadir lacks", len(n.cfg.Peers), wait)
+	}
+	f := NewFollower(n, m, nil)
+	f.catchUp(ctx)
+	if err := m.Stopped(); err != nil {
+		return err
+	}
+	_, bestHead := f.bestPeer(ctx)
+	if err := m.Stopped(); err != nil {
+		return err
+	}
+	if bestHead != nil && bestHead.Seq > m.Store().Head().Seq {
+		return fmt.Errorf("peers hold the log up to seq %d but only %d could be recovered", bestHead.Seq, m.Store().Head().Seq)
+	}
+	return nil
+}
+
+// GuardPrimary watches the primary's peers while it writes: a peer holding
+// an entry signed by this primary beyond our head, or a different one at a
+// seq we hold, means this datadir lost entries (a wipe or an old backup),
+// so writing on would equivocate: writes halt at once (4009).
+func GuardPrimary(ctx context.Context, n *Node, s *sequencer.Sequencer) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	h := sequencer.NewHasher(s.Config().Domain)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if s.Halted() != nil {
+			return
+		}
+		for _, p := range n.host.Network().Peers() {
+			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			e, err := n.FetchHead(cctx, p)
+			cancel()
+			if err != nil || e == nil || sequencer.CheckSigned(h, s.Address(), e) != nil {
+				continue
+			}
+			st := s.Store()
+			if e.Seq > st.Head().Seq {
+				s.Halt(fmt.Errorf("%w: peer %s holds entry %d signed by this primary, beyond our head %d: the datadir lost entries; restart to recover them from peers", sequencer.ErrHalted, p, e.Seq, st.Head().Seq))
+				return
+			}
+			if ours, err := st.Entry(e.Seq); err == nil && ours.Hash != e.Hash {
+				s.Halt(fmt.Errorf("%w: peer %s holds a different entry %d signed by this primary: equivocation", sequencer.ErrHalted, p, e.Seq))
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,411 @@
+package p2p
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/seqnode/sequencer/sequencer"
+)
+
+// Config configures a node's libp2p side.
+type Config struct {
+	DataDir    string          // holds the identity key
+	ListenAddr string          // --p2p-addr
+	Peers      []peer.AddrInfo // dialed, and redialed when they go away
+	Primary    common.Address  // whose log this is
+	Domain     sequencer.Domain
+	Store      sequencer.Store // served to peers by the sync protocol
+	// MaxDataBytes is --max-data-bytes; the gossip message limit is derived
+	// from it so that any single entry fits one message.
+	MaxDataBytes int
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
+	// DropRate drops this share of received gossip batches after
+	// validation: a testing aid that simulates message loss.
+	DropRate float64
+}
+
+// Queue sizes, raised from GossipSub's defaults of 32: at 100–1,000
+// entries per message a burst of commits must not overflow a peer's
+// outbound queue (dropped silently) or the validation queue.
+const (
+	peerOutboundQueue = 4096
+	validateQueue     = 4096
+	subscriptionBuf   = 4096
+	publishQueue      = 4096 // committed groups waiting to be published
+	maxBatchEntries   = 1000 // entries per gossip message
+)
+
+// Node is a libp2p host with the log's gossip topic and sync protocol.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	host    host.Host
+	ps      *pubsub.PubSub
+	topic   *pubsub.Topic
+	sub     *pubsub.Subscription
+	maxMsg  int
+	hashers sync.Pool
+
+	pubq    chan []*sequencer.Entry
+	batches chan []*sequencer.Entry // validated gossip batches for the follower
+
+	primaryHead atomic.Uint64 // highest seq seen signed by the primary
+	scoresMu    sync.Mutex
+	scores      map[peer.ID]float64
+	syncSem     chan struct{}
+
+	m       *metrics
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closeMu sync.Once
+}
+
+type metrics struct {
+	published, publishDropped, rejected, received, syncServed, syncFetched prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
+	m := &metrics{
+		published:      c("sequencer_gossip_published_entries_total", "Entries published on the gossip topic."),
+		publishDropped: c("sequencer_gossip_publish_dropped_total", "Committed groups not published because the publish queue was full (peers repair by sync)."),
+		rejected:       c("sequencer_gossip_rejected_total", "Gossip messages rejected by the validator (the sender is penalized)."),
+		received:       c("sequencer_gossip_received_entries_total", "Entries received by gossip and passed to the follower."),
+		syncServed:     c("sequencer_sync_served_entries_total", "Entries served to peers by the sync protocol."),
+		syncFetched:    c("sequencer_sync_fetched_entries_total", "Entries fetched from peers by the sync protocol."),
+	}
+	if reg != nil {
+		reg.MustRegister(m.published, m.publishDropped, m.rejected, m.received, m.syncServed, m.syncFetched)
+	}
+	return m
+}
+
+// TopicName is the gossip topic of a log: its primary and its domain.
+func TopicName(primary common.Address, d sequencer.Domain) string {
+	return fmt.Sprintf("/sequencer/1/log/%s/%s/%s", strings.ToLower(primary.Hex()), d.ChainID, strings.ToLower(d.VerifyingContract.Hex()))
+}
+
+// New starts the host, joins the log's topic, serves the sync protocol and
+// keeps dialing cfg.Peers.
+func New(cfg Config) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxDataBytes <= 0 {
+		cfg.MaxDataBytes = sequencer.DefaultMaxDataBytes
+	}
+	h, err := newHost(cfg.DataDir, cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("p2p host: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Node{
+		cfg: cfg, log: cfg.Logger, host: h,
+		maxMsg:  max(1<<20, cfg.MaxDataBytes+64<<10),
+		pubq:    make(chan []*sequencer.Entry, publishQueue),
+		batches: make(chan []*sequencer.Entry, 64),
+		scores:  map[peer.ID]float64{},
+		syncSem: make(chan struct{}, 16),
+		m:       newMetrics(cfg.Registerer),
+		ctx:     ctx, cancel: cancel,
+	}
+	n.hashers.New = func() any { return sequencer.NewHasher(cfg.Domain) }
+	topic := TopicName(cfg.Primary, cfg.Domain)
+	n.ps, err = pubsub.NewGossipSub(ctx, h,
+		// Entries carry their own EIP-712 signatures: no libp2p envelope
+		// signature, and messages are identified by their content.
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
+		pubsub.WithMessageIdFn(func(m *pb.Message) string {
+			s := sha256.Sum256(m.Data)
+			return string(s[:])
+		}),
+		pubsub.WithMaxMessageSize(n.maxMsg+4096),
+		pubsub.WithPeerOutboundQueueSize(peerOutboundQueue),
+		pubsub.WithValidateQueueSize(validateQueue),
+		pubsub.WithPeerScore(scoreParams(topic), scoreThresholds()),
+		pubsub.WithPeerScoreInspect(func(s map[peer.ID]float64) {
+			n.scoresMu.Lock()
+			n.scores = s
+			n.scoresMu.Unlock()
+		}, time.Second),
+	)
+	if err != nil {
+		n.Close()
+		return nil, fmt.Errorf("gossipsub: %w", err)
+	}
+	if err := n.ps.RegisterTopicValidator(topic, n.validate); err != nil {
+		n.Close()
+		return nil, err
+	}
+	if n.topic, err = n.ps.Join(topic); err != nil {
+		n.Close()
+		return nil, err
+	}
+	if n.sub, err = n.topic.Subscribe(pubsub.WithBufferSize(subscriptionBuf)); err != nil {
+		n.Close()
+		return nil, err
+	}
+	h.SetStreamHandler(syncProtocol, n.serveSync)
+	n.wg.Add(3)
+	go n.readGossip()
+	go n.publisher()
+	go n.dialLoop()
+	n.log.Info("p2p listening", "addrs", strings.Join(n.Addrs(), ","), "topic", topic)
+	return n, nil
+}
+
+// scoreParams turn on GossipSub peer scoring for the log's topic. Only the
+// invalid-message penalty (P4) is used: a peer whose messages fail
+// validation loses 100×(count²) points, decaying by 10% a second; two bad
+// messages put it under the graylist threshold, so its traffic is ignored.
+func scoreParams(topic string) *pubsub.PeerScoreParams {
+	return &pubsub.PeerScoreParams{
+		SkipAtomicValidation: true,
+		AppSpecificScore:     func(peer.ID) float64 { return 0 },
+		DecayInterval:        time.Second,
+		DecayToZero:          0.01,
+		RetainScore:          10 * time.Minute,
+		Topics: map[string]*pubsub.TopicScoreParams{topic: {
+			SkipAtomicValidation: true,
+			TopicWeight:          1,
+			// Unused (weight 0) but must not be zero: pubsub v0.17.0
+			// divides by it for every peer in the mesh.
+			TimeInMeshQuantum:              time.Second,
+			InvalidMessageDeliveriesWeight: -100,
+			InvalidMessageDeliveriesDecay:  0.9,
+		}},
+	}
+}
+
+func scoreThresholds() *pubsub.PeerScoreThresholds {
+	return &pubsub.PeerScoreThresholds{
+		GossipThreshold:   -100,
+		PublishThreshold:  -200,
+		GraylistThreshold: -300,
+	}
+}
+
+// Addrs are the node's listen multiaddrs, each ending in /p2p/<peer id>.
+func (n *Node) Addrs() []string { return FullAddrs(n.host) }
+
+// ID is the node's peer id.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Host is the libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// PeerCount is the number of connected peers.
+func (n *Node) PeerCount() int { return len(n.host.Network().Peers()) }
+
+// PrimaryHead is the highest seq this node has seen signed by the primary.
+func (n *Node) PrimaryHead() uint64 { return n.primaryHead.Load() }
+
+func (n *Node) seenHead(seq uint64) {
+	for {
+		cur := n.primaryHead.Load()
+		if seq <= cur || n.primaryHead.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// Score is the GossipSub score of a peer as last inspected (0 if unknown).
+func (n *Node) Score(p peer.ID) float64 {
+	n.scoresMu.Lock()
+	defer n.scoresMu.Unlock()
+	return n.scores[p]
+}
+
+// Close stops the node.
+func (n *Node) Close() {
+	n.closeMu.Do(func() {
+		n.cancel()
+		if n.sub != nil {
+			n.sub.Cancel()
+		}
+		n.wg.Wait()
+		if n.topic != nil {
+			n.topic.Close()
+		}
+		n.host.Close()
+	})
+}
+
+func (n *Node) dialLoop() {
+	defer n.wg.Done()
+	if len(n.cfg.Peers) == 0 {
+		return
+	}
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		for _, ai := range n.cfg.Peers {
+			ctx, cancel := context.WithTimeout(n.ctx, 3*time.Second)
+			if err := connect(ctx, n.host, ai); err != nil && n.ctx.Err() == nil {
+				n.log.Debug("dial peer", "peer", ai.ID, "err", err)
+			}
+			cancel()
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// validate is the topic validator: it accepts only well-formed batches of
+// entries signed by the primary (checking every signature), ignores pure
+// replays of what we hold, and rejects everything else, which penalizes
+// the peer that sent it.
+func (n *Node) validate(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	if msg.Local || from == n.host.ID() {
+		return pubsub.ValidationAccept // our own publication of durable entries
+	}
+	if len(msg.Data) > n.maxMsg+4096 {
+		n.m.rejected.Inc()
+		return pubsub.ValidationReject
+	}
+	entries, err := decodeBatch(msg.Data, maxBatchEntries)
+	if err != nil {
+		n.m.rejected.Inc()
+		n.log.Debug("gossip rejected", "from", from, "err", err)
+		return pubsub.ValidationReject
+	}
+	h := n.hashers.Get().(*sequencer.Hasher)
+	defer n.hashers.Put(h)
+	for _, e := range entries {
+		if len(e.Data) > n.cfg.MaxDataBytes {
+			n.m.rejected.Inc()
+			return pubsub.ValidationReject
+		}
+		if err := sequencer.CheckSigned(h, n.cfg.Primary, e); err != nil {
+			n.m.rejected.Inc()
+			n.log.Debug("gossip rejected", "from", from, "err", err)
+			return pubsub.ValidationReject
+		}
+	}
+	last := entries[len(entries)-1]
+	if n.cfg.Store != nil && last.Seq <= n.cfg.Store.Head().Seq {
+		// Old news. Equal to ours (the last hash commits to the whole
+		// batch): a replay, not forwarded. Different: an equivocation,
+		// which the follower must see.
+		if ours, err := n.cfg.Store.Entry(last.Seq); err == nil && ours.Hash == last.Hash {
+			return pubsub.ValidationIgnore
+		}
+	}
+	n.seenHead(last.Seq)
+	msg.ValidatorData = entries
+	return pubsub.ValidationAccept
+}
+
+func (n *Node) readGossip() {
+	defer n.wg.Done()
+	defer close(n.batches)
+	for {
+		msg, err := n.sub.Next(n.ctx)
+		if err != nil {
+			return
+		}
+		if msg.Local {
+			continue
+		}
+		entries, ok := msg.ValidatorData.([]*sequencer.Entry)
+		if !ok {
+			continue
+		}
+		if n.cfg.DropRate > 0 && rand.Float64() < n.cfg.DropRate {
+			continue
+		}
+		n.m.received.Add(float64(len(entries)))
+		select {
+		case n.batches <- entries:
+		default:
+			// The follower is behind: it will fetch these by sync.
+		}
+	}
+}
+
+// Batches delivers validated gossip batches (signatures checked) in the
+// order received; a full channel drops (the sync protocol repairs it).
+func (n *Node) Batches() <-chan []*sequencer.Entry { return n.batches }
+
+// Publish queues durable entries for gossip without blocking: when the
+// queue is full the group is dropped and peers repair the gap by sync.
+func (n *Node) Publish(entries []*sequencer.Entry) {
+	select {
+	case n.pubq <- entries:
+	default:
+		n.m.publishDropped.Inc()
+	}
+}
+
+// publisher coalesces queued groups into messages of at most maxMsg bytes
+// and maxBatchEntries entries (a single large entry goes alone) and
+// publishes them in seq order.
+func (n *Node) publisher() {
+	defer n.wg.Done()
+	var batch []*sequencer.Entry
+	size := 0
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		b, err := encodeBatch(batch)
+		if err == nil {
+			err = n.topic.Publish(n.ctx, b)
+		}
+		if err != nil && n.ctx.Err() == nil {
+			n.log.Warn("gossip publish", "from", batch[0].Seq, "n", len(batch), "err", err)
+		} else if err == nil {
+			n.m.published.Add(float64(len(batch)))
+		}
+		batch, size = nil, 0
+	}
+	for {
+		var group []*sequencer.Entry
+		select {
+		case <-n.ctx.Done():
+			return
+		case group = <-n.pubq:
+		}
+		for {
+			for _, e := range group {
+				es := recordSize(e)
+				if len(batch) > 0 && (size+es > n.maxMsg || len(batch) >= maxBatchEntries) {
+					flush()
+				}
+				batch = append(batch, e)
+				size += es
+			}
+			select {
+			case group = <-n.pubq:
+				continue
+			default:
+			}
+			break
+		}
+		flush()
+	}
+}
+
+func recordSize(e *sequencer.Entry) int {
+	return 200 + len(e.Lineage) + len(e.ExternalID) + len(e.Data) + 10
+}

@@ -1,0 +1,192 @@
+package p2p
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/seqnode/sequencer/sequencer"
+)
+
+// The sync protocol: one request and one response per stream.
+//
+//	request:  type(1) from(uvarint) limit(uvarint)
+//	response: status(1) [0 ok | 1 error: uvarint len, message]
+//	          head:  uvarint len, record (len 0: empty log)
+//	          range: (uvarint len, record)* uvarint 0
+//
+// Responses are bounded (maxRangeEntries entries, maxRangeBytes bytes, but
+// always at least one entry), every stream has a deadline, and at most
+// cap(syncSem) streams are served at once.
+const (
+	syncProtocol    = protocol.ID("/sequencer/sync/1.0.0")
+	reqHead         = 1
+	reqRange        = 2
+	maxRangeEntries = 1000
+	maxRangeBytes   = 4 << 20
+	syncTimeout     = 15 * time.Second
+)
+
+var errRemote = errors.New("peer answered with an error")
+
+func (n *Node) serveSync(s network.Stream) {
+	defer s.Close()
+	select {
+	case n.syncSem <- struct{}{}:
+		defer func() { <-n.syncSem }()
+	default:
+		s.Reset()
+		return
+	}
+	s.SetDeadline(time.Now().Add(syncTimeout))
+	r := bufio.NewReaderSize(s, 32)
+	typ, err := r.ReadByte()
+	if err != nil {
+		s.Reset()
+		return
+	}
+	from, err1 := binary.ReadUvarint(r)
+	limit, err2 := binary.ReadUvarint(r)
+	if err1 != nil || err2 != nil {
+		s.Reset()
+		return
+	}
+	w := bufio.NewWriterSize(s, 64<<10)
+	defer w.Flush()
+	st := n.cfg.Store
+	switch typ {
+	case reqHead:
+		head := st.Head()
+		w.WriteByte(0)
+		if head.Seq == 0 {
+			w.Write(binary.AppendUvarint(nil, 0))
+			return
+		}
+		e, err := st.Entry(head.Seq)
+		if err != nil {
+			s.Reset()
+			return
+		}
+		writeRecord(w, e)
+	case reqRange:
+		limit = min(max(limit, 1), maxRangeEntries)
+		es, err := st.Range(max(from, 1), int(limit))
+		if err != nil {
+			n.log.Warn("sync: read range", "from", from, "err", err)
+			s.Reset()
+			return
+		}
+		w.WriteByte(0)
+		total := 0
+		for i, e := range es {
+			b, _ := e.MarshalBinary()
+			if i > 0 && total+len(b) > maxRangeBytes {
+				break
+			}
+			total += len(b)
+			w.Write(binary.AppendUvarint(nil, uint64(len(b))))
+			w.Write(b)
+			n.m.syncServed.Inc()
+		}
+		w.Write(binary.AppendUvarint(nil, 0))
+	default:
+		s.Reset()
+	}
+}
+
+func writeRecord(w *bufio.Writer, e *sequencer.Entry) {
+	b, _ := e.MarshalBinary()
+	w.Write(binary.AppendUvarint(nil, uint64(len(b))))
+	w.Write(b)
+}
+
+func (n *Node) request(ctx context.Context, p peer.ID, typ byte, from, limit uint64) (*bufio.Reader, network.Stream, error) {
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), p, syncProtocol)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.SetDeadline(time.Now().Add(syncTimeout))
+	req := binary.AppendUvarint(binary.AppendUvarint([]byte{typ}, from), limit)
+	if _, err := s.Write(req); err != nil {
+		s.Reset()
+		return nil, nil, err
+	}
+	s.CloseWrite()
+	r := bufio.NewReaderSize(s, 64<<10)
+	status, err := r.ReadByte()
+	if err != nil {
+		s.Reset()
+		return nil, nil, err
+	}
+	if status != 0 {
+		s.Reset()
+		return nil, nil, errRemote
+	}
+	return r, s, nil
+}
+
+func (n *Node) readRecord(r *bufio.Reader) (*sequencer.Entry, error) {
+	l, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, err
+	}
+	if l == 0 {
+		return nil, nil
+	}
+	if l > uint64(n.maxMsg)+4096 {
+		return nil, fmt.Errorf("%w: record of %d bytes", errMalformed, l)
+	}
+	b := make([]byte, l)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	e := new(sequencer.Entry)
+	if err := e.UnmarshalBinary(b); err != nil {
+		return nil, fmt.Errorf("%w: %v", errMalformed, err)
+	}
+	return e, nil
+}
+
+// FetchHead asks p for its head entry (nil for an empty log).
+func (n *Node) FetchHead(ctx context.Context, p peer.ID) (*sequencer.Entry, error) {
+	r, s, err := n.request(ctx, p, reqHead, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return n.readRecord(r)
+}
+
+// FetchRange asks p for up to limit entries from seq from.
+func (n *Node) FetchRange(ctx context.Context, p peer.ID, from uint64, limit int) ([]*sequencer.Entry, error) {
+	r, s, err := n.request(ctx, p, reqRange, from, uint64(limit))
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	var out []*sequencer.Entry
+	for range maxRangeEntries + 1 {
+		e, err := n.readRecord(r)
+		if err != nil {
+			return out, err
+		}
+		if e == nil {
+			return out, nil
+		}
+		if e.Seq != from+uint64(len(out)) {
+			return out, fmt.Errorf("%w: asked from %d, got entry %d at position %d", errMalformed, from, e.Seq, len(out))
+		}
+		out = append(out, e)
+		n.m.syncFetched.Inc()
+	}
+	return out, fmt.Errorf("%w: too many entries", errMalformed)
+}

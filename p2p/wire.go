@@ -1,0 +1,61 @@
+package p2p
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/seqnode/sequencer/sequencer"
+)
+
+// Gossip message: type(1) = msgEntries, then per entry uvarint(len) record
+// (sequencer.Entry.MarshalBinary), entries in consecutive seq order.
+const msgEntries = 1
+
+var errMalformed = errors.New("malformed message")
+
+// encodeBatch encodes consecutive entries as one gossip message.
+func encodeBatch(entries []*sequencer.Entry) ([]byte, error) {
+	b := []byte{msgEntries}
+	for _, e := range entries {
+		r, err := e.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		b = binary.AppendUvarint(b, uint64(len(r)))
+		b = append(b, r...)
+	}
+	return b, nil
+}
+
+// decodeBatch decodes a gossip message, checking that the entries are
+// consecutive. It never panics on bad input.
+func decodeBatch(b []byte, maxEntries int) ([]*sequencer.Entry, error) {
+	if len(b) < 1 || b[0] != msgEntries {
+		return nil, fmt.Errorf("%w: unknown type", errMalformed)
+	}
+	b = b[1:]
+	var out []*sequencer.Entry
+	for len(b) > 0 {
+		if len(out) >= maxEntries {
+			return nil, fmt.Errorf("%w: more than %d entries", errMalformed, maxEntries)
+		}
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return nil, fmt.Errorf("%w: bad length", errMalformed)
+		}
+		e := new(sequencer.Entry)
+		if err := e.UnmarshalBinary(b[k : k+int(n)]); err != nil {
+			return nil, fmt.Errorf("%w: %v", errMalformed, err)
+		}
+		if len(out) > 0 && e.Seq != out[len(out)-1].Seq+1 {
+			return nil, fmt.Errorf("%w: entries not consecutive", errMalformed)
+		}
+		out = append(out, e)
+		b = b[k+int(n):]
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no entries", errMalformed)
+	}
+	return out, nil
+}

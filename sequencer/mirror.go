@@ -1,0 +1,255 @@
+package sequencer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// ErrEquivocation is returned by Mirror.Apply when the primary signed two
+// different entries at one seq; the proof is kept and following stops.
+var ErrEquivocation = errors.New("primary equivocated")
+
+// ErrGap is returned by Mirror.Apply when entries start past head+1.
+var ErrGap = errors.New("entries start past the head")
+
+// Equivocation is a self-contained proof: two entries with one seq and
+// different hashes, both validly signed by the primary (SPEC §2).
+type Equivocation struct {
+	A, B *Entry
+}
+
+// Mirror is the write side of a replica: it accepts only entries signed by
+// the primary that continue its log (next seq, matching prevHash), stores
+// them durably with the derived ticket state, and keeps equivocation proofs.
+// It is safe for concurrent use; applies are serialized.
+type Mirror struct {
+	store   Store
+	primary common.Address
+	domain  Domain
+	log     *slog.Logger
+
+	mu      sync.Mutex // serializes Apply; owns state and hasher
+	state   *State
+	hasher  *Hasher
+	stopped error // set once an equivocation is seen
+
+	headMu sync.Mutex
+	headCh chan struct{}
+
+	onApply func([]*Entry)
+}
+
+// NewMirror opens the replica side of a log of primary under domain.
+// onApply, if set, is called after each durable apply.
+func NewMirror(store Store, primary common.Address, d Domain, log *slog.Logger, onApply func([]*Entry)) (*Mirror, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := checkMetaFor(store, primary, d); err != nil {
+		return nil, err
+	}
+	st, err := store.LoadState()
+	if err != nil {
+		return nil, fmt.Errorf("load state: %w", err)
+	}
+	m := &Mirror{store: store, primary: primary, domain: d, log: log, state: st,
+		hasher: NewHasher(d), headCh: make(chan struct{}), onApply: onApply}
+	if eqs, err := store.Equivocations(); err != nil {
+		return nil, err
+	} else if len(eqs) > 0 {
+		m.stopped = fmt.Errorf("%w at seq %d (proof stored)", ErrEquivocation, eqs[0].A.Seq)
+	}
+	return m, nil
+}
+
+// checkMetaFor makes sure the datadir holds the log of primary under d, or
+// claims an empty datadir for it.
+func checkMetaFor(store Store, primary common.Address, d Domain) error {
+	if d.ChainID == nil {
+		return errors.New("domain has no chain id")
+	}
+	m, ok, err := store.Meta()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if store.Head().Seq != 0 {
+			return fmt.Errorf("%w: log without meta record", ErrCorrupt)
+		}
+		return store.PutMeta(Meta{Primary: primary, ChainID: d.ChainID, VerifyingContract: d.VerifyingContract})
+	}
+	if m.Primary != primary {
+		return fmt.Errorf("datadir holds the log of %s, not of %s", m.Primary, primary)
+	}
+	if m.ChainID.Cmp(d.ChainID) != 0 || m.VerifyingContract != d.VerifyingContract {
+		return fmt.Errorf("datadir holds a log of chain %s, contract %s; configured: chain %s, contract %s",
+			m.ChainID, m.VerifyingContract, d.ChainID, d.VerifyingContract)
+	}
+	return nil
+}
+
+// Primary is the address whose log this mirror follows.
+func (m *Mirror) Primary() common.Address { return m.primary }
+
+// Domain is the log's EIP-712 domain.
+func (m *Mirror) Domain() Domain { return m.domain }
+
+// Store is the replica's store.
+func (m *Mirror) Store() Store { return m.store }
+
+// Stopped returns why the mirror stopped following (an equivocation), or nil.
+func (m *Mirror) Stopped() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stopped
+}
+
+// Head returns the durable head and a channel closed at the next apply.
+func (m *Mirror) Head() (Head, <-chan struct{}) {
+	m.headMu.Lock()
+	defer m.headMu.Unlock()
+	return m.store.Head(), m.headCh
+}
+
+// CheckSigned verifies that e's hash is the EIP-712 hash of its fields (and
+// its dataHash that of its data, when data is present) and that the primary
+// signed it. It does not look at the log. Safe for concurrent use.
+func CheckSigned(h *Hasher, primary common.Address, e *Entry) error {
+	if !e.Kind.Valid() {
+		return fmt.Errorf("seq %d: unknown kind %d", e.Seq, e.Kind)
+	}
+	if e.Seq == 0 {
+		return errors.New("seq 0")
+	}
+	if got := h.EntryHash(e); got != e.Hash {
+		return fmt.Errorf("seq %d: hash %s, recomputed %s", e.Seq, e.Hash, got)
+	}
+	if e.Kind == KindTx {
+		if got := h.keccak(e.Data); got != e.DataHash {
+			return fmt.Errorf("seq %d: data does not hash to dataHash", e.Seq)
+		}
+	} else if len(e.Data) > 0 {
+		return fmt.Errorf("seq %d: %s entry carries data", e.Seq, e.Kind)
+	}
+	signer, err := Recover(e.Hash, e.Signature[:])
+	if err != nil {
+		return fmt.Errorf("seq %d: %w", e.Seq, err)
+	}
+	if signer != primary {
+		return fmt.Errorf("seq %d: signed by %s, not the primary %s", e.Seq, signer, primary)
+	}
+	return nil
+}
+
+// Apply stores the entries that continue the log, in one synced batch.
+// Entries must be in seq order; those at or below the head are compared
+// with the stored ones (a validly signed difference is an equivocation).
+// If signed is false each entry's hash and signature are checked here;
+// callers that checked them already (the gossip validator) pass true.
+// It returns how many entries were new and stored, and ErrGap when the
+// first new entry is past head+1.
+func (m *Mirror) Apply(entries []*Entry, signed bool) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopped != nil {
+		return 0, m.stopped
+	}
+	head := m.store.Head()
+	var fresh []*Entry
+	prev := head
+	for i, e := range entries {
+		if i > 0 && e.Seq != entries[i-1].Seq+1 {
+			return 0, fmt.Errorf("entries out of order: %d after %d", e.Seq, entries[i-1].Seq)
+		}
+		if !signed {
+			if err := CheckSigned(m.hasher, m.primary, e); err != nil {
+				return 0, err
+			}
+		}
+		if e.Seq <= head.Seq {
+			if err := m.compareStored(e); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if e.Seq > prev.Seq+1 {
+			return 0, fmt.Errorf("%w: entry %d, head %d", ErrGap, e.Seq, prev.Seq)
+		}
+		if e.PrevHash != prev.Hash {
+			if len(fresh) == 0 {
+				// A validly signed entry that does not chain onto our head:
+				// the primary signed another entry at head.Seq. The caller
+				// fetches that one and hands it to Apply, which proves it.
+				return 0, fmt.Errorf("%w: entry %d does not chain onto our entry %d (fork)", ErrForkSuspected, e.Seq, prev.Seq)
+			}
+			return 0, fmt.Errorf("entry %d: prevHash does not match entry %d", e.Seq, prev.Seq)
+		}
+		if e.Timestamp < prev.Timestamp {
+			return 0, fmt.Errorf("entry %d: timestamp goes back", e.Seq)
+		}
+		if err := m.state.Apply(e); err != nil {
+			// The primary signed an entry the rules forbid: stop trusting it.
+			m.stopped = fmt.Errorf("primary signed an invalid entry: %w", err)
+			m.log.Error("stopped following the primary", "err", m.stopped)
+			return 0, m.stopped
+		}
+		fresh = append(fresh, e)
+		prev = Head{Seq: e.Seq, Hash: e.Hash, Timestamp: e.Timestamp}
+	}
+	if len(fresh) == 0 {
+		return 0, nil
+	}
+	if err := m.store.Commit(fresh, m.state.TakeDirty()); err != nil {
+		// The in-memory state is ahead of the disk now: reload it.
+		if st, lerr := m.store.LoadState(); lerr == nil {
+			m.state = st
+		} else {
+			m.stopped = fmt.Errorf("%w: %v", ErrHalted, err)
+		}
+		return 0, err
+	}
+	m.headMu.Lock()
+	close(m.headCh)
+	m.headCh = make(chan struct{})
+	m.headMu.Unlock()
+	if m.onApply != nil {
+		m.onApply(fresh)
+	}
+	return len(fresh), nil
+}
+
+// ErrForkSuspected means a signed entry does not chain onto our head.
+var ErrForkSuspected = errors.New("fork suspected")
+
+// compareStored checks a signed entry against ours at the same seq; a
+// difference is an equivocation, kept durably.
+func (m *Mirror) compareStored(e *Entry) error {
+	ours, err := m.store.Entry(e.Seq)
+	if err != nil {
+		return err
+	}
+	if ours.Hash == e.Hash {
+		return nil
+	}
+	proof := Equivocation{A: ours, B: e}
+	if err := m.store.PutEquivocation(proof); err != nil {
+		m.log.Error("storing equivocation proof", "err", err)
+	}
+	m.stopped = fmt.Errorf("%w at seq %d: %s and %s", ErrEquivocation, e.Seq, ours.Hash, e.Hash)
+	m.log.Error("EQUIVOCATION: the primary signed two entries at one seq; stopped following it",
+		"seq", e.Seq, "ours", ours.Hash, "theirs", e.Hash, "primary", m.primary)
+	return m.stopped
+}
+
+// Submit refuses writes: a replica does not write its primary's log.
+func (m *Mirror) Submit(context.Context, Op) (Result, error) {
+	return Result{}, ErrNotPrimary
+}
+
+// Halted reports why the mirror stopped following, or nil.
+func (m *Mirror) Halted() error { return m.Stopped() }

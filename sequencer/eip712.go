@@ -49,9 +49,11 @@ func (d Domain) Separator() common.Hash {
 // reflection and no allocation per call beyond the keccak state it keeps.
 // A Hasher is not safe for concurrent use; make one per goroutine.
 type Hasher struct {
-	sep common.Hash
-	kec crypto.KeccakState
-	buf [10 * 32]byte
+	sep     common.Hash
+	kec     crypto.KeccakState
+	buf     [10 * 32]byte
+	scratch []byte      // strings are copied here to hash them without allocating
+	out     common.Hash // keccak output, kept here so it does not escape per call
 }
 
 // NewHasher returns a Hasher for domain d.
@@ -62,22 +64,19 @@ func NewHasher(d Domain) *Hasher {
 // DomainSeparator returns the separator the Hasher signs under.
 func (h *Hasher) DomainSeparator() common.Hash { return h.sep }
 
-func (h *Hasher) keccak(b []byte) (out common.Hash) {
+func (h *Hasher) keccak(b []byte) common.Hash {
 	h.kec.Reset()
 	h.kec.Write(b)
-	h.kec.Read(out[:])
-	return out
+	h.kec.Read(h.out[:])
+	return h.out
 }
 
 func (h *Hasher) stringHash(s string) common.Hash {
 	if s == "" {
 		return emptyStringHash
 	}
-	h.kec.Reset()
-	h.kec.Write([]byte(s))
-	var out common.Hash
-	h.kec.Read(out[:])
-	return out
+	h.scratch = append(h.scratch[:0], s...)
+	return h.keccak(h.scratch)
 }
 
 func putUint(word []byte, v uint64) {
@@ -86,12 +85,13 @@ func putUint(word []byte, v uint64) {
 }
 
 // typedHash is keccak256(0x19 ‖ 0x01 ‖ domainSeparator ‖ structHash).
+// It reuses buf, which the struct hash no longer needs.
 func (h *Hasher) typedHash(structHash common.Hash) common.Hash {
-	var b [66]byte
+	b := h.buf[:66]
 	b[0], b[1] = 0x19, 0x01
 	copy(b[2:], h.sep[:])
 	copy(b[34:], structHash[:])
-	return h.keccak(b[:])
+	return h.keccak(b)
 }
 
 // EntryHash returns the EIP-712 hash of e's signed fields (SPEC §2).

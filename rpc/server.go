@@ -21,6 +21,10 @@ type ServerOptions struct {
 	WSReadLimit    int64 // max WebSocket message; default the same
 	BatchItemLimit int   // max calls in one batch; default 1000
 	BatchRespLimit int   // max bytes of one batch response; default 25 MB
+	// WSOrigins are the browser origins allowed to open a WebSocket ("*":
+	// any). Empty: only http://localhost and clients that send no Origin
+	// (non-browser software), so a web page cannot write to a local node.
+	WSOrigins []string
 }
 
 // Server serves JSON-RPC over HTTP and WebSocket at "/", Prometheus
@@ -57,7 +61,7 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 	// Made here, not in Serve: Shutdown runs on another goroutine than Serve
 	// and must see the same http.Server without a data race.
 	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	ws := srv.WebsocketHandler([]string{"*"})
+	ws := srv.WebsocketHandler(o.WSOrigins)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)

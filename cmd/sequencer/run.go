@@ -35,6 +35,7 @@ type runConfig struct {
 	peerWait                                        time.Duration
 	unsafeSkipPeerCheck                             bool
 	gossipDropRate                                  float64
+	wsOrigins                                       string
 }
 
 func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
@@ -59,6 +60,7 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	fs.DurationVar(&c.peerWait, "peer-wait", 10*time.Second, "primary: how long to wait for --peers before refusing to write")
 	fs.BoolVar(&c.unsafeSkipPeerCheck, "unsafe-skip-peer-check", false, "primary: write without recovering from --peers first (can equivocate if the datadir lost entries)")
 	fs.Float64Var(&c.gossipDropRate, "gossip-drop-rate", 0, "testing aid: drop this share (0-1) of received gossip batches")
+	fs.StringVar(&c.wsOrigins, "ws-origins", "", "comma-separated browser origins allowed to open a WebSocket (* for any); default: localhost and non-browser clients only")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	return fs, c
@@ -276,7 +278,13 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 		"verifyingContract", domain.VerifyingContract, "head", head.Seq, "headHash", head.Hash)
 
 	api := rpc.NewAPI(backend, apiCfg, reg)
-	srv, err := rpc.NewServer(api, reg, rpc.ServerOptions{})
+	var origins []string
+	for _, o := range strings.Split(c.wsOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	srv, err := rpc.NewServer(api, reg, rpc.ServerOptions{WSOrigins: origins})
 	if err != nil {
 		return err
 	}

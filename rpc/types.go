@@ -23,6 +23,11 @@ func (a Address) MarshalJSON() ([]byte, error) {
 	return json.Marshal(common.Address(a).Hex())
 }
 
+// UnmarshalJSON accepts an address in any case.
+func (a *Address) UnmarshalJSON(b []byte) error {
+	return (*common.Address)(a).UnmarshalJSON(b)
+}
+
 // EntryJSON is an Entry as SPEC §4 shows it; Data only on tx entries.
 type EntryJSON struct {
 	Seq        uint64         `json:"seq"`

@@ -1,0 +1,290 @@
+package client
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
+	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/seqnode/sequencer/rpc"
+	"github.com/seqnode/sequencer/sequencer"
+)
+
+// The JSON shapes of SPEC §4, shared with the server.
+type (
+	Entry    = rpc.EntryJSON
+	Receipt  = rpc.ReceiptJSON
+	Ticket   = rpc.TicketJSON
+	Lineage  = rpc.LineageJSON
+	Info     = rpc.InfoJSON
+	ReadPage = rpc.ReadResult
+)
+
+// SPEC §4 error codes a caller acts on.
+const (
+	CodeUnauthorized       = rpc.CodeUnauthorized
+	CodeNotPrimary         = rpc.CodeNotPrimary
+	CodeNotFound           = rpc.CodeNotFound
+	CodeTicketFinal        = rpc.CodeTicketFinal
+	CodeTooManyInFlight    = rpc.CodeTooManyInFlight
+	CodeTooLarge           = rpc.CodeTooLarge
+	CodeOverloaded         = rpc.CodeOverloaded
+	CodeExternalIDConflict = rpc.CodeExternalIDConflict
+	CodeHalted             = rpc.CodeHalted
+)
+
+// Error is a JSON-RPC error answered by the node, with its SPEC code and
+// data (for example the Ticket of a TicketFinal error, as JSON).
+type Error struct {
+	Code    int
+	Message string
+	Data    any
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("sequencer error %d: %s", e.Code, e.Message) }
+
+// Code returns the JSON-RPC error code of err, or 0 when err is not an
+// answer of the node (a transport failure, a timeout).
+func Code(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 0
+}
+
+func wrap(err error) error {
+	var re gethrpc.Error
+	if !errors.As(err, &re) {
+		return err
+	}
+	out := &Error{Code: re.ErrorCode(), Message: re.Error()}
+	var de gethrpc.DataError
+	if errors.As(err, &de) {
+		out.Data = de.ErrorData()
+	}
+	return out
+}
+
+// Client talks to one node. It is safe for concurrent use.
+type Client struct {
+	c        *gethrpc.Client
+	url      string
+	hc       *http.Client
+	key      *ecdsa.PrivateKey
+	from     common.Address
+	domain   *sequencer.Domain
+	retries  int
+	backoff  time.Duration
+	validity time.Duration
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithKey signs every write with key (EIP-712 Request, SPEC §4), as a node
+// with an allowlist requires.
+func WithKey(key *ecdsa.PrivateKey) Option {
+	return func(c *Client) { c.key, c.from = key, crypto.PubkeyToAddress(key.PublicKey) }
+}
+
+// WithDomain sets the log's EIP-712 domain instead of asking the node.
+func WithDomain(d sequencer.Domain) Option { return func(c *Client) { c.domain = &d } }
+
+// WithRetries retries a call up to n more times on transport errors and on
+// Overloaded (4007), waiting backoff, then twice as long each time. A write
+// without externalId is retried only on Overloaded, which wrote nothing.
+// The default is 3 retries from 50 ms.
+func WithRetries(n int, backoff time.Duration) Option {
+	return func(c *Client) { c.retries, c.backoff = n, backoff }
+}
+
+// WithHTTPClient sets the HTTP client (its transport's connection pool).
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// Dial connects to a node at url: http(s):// or ws(s)://. Subscribe uses
+// WebSocket; with an http URL it derives the ws URL.
+func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
+	c := &Client{url: url, retries: 3, backoff: 50 * time.Millisecond, validity: 5 * time.Minute}
+	for _, o := range opts {
+		o(c)
+	}
+	var copts []gethrpc.ClientOption
+	if c.hc != nil {
+		copts = append(copts, gethrpc.WithHTTPClient(c.hc))
+	}
+	rc, err := gethrpc.DialOptions(ctx, url, copts...)
+	if err != nil {
+		return nil, err
+	}
+	c.c = rc
+	return c, nil
+}
+
+// Disconnect closes the connection. (Close is the ticket call of SPEC §4.)
+func (c *Client) Disconnect() { c.c.Close() }
+
+// RPC is the underlying go-ethereum client, for batches and raw calls.
+func (c *Client) RPC() *gethrpc.Client { return c.c }
+
+// call makes one call, retrying as WithRetries says.
+func (c *Client) call(ctx context.Context, idempotent bool, out any, method string, args ...any) error {
+	wait := c.backoff
+	for attempt := 0; ; attempt++ {
+		err := wrap(c.c.CallContext(ctx, out, method, args...))
+		if err == nil {
+			return nil
+		}
+		code := Code(err)
+		retry := code == CodeOverloaded || (code == 0 && idempotent && ctx.Err() == nil)
+		if !retry || attempt >= c.retries {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+func (c *Client) getDomain(ctx context.Context) (sequencer.Domain, error) {
+	if c.domain != nil {
+		return *c.domain, nil
+	}
+	in, err := c.Info(ctx)
+	if err != nil {
+		return sequencer.Domain{}, fmt.Errorf("fetch domain: %w", err)
+	}
+	d := sequencer.Domain{ChainID: in.ChainID, VerifyingContract: common.Address(in.VerifyingContract)}
+	c.domain = &d
+	return d, nil
+}
+
+// sign adds from, deadline and signature to params when the client has a key.
+func (c *Client) sign(ctx context.Context, params map[string]any, req sequencer.Request) error {
+	if c.key == nil {
+		return nil
+	}
+	d, err := c.getDomain(ctx)
+	if err != nil {
+		return err
+	}
+	req.Deadline = uint64(time.Now().Add(c.validity).Unix())
+	sig, err := sequencer.Sign(sequencer.NewHasher(d).RequestHash(&req), c.key)
+	if err != nil {
+		return err
+	}
+	params["from"] = c.from.Hex()
+	params["deadline"] = req.Deadline
+	params["signature"] = hexutil.Encode(sig[:])
+	return nil
+}
+
+// AppendRequest is a transaction to sequence. With a Lineage, it leases
+// the lineage's next nonce to ExternalID (a ticket).
+type AppendRequest struct {
+	Data       []byte
+	Lineage    string
+	ExternalID string
+}
+
+// Append sequences a transaction (sequencer_append). A retry of the same
+// request returns the same receipt with Existing set.
+func (c *Client) Append(ctx context.Context, r AppendRequest) (*Receipt, error) {
+	params := map[string]any{"data": hexutil.Encode(r.Data)}
+	if r.Lineage != "" {
+		params["lineage"] = r.Lineage
+	}
+	if r.ExternalID != "" {
+		params["externalId"] = r.ExternalID
+	}
+	req := sequencer.Request{Kind: sequencer.KindTx, Lineage: r.Lineage, ExternalID: r.ExternalID, DataHash: crypto.Keccak256Hash(r.Data)}
+	if err := c.sign(ctx, params, req); err != nil {
+		return nil, err
+	}
+	var out Receipt
+	return &out, c.call(ctx, r.ExternalID != "", &out, "sequencer_append", params)
+}
+
+// Close closes a ticket whose transaction was mined (sequencer_close).
+func (c *Client) Close(ctx context.Context, lineage, externalID string) (*Receipt, error) {
+	return c.finish(ctx, sequencer.KindClose, "sequencer_close", lineage, externalID, "")
+}
+
+// Release ends a lease whose transaction did not make it: reason
+// "rejected" (never reached the network: the nonce is reused) or
+// "broadcast" (sent and failed: the nonce stays consumed).
+func (c *Client) Release(ctx context.Context, lineage, externalID, reason string) (*Receipt, error) {
+	kind := sequencer.KindRelease
+	if reason == "broadcast" {
+		kind = sequencer.KindFail
+	}
+	return c.finish(ctx, kind, "sequencer_release", lineage, externalID, reason)
+}
+
+func (c *Client) finish(ctx context.Context, kind sequencer.Kind, method, lineage, externalID, reason string) (*Receipt, error) {
+	params := map[string]any{"lineage": lineage, "externalId": externalID}
+	if method == "sequencer_release" {
+		params["reason"] = reason
+	}
+	if err := c.sign(ctx, params, sequencer.Request{Kind: kind, Lineage: lineage, ExternalID: externalID}); err != nil {
+		return nil, err
+	}
+	var out Receipt
+	return &out, c.call(ctx, true, &out, method, params)
+}
+
+// SyncLineage reports the chain's nonce of a lineage: leased tickets below
+// it close, pooled nonces below it leave the pool (sequencer_syncLineage).
+func (c *Client) SyncLineage(ctx context.Context, lineage string, chainNonce uint64) (*Receipt, error) {
+	params := map[string]any{"lineage": lineage, "chainNonce": chainNonce}
+	if err := c.sign(ctx, params, sequencer.Request{Kind: sequencer.KindSync, Lineage: lineage, Nonce: chainNonce}); err != nil {
+		return nil, err
+	}
+	var out Receipt
+	// Applying the same chain nonce twice changes nothing: safe to retry.
+	return &out, c.call(ctx, true, &out, "sequencer_syncLineage", params)
+}
+
+// Read returns up to limit entries from seq from; with lineage, only that
+// lineage's entries (sequencer_read).
+func (c *Client) Read(ctx context.Context, from uint64, limit int, lineage string) (*ReadPage, error) {
+	params := map[string]any{"from": from, "limit": limit}
+	if lineage != "" {
+		params["lineage"] = lineage
+	}
+	var out ReadPage
+	return &out, c.call(ctx, true, &out, "sequencer_read", params)
+}
+
+// Ticket returns a ticket (sequencer_ticket).
+func (c *Client) Ticket(ctx context.Context, lineage, externalID string) (*Ticket, error) {
+	var out Ticket
+	return &out, c.call(ctx, true, &out, "sequencer_ticket", map[string]any{"lineage": lineage, "externalId": externalID})
+}
+
+// Lineage returns a lineage's nonce state (sequencer_lineage).
+func (c *Client) Lineage(ctx context.Context, lineage string) (*Lineage, error) {
+	var out Lineage
+	return &out, c.call(ctx, true, &out, "sequencer_lineage", map[string]any{"lineage": lineage})
+}
+
+// Info describes the node (sequencer_info).
+func (c *Client) Info(ctx context.Context) (*Info, error) {
+	var out Info
+	return &out, c.call(ctx, true, &out, "sequencer_info")
+}
+
+// Equivocations returns the equivocation proofs the node holds.
+func (c *Client) Equivocations(ctx context.Context) ([]rpc.EquivocationJSON, error) {
+	var out []rpc.EquivocationJSON
+	return out, c.call(ctx, true, &out, "sequencer_equivocations")
+}

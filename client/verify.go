@@ -1,0 +1,93 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/seqnode/sequencer/sequencer"
+)
+
+// ToEntry converts an Entry of the API into the core's entry.
+func ToEntry(j *Entry) (*sequencer.Entry, error) {
+	kind, ok := sequencer.ParseKind(j.Kind)
+	if !ok {
+		return nil, fmt.Errorf("seq %d: unknown kind %q", j.Seq, j.Kind)
+	}
+	if len(j.Signature) != 65 {
+		return nil, fmt.Errorf("seq %d: signature of %d bytes", j.Seq, len(j.Signature))
+	}
+	e := &sequencer.Entry{Seq: j.Seq, PrevHash: j.PrevHash, Kind: kind, Sender: common.Address(j.Sender),
+		Lineage: j.Lineage, Nonce: j.Nonce, ExternalID: j.ExternalID, DataHash: j.DataHash,
+		Timestamp: j.Timestamp, Hash: j.Hash}
+	copy(e.Signature[:], j.Signature)
+	if j.Data != nil {
+		e.Data = []byte(*j.Data)
+	}
+	return e, nil
+}
+
+// VerifyEntry checks that e's hash is the EIP-712 hash of its fields under
+// domain d, that its data (when present) hashes to dataHash, and that
+// primary signed it.
+func VerifyEntry(d sequencer.Domain, primary common.Address, j *Entry) error {
+	e, err := ToEntry(j)
+	if err != nil {
+		return err
+	}
+	h := sequencer.NewHasher(d)
+	if got := h.EntryHash(e); got != e.Hash {
+		return fmt.Errorf("seq %d: hash %s, fields hash to %s", e.Seq, e.Hash, got)
+	}
+	if j.Data != nil && crypto.Keccak256Hash(e.Data) != e.DataHash {
+		return fmt.Errorf("seq %d: data does not hash to dataHash", e.Seq)
+	}
+	signer, err := sequencer.Recover(e.Hash, e.Signature[:])
+	if err != nil {
+		return fmt.Errorf("seq %d: %w", e.Seq, err)
+	}
+	if signer != primary {
+		return fmt.Errorf("seq %d: signed by %s, not %s", e.Seq, signer, primary)
+	}
+	return nil
+}
+
+// VerifyChain checks consecutive entries: each verifies, seq follows seq,
+// and each prevHash is the previous hash. prev is the hash before the
+// first entry (32 zero bytes before seq 1).
+func VerifyChain(d sequencer.Domain, primary common.Address, prev common.Hash, entries []*Entry) error {
+	for i, e := range entries {
+		if err := VerifyEntry(d, primary, e); err != nil {
+			return err
+		}
+		if i > 0 && e.Seq != entries[i-1].Seq+1 {
+			return fmt.Errorf("seq %d follows %d", e.Seq, entries[i-1].Seq)
+		}
+		if e.PrevHash != prev {
+			return fmt.Errorf("seq %d: prevHash %s, previous hash %s", e.Seq, e.PrevHash, prev)
+		}
+		prev = e.Hash
+	}
+	return nil
+}
+
+// ErrNotEquivocation means the pair does not prove an equivocation.
+var ErrNotEquivocation = errors.New("not an equivocation")
+
+// VerifyEquivocation checks a proof: two entries with one seq and
+// different hashes, both validly signed by primary under d (SPEC §2).
+func VerifyEquivocation(d sequencer.Domain, primary common.Address, a, b *Entry) error {
+	if a.Seq != b.Seq {
+		return fmt.Errorf("%w: seqs %d and %d", ErrNotEquivocation, a.Seq, b.Seq)
+	}
+	if a.Hash == b.Hash {
+		return fmt.Errorf("%w: same hash", ErrNotEquivocation)
+	}
+	for _, e := range []*Entry{a, b} {
+		if err := VerifyEntry(d, primary, e); err != nil {
+			return fmt.Errorf("%w: %v", ErrNotEquivocation, err)
+		}
+	}
+	return nil
+}

@@ -4,6 +4,7 @@
 //	sequencer [run] [flags]     start a node (the default)
 //	sequencer keygen [flags]    make a signing key
 //	sequencer verify --datadir  check a stored log offline
+//	sequencer info|append|read|ticket|lineage --rpc URL   operator calls
 //
 // Every flag also reads SEQUENCER_<FLAG> from the environment
 // (--rpc-addr from SEQUENCER_RPC_ADDR); a flag on the command line wins.
@@ -35,6 +36,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdKeygen(args, stdout, stderr)
 	case "verify":
 		return cmdVerify(args, stdout, stderr)
+	case "info", "append", "read", "ticket", "lineage":
+		return cmdOp(cmd, args, stdout, stderr)
 	case "help":
 		usage(stdout)
 		return 0
@@ -49,5 +52,7 @@ func usage(w io.Writer) {
   sequencer [run] [flags]              start a node (sequencer run --help for flags)
   sequencer keygen [--key-file FILE --password-file FILE]
   sequencer verify --datadir DIR       check a stored log offline
+  sequencer info|append|read|ticket|lineage [--rpc URL] [--json] ...
+                                       talk to a running node (see -h of each)
 `)
 }

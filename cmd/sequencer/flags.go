@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"flag"
 	"fmt"
 	"os"
@@ -13,7 +14,9 @@ func envName(flagName string) string {
 }
 
 // parseFlags parses args, then fills every flag not given on the command
-// line from its SEQUENCER_<FLAG> environment variable.
+// line from its SEQUENCER_<FLAG> environment variable, and then, if the
+// flag set has --config and it names a file, from that file. Precedence:
+// command line, environment, config file, default.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -32,7 +35,52 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			if e := fs.Set(f.Name, v); e != nil {
 				err = fmt.Errorf("%s: %w", envName(f.Name), e)
 			}
+			set[f.Name] = true
 		}
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	if cf := fs.Lookup("config"); cf != nil && cf.Value.String() != "" {
+		return applyConfigFile(fs, cf.Value.String(), set)
+	}
+	return nil
+}
+
+// applyConfigFile sets, from a file of `flag = value` lines ('#' starts a
+// comment), every flag not already set. Unknown names are errors, so a
+// typo does not silently fall back to a default.
+func applyConfigFile(fs *flag.FlagSet, path string, set map[string]bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		name, value = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), "--")), strings.TrimSpace(value)
+		if !ok || name == "" {
+			return fmt.Errorf("%s:%d: want `flag = value`", path, n)
+		}
+		value = strings.Trim(value, `"`)
+		if name == "config" || fs.Lookup(name) == nil {
+			return fmt.Errorf("%s:%d: unknown setting %q", path, n, name)
+		}
+		if set[name] {
+			continue
+		}
+		if err := fs.Set(name, value); err != nil {
+			return fmt.Errorf("%s:%d: %s: %w", path, n, name, err)
+		}
+	}
+	return sc.Err()
 }

@@ -36,12 +36,14 @@ type runConfig struct {
 	unsafeSkipPeerCheck                             bool
 	gossipDropRate                                  float64
 	wsOrigins                                       string
+	config                                          string
 }
 
 func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	c := &runConfig{}
 	fs := flag.NewFlagSet("sequencer run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.StringVar(&c.config, "config", "", "file of \"flag = value\" lines setting any of these flags (command line and environment win)")
 	fs.StringVar(&c.mode, "mode", "primary", "primary or replica")
 	fs.StringVar(&c.datadir, "datadir", "./data", "directory of the log, keys and node identity")
 	fs.StringVar(&c.rpcAddr, "rpc-addr", "127.0.0.1:24444", "JSON-RPC (HTTP and WebSocket), /metrics and /healthz listen address")

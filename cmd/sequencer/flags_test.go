@@ -1,0 +1,44 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// SPEC §7 and --config: command line beats SEQUENCER_<FLAG>, which beats
+// the config file, which beats the default; unknown settings are errors.
+func TestFlagPrecedence(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "node.conf")
+	os.WriteFile(conf, []byte("# comment\nrpc-addr = 1.1.1.1:1\n--datadir=/from/file # trailing\nmax-in-flight = 7\nmode = \"replica\"\n"), 0o600)
+	parse := func(args ...string) (*runConfig, error) {
+		fs, c := runFlags(io.Discard)
+		return c, parseFlags(fs, args)
+	}
+	t.Setenv("SEQUENCER_DATADIR", "/from/env")
+	c, err := parse("--config", conf, "--mode", "primary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.mode != "primary" || c.datadir != "/from/env" || c.rpcAddr != "1.1.1.1:1" || c.maxInFlight != 7 || c.maxDataBytes != 131072 {
+		t.Fatalf("precedence: %+v", c)
+	}
+	os.WriteFile(conf, []byte("rpc-adr = x\n"), 0o600)
+	if _, err := parse("--config", conf); err == nil || !strings.Contains(err.Error(), "unknown setting") {
+		t.Fatalf("typo in config: %v", err)
+	}
+	os.WriteFile(conf, []byte("max-in-flight = lots\n"), 0o600)
+	if _, err := parse("--config", conf); err == nil {
+		t.Fatal("bad value accepted")
+	}
+	if _, err := parse("--config", filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Fatal("missing config file accepted")
+	}
+	t.Setenv("SEQUENCER_CONFIG", conf) // the config flag itself may come from the environment
+	os.WriteFile(conf, []byte("queue-size = 9\n"), 0o600)
+	if c, err := parse(); err != nil || c.queueSize != 9 {
+		t.Fatalf("config from env: %+v %v", c, err)
+	}
+}

@@ -61,6 +61,9 @@ func (f *Follower) trigger() {
 
 // Run follows until ctx ends or the primary equivocates.
 func (f *Follower) Run(ctx context.Context) {
+	// Also ends the gossip goroutine when the loop stops on an equivocation.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -79,6 +82,7 @@ func (f *Follower) Run(ctx context.Context) {
 			f.catchUp(ctx)
 		}
 	}
+	cancel()
 	wg.Wait()
 }
 
@@ -149,11 +153,20 @@ func (f *Follower) catchUp(ctx context.Context) {
 			// entry at our head; Apply compares and keeps the proof.
 			other, ferr := f.node.FetchRange(ctx, best, head.Seq, 1)
 			if ferr == nil && len(other) == 1 {
-				_, err = f.mirror.Apply(other, false)
+				if _, aerr := f.mirror.Apply(other, false); aerr != nil {
+					err = aerr
+				}
 			}
 		}
 		if err != nil {
-			f.handle(err)
+			// No kick here: the same peer would send the same entries
+			// again at once. A proof stops the mirror; anything else is
+			// retried at the next poll.
+			if errors.Is(err, sequencer.ErrEquivocation) {
+				f.equivocations.Inc()
+			} else {
+				f.log.Warn("sync: peer's entries do not continue our log", "peer", best, "from", head.Seq+1, "err", err)
+			}
 			return
 		}
 		if n > 0 && (head.Seq+uint64(n))%10_000 < uint64(n) {

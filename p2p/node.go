@@ -291,9 +291,16 @@ func (n *Node) validate(ctx context.Context, from peer.ID, msg *pubsub.Message) 
 	}
 	h := n.hashers.Get().(*sequencer.Hasher)
 	defer n.hashers.Put(h)
-	for _, e := range entries {
+	for i, e := range entries {
 		if len(e.Data) > n.cfg.MaxDataBytes {
 			n.m.rejected.Inc()
+			return pubsub.ValidationReject
+		}
+		if i > 0 && e.PrevHash != entries[i-1].Hash {
+			// No primary publishes a batch that does not chain: reject it
+			// here, before it is forwarded, and penalize the sender.
+			n.m.rejected.Inc()
+			n.log.Debug("gossip rejected", "from", from, "err", "entries do not chain", "seq", e.Seq)
 			return pubsub.ValidationReject
 		}
 		if err := sequencer.CheckSigned(h, n.cfg.Primary, e); err != nil {

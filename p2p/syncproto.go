@@ -107,31 +107,45 @@ func writeRecord(w *bufio.Writer, e *sequencer.Entry) {
 	w.Write(b)
 }
 
-func (n *Node) request(ctx context.Context, p peer.ID, typ byte, from, limit uint64) (*bufio.Reader, network.Stream, error) {
+// request opens a stream to p, sends one request and reads the status
+// byte. The exchange is bounded by ctx (its deadline, at most syncTimeout,
+// and its cancellation, which resets the stream); the caller reads the
+// rest of the answer from r and then calls done.
+func (n *Node) request(ctx context.Context, p peer.ID, typ byte, from, limit uint64) (r *bufio.Reader, done func(), err error) {
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
-	defer cancel()
 	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), p, syncProtocol)
 	if err != nil {
+		cancel()
 		return nil, nil, err
 	}
-	s.SetDeadline(time.Now().Add(syncTimeout))
+	deadline, _ := ctx.Deadline()
+	s.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	done = func() {
+		stop()
+		cancel()
+		s.Close()
+	}
 	req := binary.AppendUvarint(binary.AppendUvarint([]byte{typ}, from), limit)
 	if _, err := s.Write(req); err != nil {
 		s.Reset()
+		done()
 		return nil, nil, err
 	}
 	s.CloseWrite()
-	r := bufio.NewReaderSize(s, 64<<10)
+	r = bufio.NewReaderSize(s, 64<<10)
 	status, err := r.ReadByte()
 	if err != nil {
 		s.Reset()
+		done()
 		return nil, nil, err
 	}
 	if status != 0 {
 		s.Reset()
+		done()
 		return nil, nil, errRemote
 	}
-	return r, s, nil
+	return r, done, nil
 }
 
 func (n *Node) readRecord(r *bufio.Reader) (*sequencer.Entry, error) {
@@ -158,21 +172,21 @@ func (n *Node) readRecord(r *bufio.Reader) (*sequencer.Entry, error) {
 
 // FetchHead asks p for its head entry (nil for an empty log).
 func (n *Node) FetchHead(ctx context.Context, p peer.ID) (*sequencer.Entry, error) {
-	r, s, err := n.request(ctx, p, reqHead, 0, 0)
+	r, done, err := n.request(ctx, p, reqHead, 0, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer s.Close()
+	defer done()
 	return n.readRecord(r)
 }
 
 // FetchRange asks p for up to limit entries from seq from.
 func (n *Node) FetchRange(ctx context.Context, p peer.ID, from uint64, limit int) ([]*sequencer.Entry, error) {
-	r, s, err := n.request(ctx, p, reqRange, from, uint64(limit))
+	r, done, err := n.request(ctx, p, reqRange, from, uint64(limit))
 	if err != nil {
 		return nil, err
 	}
-	defer s.Close()
+	defer done()
 	var out []*sequencer.Entry
 	for range maxRangeEntries + 1 {
 		e, err := n.readRecord(r)
@@ -181,6 +195,9 @@ func (n *Node) FetchRange(ctx context.Context, p peer.ID, from uint64, limit int
 		}
 		if e == nil {
 			return out, nil
+		}
+		if len(out) == maxRangeEntries {
+			break
 		}
 		if e.Seq != from+uint64(len(out)) {
 			return out, fmt.Errorf("%w: asked from %d, got entry %d at position %d", errMalformed, from, e.Seq, len(out))

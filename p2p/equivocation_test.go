@@ -1,0 +1,281 @@
+package p2p
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"log/slog"
+	"math/big"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/math"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/signer/core/apitypes"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/seqnode/sequencer/sequencer"
+)
+
+// oracleSigner recovers the signer of e the way an outside auditor does:
+// go-ethereum's apitypes computes the EIP-712 hash of SPEC §2 from the
+// entry's fields, and ecrecover (v 27/28 → 0/1) gives the address.
+func oracleSigner(t testing.TB, d sequencer.Domain, e *sequencer.Entry) common.Address {
+	t.Helper()
+	td := apitypes.TypedData{
+		Types: apitypes.Types{
+			"EIP712Domain": {
+				{Name: "name", Type: "string"}, {Name: "version", Type: "string"},
+				{Name: "chainId", Type: "uint256"}, {Name: "verifyingContract", Type: "address"},
+			},
+			"Entry": {
+				{Name: "seq", Type: "uint64"}, {Name: "prevHash", Type: "bytes32"}, {Name: "kind", Type: "uint8"},
+				{Name: "sender", Type: "address"}, {Name: "lineage", Type: "string"}, {Name: "nonce", Type: "uint64"},
+				{Name: "externalId", Type: "string"}, {Name: "dataHash", Type: "bytes32"}, {Name: "timestamp", Type: "uint64"},
+			},
+		},
+		PrimaryType: "Entry",
+		Domain: apitypes.TypedDataDomain{
+			Name: "Sequencer", Version: "1",
+			ChainId:           (*math.HexOrDecimal256)(d.ChainID),
+			VerifyingContract: d.VerifyingContract.Hex(),
+		},
+		Message: apitypes.TypedDataMessage{
+			"seq":        new(big.Int).SetUint64(e.Seq),
+			"prevHash":   e.PrevHash[:],
+			"kind":       new(big.Int).SetUint64(uint64(e.Kind)),
+			"sender":     e.Sender.Hex(),
+			"lineage":    e.Lineage,
+			"nonce":      new(big.Int).SetUint64(e.Nonce),
+			"externalId": e.ExternalID,
+			"dataHash":   e.DataHash[:],
+			"timestamp":  new(big.Int).SetUint64(e.Timestamp),
+		},
+	}
+	hash, _, err := apitypes.TypedDataAndHash(td)
+	if err != nil {
+		t.Fatalf("apitypes: %v", err)
+	}
+	if common.BytesToHash(hash) != e.Hash {
+		t.Fatalf("entry %d: hash %s, apitypes says %x", e.Seq, e.Hash, hash)
+	}
+	sig := e.Signature
+	if sig[64] != 27 && sig[64] != 28 {
+		t.Fatalf("entry %d: v = %d, want 27 or 28", e.Seq, sig[64])
+	}
+	sig[64] -= 27
+	pub, err := crypto.SigToPub(hash, sig[:])
+	if err != nil {
+		t.Fatalf("entry %d: %v", e.Seq, err)
+	}
+	raw, err := crypto.Ecrecover(hash, sig[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := crypto.PubkeyToAddress(*pub)
+	if common.BytesToAddress(crypto.Keccak256(raw[1:])[12:]) != addr {
+		t.Fatal("Ecrecover and SigToPub disagree")
+	}
+	return addr
+}
+
+// checkProof checks an equivocation proof as anyone can, with no access
+// to our code: same seq, different hashes, both signed by the primary.
+func checkProof(t testing.TB, lg testLog, p sequencer.Equivocation) {
+	t.Helper()
+	if p.A.Seq != p.B.Seq {
+		t.Fatalf("proof of seqs %d and %d", p.A.Seq, p.B.Seq)
+	}
+	if p.A.Hash == p.B.Hash {
+		t.Fatalf("proof at seq %d: both entries have hash %s", p.A.Seq, p.A.Hash)
+	}
+	for _, e := range []*sequencer.Entry{p.A, p.B} {
+		if got := oracleSigner(t, lg.domain, e); got != lg.addr {
+			t.Fatalf("proof at seq %d: entry %s signed by %s, not the primary %s", e.Seq, e.Hash, got, lg.addr)
+		}
+	}
+}
+
+// recordingHandler keeps the messages of error-level records.
+type recordingHandler struct {
+	mu     sync.Mutex
+	errors []string
+}
+
+func (h *recordingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelError }
+func (h *recordingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.errors = append(h.errors, r.Message)
+	return nil
+}
+func (h *recordingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recordingHandler) WithGroup(string) slog.Handler      { return h }
+
+func (h *recordingHandler) logged(sub string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range h.errors {
+		if strings.Contains(m, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitProof waits for the replica to store a proof and stop following.
+func waitProof(t testing.TB, r *testReplica) sequencer.Equivocation {
+	t.Helper()
+	var eqs []sequencer.Equivocation
+	waitFor(t, waitLong, "an equivocation proof", func() bool {
+		eqs, _ = r.store.Equivocations()
+		return len(eqs) > 0
+	})
+	if err := r.mirror.Stopped(); !errors.Is(err, sequencer.ErrEquivocation) {
+		t.Fatalf("mirror stopped with %v, want ErrEquivocation", err)
+	}
+	// SPEC §6: it stops following that primary.
+	r.mu.Lock()
+	done := r.done
+	r.mu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(waitLong):
+		t.Fatal("follower still running after an equivocation")
+	}
+	if n := counter(t, r.follower.equivocations); n < 1 {
+		t.Errorf("sequencer_equivocations_total is %v", n)
+	}
+	return eqs[0]
+}
+
+// SPEC §2, §6: a primary whose datadir was wiped signs a different log
+// with the same key. The replica that followed the first log keeps a
+// self-contained proof (both entries verify with go-ethereum alone), logs
+// it at error level, stops following, and its own log stays intact.
+func TestEquivocationWipedPrimary(t *testing.T) {
+	lg := newTestLog(t)
+	a := startPrimary(t, lg, primaryOpts{})
+	rec := &recordingHandler{}
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, a.node)}, mirrorLog: slog.New(rec)})
+	writePlain(t, a.seq, "first life", 20)
+	waitHead(t, r.store, 20, "replica")
+
+	// The wiped primary: same key, empty store, a new p2p identity.
+	b := startPrimary(t, lg, primaryOpts{nodeOpts: nodeOpts{peers: addrInfo(t, r.node)}})
+	waitConnected(t, b.node, r.node)
+	writePlain(t, b.seq, "second life", 5)
+
+	p := waitProof(t, r)
+	checkProof(t, lg, p)
+	ours, err := a.store.Entry(p.A.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := b.store.Entry(p.A.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.A.Hash != ours.Hash || p.B.Hash != theirs.Hash {
+		t.Fatalf("proof at seq %d holds %s and %s; the two logs hold %s and %s", p.A.Seq, p.A.Hash, p.B.Hash, ours.Hash, theirs.Hash)
+	}
+	if !rec.logged("EQUIVOCATION") {
+		t.Error("the equivocation was not logged at error level")
+	}
+	assertSameLog(t, a.store, r.store)
+	t.Logf("proof at seq %d", p.A.Seq)
+}
+
+// SPEC §6: the fork case. The replica holds entry X at seq N; a peer
+// serves, by sync only, a validly signed entry N+1 whose prevHash is not
+// X's hash. The follower fetches the peer's entry at N and ends with a
+// proof at exactly N.
+func TestEquivocationFork(t *testing.T) {
+	lg := newTestLog(t)
+	clock := func() time.Time { return time.UnixMilli(1_700_000_000_000) }
+	a := startPrimary(t, lg, primaryOpts{now: clock})
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, a.node)}})
+	b := startPrimary(t, lg, primaryOpts{now: clock, noPublish: true}) // no peers yet
+	// Deterministic clock and signatures: the same writes give the same
+	// entries, so both logs share entries 1..9.
+	const n = 10
+	writePlain(t, a.seq, "shared", n-1)
+	writePlain(t, b.seq, "shared", n-1)
+	if a.store.Head() != b.store.Head() {
+		t.Fatalf("shared prefix differs: %+v vs %+v", a.store.Head(), b.store.Head())
+	}
+	writePlain(t, a.seq, "branch a", 1)
+	writePlain(t, b.seq, "branch b", 2)
+	waitHead(t, r.store, n, "replica")
+	x, _ := r.store.Entry(n)
+	bNext, _ := b.store.Entry(n + 1)
+	if bNext.PrevHash == x.Hash {
+		t.Fatal("test setup: the branches do not fork")
+	}
+
+	// Now the replica learns of b's log, by sync (b does not publish).
+	if err := r.node.host.Connect(context.Background(), addrInfo(t, b.node)[0]); err != nil {
+		t.Fatal(err)
+	}
+	p := waitProof(t, r)
+	checkProof(t, lg, p)
+	if p.A.Seq != n {
+		t.Fatalf("proof at seq %d, want %d", p.A.Seq, n)
+	}
+	bx, _ := b.store.Entry(n)
+	if p.A.Hash != x.Hash || p.B.Hash != bx.Hash {
+		t.Fatalf("proof holds %s and %s, want ours %s and the fork's %s", p.A.Hash, p.B.Hash, x.Hash, bx.Hash)
+	}
+	if h := r.store.Head(); h.Seq != n || h.Hash != x.Hash {
+		t.Fatalf("replica head moved to %d", h.Seq)
+	}
+	assertSameLog(t, a.store, r.store)
+}
+
+// A sync peer whose log does not chain (its entry at our head is ours,
+// its next entry points elsewhere) proves nothing: the follower must not
+// store a proof, must not stop, and must not hammer that peer in a tight
+// loop; it retries at its poll interval.
+func TestFollowerBrokenPeerLog(t *testing.T) {
+	t.Parallel()
+	lg := newTestLog(t)
+	held := chain(t, lg.key, lg.domain, sequencer.Head{}, 5, "held")
+	orphan := chain(t, lg.key, lg.domain, sequencer.Head{Seq: 5, Hash: common.Hash{0xf0, 0x0c}, Timestamp: held[4].Timestamp}, 1, "orphan")[0]
+	fake := newFakeSync(t, func(w *bufio.Writer, typ byte, from, limit uint64) {
+		w.WriteByte(0)
+		switch {
+		case typ == reqHead:
+			writeEntries(w, orphan)
+			return
+		case from == 6:
+			writeEntries(w, orphan)
+		case from >= 1 && from <= 5:
+			writeEntries(w, held[from-1:min(int(from-1+limit), 5)]...)
+		}
+		w.WriteByte(0)
+	})
+	r := startReplica(t, lg, replicaOpts{noFollower: true, nodeOpts: nodeOpts{peers: []peer.AddrInfo{fake.info()}}})
+	if _, err := r.mirror.Apply(held, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, waitLong, "replica to connect to the peer", func() bool { return r.node.PeerCount() > 0 })
+	r.startFollower()
+	time.Sleep(3 * time.Second)
+	ranges := fake.ranges.Load()
+	r.stopFollower(t)
+	if ranges == 0 {
+		t.Fatal("the follower never asked the peer for entries")
+	}
+	if ranges > 20 {
+		t.Errorf("the follower sent %d range requests in 3 s to a peer whose log does not chain: a busy loop", ranges)
+	}
+	if eqs, _ := r.store.Equivocations(); len(eqs) != 0 || r.mirror.Stopped() != nil {
+		t.Errorf("proof stored (%d) or stopped (%v) on an unproven fork", len(eqs), r.mirror.Stopped())
+	}
+	if h := r.store.Head(); h.Seq != 5 || h.Hash != held[4].Hash {
+		t.Errorf("head moved to %d", h.Seq)
+	}
+	t.Logf("%d range requests, %d head requests in 3 s", ranges, fake.heads.Load())
+}

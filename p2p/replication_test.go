@@ -1,0 +1,152 @@
+package p2p
+
+import (
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+// SPEC §6: the primary gossips durable entries; a replica verifies and
+// stores them and derives the same ticket state. Replica 2 dials only
+// replica 1, so everything it holds was relayed by a replica.
+func TestGossipReplication(t *testing.T) {
+	lg := newTestLog(t)
+	p := startPrimary(t, lg, primaryOpts{})
+	r1 := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node)}})
+	r2 := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, r1.node)}})
+	waitConnected(t, r1.node, p.node)
+	waitConnected(t, r2.node, r1.node)
+
+	n := workload{seq: p.seq, prefix: "g"}.run(t, 2000, 16, nil)
+	head := p.store.Head()
+	if head.Seq != uint64(n) || n < 1900 {
+		t.Fatalf("primary head %d after %d writes", head.Seq, n)
+	}
+	lineages, _ := p.store.LineageCount()
+	if lineages != 16 {
+		t.Fatalf("%d lineages, want 16", lineages)
+	}
+	waitHead(t, r1.store, head.Seq, "replica 1")
+	waitHead(t, r2.store, head.Seq, "replica 2")
+	assertSameLog(t, p.store, r1.store)
+	assertSameLog(t, p.store, r2.store)
+
+	if r2.node.host.Network().Connectedness(p.node.ID()) == network.Connected {
+		t.Error("replica 2 connected to the primary: the relay through replica 1 was not tested")
+	}
+	// Gossip carried the log (sync only repairs): replica 1 received entries
+	// on the topic, and so did replica 2, from replica 1.
+	for i, r := range []*testReplica{r1, r2} {
+		if got := counter(t, r.node.m.received); got == 0 {
+			t.Errorf("replica %d received no entries by gossip", i+1)
+		}
+		if r.mirror.Stopped() != nil {
+			t.Errorf("replica %d stopped: %v", i+1, r.mirror.Stopped())
+		}
+	}
+	waitFor(t, waitLong, "the primary to publish every entry", func() bool {
+		return counter(t, p.node.m.published) >= float64(head.Seq)
+	})
+	if got := counter(t, p.node.m.published); got != float64(head.Seq) {
+		t.Errorf("primary published %v entries, want %d", got, head.Seq)
+	}
+	t.Logf("%d entries; replica 1 received %v by gossip, fetched %v by sync; replica 2 received %v, fetched %v",
+		head.Seq, counter(t, r1.node.m.received), counter(t, r1.node.m.syncFetched),
+		counter(t, r2.node.m.received), counter(t, r2.node.m.syncFetched))
+}
+
+// SPEC §6: a replica that joins late catches up by itself over the sync
+// protocol, with no gossip traffic at all.
+func TestCatchUpLateJoiner(t *testing.T) {
+	t.Parallel()
+	lg := newTestLog(t)
+	p := startPrimary(t, lg, primaryOpts{})
+	n := workload{seq: p.seq, prefix: "late"}.run(t, 5000, 32, nil)
+	head := p.store.Head()
+	if head.Seq != uint64(n) || n < 4900 {
+		t.Fatalf("primary head %d after %d writes", head.Seq, n)
+	}
+	// GossipSub advertises (IHAVE) the messages of its last 3 heartbeats
+	// to new peers; past that, nothing old can arrive by gossip.
+	time.Sleep(3500 * time.Millisecond)
+	start := time.Now()
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node)}})
+	waitHead(t, r.store, head.Seq, "late replica")
+	t.Logf("caught up %d entries in %s", head.Seq, time.Since(start).Round(time.Millisecond))
+	assertSameLog(t, p.store, r.store)
+	if got := counter(t, r.node.m.received); got != 0 {
+		t.Errorf("late replica received %v entries by gossip; want 0 (the primary wrote nothing after it joined)", got)
+	}
+	if got := counter(t, r.node.m.syncFetched); got < float64(head.Seq) {
+		t.Errorf("late replica fetched %v entries by sync, want at least %d", got, head.Seq)
+	}
+	if got := counter(t, p.node.m.syncServed); got < float64(head.Seq) {
+		t.Errorf("primary served %v entries by sync, want at least %d", got, head.Seq)
+	}
+}
+
+// SPEC §6: gossip is only the fast path. A replica that loses every gossip
+// message follows by sync polling alone; one that loses half of them under
+// continuous load converges once the load stops.
+func TestCatchUpLossyGossip(t *testing.T) {
+	lg := newTestLog(t)
+	p := startPrimary(t, lg, primaryOpts{})
+	deaf := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node), dropRate: 1}})
+	lossy := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node), dropRate: 0.5}})
+	waitConnected(t, deaf.node, p.node)
+	waitConnected(t, lossy.node, p.node)
+
+	stop := make(chan struct{})
+	time.AfterFunc(2*time.Second, func() { close(stop) })
+	n := workload{seq: p.seq, prefix: "lossy"}.run(t, 1_000_000, 8, stop)
+	head := p.store.Head()
+	if head.Seq != uint64(n) || n < 100 {
+		t.Fatalf("primary head %d after %d writes", head.Seq, n)
+	}
+	waitHead(t, deaf.store, head.Seq, "replica dropping all gossip")
+	waitHead(t, lossy.store, head.Seq, "replica dropping half the gossip")
+	assertSameLog(t, p.store, deaf.store)
+	assertSameLog(t, p.store, lossy.store)
+	if got := counter(t, deaf.node.m.received); got != 0 {
+		t.Errorf("replica with DropRate 1 passed %v gossip entries on", got)
+	}
+	if got := counter(t, deaf.node.m.syncFetched); got < float64(head.Seq) {
+		t.Errorf("replica with DropRate 1 fetched %v entries by sync, want %d", got, head.Seq)
+	}
+	t.Logf("%d entries under load; lossy replica: %v by gossip, %v by sync",
+		head.Seq, counter(t, lossy.node.m.received), counter(t, lossy.node.m.syncFetched))
+}
+
+// SPEC §6: a replica that restarted catches up by itself. Its follower is
+// stopped, the primary writes on, and a new follower on a new Mirror over
+// the same store catches up (stale gossip batches queued meanwhile
+// included).
+func TestFollowerRestart(t *testing.T) {
+	lg := newTestLog(t)
+	p := startPrimary(t, lg, primaryOpts{})
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node)}})
+	writePlain(t, p.seq, "before", 100)
+	waitHead(t, r.store, 100, "replica")
+
+	r.stopFollower(t)
+	n := workload{seq: p.seq, prefix: "while-stopped"}.run(t, 400, 8, nil)
+	want := uint64(100 + n)
+	if p.store.Head().Seq != want {
+		t.Fatalf("primary head %d, want %d", p.store.Head().Seq, want)
+	}
+	time.Sleep(300 * time.Millisecond) // let gossip arrive: nothing may apply it
+	if h := r.store.Head().Seq; h != 100 {
+		t.Fatalf("replica head moved to %d with its follower stopped", h)
+	}
+	m, err := r.reopenMirror()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mirror = m
+	r.startFollower()
+	waitHead(t, r.store, want, "restarted replica")
+	writePlain(t, p.seq, "after", 50)
+	waitHead(t, r.store, want+50, "restarted replica")
+	assertSameLog(t, p.store, r.store)
+}

@@ -50,32 +50,37 @@ func cmdKeygen(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sequencer keygen:", err)
 		return 1
 	}
-	id, err := uuid.NewRandom()
-	if err != nil {
-		fmt.Fprintln(stderr, "sequencer keygen:", err)
-		return 1
-	}
-	js, err := keystore.EncryptKey(&keystore.Key{Id: id, Address: addr, PrivateKey: k},
-		strings.TrimRight(string(pw), "\r\n"), keystore.StandardScryptN, keystore.StandardScryptP)
-	if err != nil {
-		fmt.Fprintln(stderr, "sequencer keygen:", err)
-		return 1
-	}
 	if err := os.MkdirAll(filepath.Dir(*keyFile), 0o700); err != nil {
 		fmt.Fprintln(stderr, "sequencer keygen:", err)
 		return 1
 	}
+	// Claim the file first: never overwrite a key, and fail before the
+	// (deliberately slow) scrypt if it exists.
 	f, err := os.OpenFile(*keyFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		fmt.Fprintln(stderr, "sequencer keygen:", err)
 		return 1
 	}
-	if _, err := f.Write(js); err != nil {
+	fail := func(err error) int {
 		f.Close()
+		os.Remove(*keyFile)
 		fmt.Fprintln(stderr, "sequencer keygen:", err)
 		return 1
 	}
+	id, err := uuid.NewRandom()
+	if err != nil {
+		return fail(err)
+	}
+	js, err := keystore.EncryptKey(&keystore.Key{Id: id, Address: addr, PrivateKey: k},
+		strings.TrimRight(string(pw), "\r\n"), keystore.StandardScryptN, keystore.StandardScryptP)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := f.Write(js); err != nil {
+		return fail(err)
+	}
 	if err := f.Close(); err != nil {
+		os.Remove(*keyFile)
 		fmt.Fprintln(stderr, "sequencer keygen:", err)
 		return 1
 	}

@@ -1,0 +1,366 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/common/math"
+	"github.com/ethereum/go-ethereum/crypto"
+	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/ethereum/go-ethereum/signer/core/apitypes"
+)
+
+// Tests of SPEC §6 with real nodes: child processes on 127.0.0.1.
+
+// p2pPort reserves a loopback TCP port for a node's libp2p listener, so a
+// restarted node comes back at the multiaddr its peers dial.
+func p2pPort(t testing.TB) string {
+	a := freeAddr(t)
+	return "/ip4/127.0.0.1/tcp/" + a[strings.LastIndexByte(a, ':')+1:]
+}
+
+type p2pInfo struct {
+	P2P         []string `json:"p2p"`
+	Peers       int      `json:"peers"`
+	PrimaryHead uint64   `json:"primaryHead"`
+}
+
+func (p *proc) p2pAddr() string {
+	p.t.Helper()
+	var in p2pInfo
+	p.mustCall(&in, "sequencer_info")
+	if len(in.P2P) == 0 {
+		p.t.Fatal("sequencer_info has no p2p address")
+	}
+	return in.P2P[0]
+}
+
+func startReplica(t testing.TB, datadir, primary, peers, p2pAddr string, extra ...string) *proc {
+	t.Helper()
+	return launch(t, func(addr string) ([]string, []string) {
+		args := append([]string{"run", "--mode", "replica", "--primary", primary, "--peers", peers,
+			"--datadir", datadir, "--rpc-addr", addr, "--p2p-addr", p2pAddr}, extra...)
+		return childEnv(), args
+	})
+}
+
+// appendLoad appends n entries in JSON-RPC batches of 100 from `workers`
+// goroutines: a third without lineage, the rest leasing nonces of 64
+// lineages; of the leases, three in five are closed and one released (so
+// lineages stay under --max-in-flight). It returns how many calls
+// succeeded; calls fail only once the node is killed.
+func appendLoad(t testing.TB, p *proc, tag string, n, workers int) int {
+	t.Helper()
+	var mu sync.Mutex
+	ok := 0
+	var wg sync.WaitGroup
+	per := n / workers
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i += 100 {
+				var batch []gethrpc.BatchElem
+				var follow []gethrpc.BatchElem
+				for j := i; j < min(i+100, per); j++ {
+					id := fmt.Sprintf("%s-%d-%d", tag, w, j)
+					params := map[string]any{"data": hexutil.Encode([]byte(id))}
+					lin := ""
+					if j%3 != 0 {
+						lin = fmt.Sprintf("eip155:1:0x%02d", (w*7+j)%64)
+						params["lineage"], params["externalId"] = lin, id
+					}
+					batch = append(batch, gethrpc.BatchElem{Method: "sequencer_append", Args: []any{params}, Result: new(entryJ)})
+					switch {
+					case lin != "" && j%5 != 0 && j%5 != 2:
+						follow = append(follow, gethrpc.BatchElem{Method: "sequencer_close", Args: []any{map[string]any{"lineage": lin, "externalId": id}}, Result: new(entryJ)})
+					case lin != "" && j%5 == 2:
+						follow = append(follow, gethrpc.BatchElem{Method: "sequencer_release", Args: []any{map[string]any{"lineage": lin, "externalId": id, "reason": "rejected"}}, Result: new(entryJ)})
+					}
+				}
+				for _, b := range [][]gethrpc.BatchElem{batch, follow} {
+					if len(b) == 0 {
+						continue
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					err := p.client.BatchCallContext(ctx, b)
+					cancel()
+					if err != nil {
+						return // node gone
+					}
+					mu.Lock()
+					for _, e := range b {
+						if e.Error == nil {
+							ok++
+						} else if rpcCode(e.Error) != 0 {
+							t.Errorf("%s: %v", e.Method, e.Error)
+						}
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return ok
+}
+
+// waitHead waits until p's head reaches seq.
+func waitHead(t testing.TB, p *proc, seq uint64, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var last uint64
+	for time.Now().Before(deadline) {
+		var in infoJ
+		if err := p.call(&in, "sequencer_info"); err == nil {
+			last = in.Head.Seq
+			if last >= seq {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("node %s: head %d, want %d within %v; stderr:\n%s", p.addr, last, seq, d, tail(p.stderr(), 3000))
+}
+
+// sameLogs checks that every node holds the primary's log entry by entry,
+// hash by hash, and answers lineage and ticket queries identically.
+func sameLogs(t *testing.T, primary *proc, replicas ...*proc) {
+	t.Helper()
+	want := primary.readAll()
+	lineages := map[string]bool{}
+	var tickets [][2]string
+	for _, e := range want {
+		if e.Lineage != "" && e.Kind == "tx" {
+			lineages[e.Lineage] = true
+			tickets = append(tickets, [2]string{e.Lineage, e.ExternalID})
+		}
+	}
+	for _, r := range replicas {
+		got := r.readAll()
+		if len(got) != len(want) {
+			t.Fatalf("replica %s holds %d entries, primary %d", r.addr, len(got), len(want))
+		}
+		for i := range want {
+			a, b := want[i], got[i]
+			if a.signed() != b.signed() || (a.Data == nil) != (b.Data == nil) || (a.Data != nil && *a.Data != *b.Data) {
+				t.Fatalf("replica %s entry %d differs:\n%+v\n%+v", r.addr, i+1, a, b)
+			}
+		}
+		for lin := range lineages {
+			var x, y lineageJ
+			primary.mustCall(&x, "sequencer_lineage", map[string]any{"lineage": lin})
+			r.mustCall(&y, "sequencer_lineage", map[string]any{"lineage": lin})
+			if fmt.Sprint(x) != fmt.Sprint(y) {
+				t.Fatalf("lineage %s differs on %s:\n%+v\n%+v", lin, r.addr, x, y)
+			}
+		}
+		for i, tk := range tickets {
+			if i%7 != 0 { // a sample keeps the test fast
+				continue
+			}
+			var x, y ticketJ
+			primary.mustCall(&x, "sequencer_ticket", map[string]any{"lineage": tk[0], "externalId": tk[1]})
+			r.mustCall(&y, "sequencer_ticket", map[string]any{"lineage": tk[0], "externalId": tk[1]})
+			if x != y {
+				t.Fatalf("ticket %v differs on %s: %+v vs %+v", tk, r.addr, x, y)
+			}
+		}
+	}
+}
+
+// Primary + two replicas; replica 2 knows only replica 1 (cut off from the
+// primary). Replica 1 is killed with SIGKILL during load and restarted:
+// both replicas catch up and all three logs, lineages and tickets agree.
+func TestReplicationThreeNodes(t *testing.T) {
+	base := t.TempDir()
+	primary := startNode(t, filepath.Join(base, "p"), nil)
+	prim := primary.info().Primary
+	r1Addr := p2pPort(t)
+	r1 := startReplica(t, filepath.Join(base, "r1"), prim, primary.p2pAddr(), r1Addr)
+	r1p2p := r1.p2pAddr()
+	r2 := startReplica(t, filepath.Join(base, "r2"), prim, r1p2p, p2pPort(t))
+
+	appendLoad(t, primary, "a", 1200, 4)
+	done := make(chan int)
+	go func() { done <- appendLoad(t, primary, "b", 1600, 4) }()
+	time.Sleep(300 * time.Millisecond)
+	r1.kill() // mid-load: replica 2 is now cut off from everyone
+	<-done
+	r1 = startReplica(t, filepath.Join(base, "r1"), prim, primary.p2pAddr(), r1Addr)
+	if got := r1.p2pAddr(); got != r1p2p {
+		t.Fatalf("replica 1 came back as %s, was %s: the identity must persist", got, r1p2p)
+	}
+	appendLoad(t, primary, "c", 400, 2)
+
+	head := primary.info().Head
+	waitHead(t, r1, head.Seq, 60*time.Second)
+	waitHead(t, r2, head.Seq, 60*time.Second)
+	sameLogs(t, primary, r1, r2)
+	if in := r2.info(); in.Role != "replica" || in.Head.Hash != head.Hash {
+		t.Fatalf("replica 2 info %+v, primary head %+v", in, head)
+	}
+	var pi p2pInfo
+	r2.mustCall(&pi, "sequencer_info")
+	if pi.PrimaryHead < head.Seq {
+		t.Fatalf("replica 2 primaryHead %d < %d", pi.PrimaryHead, head.Seq)
+	}
+	// SPEC §4: a write to a replica answers NotPrimary with the primary.
+	err := r2.call(new(entryJ), "sequencer_append", map[string]any{"data": "0x01"})
+	if rpcCode(err) != 4002 {
+		t.Fatalf("write to a replica: %v", err)
+	}
+	for _, p := range []*proc{r1, r2} {
+		if code := p.term(30 * time.Second); code != 0 {
+			t.Fatalf("replica exit %d", code)
+		}
+	}
+	for _, d := range []string{"r1", "r2"} {
+		if code, _, stderr := verifyDir(filepath.Join(base, d)); code != 0 {
+			t.Fatalf("verify %s: %s", d, stderr)
+		}
+	}
+}
+
+// A replica started after many entries catches up by itself, and one that
+// drops half of all gossip on purpose converges anyway.
+func TestReplicaLateJoinAndGossipLoss(t *testing.T) {
+	base := t.TempDir()
+	primary := startNode(t, filepath.Join(base, "p"), nil)
+	prim := primary.info().Primary
+	n := 14000
+	if testing.Short() {
+		n = 3000
+	}
+	lossy := startReplica(t, filepath.Join(base, "lossy"), prim, primary.p2pAddr(), p2pPort(t), "--gossip-drop-rate", "0.5")
+	if ok := appendLoad(t, primary, "x", n, 4); ok < n {
+		t.Fatalf("%d of %d appends and more succeeded", ok, n)
+	}
+	head := primary.info().Head
+	start := time.Now()
+	late := startReplica(t, filepath.Join(base, "late"), prim, primary.p2pAddr(), p2pPort(t))
+	waitHead(t, late, head.Seq, 120*time.Second)
+	t.Logf("late replica caught up %d entries in %v (race-enabled binary)", head.Seq, time.Since(start))
+	waitHead(t, lossy, head.Seq, 60*time.Second)
+	sameLogs(t, primary, late, lossy)
+}
+
+// The primary is restarted on a wiped datadir. With its replica as a peer
+// it first recovers the log and continues it; forced to write without that
+// check it equivocates, and the replica proves it with two entries that
+// go-ethereum's own EIP-712 code recovers to the primary (SPEC §2, §6).
+func TestEquivocationEndToEnd(t *testing.T) {
+	base := t.TempDir()
+	pdir := filepath.Join(base, "p")
+	primary := startNode(t, pdir, nil)
+	prim := primary.info().Primary
+	rep := startReplica(t, filepath.Join(base, "r"), prim, primary.p2pAddr(), p2pPort(t))
+	repP2P := rep.p2pAddr()
+	appendLoad(t, primary, "a", 300, 2)
+	head := primary.info().Head
+	waitHead(t, rep, head.Seq, 60*time.Second)
+
+	// 1. Wiped, restarted with --peers: recovers, then continues the log.
+	primary.kill()
+	if err := os.RemoveAll(pdir); err != nil {
+		t.Fatal(err)
+	}
+	primary = startNode(t, pdir, nil, "--peers", repP2P)
+	if got := primary.info().Head; got != head {
+		t.Fatalf("recovered head %+v, want %+v", got, head)
+	}
+	var r entryJ
+	primary.mustCall(&r, "sequencer_append", map[string]any{"data": "0xaa"})
+	if r.Seq != head.Seq+1 || r.PrevHash != head.Hash {
+		t.Fatalf("after recovery: seq %d prevHash %s", r.Seq, r.PrevHash)
+	}
+	waitHead(t, rep, r.Seq, 30*time.Second)
+	var eqs []map[string]*entryJ
+	rep.mustCall(&eqs, "sequencer_equivocations")
+	if len(eqs) != 0 {
+		t.Fatalf("equivocation after a safe recovery: %+v", eqs)
+	}
+
+	// 2. Wiped again and forced: it signs a different entry 1.
+	primary.kill()
+	os.RemoveAll(pdir)
+	primary = startNode(t, pdir, nil, "--peers", repP2P, "--unsafe-skip-peer-check")
+	primary.mustCall(&r, "sequencer_append", map[string]any{"data": "0xbb"})
+	if r.Seq != 1 {
+		t.Fatalf("forced primary wrote seq %d", r.Seq)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(eqs) == 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		rep.mustCall(&eqs, "sequencer_equivocations")
+	}
+	if len(eqs) == 0 {
+		t.Fatalf("replica found no equivocation; stderr:\n%s", tail(rep.stderr(), 3000))
+	}
+	a, b := eqs[0]["a"], eqs[0]["b"]
+	if a == nil || b == nil || a.Seq != b.Seq || a.Hash == b.Hash {
+		t.Fatalf("not a proof: %+v", eqs[0])
+	}
+	for _, e := range []*entryJ{a, b} {
+		if got := oracleRecover(t, e); got != common.HexToAddress(prim) {
+			t.Fatalf("entry %d recovers to %s, not the primary %s", e.Seq, got, prim)
+		}
+	}
+	if !rep.info().Halted {
+		t.Fatal("replica still follows an equivocating primary")
+	}
+	if !strings.Contains(rep.stderr(), "EQUIVOCATION") {
+		t.Fatal("equivocation not logged")
+	}
+}
+
+// oracleRecover hashes e with go-ethereum's apitypes (independently of our
+// hasher), checks the hash it carries, and recovers the signer.
+func oracleRecover(t *testing.T, e *entryJ) common.Address {
+	t.Helper()
+	td := apitypes.TypedData{
+		Types: apitypes.Types{
+			"EIP712Domain": {{Name: "name", Type: "string"}, {Name: "version", Type: "string"},
+				{Name: "chainId", Type: "uint256"}, {Name: "verifyingContract", Type: "address"}},
+			"Entry": {{Name: "seq", Type: "uint64"}, {Name: "prevHash", Type: "bytes32"}, {Name: "kind", Type: "uint8"},
+				{Name: "sender", Type: "address"}, {Name: "lineage", Type: "string"}, {Name: "nonce", Type: "uint64"},
+				{Name: "externalId", Type: "string"}, {Name: "dataHash", Type: "bytes32"}, {Name: "timestamp", Type: "uint64"}},
+		},
+		PrimaryType: "Entry",
+		Domain: apitypes.TypedDataDomain{Name: "Sequencer", Version: "1", ChainId: math.NewHexOrDecimal256(1),
+			VerifyingContract: "0x0000000000000000000000000000000000000000"},
+		Message: apitypes.TypedDataMessage{
+			"seq": new(big.Int).SetUint64(e.Seq), "prevHash": common.HexToHash(e.PrevHash).Bytes(),
+			"kind":   big.NewInt(map[string]int64{"tx": 0, "close": 1, "release": 2, "fail": 3, "sync": 4}[e.Kind]),
+			"sender": e.Sender, "lineage": e.Lineage, "nonce": new(big.Int).SetUint64(e.Nonce),
+			"externalId": e.ExternalID, "dataHash": common.HexToHash(e.DataHash).Bytes(),
+			"timestamp": new(big.Int).SetUint64(e.Timestamp),
+		},
+	}
+	h, _, err := apitypes.TypedDataAndHash(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hexutil.Encode(h) != e.Hash {
+		t.Fatalf("entry %d: apitypes hash %x, entry says %s", e.Seq, h, e.Hash)
+	}
+	sig := hexutil.MustDecode(e.Signature)
+	if len(sig) != 65 || sig[64] < 27 {
+		t.Fatalf("signature %s", e.Signature)
+	}
+	sig[64] -= 27
+	pub, err := crypto.SigToPub(h, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return crypto.PubkeyToAddress(*pub)
+}

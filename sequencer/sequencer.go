@@ -101,10 +101,12 @@ type Sequencer struct {
 	store   Store
 	address common.Address
 
-	queue   chan *pending
-	toSign  chan *group
-	toWrite chan *group
-	signJob chan signJob
+	queue       chan *pending
+	toSign      chan *group
+	toWrite     chan *group
+	signJob     chan signJob
+	signerReady chan struct{} // the signer asks for the next group
+	ordererDone chan struct{}
 
 	closeMu sync.RWMutex
 	closed  bool
@@ -145,17 +147,19 @@ func New(store Store, cfg Config) (*Sequencer, error) {
 		return nil, fmt.Errorf("load state: %w", err)
 	}
 	s := &Sequencer{
-		cfg:     cfg,
-		store:   store,
-		address: addr,
-		queue:   make(chan *pending, cfg.QueueSize),
-		toSign:  make(chan *group, 2),
-		toWrite: make(chan *group, 2),
-		signJob: make(chan signJob, cfg.Signers),
-		headCh:  make(chan struct{}),
-		state:   st,
-		hasher:  NewHasher(cfg.Domain),
-		next:    store.Head(),
+		cfg:         cfg,
+		store:       store,
+		address:     addr,
+		queue:       make(chan *pending, cfg.QueueSize),
+		toSign:      make(chan *group),
+		toWrite:     make(chan *group),
+		signerReady: make(chan struct{}),
+		ordererDone: make(chan struct{}),
+		signJob:     make(chan signJob, cfg.Signers),
+		headCh:      make(chan struct{}),
+		state:       st,
+		hasher:      NewHasher(cfg.Domain),
+		next:        store.Head(),
 	}
 	if cfg.Metrics != nil {
 		cfg.Metrics.setHead(s.next.Seq)
@@ -272,19 +276,27 @@ func (s *Sequencer) Close() {
 	s.wg.Wait()
 }
 
-// orderer owns the State: it takes queued requests in groups, decides each,
-// and builds the chained, unsigned entries.
+// orderer owns the State: it takes queued requests, decides each, and
+// builds the chained, unsigned entries of the current group. The group is
+// handed on only when the signer asks for one, so while the writer syncs
+// (about a millisecond or more per fsync) the group keeps growing: the
+// slower the disk, the larger the group commit, and no request waits for
+// more than the group ahead of it.
 func (s *Sequencer) orderer() {
 	defer s.wg.Done()
+	defer close(s.ordererDone)
 	defer close(s.toSign)
-	for p := range s.queue {
-		g := &group{}
-		s.order(g, p)
+	queue := s.queue
+	g := &group{}
+	for {
+		// Take what is queued already, so that a ready signer never gets
+		// a smaller group than it could.
 	drain:
-		for len(g.entries) < s.cfg.MaxBatch {
+		for queue != nil && len(g.entries) < s.cfg.MaxBatch {
 			select {
-			case p, ok := <-s.queue:
+			case p, ok := <-queue:
 				if !ok {
+					queue = nil
 					break drain
 				}
 				s.order(g, p)
@@ -292,11 +304,32 @@ func (s *Sequencer) orderer() {
 				break drain
 			}
 		}
-		if len(g.waiters) == 0 {
-			continue
+		var ready <-chan struct{}
+		if len(g.waiters) > 0 {
+			ready = s.signerReady
 		}
-		g.dirty = s.state.TakeDirty()
-		s.toSign <- g
+		in := queue
+		if len(g.entries) >= s.cfg.MaxBatch {
+			in = nil // full: wait for the signer
+		}
+		if in == nil && ready == nil {
+			if queue == nil {
+				return // closed and drained
+			}
+			in = queue
+		}
+		select {
+		case p, ok := <-in:
+			if !ok {
+				queue = nil
+				continue
+			}
+			s.order(g, p)
+		case <-ready:
+			g.dirty = s.state.TakeDirty()
+			s.toSign <- g
+			g = &group{}
+		}
 	}
 }
 
@@ -334,7 +367,17 @@ func (s *Sequencer) signer() {
 	defer s.wg.Done()
 	defer close(s.toWrite)
 	defer close(s.signJob)
-	for g := range s.toSign {
+	for {
+		// Ask the orderer for a group; it closes toSign when it stops.
+		select {
+		case s.signerReady <- struct{}{}:
+		case <-s.ordererDone:
+			return
+		}
+		g, ok := <-s.toSign
+		if !ok {
+			return
+		}
 		if n := len(g.entries); n > 0 && s.Halted() == nil {
 			var wg sync.WaitGroup
 			var firstErr atomic.Pointer[error]

@@ -30,6 +30,7 @@ type ServerOptions struct {
 // Server serves JSON-RPC over HTTP and WebSocket at "/", Prometheus
 // metrics at /metrics and a health check at /healthz, on one listener.
 type Server struct {
+	opts ServerOptions
 	api  *API
 	rpc  *gethrpc.Server
 	mux  *http.ServeMux
@@ -57,7 +58,7 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 	if err := srv.RegisterName("sequencer", api); err != nil {
 		return nil, fmt.Errorf("register api: %w", err)
 	}
-	s := &Server{api: api, rpc: srv, mux: http.NewServeMux()}
+	s := &Server{opts: o, api: api, rpc: srv, mux: http.NewServeMux()}
 	// Made here, not in Serve: Shutdown runs on another goroutine than Serve
 	// and must see the same http.Server without a data race.
 	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
@@ -71,7 +72,7 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 			ws.ServeHTTP(w, r)
 			return
 		}
-		srv.ServeHTTP(w, r)
+		s.serveHTTP(w, r)
 	})
 	s.mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("/healthz", s.health)

@@ -213,25 +213,47 @@ func (s *Sequencer) Head() (Head, <-chan struct{}) {
 	return s.store.Head(), s.headCh
 }
 
+type enqueuedKey struct{}
+
+// WithEnqueued returns a context with which Submit calls f as soon as the
+// op has its place in the queue (or was refused), before it waits for
+// durability. The RPC layer uses it to run a batch's calls concurrently yet
+// sequence them in batch order.
+func WithEnqueued(ctx context.Context, f func()) context.Context {
+	return context.WithValue(ctx, enqueuedKey{}, f)
+}
+
+func enqueuedHook(ctx context.Context) func() {
+	if f, ok := ctx.Value(enqueuedKey{}).(func()); ok {
+		return f
+	}
+	return func() {}
+}
+
 // Submit sequences op and waits until its entry is durable. op must be
 // validated and authorized already. When the queue is full it answers
 // ErrOverloaded, unless the op would fail anyway with an error that SPEC §4
 // ranks first (judged on the durable state).
 func (s *Sequencer) Submit(ctx context.Context, op Op) (Result, error) {
+	enqueued := enqueuedHook(ctx)
 	if err := s.Halted(); err != nil {
+		enqueued()
 		return Result{}, err
 	}
 	p := &pending{op: op, done: make(chan outcome, 1)}
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
+		enqueued()
 		return Result{}, ErrClosed
 	}
 	select {
 	case s.queue <- p:
 		s.closeMu.RUnlock()
+		enqueued()
 	default:
 		s.closeMu.RUnlock()
+		enqueued()
 		if err := s.precheck(&op); err != nil {
 			return Result{}, err
 		}

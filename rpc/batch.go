@@ -1,0 +1,174 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"sync"
+
+	"github.com/seqnode/sequencer/sequencer"
+)
+
+// Batches over HTTP. go-ethereum's handler runs the calls of a batch one
+// after another, so a batch of 100 appends would wait for 100 group
+// commits. Here each call of a batch runs on its own goroutine through the
+// same go-ethereum server (as a batch of one, so every answer, error and
+// notification rule is go-ethereum's). A write starts once the call before
+// it is queued in the sequencer (or done); any other call starts once every
+// call before it is done. So the sequencer sees the writes in batch order
+// and a read sees every write before it, exactly as if the calls ran one
+// by one, while consecutive writes share group commits.
+//
+// JSON-RPC 2.0 allows a server to process a batch concurrently; the order
+// of effects stays the batch order here. One difference from go-ethereum:
+// when the batch's answer exceeds the response limit, the calls past it
+// have run (and are answered with -32003), where go-ethereum skips them; a
+// write is idempotent by its externalId, so a client retries it safely.
+
+const (
+	codeResponseTooLarge = -32003
+	msgResponseTooLarge  = "response too large"
+)
+
+var acceptedContentTypes = []string{"application/json", "application/json-rpc", "application/jsonrequest"}
+
+func isJSONContent(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return false
+	}
+	for _, a := range acceptedContentTypes {
+		if a == mt {
+			return true
+		}
+	}
+	return false
+}
+
+// serveHTTP answers JSON-RPC over HTTP: batches concurrently as above,
+// everything else by go-ethereum's server unchanged.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || !isJSONContent(r) {
+		s.rpc.ServeHTTP(w, r)
+		return
+	}
+	if r.ContentLength > int64(s.opts.BodyLimit) {
+		s.rpc.ServeHTTP(w, r) // go-ethereum answers 413
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.opts.BodyLimit)))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var elems []json.RawMessage
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '[' || json.Unmarshal(trimmed, &elems) != nil ||
+		len(elems) < 2 || len(elems) > s.opts.BatchItemLimit {
+		// Single calls, malformed JSON, empty, one-call and oversized
+		// batches: go-ethereum's own answers.
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		s.rpc.ServeHTTP(w, r)
+		return
+	}
+	answers := make([][]json.RawMessage, len(elems))
+	var wg sync.WaitGroup
+	for i, el := range elems {
+		if !isWrite(el) {
+			wg.Wait() // every call before this one is done
+		}
+		started := make(chan struct{})
+		var once sync.Once
+		signal := func() { once.Do(func() { close(started) }) }
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer signal()
+			answers[i] = s.serveOne(r, el, signal)
+		}()
+		<-started
+	}
+	wg.Wait()
+	var out []json.RawMessage
+	size := 0
+	for _, a := range answers {
+		for _, m := range a {
+			if s.opts.BatchRespLimit > 0 && size > s.opts.BatchRespLimit {
+				m = tooLarge(m)
+			}
+			size += len(m)
+			out = append(out, m)
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if len(out) == 0 {
+		return // only notifications: no answer, as go-ethereum does
+	}
+	b, _ := json.Marshal(out)
+	w.Write(b)
+}
+
+var writeMethods = map[string]bool{
+	"sequencer_append": true, "sequencer_close": true, "sequencer_release": true, "sequencer_syncLineage": true,
+}
+
+func isWrite(el json.RawMessage) bool {
+	var m struct {
+		Method string `json:"method"`
+	}
+	return json.Unmarshal(el, &m) == nil && writeMethods[m.Method]
+}
+
+// serveOne runs one call of a batch as a batch of one and returns the
+// answers (none for a notification).
+func (s *Server) serveOne(r *http.Request, el json.RawMessage, enqueued func()) []json.RawMessage {
+	body := make([]byte, 0, len(el)+2)
+	body = append(append(append(body, '['), el...), ']')
+	r2 := r.Clone(sequencer.WithEnqueued(r.Context(), enqueued))
+	r2.Body = io.NopCloser(bytes.NewReader(body))
+	r2.ContentLength = int64(len(body))
+	rec := &bufferWriter{header: http.Header{}}
+	s.rpc.ServeHTTP(rec, r2)
+	var msgs []json.RawMessage
+	if len(bytes.TrimSpace(rec.buf.Bytes())) == 0 || json.Unmarshal(rec.buf.Bytes(), &msgs) != nil {
+		return nil
+	}
+	return msgs
+}
+
+// tooLarge replaces an answer by go-ethereum's "response too large" error
+// for the same id.
+func tooLarge(m json.RawMessage) json.RawMessage {
+	var head struct {
+		ID json.RawMessage `json:"id"`
+	}
+	json.Unmarshal(m, &head)
+	if len(head.ID) == 0 {
+		head.ID = json.RawMessage("null")
+	}
+	b, _ := json.Marshal(map[string]any{
+		"jsonrpc": "2.0", "id": head.ID,
+		"error": map[string]any{"code": codeResponseTooLarge, "message": msgResponseTooLarge},
+	})
+	return b
+}
+
+// bufferWriter is an http.ResponseWriter into memory.
+type bufferWriter struct {
+	header http.Header
+	buf    bytes.Buffer
+	status int
+}
+
+func (b *bufferWriter) Header() http.Header         { return b.header }
+func (b *bufferWriter) Write(p []byte) (int, error) { return b.buf.Write(p) }
+func (b *bufferWriter) WriteHeader(code int)        { b.status = code }

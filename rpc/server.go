@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -25,6 +26,9 @@ type ServerOptions struct {
 	// any). Empty: only http://localhost and clients that send no Origin
 	// (non-browser software), so a web page cannot write to a local node.
 	WSOrigins []string
+	// Pprof serves net/http/pprof under /debug/pprof/ (off by default:
+	// profiles reveal internals).
+	Pprof bool
 }
 
 // Server serves JSON-RPC over HTTP and WebSocket at "/", Prometheus
@@ -76,6 +80,12 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 	})
 	s.mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("/healthz", s.health)
+	if o.Pprof {
+		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
+		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return s, nil
 }
 

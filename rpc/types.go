@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -20,8 +22,24 @@ import (
 type Address common.Address
 
 func (a Address) MarshalJSON() ([]byte, error) {
-	return json.Marshal(common.Address(a).Hex())
+	if v, ok := checksummed.Load(a); ok {
+		return v.([]byte), nil
+	}
+	b, err := json.Marshal(common.Address(a).Hex())
+	if err == nil && checksummedN.Add(1) <= maxChecksummed {
+		checksummed.Store(a, b)
+	}
+	return b, err
 }
+
+// EIP-55 costs a keccak per address; the addresses a node writes (its
+// primary, senders on the allowlist, the zero address) are few, so their
+// JSON is cached, up to a bound.
+var (
+	checksummed    sync.Map // Address → []byte (JSON string)
+	checksummedN   atomic.Int64
+	maxChecksummed = int64(4096)
+)
 
 // UnmarshalJSON accepts an address in any case.
 func (a *Address) UnmarshalJSON(b []byte) error {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,6 +38,7 @@ type runConfig struct {
 	gossipDropRate                                  float64
 	wsOrigins                                       string
 	config                                          string
+	pprof                                           bool
 }
 
 func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
@@ -63,6 +65,7 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	fs.BoolVar(&c.unsafeSkipPeerCheck, "unsafe-skip-peer-check", false, "primary: write without recovering from --peers first (can equivocate if the datadir lost entries)")
 	fs.Float64Var(&c.gossipDropRate, "gossip-drop-rate", 0, "testing aid: drop this share (0-1) of received gossip batches")
 	fs.StringVar(&c.wsOrigins, "ws-origins", "", "comma-separated browser origins allowed to open a WebSocket (* for any); default: localhost and non-browser clients only")
+	fs.BoolVar(&c.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the RPC listener")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	return fs, c
@@ -142,6 +145,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "sequencer:", err)
 		return 2
+	}
+	if _, set := os.LookupEnv("GOGC"); !set {
+		// The append path allocates per request: trade some memory for
+		// less GC work, within a soft limit (GOGC and GOMEMLIMIT override).
+		debug.SetGCPercent(200)
+		if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+			debug.SetMemoryLimit(1 << 30)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -286,7 +297,7 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 			origins = append(origins, o)
 		}
 	}
-	srv, err := rpc.NewServer(api, reg, rpc.ServerOptions{WSOrigins: origins})
+	srv, err := rpc.NewServer(api, reg, rpc.ServerOptions{WSOrigins: origins, Pprof: c.pprof})
 	if err != nil {
 		return err
 	}

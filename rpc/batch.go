@@ -93,6 +93,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		go func() {
 			defer wg.Done()
 			defer signal()
+			if a, ok := s.serveWrite(r, el, signal); ok {
+				answers[i] = a
+				return
+			}
 			answers[i] = s.serveOne(r, el, signal)
 		}()
 		<-started
@@ -177,3 +181,96 @@ type bufferWriter struct {
 func (b *bufferWriter) Header() http.Header         { return b.header }
 func (b *bufferWriter) Write(p []byte) (int, error) { return b.buf.Write(p) }
 func (b *bufferWriter) WriteHeader(code int)        { b.status = code }
+
+// callEnvelope is a JSON-RPC call as the fast path reads it.
+type callEnvelope struct {
+	Version string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+	Params  json.RawMessage `json:"params"`
+}
+
+// serveWrite is the fast path of a batch's write calls: a well-formed call
+// of sequencer_append, _close, _release or _syncLineage with one object
+// parameter that decodes is run on the API directly and answered in
+// go-ethereum's response form. Anything else (ok false) goes through
+// go-ethereum, so that every protocol error keeps go-ethereum's wording.
+func (s *Server) serveWrite(r *http.Request, el json.RawMessage, enqueued func()) ([]json.RawMessage, bool) {
+	var env callEnvelope
+	if json.Unmarshal(el, &env) != nil || env.Version != "2.0" || !writeMethods[env.Method] || !plainID(env.ID) {
+		return nil, false
+	}
+	var params []json.RawMessage
+	if json.Unmarshal(env.Params, &params) != nil || len(params) != 1 {
+		return nil, false
+	}
+	ctx := sequencer.WithEnqueued(r.Context(), enqueued)
+	var res any
+	var err error
+	switch env.Method {
+	case "sequencer_append":
+		var p AppendParams
+		if p.UnmarshalJSON(params[0]) != nil {
+			return nil, false
+		}
+		res, err = s.api.Append(ctx, p)
+	case "sequencer_close":
+		var p TicketParams
+		if p.UnmarshalJSON(params[0]) != nil {
+			return nil, false
+		}
+		res, err = s.api.Close(ctx, p)
+	case "sequencer_release":
+		var p ReleaseParams
+		if p.UnmarshalJSON(params[0]) != nil {
+			return nil, false
+		}
+		res, err = s.api.Release(ctx, p)
+	case "sequencer_syncLineage":
+		var p SyncParams
+		if p.UnmarshalJSON(params[0]) != nil {
+			return nil, false
+		}
+		res, err = s.api.SyncLineage(ctx, p)
+	}
+	return []json.RawMessage{encodeAnswer(env.ID, res, err)}, true
+}
+
+// plainID is a number or a string: ids the fast path echoes verbatim.
+func plainID(id json.RawMessage) bool {
+	if len(id) == 0 {
+		return false
+	}
+	c := id[0]
+	return c == '"' || c == '-' || (c >= '0' && c <= '9')
+}
+
+// encodeAnswer writes a response exactly as go-ethereum does:
+// {"jsonrpc":"2.0","id":…,"result":…} or {"jsonrpc":"2.0","id":…,"error":{"code":…,"message":…,"data":…}}.
+func encodeAnswer(id json.RawMessage, res any, err error) json.RawMessage {
+	b := make([]byte, 0, 768)
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = append(b, id...)
+	if err != nil {
+		e := struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+			Data    any    `json:"data,omitempty"`
+		}{Code: CodeInternal, Message: err.Error()}
+		var re *Error
+		if errors.As(err, &re) {
+			e.Code, e.Data = re.Code, re.Data
+		}
+		eb, _ := json.Marshal(e)
+		b = append(b, `,"error":`...)
+		b = append(b, eb...)
+		return append(b, '}')
+	}
+	rb, merr := json.Marshal(res)
+	if merr != nil {
+		return encodeAnswer(id, nil, &Error{Code: CodeInternal, Message: merr.Error()})
+	}
+	b = append(b, `,"result":`...)
+	b = append(b, rb...)
+	return append(b, '}')
+}

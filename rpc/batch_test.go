@@ -1,10 +1,15 @@
 package rpc
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/seqnode/sequencer/sequencer"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -69,4 +74,74 @@ func TestBatchConcurrentInOrder(t *testing.T) {
 	}
 	t.Logf("%d writes in one batch took %v group commits", len(calls)-2, commits)
 	verifyLog(t, n)
+}
+
+// The batch fast path answers exactly as go-ethereum does: two nodes with
+// one key and a frozen clock get the same calls, one node as one batch
+// (fast path), the other call by call (go-ethereum), and every answer —
+// receipts, existing receipts, every error with its code, message and
+// data, string and number ids — is byte-identical.
+func TestBatchFastPathMatchesGoEthereum(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	frozen := time.UnixMilli(1_800_000_000_000)
+	opts := nodeOptions{key: key, seq: func(c *sequencer.Config) {
+		c.Now = func() time.Time { return frozen }
+		c.MaxInFlight = 3
+	}, api: func(c *Config) { c.MaxDataBytes = 64 }}
+	a, b := newNode(t, opts), newNode(t, opts)
+	params := []map[string]any{
+		{"data": "0x01", "lineage": "L", "externalId": "a"},
+		{"data": "0x01", "lineage": "L", "externalId": "a"}, // existing
+		{"data": "0x02", "lineage": "L", "externalId": "a"}, // 4008
+		{"data": "0x03", "lineage": "L", "externalId": "b"},
+		{"data": "0x04", "lineage": "L", "externalId": "c"},
+		{"data": "0x05", "lineage": "L", "externalId": "d"}, // 4005 {limit}
+		{"data": "0x" + strings.Repeat("00", 65)},           // 4006 {limit}
+		{"data": "0x06", "externalId": "plain"},
+		{"data": "0x06", "externalId": "plain"}, // existing
+		{"data": "0x07", "lineage": "bad lineage", "externalId": "x"},
+		{"data": "0x08", "lineage": "L"}, // missing externalId
+		{"data": "0x09", "bogus": 1},     // unknown field: go-ethereum's own error
+	}
+	var calls []string
+	add := func(id, method string, p any) {
+		calls = append(calls, fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"method":%q,"params":[%s]}`, id, method, toJSON(p)))
+	}
+	for i, p := range params {
+		add(fmt.Sprint(i+1), "sequencer_append", p)
+	}
+	add(`"close-a"`, "sequencer_close", map[string]any{"lineage": "L", "externalId": "a"})
+	add(`"close-a-again"`, "sequencer_close", map[string]any{"lineage": "L", "externalId": "a"})
+	add(`"close-zz"`, "sequencer_close", map[string]any{"lineage": "L", "externalId": "zz"})
+	add("100", "sequencer_append", map[string]any{"data": "0x01", "lineage": "L", "externalId": "a"}) // 4004 {ticket}
+	add("101", "sequencer_release", map[string]any{"lineage": "L", "externalId": "b", "reason": "rejected"})
+	add("102", "sequencer_release", map[string]any{"lineage": "L", "externalId": "b", "reason": "broadcast"}) // 4004
+	add("103", "sequencer_release", map[string]any{"lineage": "L", "externalId": "c", "reason": "nope"})
+	add("104", "sequencer_syncLineage", map[string]any{"lineage": "L", "chainNonce": 2})
+	add("105", "sequencer_syncLineage", map[string]any{"lineage": "L", "chainNonce": "18446744073709551615"})
+
+	status, body := post(t, a.url, "["+strings.Join(calls, ",")+"]")
+	if status != 200 {
+		t.Fatalf("batch: %d %s", status, body)
+	}
+	var batched []json.RawMessage
+	if err := json.Unmarshal(body, &batched); err != nil || len(batched) != len(calls) {
+		t.Fatalf("batch answers: %d, %v", len(batched), err)
+	}
+	for i, c := range calls {
+		_, single := post(t, b.url, c)
+		if !bytes.Equal(bytes.TrimSpace(single), bytes.TrimSpace(batched[i])) {
+			t.Fatalf("call %d answered differently:\nbatch:  %s\nsingle: %s", i, batched[i], single)
+		}
+	}
+	if ha, hb := a.seq.Store().Head(), b.seq.Store().Head(); ha != hb || ha.Seq == 0 {
+		t.Fatalf("heads differ: %+v vs %+v", ha, hb)
+	}
+}
+func toJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }

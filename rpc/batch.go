@@ -83,7 +83,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	answers := make([][]json.RawMessage, len(elems))
 	var wg sync.WaitGroup
 	for i, el := range elems {
-		if !isWrite(el) {
+		var env callEnvelope
+		parsed := json.Unmarshal(el, &env) == nil
+		if !parsed || !writeMethods[env.Method] {
 			wg.Wait() // every call before this one is done
 		}
 		started := make(chan struct{})
@@ -93,7 +95,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		go func() {
 			defer wg.Done()
 			defer signal()
-			if a, ok := s.serveWrite(r, el, signal); ok {
+			if a, ok := s.serveWrite(r, &env, parsed, signal); ok {
 				answers[i] = a
 				return
 			}
@@ -128,13 +130,6 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 var writeMethods = map[string]bool{
 	"sequencer_append": true, "sequencer_close": true, "sequencer_release": true, "sequencer_syncLineage": true,
-}
-
-func isWrite(el json.RawMessage) bool {
-	var m struct {
-		Method string `json:"method"`
-	}
-	return json.Unmarshal(el, &m) == nil && writeMethods[m.Method]
 }
 
 // serveOne runs one call of a batch as a batch of one and returns the
@@ -195,9 +190,8 @@ type callEnvelope struct {
 // parameter that decodes is run on the API directly and answered in
 // go-ethereum's response form. Anything else (ok false) goes through
 // go-ethereum, so that every protocol error keeps go-ethereum's wording.
-func (s *Server) serveWrite(r *http.Request, el json.RawMessage, enqueued func()) ([]json.RawMessage, bool) {
-	var env callEnvelope
-	if json.Unmarshal(el, &env) != nil || env.Version != "2.0" || !writeMethods[env.Method] || !plainID(env.ID) {
+func (s *Server) serveWrite(r *http.Request, env *callEnvelope, parsed bool, enqueued func()) ([]json.RawMessage, bool) {
+	if !parsed || env.Version != "2.0" || !writeMethods[env.Method] || !plainID(env.ID) {
 		return nil, false
 	}
 	var params []json.RawMessage

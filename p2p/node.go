@@ -341,9 +341,9 @@ func (n *Node) readGossip() {
 		if n.cfg.DropRate > 0 && rand.Float64() < n.cfg.DropRate {
 			continue
 		}
-		n.m.received.Add(float64(len(entries)))
 		select {
 		case n.batches <- entries:
+			n.m.received.Add(float64(len(entries)))
 		default:
 			// The follower is behind: it will fetch these by sync.
 		}

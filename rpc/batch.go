@@ -12,7 +12,9 @@ import (
 	"github.com/seqnode/sequencer/sequencer"
 )
 
-// Batches over HTTP. go-ethereum's handler runs the calls of a batch one
+// Calls over HTTP. Single write calls take the fast path below (decoded
+// once, answered in go-ethereum's exact form); everything else is served by
+// go-ethereum. Batches: go-ethereum's handler runs the calls of a batch one
 // after another, so a batch of 100 appends would wait for 100 group
 // commits. Here each call of a batch runs on its own goroutine through the
 // same go-ethereum server (as a batch of one, so every answer, error and
@@ -69,8 +71,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	var elems []json.RawMessage
 	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		// A single call: the write fast path, else go-ethereum.
+		var env callEnvelope
+		parsed := json.Unmarshal(trimmed, &env) == nil
+		if a, ok := s.serveWrite(r, &env, parsed, func() {}); ok {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(a[0])
+			return
+		}
+	}
+	var elems []json.RawMessage
 	if len(trimmed) == 0 || trimmed[0] != '[' || json.Unmarshal(trimmed, &elems) != nil ||
 		len(elems) < 2 || len(elems) > s.opts.BatchItemLimit {
 		// Single calls, malformed JSON, empty, one-call and oversized

@@ -128,15 +128,18 @@ func (f *Follower) catchUp(ctx context.Context) {
 	if bestHead == nil {
 		return
 	}
-	for range 100_000 { // bounded: at most 100M entries per round
+	// A fetcher keeps the next range coming while this goroutine verifies
+	// and applies the current one.
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	ranges := make(chan fetched, 2)
+	go f.fetchRanges(fctx, best, f.mirror.Store().Head().Seq+1, bestHead.Seq, ranges)
+	for fr := range ranges {
 		if ctx.Err() != nil || f.mirror.Stopped() != nil {
 			return
 		}
 		head := f.mirror.Store().Head()
-		if head.Seq >= bestHead.Seq {
-			return
-		}
-		es, err := f.node.FetchRange(ctx, best, head.Seq+1, maxRangeEntries)
+		es, err := fr.entries, fr.err
 		if len(es) == 0 {
 			if err != nil {
 				f.log.Debug("sync fetch", "peer", best, "from", head.Seq+1, "err", err)
@@ -172,6 +175,29 @@ func (f *Follower) catchUp(ctx context.Context) {
 		if n > 0 && (head.Seq+uint64(n))%10_000 < uint64(n) {
 			f.log.Info("catching up", "head", head.Seq+uint64(n), "target", bestHead.Seq, "peer", best)
 		}
+	}
+}
+
+type fetched struct {
+	entries []*sequencer.Entry
+	err     error
+}
+
+// fetchRanges fetches consecutive ranges [from, to] from p into out, and
+// closes out when done, on the first error, or when ctx ends.
+func (f *Follower) fetchRanges(ctx context.Context, p peer.ID, from, to uint64, out chan<- fetched) {
+	defer close(out)
+	for from <= to && ctx.Err() == nil {
+		es, err := f.node.FetchRange(ctx, p, from, maxRangeEntries)
+		select {
+		case out <- fetched{es, err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil || len(es) == 0 {
+			return
+		}
+		from += uint64(len(es))
 	}
 }
 

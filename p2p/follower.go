@@ -73,10 +73,19 @@ func (f *Follower) Run(ctx context.Context) {
 	t := time.NewTicker(f.poll)
 	defer t.Stop()
 	f.trigger()
+	lastHead := f.mirror.Store().Head().Seq
 	for ctx.Err() == nil && f.mirror.Stopped() == nil {
 		select {
 		case <-ctx.Done():
 		case <-t.C:
+			// While gossip moves the head, polling would only fetch (and
+			// verify a second time) what gossip is delivering; a gap still
+			// kicks a catch-up at once. A head that stood still for a whole
+			// period is checked against the peers.
+			if h := f.mirror.Store().Head().Seq; h != lastHead {
+				lastHead = h
+				continue
+			}
 			f.catchUp(ctx)
 		case <-f.kick:
 			f.catchUp(ctx)

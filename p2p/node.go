@@ -67,6 +67,8 @@ type Node struct {
 	scoresMu    sync.Mutex
 	scores      map[peer.ID]float64
 	syncSem     chan struct{}
+	syncMu      sync.Mutex
+	syncPerPeer map[peer.ID]int
 
 	m       *metrics
 	ctx     context.Context
@@ -118,13 +120,14 @@ func New(cfg Config) (*Node, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, host: h,
-		maxMsg:  max(1<<20, cfg.MaxDataBytes+64<<10),
-		pubq:    make(chan []*sequencer.Entry, publishQueue),
-		batches: make(chan []*sequencer.Entry, 64),
-		scores:  map[peer.ID]float64{},
-		syncSem: make(chan struct{}, 16),
-		m:       newMetrics(cfg.Registerer),
-		ctx:     ctx, cancel: cancel,
+		maxMsg:      max(1<<20, cfg.MaxDataBytes+64<<10),
+		pubq:        make(chan []*sequencer.Entry, publishQueue),
+		batches:     make(chan []*sequencer.Entry, 64),
+		scores:      map[peer.ID]float64{},
+		syncSem:     make(chan struct{}, 16),
+		syncPerPeer: map[peer.ID]int{},
+		m:           newMetrics(cfg.Registerer),
+		ctx:         ctx, cancel: cancel,
 	}
 	n.hashers.New = func() any { return sequencer.NewHasher(cfg.Domain) }
 	topic := TopicName(cfg.Primary, cfg.Domain)

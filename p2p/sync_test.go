@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -466,5 +467,54 @@ func TestFollowerRejectsForgedSyncEntries(t *testing.T) {
 	}
 	if _, err := sequencer.Verify(r.store); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// One peer holding many silent sync streams gets at most maxSyncPerPeer
+// served; the others are reset at once, and another peer is still served.
+func TestSyncPerPeerLimit(t *testing.T) {
+	t.Parallel()
+	lg := newTestLog(t)
+	es := chain(t, lg.key, lg.domain, sequencer.Head{}, 10, "p")
+	server, client, _ := serverWith(t, lg, es, 0)
+	raw, err := newHost(t.TempDir(), "/ip4/127.0.0.1/tcp/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*syncTimeout)
+	defer cancel()
+	if err := raw.Connect(ctx, addrInfo(t, server)[0]); err != nil {
+		t.Fatal(err)
+	}
+	var streams []network.Stream
+	for range cap(server.syncSem) {
+		s, err := raw.NewStream(ctx, server.ID(), syncProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Write([]byte{reqHead}) // half a request: the server waits for the rest
+		streams = append(streams, s)
+	}
+	t.Cleanup(func() {
+		for _, s := range streams {
+			s.Reset()
+		}
+	})
+	reset := 0
+	for _, s := range streams {
+		s.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := s.Read(make([]byte, 1)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			reset++
+		}
+	}
+	if want := cap(server.syncSem) - maxSyncPerPeer; reset < want {
+		t.Fatalf("%d of %d streams of one peer were refused, want at least %d", reset, len(streams), want)
+	}
+	fctx, fcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer fcancel()
+	got, err := client.FetchRange(fctx, server.ID(), 1, 10)
+	if err != nil || len(got) != 10 {
+		t.Fatalf("another peer was not served: %d entries, %v", len(got), err)
 	}
 }

@@ -32,12 +32,31 @@ const (
 	maxRangeEntries = 1000
 	maxRangeBytes   = 4 << 20
 	syncTimeout     = 15 * time.Second
+	maxSyncPerPeer  = 4 // streams served at once to one peer (of cap(syncSem) = 16 in all)
 )
 
 var errRemote = errors.New("peer answered with an error")
 
 func (n *Node) serveSync(s network.Stream) {
 	defer s.Close()
+	// At most maxSyncPerPeer streams of one peer, so that one peer holding
+	// silent streams cannot take every slot from the others.
+	p := s.Conn().RemotePeer()
+	n.syncMu.Lock()
+	if n.syncPerPeer[p] >= maxSyncPerPeer {
+		n.syncMu.Unlock()
+		s.Reset()
+		return
+	}
+	n.syncPerPeer[p]++
+	n.syncMu.Unlock()
+	defer func() {
+		n.syncMu.Lock()
+		if n.syncPerPeer[p]--; n.syncPerPeer[p] <= 0 {
+			delete(n.syncPerPeer, p)
+		}
+		n.syncMu.Unlock()
+	}()
 	select {
 	case n.syncSem <- struct{}{}:
 		defer func() { <-n.syncSem }()

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -504,12 +503,14 @@ func TestSyncPerPeerLimit(t *testing.T) {
 	reset := 0
 	for _, s := range streams {
 		s.SetReadDeadline(time.Now().Add(2 * time.Second))
-		if _, err := s.Read(make([]byte, 1)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		if _, err := s.Read(make([]byte, 1)); errors.Is(err, network.ErrReset) {
 			reset++
 		}
 	}
-	if want := cap(server.syncSem) - maxSyncPerPeer; reset < want {
-		t.Fatalf("%d of %d streams of one peer were refused, want at least %d", reset, len(streams), want)
+	// The documented limit is 4 per peer (libp2p's own limits may refuse
+	// more; never fewer).
+	if served := len(streams) - reset; served > 4 {
+		t.Fatalf("%d streams of one peer served at once, want at most 4", served)
 	}
 	fctx, fcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer fcancel()

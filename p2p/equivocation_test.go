@@ -5,78 +5,35 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/big"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/seqnode/sequencer/sequencer/oracle"
+
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/common/math"
-	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
 // oracleSigner recovers the signer of e the way an outside auditor does:
 // go-ethereum's apitypes computes the EIP-712 hash of SPEC §2 from the
-// entry's fields, and ecrecover (v 27/28 → 0/1) gives the address.
+// entry's fields, and ecrecover (v 27/28) gives the address.
 func oracleSigner(t testing.TB, d sequencer.Domain, e *sequencer.Entry) common.Address {
 	t.Helper()
-	td := apitypes.TypedData{
-		Types: apitypes.Types{
-			"EIP712Domain": {
-				{Name: "name", Type: "string"}, {Name: "version", Type: "string"},
-				{Name: "chainId", Type: "uint256"}, {Name: "verifyingContract", Type: "address"},
-			},
-			"Entry": {
-				{Name: "seq", Type: "uint64"}, {Name: "prevHash", Type: "bytes32"}, {Name: "kind", Type: "uint8"},
-				{Name: "sender", Type: "address"}, {Name: "lineage", Type: "string"}, {Name: "nonce", Type: "uint64"},
-				{Name: "externalId", Type: "string"}, {Name: "dataHash", Type: "bytes32"}, {Name: "timestamp", Type: "uint64"},
-			},
-		},
-		PrimaryType: "Entry",
-		Domain: apitypes.TypedDataDomain{
-			Name: "Sequencer", Version: "1",
-			ChainId:           (*math.HexOrDecimal256)(d.ChainID),
-			VerifyingContract: d.VerifyingContract.Hex(),
-		},
-		Message: apitypes.TypedDataMessage{
-			"seq":        new(big.Int).SetUint64(e.Seq),
-			"prevHash":   e.PrevHash[:],
-			"kind":       new(big.Int).SetUint64(uint64(e.Kind)),
-			"sender":     e.Sender.Hex(),
-			"lineage":    e.Lineage,
-			"nonce":      new(big.Int).SetUint64(e.Nonce),
-			"externalId": e.ExternalID,
-			"dataHash":   e.DataHash[:],
-			"timestamp":  new(big.Int).SetUint64(e.Timestamp),
-		},
-	}
-	hash, _, err := apitypes.TypedDataAndHash(td)
-	if err != nil {
-		t.Fatalf("apitypes: %v", err)
-	}
-	if common.BytesToHash(hash) != e.Hash {
-		t.Fatalf("entry %d: hash %s, apitypes says %x", e.Seq, e.Hash, hash)
-	}
-	sig := e.Signature
-	if sig[64] != 27 && sig[64] != 28 {
-		t.Fatalf("entry %d: v = %d, want 27 or 28", e.Seq, sig[64])
-	}
-	sig[64] -= 27
-	pub, err := crypto.SigToPub(hash, sig[:])
-	if err != nil {
-		t.Fatalf("entry %d: %v", e.Seq, err)
-	}
-	raw, err := crypto.Ecrecover(hash, sig[:])
+	hash, err := oracle.EntryHash(d.ChainID, d.VerifyingContract, oracle.Entry{
+		Seq: e.Seq, PrevHash: e.PrevHash, Kind: uint8(e.Kind), Sender: e.Sender, Lineage: e.Lineage,
+		Nonce: e.Nonce, ExternalID: e.ExternalID, DataHash: e.DataHash, Timestamp: e.Timestamp})
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := crypto.PubkeyToAddress(*pub)
-	if common.BytesToAddress(crypto.Keccak256(raw[1:])[12:]) != addr {
-		t.Fatal("Ecrecover and SigToPub disagree")
+	if hash != e.Hash {
+		t.Fatalf("entry %d: hash %s, apitypes says %s", e.Seq, e.Hash, hash)
+	}
+	addr, err := oracle.Recover(hash, e.Signature[:])
+	if err != nil {
+		t.Fatalf("entry %d: %v", e.Seq, err)
 	}
 	return addr
 }

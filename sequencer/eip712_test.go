@@ -9,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/seqnode/sequencer/sequencer/oracle"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 )
 
 type vectorFile struct {
@@ -153,41 +153,13 @@ func TestVectorsRequests(t *testing.T) {
 
 func oracleEntryHash(t testing.TB, d Domain, e *Entry) common.Hash {
 	t.Helper()
-	td := apitypes.TypedData{
-		Types: apitypes.Types{
-			"EIP712Domain": {
-				{Name: "name", Type: "string"}, {Name: "version", Type: "string"},
-				{Name: "chainId", Type: "uint256"}, {Name: "verifyingContract", Type: "address"},
-			},
-			"Entry": {
-				{Name: "seq", Type: "uint64"}, {Name: "prevHash", Type: "bytes32"}, {Name: "kind", Type: "uint8"},
-				{Name: "sender", Type: "address"}, {Name: "lineage", Type: "string"}, {Name: "nonce", Type: "uint64"},
-				{Name: "externalId", Type: "string"}, {Name: "dataHash", Type: "bytes32"}, {Name: "timestamp", Type: "uint64"},
-			},
-		},
-		PrimaryType: "Entry",
-		Domain: apitypes.TypedDataDomain{
-			Name: DomainName, Version: DomainVer,
-			ChainId:           (*math.HexOrDecimal256)(d.ChainID),
-			VerifyingContract: d.VerifyingContract.Hex(),
-		},
-		Message: apitypes.TypedDataMessage{
-			"seq":        new(big.Int).SetUint64(e.Seq),
-			"prevHash":   e.PrevHash[:],
-			"kind":       new(big.Int).SetUint64(uint64(e.Kind)),
-			"sender":     e.Sender.Hex(),
-			"lineage":    e.Lineage,
-			"nonce":      new(big.Int).SetUint64(e.Nonce),
-			"externalId": e.ExternalID,
-			"dataHash":   e.DataHash[:],
-			"timestamp":  new(big.Int).SetUint64(e.Timestamp),
-		},
-	}
-	h, _, err := apitypes.TypedDataAndHash(td)
+	h, err := oracle.EntryHash(d.ChainID, d.VerifyingContract, oracle.Entry{
+		Seq: e.Seq, PrevHash: e.PrevHash, Kind: uint8(e.Kind), Sender: e.Sender, Lineage: e.Lineage,
+		Nonce: e.Nonce, ExternalID: e.ExternalID, DataHash: e.DataHash, Timestamp: e.Timestamp})
 	if err != nil {
-		t.Fatalf("apitypes: %v", err)
+		t.Fatal(err)
 	}
-	return common.BytesToHash(h)
+	return h
 }
 
 // SPEC §2: our hash equals go-ethereum's apitypes on random entries,

@@ -11,12 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seqnode/sequencer/sequencer/oracle"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/common/math"
-	"github.com/ethereum/go-ethereum/crypto"
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
-	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 )
 
 // Tests of SPEC §6 with real nodes: child processes on 127.0.0.1.
@@ -327,40 +326,20 @@ func TestEquivocationEndToEnd(t *testing.T) {
 // hasher), checks the hash it carries, and recovers the signer.
 func oracleRecover(t *testing.T, e *entryJ) common.Address {
 	t.Helper()
-	td := apitypes.TypedData{
-		Types: apitypes.Types{
-			"EIP712Domain": {{Name: "name", Type: "string"}, {Name: "version", Type: "string"},
-				{Name: "chainId", Type: "uint256"}, {Name: "verifyingContract", Type: "address"}},
-			"Entry": {{Name: "seq", Type: "uint64"}, {Name: "prevHash", Type: "bytes32"}, {Name: "kind", Type: "uint8"},
-				{Name: "sender", Type: "address"}, {Name: "lineage", Type: "string"}, {Name: "nonce", Type: "uint64"},
-				{Name: "externalId", Type: "string"}, {Name: "dataHash", Type: "bytes32"}, {Name: "timestamp", Type: "uint64"}},
-		},
-		PrimaryType: "Entry",
-		Domain: apitypes.TypedDataDomain{Name: "Sequencer", Version: "1", ChainId: math.NewHexOrDecimal256(1),
-			VerifyingContract: "0x0000000000000000000000000000000000000000"},
-		Message: apitypes.TypedDataMessage{
-			"seq": new(big.Int).SetUint64(e.Seq), "prevHash": common.HexToHash(e.PrevHash).Bytes(),
-			"kind":   big.NewInt(map[string]int64{"tx": 0, "close": 1, "release": 2, "fail": 3, "sync": 4}[e.Kind]),
-			"sender": e.Sender, "lineage": e.Lineage, "nonce": new(big.Int).SetUint64(e.Nonce),
-			"externalId": e.ExternalID, "dataHash": common.HexToHash(e.DataHash).Bytes(),
-			"timestamp": new(big.Int).SetUint64(e.Timestamp),
-		},
-	}
-	h, _, err := apitypes.TypedDataAndHash(td)
+	kind := map[string]uint8{"tx": 0, "close": 1, "release": 2, "fail": 3, "sync": 4}[e.Kind]
+	h, err := oracle.EntryHash(big.NewInt(1), common.Address{}, oracle.Entry{
+		Seq: e.Seq, PrevHash: common.HexToHash(e.PrevHash), Kind: kind, Sender: common.HexToAddress(e.Sender),
+		Lineage: e.Lineage, Nonce: e.Nonce, ExternalID: e.ExternalID, DataHash: common.HexToHash(e.DataHash),
+		Timestamp: e.Timestamp})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hexutil.Encode(h) != e.Hash {
-		t.Fatalf("entry %d: apitypes hash %x, entry says %s", e.Seq, h, e.Hash)
+	if h.Hex() != e.Hash {
+		t.Fatalf("entry %d: apitypes hash %s, entry says %s", e.Seq, h, e.Hash)
 	}
-	sig := hexutil.MustDecode(e.Signature)
-	if len(sig) != 65 || sig[64] < 27 {
-		t.Fatalf("signature %s", e.Signature)
-	}
-	sig[64] -= 27
-	pub, err := crypto.SigToPub(h, sig)
+	addr, err := oracle.Recover(h, hexutil.MustDecode(e.Signature))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("entry %d: %v", e.Seq, err)
 	}
-	return crypto.PubkeyToAddress(*pub)
+	return addr
 }

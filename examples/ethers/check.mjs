@@ -22,7 +22,7 @@
 // "request-kind" (sign appends as if they were closes).
 
 import {
-  JsonRpcProvider, Network, Wallet, TypedDataEncoder, verifyTypedData,
+  JsonRpcProvider, Wallet, TypedDataEncoder, verifyTypedData,
   getAddress, keccak256, hexlify, toUtf8Bytes, ZeroHash, isHexString, version as ethersVersion,
 } from "ethers";
 
@@ -163,10 +163,8 @@ async function main() {
 
   // 1. A JsonRpcProvider with no network given, exactly as most code makes
   // one. Its first call goes out in one batch with ethers' own network
-  // detection (eth_chainId). The sequencer call must succeed whatever the
-  // node answers to eth_chainId; what it answers is printed (a node without
-  // eth_chainId makes ethers retry detection every second and log to the
-  // console, so the provider used below is given the network).
+  // detection (eth_chainId), which the node answers with the chain id of
+  // its EIP-712 domain, so the provider starts up as against any node.
   {
     const p = new JsonRpcProvider(url);
     const sent = [], got = [];
@@ -175,18 +173,23 @@ async function main() {
       if (e.action === "receiveRpcResult") got.push(...e.result);
     });
     const info = await p.send("sequencer_info", []);
+    const net = await p.getNetwork();
     p.destroy();
     expectEq("default provider: sequencer_info primary", info.primary, expectedPrimary);
+    expectEq("default provider: detected chain id", net.chainId, BigInt(info.chainId));
     const first = [sent[0]].flat().map((c) => c.method);
     const chainIdCall = [sent[0]].flat().find((c) => c.method === "eth_chainId");
     const answer = chainIdCall && got.find((r) => r.id === chainIdCall.id);
+    if (!answer || answer.error || BigInt(answer.result) !== BigInt(info.chainId)) {
+      fail(`eth_chainId answered ${JSON.stringify(answer)}, want chain id ${info.chainId}`);
+    }
     ok(`default-provider sequencer_info answered; first HTTP request ${Array.isArray(sent[0]) ? "batch" : "call"} [${first}]; eth_chainId answered ${JSON.stringify(answer?.error ?? answer?.result ?? null)}`);
   }
 
   // 2. sequencer_info through the provider used for the rest.
   const info0 = await rawCall("sequencer_info", []);
   const chainId = u64("chainId", info0.result.chainId);
-  const provider = new JsonRpcProvider(url, Network.from(chainId), { staticNetwork: true });
+  const provider = new JsonRpcProvider(url); // the default: network detected, calls batched
   const payloads = [];
   provider.on("debug", (e) => { if (e.action === "sendRpcPayload") payloads.push(e.payload); });
   const info = await provider.send("sequencer_info", []);

@@ -133,7 +133,7 @@ func TestBadInput(t *testing.T) {
 		{name: "method a number", body: `{"jsonrpc":"2.0","id":7,"method":5}`, code: -32600},
 		{name: "id an object", body: `{"jsonrpc":"2.0","id":{"a":1},"method":"sequencer_info"}`, code: -32600},
 		{name: "unknown method", body: body("sequencer_nope", "{}"), code: -32601},
-		{name: "other namespace", body: `{"jsonrpc":"2.0","id":7,"method":"eth_chainId"}`, code: -32601},
+		{name: "other namespace", body: `{"jsonrpc":"2.0","id":7,"method":"eth_blockNumber"}`, code: -32601},
 		{name: "method name in Go case", body: body("sequencer_Append", `{"data":"0x"}`), code: -32601},
 		{name: "unexported stop is not served", body: `{"jsonrpc":"2.0","id":7,"method":"sequencer_stop"}`, code: -32601},
 		{name: "subscribe over HTTP", body: body("sequencer_subscribe", `"entries",{}`), code: -32601},

@@ -33,3 +33,14 @@ func TestWebSocketOrigins(t *testing.T) {
 		}
 	}
 }
+
+// eth_chainId answers the chain id of the log's domain, as Ethereum
+// clients expect before they send anything else.
+func TestEthChainID(t *testing.T) {
+	n := newNode(t, nodeOptions{})
+	var got string
+	mustCall(t, n.url, "eth_chainId", []any{}, &got)
+	if got != "0x1" {
+		t.Fatalf("eth_chainId = %s, want 0x1", got)
+	}
+}

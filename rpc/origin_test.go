@@ -39,7 +39,7 @@ func TestWebSocketOrigins(t *testing.T) {
 func TestEthChainID(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	var got string
-	mustCall(t, n.url, "eth_chainId", []any{}, &got)
+	mustCall(t, n.url, "eth_chainId", nil, &got)
 	if got != "0x1" {
 		t.Fatalf("eth_chainId = %s, want 0x1", got)
 	}

@@ -242,7 +242,7 @@ func (m *Mirror) compareStored(e *Entry) error {
 	}
 	m.stopped = fmt.Errorf("%w at seq %d: %s and %s", ErrEquivocation, e.Seq, ours.Hash, e.Hash)
 	m.log.Error("EQUIVOCATION: the primary signed two entries at one seq; stopped following it",
-		"seq", e.Seq, "ours", ours.Hash, "theirs", e.Hash, "primary", m.primary)
+		"seq", e.Seq, "ours", ours.Hash, "theirs", e.Hash, "primary", m.primary.Hex())
 	return m.stopped
 }
 

@@ -67,6 +67,6 @@ func loadKey(keyFile, passwordFile, datadir string, log *slog.Logger) (*ecdsa.Pr
 		return nil, fmt.Errorf("write development key: %w", err)
 	}
 	log.Warn("made a development key in the datadir: not for production (use --key-file or PRIVATE_KEY)",
-		"file", path, "address", crypto.PubkeyToAddress(k.PublicKey))
+		"file", path, "address", crypto.PubkeyToAddress(k.PublicKey).Hex())
 	return k, nil
 }

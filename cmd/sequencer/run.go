@@ -287,8 +287,8 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 		go func() { defer bg.Done(); f.Run(bgCtx) }()
 	}
 	head := store.Head()
-	log.Info("log loaded", "role", c.mode, "primary", primary, "chainId", domain.ChainID,
-		"verifyingContract", domain.VerifyingContract, "head", head.Seq, "headHash", head.Hash)
+	log.Info("log loaded", "role", c.mode, "primary", primary.Hex(), "chainId", domain.ChainID,
+		"verifyingContract", domain.VerifyingContract.Hex(), "head", head.Seq, "headHash", head.Hash)
 
 	api := rpc.NewAPI(backend, apiCfg, reg)
 	var origins []string

@@ -1,21 +1,16 @@
 package client_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/seqnode/sequencer/rpc/rpctest"
+
 	"github.com/seqnode/sequencer/rpc"
 	"github.com/seqnode/sequencer/sequencer"
 )
@@ -28,40 +23,13 @@ type testNode struct {
 	seq     *sequencer.Sequencer
 }
 
-// launchNode runs a real primary in-process (LevelDB in dir, the
-// pipeline, the JSON-RPC server on 127.0.0.1). allow nil: open mode.
+// launchNode runs a real primary in-process (rpctest). allow nil: open mode.
 func launchNode(dir string, key *ecdsa.PrivateKey, allow rpc.Allowlist) (*testNode, func(), error) {
-	if key == nil {
-		key, _ = crypto.GenerateKey()
-	}
-	store, err := sequencer.OpenLevelStore(filepath.Join(dir, "db"), false)
+	n, err := rpctest.Start(dir, rpctest.Options{Key: key, Domain: domain, Allow: allow})
 	if err != nil {
 		return nil, nil, err
 	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	seq, err := sequencer.New(store, sequencer.Config{Key: key, Domain: domain, Logger: quiet})
-	if err != nil {
-		store.Close()
-		return nil, nil, err
-	}
-	reg := prometheus.NewRegistry()
-	api := rpc.NewAPI(seq, rpc.Config{Role: "primary", Version: "test", Primary: seq.Address(), Domain: domain, Allow: allow, Logger: quiet}, reg)
-	srv, err := rpc.NewServer(api, reg, rpc.ServerOptions{})
-	if err != nil {
-		seq.Close()
-		store.Close()
-		return nil, nil, err
-	}
-	hs := httptest.NewServer(srv.Handler())
-	stop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		hs.Close()
-		seq.Close()
-		store.Close()
-	}
-	return &testNode{url: hs.URL + "/", primary: key, seq: seq}, stop, nil
+	return &testNode{url: n.URL, primary: n.Key, seq: n.Sequencer}, n.Close, nil
 }
 
 func startNode(t testing.TB, key *ecdsa.PrivateKey, allow rpc.Allowlist) *testNode {

@@ -14,11 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,9 +27,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seqnode/sequencer/rpc/rpctest"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/seqnode/sequencer/client"
 	"github.com/seqnode/sequencer/rpc"
 	"github.com/seqnode/sequencer/sequencer"
@@ -415,43 +414,12 @@ type testNode struct {
 	seq     *sequencer.Sequencer
 }
 
-// launchNode runs a real primary in-process (LevelDB in dir, the
-// pipeline, the JSON-RPC server on 127.0.0.1), as client/node_test.go
-// does; wrap (optional) wraps its HTTP handler. allow nil: open mode.
+// launchNode runs a real primary in-process (rpctest); wrap (optional)
+// wraps its HTTP handler. allow nil: open mode.
 func launchNode(dir string, key *ecdsa.PrivateKey, allow rpc.Allowlist, wrap func(http.Handler) http.Handler) (*testNode, func(), error) {
-	if key == nil {
-		key, _ = crypto.GenerateKey()
-	}
-	store, err := sequencer.OpenLevelStore(filepath.Join(dir, "db"), false)
+	n, err := rpctest.Start(dir, rpctest.Options{Key: key, Domain: domain, Allow: allow, Wrap: wrap})
 	if err != nil {
 		return nil, nil, err
 	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	seq, err := sequencer.New(store, sequencer.Config{Key: key, Domain: domain, Logger: quiet})
-	if err != nil {
-		store.Close()
-		return nil, nil, err
-	}
-	reg := prometheus.NewRegistry()
-	api := rpc.NewAPI(seq, rpc.Config{Role: "primary", Version: "test", Primary: seq.Address(), Domain: domain, Allow: allow, Logger: quiet}, reg)
-	srv, err := rpc.NewServer(api, reg, rpc.ServerOptions{})
-	if err != nil {
-		seq.Close()
-		store.Close()
-		return nil, nil, err
-	}
-	h := srv.Handler()
-	if wrap != nil {
-		h = wrap(h)
-	}
-	hs := httptest.NewServer(h)
-	stop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		hs.Close()
-		seq.Close()
-		store.Close()
-	}
-	return &testNode{url: hs.URL + "/", primary: key, seq: seq}, stop, nil
+	return &testNode{url: n.URL, primary: n.Key, seq: n.Sequencer}, n.Close, nil
 }

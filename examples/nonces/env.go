@@ -4,22 +4,17 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/big"
-	"net/http/httptest"
-	"path/filepath"
 	"sync"
-	"time"
+
+	"github.com/seqnode/sequencer/rpc/rpctest"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 	"github.com/ethereum/go-ethereum/params"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/seqnode/sequencer/client"
-	"github.com/seqnode/sequencer/rpc"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -107,40 +102,12 @@ func (e *Env) Close() {
 	e.stop = nil
 }
 
-// launchNode runs a real primary in-process, as client/node_test.go does:
-// LevelDB in dir, the pipeline, the JSON-RPC server on 127.0.0.1, open mode.
+// launchNode runs a real primary in-process (rpctest): LevelDB in dir,
+// the pipeline, the JSON-RPC server on 127.0.0.1, open mode.
 func launchNode(dir string) (url string, stop func(), err error) {
-	key, err := crypto.GenerateKey()
+	n, err := rpctest.Start(dir, rpctest.Options{Domain: sequencer.Domain{ChainID: big.NewInt(chainID)}})
 	if err != nil {
 		return "", nil, err
 	}
-	domain := sequencer.Domain{ChainID: big.NewInt(chainID)}
-	store, err := sequencer.OpenLevelStore(filepath.Join(dir, "db"), false)
-	if err != nil {
-		return "", nil, err
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	seq, err := sequencer.New(store, sequencer.Config{Key: key, Domain: domain, Logger: quiet})
-	if err != nil {
-		store.Close()
-		return "", nil, err
-	}
-	reg := prometheus.NewRegistry()
-	api := rpc.NewAPI(seq, rpc.Config{Role: "primary", Version: "example", Primary: seq.Address(), Domain: domain, Logger: quiet}, reg)
-	srv, err := rpc.NewServer(api, reg, rpc.ServerOptions{})
-	if err != nil {
-		seq.Close()
-		store.Close()
-		return "", nil, err
-	}
-	hs := httptest.NewServer(srv.Handler())
-	stop = func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		hs.Close()
-		seq.Close()
-		store.Close()
-	}
-	return hs.URL + "/", stop, nil
+	return n.URL, n.Close, nil
 }

@@ -1,0 +1,88 @@
+// Package rpctest runs a real primary in-process for tests and examples:
+// LevelDB in a directory, the append pipeline, and the JSON-RPC server
+// (HTTP and WebSocket) on 127.0.0.1, as httptest does for HTTP handlers.
+package rpctest
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/seqnode/sequencer/rpc"
+	"github.com/seqnode/sequencer/sequencer"
+)
+
+// Options of a node. The zero value is an open-mode primary with a fresh
+// key under chain id 1 and the zero verifying contract.
+type Options struct {
+	Key    *ecdsa.PrivateKey
+	Domain sequencer.Domain
+	Allow  rpc.Allowlist                   // nil: open mode
+	Wrap   func(http.Handler) http.Handler // optional: wraps the HTTP handler
+}
+
+// Node is a running primary.
+type Node struct {
+	URL       string // http://127.0.0.1:port/
+	Key       *ecdsa.PrivateKey
+	Sequencer *sequencer.Sequencer
+	stop      func()
+}
+
+// Start runs a primary with its store in dir.
+func Start(dir string, o Options) (*Node, error) {
+	if o.Key == nil {
+		k, err := crypto.GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		o.Key = k
+	}
+	if o.Domain.ChainID == nil {
+		o.Domain.ChainID = big.NewInt(1)
+	}
+	store, err := sequencer.OpenLevelStore(filepath.Join(dir, "db"), false)
+	if err != nil {
+		return nil, err
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	seq, err := sequencer.New(store, sequencer.Config{Key: o.Key, Domain: o.Domain, Logger: quiet})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	api := rpc.NewAPI(seq, rpc.Config{Role: "primary", Version: "test", Primary: seq.Address(),
+		Domain: o.Domain, Allow: o.Allow, Logger: quiet}, reg)
+	srv, err := rpc.NewServer(api, reg, rpc.ServerOptions{})
+	if err != nil {
+		seq.Close()
+		store.Close()
+		return nil, err
+	}
+	h := srv.Handler()
+	if o.Wrap != nil {
+		h = o.Wrap(h)
+	}
+	hs := httptest.NewServer(h)
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		hs.Close()
+		seq.Close()
+		store.Close()
+	}
+	return &Node{URL: hs.URL + "/", Key: o.Key, Sequencer: seq, stop: stop}, nil
+}
+
+// Close stops the server, the pipeline and the store.
+func (n *Node) Close() { n.stop() }

@@ -130,6 +130,11 @@ func New(cfg Config) (*Node, error) {
 		ctx:         ctx, cancel: cancel,
 	}
 	n.hashers.New = func() any { return sequencer.NewHasher(cfg.Domain) }
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sequencer_p2p_peers", Help: "Connected libp2p peers.",
+		}, func() float64 { return float64(n.PeerCount()) }))
+	}
 	topic := TopicName(cfg.Primary, cfg.Domain)
 	n.ps, err = pubsub.NewGossipSub(ctx, h,
 		// Entries carry their own EIP-712 signatures: no libp2p envelope

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -213,8 +214,24 @@ func TestReplicationThreeNodes(t *testing.T) {
 	if pi.PrimaryHead < head.Seq {
 		t.Fatalf("replica 2 primaryHead %d < %d", pi.PrimaryHead, head.Seq)
 	}
+	// Progress is exported: head, lag and peers on the replica's /metrics.
+	resp, err := healthClient.Get("http://" + r2.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		fmt.Sprintf("sequencer_replica_head_seq %d", head.Seq),
+		"sequencer_replica_lag_entries 0",
+		"sequencer_p2p_peers 1",
+	} {
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("replica /metrics lacks %q", want)
+		}
+	}
 	// SPEC §4: a write to a replica answers NotPrimary with the primary.
-	err := r2.call(new(entryJ), "sequencer_append", map[string]any{"data": "0x01"})
+	err = r2.call(new(entryJ), "sequencer_append", map[string]any{"data": "0x01"})
 	if rpcCode(err) != 4002 {
 		t.Fatalf("write to a replica: %v", err)
 	}

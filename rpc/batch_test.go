@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,8 +12,10 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
+	gethrpc "github.com/ethereum/go-ethereum/rpc"
 	"github.com/seqnode/sequencer/sequencer"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -163,4 +166,49 @@ func toJSON(v any) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// The connection limits are configurable: an HTTP body over BodyLimit is
+// refused with 413 before any decoding, a batch over BatchItemLimit gets
+// one error and runs nothing, and a WebSocket message over the limit
+// closes that connection only.
+func TestServerLimits(t *testing.T) {
+	n := newNode(t, nodeOptions{})
+	reg := prometheus.NewRegistry()
+	api := NewAPI(n.seq, Config{Role: "primary", Primary: n.seq.Address(), Domain: chain1, MaxDataBytes: 1024, Logger: quietLogger()}, reg)
+	srv, err := NewServer(api, reg, ServerOptions{BodyLimit: 8 << 10, WSReadLimit: 8 << 10, BatchItemLimit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	url := hs.URL + "/"
+	big := request("sequencer_append", map[string]any{"data": "0x" + strings.Repeat("ab", 9<<10)})
+	if status, _ := post(t, url, big); status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("body over the limit: status %d", status)
+	}
+	three := "[" + strings.Join([]string{
+		request("sequencer_append", map[string]any{"data": "0x01"}),
+		request("sequencer_append", map[string]any{"data": "0x02"}),
+		request("sequencer_append", map[string]any{"data": "0x03"}),
+	}, ",") + "]"
+	head := n.seq.Store().Head().Seq
+	_, body := post(t, url, three)
+	if !strings.Contains(string(body), "batch too large") || n.seq.Store().Head().Seq != head {
+		t.Fatalf("batch over the limit: %s (head %d → %d)", body, head, n.seq.Store().Head().Seq)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, err := gethrpc.DialWebsocket(ctx, "ws"+strings.TrimPrefix(url, "http"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	var r wEntry
+	if err := ws.CallContext(ctx, &r, "sequencer_append", map[string]any{"data": "0x" + strings.Repeat("ab", 9<<10)}); err == nil {
+		t.Fatal("a WebSocket message over the limit was served")
+	}
+	if _, body := post(t, url, request("sequencer_append", map[string]any{"data": "0x04"})); len(body) == 0 {
+		t.Fatal("no answer after the WebSocket was cut")
+	}
 }

@@ -39,6 +39,7 @@ type runConfig struct {
 	wsOrigins                                       string
 	config                                          string
 	pprof                                           bool
+	maxBodyBytes, maxBatchCalls                     int
 }
 
 func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
@@ -65,6 +66,8 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	fs.BoolVar(&c.unsafeSkipPeerCheck, "unsafe-skip-peer-check", false, "primary: write without recovering from --peers first (can equivocate if the datadir lost entries)")
 	fs.Float64Var(&c.gossipDropRate, "gossip-drop-rate", 0, "testing aid: drop this share (0-1) of received gossip batches")
 	fs.StringVar(&c.wsOrigins, "ws-origins", "", "comma-separated browser origins allowed to open a WebSocket (* for any); default: localhost and non-browser clients only")
+	fs.IntVar(&c.maxBodyBytes, "max-body-bytes", 0, "largest HTTP request body and WebSocket message (default max(5 MiB, 4×max-data-bytes+1 MiB))")
+	fs.IntVar(&c.maxBatchCalls, "max-batch-calls", 1000, "most calls in one JSON-RPC batch")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the RPC listener")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -170,8 +173,11 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 	if c.mode != "primary" && c.mode != "replica" {
 		return fmt.Errorf("--mode must be primary or replica, not %q", c.mode)
 	}
-	if c.maxInFlight < 1 || c.maxDataBytes < 0 || c.queueSize < 1 {
-		return errors.New("--max-in-flight and --queue-size must be at least 1, --max-data-bytes at least 0")
+	if c.maxInFlight < 1 || c.maxDataBytes < 0 || c.queueSize < 1 || c.maxBatchCalls < 1 || c.maxBodyBytes < 0 {
+		return errors.New("--max-in-flight, --queue-size and --max-batch-calls must be at least 1, --max-data-bytes and --max-body-bytes at least 0")
+	}
+	if c.maxBodyBytes > 0 && c.maxBodyBytes < 2*c.maxDataBytes+4096 {
+		return fmt.Errorf("--max-body-bytes %d cannot carry an append of --max-data-bytes %d (hex doubles it): use at least %d", c.maxBodyBytes, c.maxDataBytes, 2*c.maxDataBytes+4096)
 	}
 	if c.gossipDropRate < 0 || c.gossipDropRate > 1 {
 		return errors.New("--gossip-drop-rate must be between 0 and 1")
@@ -297,7 +303,10 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 			origins = append(origins, o)
 		}
 	}
-	srv, err := rpc.NewServer(api, reg, rpc.ServerOptions{WSOrigins: origins, Pprof: c.pprof})
+	srv, err := rpc.NewServer(api, reg, rpc.ServerOptions{
+		WSOrigins: origins, Pprof: c.pprof,
+		BodyLimit: c.maxBodyBytes, WSReadLimit: int64(c.maxBodyBytes), BatchItemLimit: c.maxBatchCalls,
+	})
 	if err != nil {
 		return err
 	}

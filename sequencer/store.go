@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/syndtr/goleveldb/leveldb"
+	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
 	"github.com/syndtr/goleveldb/leveldb/filter"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/storage"
@@ -88,34 +89,98 @@ var _ Store = (*LevelStore)(nil)
 // LevelStore is the Store on goleveldb.
 type LevelStore struct {
 	db *leveldb.DB
+	// Recovered says what start-up dropped to open the store, if anything.
+	Recovered string
 
 	mu   sync.RWMutex
 	head Head
 }
 
-func levelOptions(readOnly bool) *opt.Options {
-	return &opt.Options{
+func levelOptions(readOnly, strictJournal bool) *opt.Options {
+	o := &opt.Options{
 		Filter:             filter.NewBloomFilter(10),
 		WriteBuffer:        32 * opt.MiB,
 		BlockCacheCapacity: 32 * opt.MiB,
 		ReadOnly:           readOnly,
 	}
+	if strictJournal {
+		o.Strict = opt.DefaultStrict | opt.StrictJournal
+	}
+	return o
 }
 
 // OpenLevelStore opens (creating if needed) the store in dir and checks its
 // tail: the head record must name the last stored entry.
+//
+// LevelDB's own recovery silently drops a damaged journal record and keeps
+// the records after it, which could leave a log with a hole in it. So the
+// journal is read strictly; if it is damaged, the log is first inspected
+// read-only: a damaged tail (a write torn by a crash: the group was never
+// acknowledged, or a primary recovers it from its --peers) leaves a
+// consistent prefix and is dropped; damage with entries after it (written
+// data lost) refuses the store, naming the first missing seq. Dropped tails
+// are reported in Recovered.
 func OpenLevelStore(dir string, readOnly bool) (*LevelStore, error) {
-	db, err := leveldb.OpenFile(dir, levelOptions(readOnly))
+	db, err := leveldb.OpenFile(dir, levelOptions(readOnly, true))
+	if err == nil {
+		return newLevelStore(db)
+	}
+	if !lerrors.IsCorrupted(err) {
+		return nil, fmt.Errorf("open leveldb %s: %w", dir, err)
+	}
+	strictErr := err
+	ro, err := leveldb.OpenFile(dir, levelOptions(true, false))
+	if err != nil {
+		return nil, fmt.Errorf("open leveldb %s: %w", dir, strictErr)
+	}
+	probe, err := newLevelStore(ro)
+	if err == nil {
+		err = probe.checkContiguous()
+		probe.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: the journal is damaged (%v) and the log without the damaged records is not whole (%v): refusing to open it; restore this node from a replica", ErrCorrupt, dir, strictErr, err)
+	}
+	db, err = leveldb.OpenFile(dir, levelOptions(readOnly, false))
 	if err != nil {
 		return nil, fmt.Errorf("open leveldb %s: %w", dir, err)
 	}
-	return newLevelStore(db)
+	s, err := newLevelStore(db)
+	if err == nil {
+		s.Recovered = fmt.Sprintf("dropped a damaged journal tail (%v); the log ends at seq %d", strictErr, s.Head().Seq)
+	}
+	return s, err
+}
+
+// checkContiguous checks that entries 1..head are all stored (keys only).
+func (s *LevelStore) checkContiguous() error {
+	head := s.Head().Seq
+	it := s.db.NewIterator(&util.Range{Start: entryKey(1), Limit: []byte{pfxEntry + 1}}, nil)
+	defer it.Release()
+	want := uint64(1)
+	for it.Next() {
+		k := it.Key()
+		if len(k) != 9 {
+			return fmt.Errorf("entry key of %d bytes", len(k))
+		}
+		if got := binary.BigEndian.Uint64(k[1:]); got != want {
+			return fmt.Errorf("entry %d missing (next stored is %d)", want, got)
+		}
+		want++
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	if want-1 != head {
+		return fmt.Errorf("entries end at %d, head is %d", want-1, head)
+	}
+	return nil
 }
 
 // OpenMemStore opens a store that lives in memory only: the in-memory twin
 // for tests that do not care about the disk.
 func OpenMemStore() (*LevelStore, error) {
-	db, err := leveldb.Open(storage.NewMemStorage(), levelOptions(false))
+	db, err := leveldb.Open(storage.NewMemStorage(), levelOptions(false, true))
 	if err != nil {
 		return nil, err
 	}

@@ -228,6 +228,10 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
+	if store.Recovered != "" {
+		log.Error("storage recovery dropped entries: any acknowledged among them are lost here; a primary started with --peers recovers them from its replicas",
+			"detail", store.Recovered)
+	}
 	node, err := p2p.New(p2p.Config{
 		DataDir: c.datadir, ListenAddr: c.p2pAddr, Peers: peers, Primary: primary, Domain: domain,
 		Store: store, MaxDataBytes: c.maxDataBytes, Logger: log, Registerer: reg, DropRate: c.gossipDropRate,

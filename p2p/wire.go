@@ -16,14 +16,17 @@ var errMalformed = errors.New("malformed message")
 
 // encodeBatch encodes consecutive entries as one gossip message.
 func encodeBatch(entries []*sequencer.Entry) ([]byte, error) {
-	b := []byte{msgEntries}
+	size := 1
 	for _, e := range entries {
-		r, err := e.MarshalBinary()
-		if err != nil {
+		size += binary.MaxVarintLen32 + e.BinarySize()
+	}
+	b := append(make([]byte, 0, size), msgEntries)
+	for _, e := range entries {
+		b = binary.AppendUvarint(b, uint64(e.BinarySize()))
+		var err error
+		if b, err = e.AppendBinary(b); err != nil {
 			return nil, err
 		}
-		b = binary.AppendUvarint(b, uint64(len(r)))
-		b = append(b, r...)
 	}
 	return b, nil
 }

@@ -69,10 +69,11 @@ const (
 
 // MarshalBinary encodes e as a stored record.
 func (e *Entry) MarshalBinary() ([]byte, error) {
-	return e.AppendBinary(make([]byte, 0, e.binarySize()))
+	return e.AppendBinary(make([]byte, 0, e.BinarySize()))
 }
 
-func (e *Entry) binarySize() int {
+// BinarySize is the length of e's stored record.
+func (e *Entry) BinarySize() int {
 	return recordFixedSize + len(e.Lineage) + len(e.ExternalID) + len(e.Data)
 }
 

@@ -400,7 +400,11 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 		return nil
 	}
 	head := s.Head()
-	var b leveldb.Batch
+	size := 128 + 128*(len(d.Tickets)+len(d.Lineages)+len(d.Plain))
+	for _, e := range entries {
+		size += 64 + 2*len(e.Lineage) + e.BinarySize()
+	}
+	b := leveldb.MakeBatch(size)
 	var buf []byte
 	for i, e := range entries {
 		if e.Seq != head.Seq+1+uint64(i) {
@@ -431,7 +435,7 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 	hb = append(hb, nh.Hash[:]...)
 	hb = binary.BigEndian.AppendUint64(hb, nh.Timestamp)
 	b.Put([]byte{pfxHead}, hb)
-	if err := s.db.Write(&b, &opt.WriteOptions{Sync: true}); err != nil {
+	if err := s.db.Write(b, &opt.WriteOptions{Sync: true}); err != nil {
 		return fmt.Errorf("commit entries %d..%d: %w", entries[0].Seq, last.Seq, err)
 	}
 	s.mu.Lock()

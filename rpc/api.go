@@ -351,7 +351,9 @@ func (api *API) stream(n *gethrpc.Notifier, sub *gethrpc.Subscription, next uint
 	for {
 		head, changed := api.backend.Head()
 		for next <= head.Seq {
-			es, err := st.Range(next, min(256, int(head.Seq-next+1)))
+			// Small chunks: a subscriber that does not read holds at most one
+			// chunk (entries may carry up to --max-data-bytes each).
+			es, err := st.Range(next, min(16, int(head.Seq-next+1)))
 			if err != nil || len(es) == 0 {
 				api.cfg.Logger.Error("subscription read", "from", next, "err", err)
 				return

@@ -61,6 +61,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.rpc.ServeHTTP(w, r) // go-ethereum answers 413
 		return
 	}
+	// Bound the memory of bodies being decoded: wait for room.
+	weight := r.ContentLength
+	if weight <= 0 {
+		weight = int64(s.opts.BodyLimit)
+	}
+	if err := s.bodies.Acquire(r.Context(), weight); err != nil {
+		return // the client went away
+	}
+	defer s.bodies.Release(weight)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.opts.BodyLimit)))
 	if err != nil {
 		var mbe *http.MaxBytesError

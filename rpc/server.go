@@ -14,6 +14,7 @@ import (
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/semaphore"
 )
 
 // ServerOptions bound what one connection may send.
@@ -29,16 +30,21 @@ type ServerOptions struct {
 	// Pprof serves net/http/pprof under /debug/pprof/ (off by default:
 	// profiles reveal internals).
 	Pprof bool
+	// BodyBytesInFlight bounds the request bodies being read and decoded
+	// at once (each is copied a few times while decoded); requests past it
+	// wait. Default 64 MiB.
+	BodyBytesInFlight int64
 }
 
 // Server serves JSON-RPC over HTTP and WebSocket at "/", Prometheus
 // metrics at /metrics and a health check at /healthz, on one listener.
 type Server struct {
-	opts ServerOptions
-	api  *API
-	rpc  *gethrpc.Server
-	mux  *http.ServeMux
-	http *http.Server
+	opts   ServerOptions
+	bodies *semaphore.Weighted // request body bytes being processed
+	api    *API
+	rpc    *gethrpc.Server
+	mux    *http.ServeMux
+	http   *http.Server
 }
 
 // NewServer builds the handler over api; gatherer serves /metrics.
@@ -55,6 +61,10 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 	if o.BatchRespLimit <= 0 {
 		o.BatchRespLimit = 25_000_000
 	}
+	if o.BodyBytesInFlight <= 0 {
+		o.BodyBytesInFlight = 64 << 20
+	}
+	o.BodyBytesInFlight = max(o.BodyBytesInFlight, int64(o.BodyLimit))
 	srv := gethrpc.NewServer()
 	srv.SetHTTPBodyLimit(o.BodyLimit)
 	srv.SetWebsocketReadLimit(o.WSReadLimit)
@@ -65,7 +75,7 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 	if err := srv.RegisterName("eth", &EthAPI{chainID: api.cfg.Domain.ChainID}); err != nil {
 		return nil, fmt.Errorf("register eth api: %w", err)
 	}
-	s := &Server{opts: o, api: api, rpc: srv, mux: http.NewServeMux()}
+	s := &Server{opts: o, api: api, rpc: srv, mux: http.NewServeMux(), bodies: semaphore.NewWeighted(o.BodyBytesInFlight)}
 	// Made here, not in Serve: Shutdown runs on another goroutine than Serve
 	// and must see the same http.Server without a data race.
 	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}

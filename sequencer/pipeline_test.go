@@ -309,3 +309,52 @@ func TestPipelineCloseDrains(t *testing.T) {
 		t.Fatalf("after close: %v", err)
 	}
 }
+
+// The queue is bounded in bytes too: a flood of large appends is refused
+// with Overloaded once QueueBytes of data wait, and the count returns to
+// zero when the queue drains.
+func TestPipelineQueueBytes(t *testing.T) {
+	ls, _ := openTestStore(t)
+	bs := &blockingStore{LevelStore: ls, gate: make(chan struct{})}
+	s := newTestSequencer(t, bs, func(c *Config) { c.QueueBytes = 40 << 10; c.MaxBatch = 1 })
+	data := make([]byte, 4<<10)
+	var wg sync.WaitGroup
+	results := make(chan error, 100)
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Submit(context.Background(), Op{Kind: KindTx, ExternalID: fmt.Sprint(i), Data: data, DataHash: crypto.Keccak256Hash(data)})
+			results <- err
+		}()
+	}
+	deadline := time.After(10 * time.Second)
+	for overloaded := 0; overloaded == 0; {
+		select {
+		case err := <-results:
+			if !errors.Is(err, ErrOverloaded) {
+				t.Fatalf("while blocked: %v", err)
+			}
+			overloaded++
+		case <-deadline:
+			t.Fatal("no Overloaded with 400 KiB offered to a 40 KiB queue")
+		}
+	}
+	if q := s.queuedBytes.Load(); q > 40<<10 {
+		t.Fatalf("%d bytes queued, limit %d", q, 40<<10)
+	}
+	close(bs.gate)
+	wg.Wait()
+	close(results)
+	ok := 0
+	for err := range results {
+		if err == nil {
+			ok++
+		} else if !errors.Is(err, ErrOverloaded) {
+			t.Fatal(err)
+		}
+	}
+	if q := s.queuedBytes.Load(); q != 0 || uint64(ok) != ls.Head().Seq {
+		t.Fatalf("after draining: %d bytes counted as queued, %d ok, head %d", q, ok, ls.Head().Seq)
+	}
+}

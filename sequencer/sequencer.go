@@ -22,6 +22,7 @@ type Config struct {
 	MaxInFlight  int              // leased tickets per lineage; default 64
 	MaxDataBytes int              // default 131072
 	QueueSize    int              // bounded request queue; default 16384
+	QueueBytes   int64            // data bytes queued at most; default 256 MiB
 	MaxBatch     int              // entries per group commit; default 2048
 	Signers      int              // signing goroutines; default GOMAXPROCS
 	Logger       *slog.Logger     // default slog.Default()
@@ -46,6 +47,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = 16384
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = 256 << 20
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 2048
@@ -90,6 +94,15 @@ type group struct {
 	entries []*Entry
 	waiters []waiter
 	dirty   Dirty
+	bytes   int // data of the entries
+}
+
+// maxGroupBytes cuts a group at this much data, so that the three stages
+// of the pipeline hold a bounded amount of memory whatever MaxBatch is.
+const maxGroupBytes = 64 << 20
+
+func (g *group) full(maxBatch int) bool {
+	return len(g.entries) >= maxBatch || g.bytes >= maxGroupBytes
 }
 
 // Sequencer is the append pipeline of a primary: requests are validated by
@@ -110,7 +123,10 @@ type Sequencer struct {
 
 	closeMu sync.RWMutex
 	closed  bool
-	halted  atomic.Pointer[error]
+	// queuedBytes is the data held by queued requests: with QueueSize it
+	// bounds the memory a flood of large appends can pin.
+	queuedBytes atomic.Int64
+	halted      atomic.Pointer[error]
 
 	headMu sync.Mutex
 	headCh chan struct{}
@@ -247,13 +263,19 @@ func (s *Sequencer) Submit(ctx context.Context, op Op) (Result, error) {
 		enqueued()
 		return Result{}, ErrClosed
 	}
-	select {
-	case s.queue <- p:
-		s.closeMu.RUnlock()
-		enqueued()
-	default:
-		s.closeMu.RUnlock()
-		enqueued()
+	size := int64(len(op.Data))
+	full := s.queuedBytes.Add(size) > s.cfg.QueueBytes && size > 0
+	if !full {
+		select {
+		case s.queue <- p:
+		default:
+			full = true
+		}
+	}
+	s.closeMu.RUnlock()
+	enqueued()
+	if full {
+		s.queuedBytes.Add(-size)
 		if err := s.precheck(&op); err != nil {
 			return Result{}, err
 		}
@@ -314,7 +336,7 @@ func (s *Sequencer) orderer() {
 		// Take what is queued already, so that a ready signer never gets
 		// a smaller group than it could.
 	drain:
-		for queue != nil && len(g.entries) < s.cfg.MaxBatch {
+		for queue != nil && !g.full(s.cfg.MaxBatch) {
 			select {
 			case p, ok := <-queue:
 				if !ok {
@@ -331,7 +353,7 @@ func (s *Sequencer) orderer() {
 			ready = s.signerReady
 		}
 		in := queue
-		if len(g.entries) >= s.cfg.MaxBatch {
+		if g.full(s.cfg.MaxBatch) {
 			in = nil // full: wait for the signer
 		}
 		if in == nil && ready == nil {
@@ -356,6 +378,7 @@ func (s *Sequencer) orderer() {
 }
 
 func (s *Sequencer) order(g *group, p *pending) {
+	s.queuedBytes.Add(-int64(len(p.op.Data)))
 	if err := s.Halted(); err != nil {
 		p.done <- outcome{err: err}
 		return
@@ -381,6 +404,7 @@ func (s *Sequencer) order(g *group, p *pending) {
 		s.next = Head{Seq: e.Seq, Hash: e.Hash, Timestamp: e.Timestamp}
 		g.waiters = append(g.waiters, waiter{p: p, idx: len(g.entries)})
 		g.entries = append(g.entries, e)
+		g.bytes += len(e.Data)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/seqnode/sequencer/p2p"
 	"github.com/seqnode/sequencer/rpc"
 	"github.com/seqnode/sequencer/sequencer"
+	"golang.org/x/net/netutil"
 )
 
 type runConfig struct {
@@ -39,7 +40,8 @@ type runConfig struct {
 	wsOrigins                                       string
 	config                                          string
 	pprof                                           bool
-	maxBodyBytes, maxBatchCalls                     int
+	maxBodyBytes, maxBatchCalls, maxConns           int
+	queueBytes                                      int64
 }
 
 func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
@@ -68,6 +70,8 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	fs.StringVar(&c.wsOrigins, "ws-origins", "", "comma-separated browser origins allowed to open a WebSocket (* for any); default: localhost and non-browser clients only")
 	fs.IntVar(&c.maxBodyBytes, "max-body-bytes", 0, "largest HTTP request body and WebSocket message (default max(5 MiB, 4×max-data-bytes+1 MiB))")
 	fs.IntVar(&c.maxBatchCalls, "max-batch-calls", 1000, "most calls in one JSON-RPC batch")
+	fs.IntVar(&c.maxConns, "max-conns", 1024, "most open RPC connections (HTTP and WebSocket); more wait to be accepted")
+	fs.Int64Var(&c.queueBytes, "queue-bytes", 256<<20, "data bytes of write requests waiting to be sequenced before Overloaded")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the RPC listener")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -173,8 +177,8 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 	if c.mode != "primary" && c.mode != "replica" {
 		return fmt.Errorf("--mode must be primary or replica, not %q", c.mode)
 	}
-	if c.maxInFlight < 1 || c.maxDataBytes < 0 || c.queueSize < 1 || c.maxBatchCalls < 1 || c.maxBodyBytes < 0 {
-		return errors.New("--max-in-flight, --queue-size and --max-batch-calls must be at least 1, --max-data-bytes and --max-body-bytes at least 0")
+	if c.maxInFlight < 1 || c.maxDataBytes < 0 || c.queueSize < 1 || c.maxBatchCalls < 1 || c.maxBodyBytes < 0 || c.maxConns < 1 || c.queueBytes < 1 {
+		return errors.New("--max-in-flight, --queue-size, --queue-bytes, --max-conns and --max-batch-calls must be at least 1, --max-data-bytes and --max-body-bytes at least 0")
 	}
 	if c.maxBodyBytes > 0 && c.maxBodyBytes < 2*c.maxDataBytes+4096 {
 		return fmt.Errorf("--max-body-bytes %d cannot carry an append of --max-data-bytes %d (hex doubles it): use at least %d", c.maxBodyBytes, c.maxDataBytes, 2*c.maxDataBytes+4096)
@@ -273,7 +277,7 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 		}
 		seq, err := sequencer.New(store, sequencer.Config{
 			Key: key, Domain: domain, MaxInFlight: c.maxInFlight, MaxDataBytes: c.maxDataBytes,
-			QueueSize: c.queueSize, Logger: log, Metrics: sequencer.NewMetrics(reg), OnCommit: node.Publish,
+			QueueSize: c.queueSize, QueueBytes: c.queueBytes, Logger: log, Metrics: sequencer.NewMetrics(reg), OnCommit: node.Publish,
 		})
 		if err != nil {
 			return err
@@ -318,6 +322,7 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--rpc-addr: %w", err)
 	}
+	ln = netutil.LimitListener(ln, c.maxConns)
 	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
 		log.Warn("the RPC listener is not on loopback: put it behind a firewall or proxy", "addr", ln.Addr())
 	}

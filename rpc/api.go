@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -40,10 +41,14 @@ type Config struct {
 	P2PAddrs      func() []string
 	PrimaryHead   func() uint64
 	Equivocations func() [][2]*sequencer.Entry
+	// MaxSubscriptions bounds live subscriptions (each holds a goroutine
+	// and one chunk of entries); more answer Overloaded. Default 1024.
+	MaxSubscriptions int
 }
 
 // API is the "sequencer" namespace.
 type API struct {
+	subs    atomic.Int64
 	cfg     Config
 	backend Backend
 	hashers sync.Pool
@@ -64,6 +69,9 @@ func NewAPI(backend Backend, cfg Config, reg prometheus.Registerer) *API {
 	}
 	if cfg.Domain.ChainID == nil {
 		cfg.Domain.ChainID = big.NewInt(1)
+	}
+	if cfg.MaxSubscriptions <= 0 {
+		cfg.MaxSubscriptions = 1024
 	}
 	api := &API{cfg: cfg, backend: backend, done: make(chan struct{})}
 	api.hashers.New = func() any { return sequencer.NewHasher(cfg.Domain) }
@@ -341,8 +349,15 @@ func (api *API) Entries(ctx context.Context, p *SubscribeParams) (*gethrpc.Subsc
 		}
 		next = uint64(*p.From)
 	}
+	if api.subs.Add(1) > int64(api.cfg.MaxSubscriptions) {
+		api.subs.Add(-1)
+		return nil, api.fail(&Error{Code: CodeOverloaded, Message: "overloaded: too many subscriptions"})
+	}
 	sub := notifier.CreateSubscription()
-	go api.stream(notifier, sub, next)
+	go func() {
+		defer api.subs.Add(-1)
+		api.stream(notifier, sub, next)
+	}()
 	return sub, nil
 }
 

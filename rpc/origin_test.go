@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -42,5 +43,42 @@ func TestEthChainID(t *testing.T) {
 	mustCall(t, n.url, "eth_chainId", nil, &got)
 	if got != "0x1" {
 		t.Fatalf("eth_chainId = %s, want 0x1", got)
+	}
+}
+
+// Live subscriptions are bounded: past MaxSubscriptions a subscribe
+// answers Overloaded, and a slot frees when a subscription ends.
+func TestSubscriptionLimit(t *testing.T) {
+	n := newNode(t, nodeOptions{api: func(c *Config) { c.MaxSubscriptions = 2 }})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := gethrpc.DialWebsocket(ctx, n.ws, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var subs []*gethrpc.ClientSubscription
+	for range 2 {
+		s, err := c.Subscribe(ctx, "sequencer", make(chan json.RawMessage, 8), "entries")
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	if _, err := c.Subscribe(ctx, "sequencer", make(chan json.RawMessage, 8), "entries"); codeOf(err) != CodeOverloaded {
+		t.Fatalf("third subscription: %v", err)
+	}
+	subs[0].Unsubscribe()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s, err := c.Subscribe(ctx, "sequencer", make(chan json.RawMessage, 8), "entries")
+		if err == nil {
+			s.Unsubscribe()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no slot after an unsubscribe: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

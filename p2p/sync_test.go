@@ -166,16 +166,9 @@ func TestSyncServerSurvivesBadStreams(t *testing.T) {
 	lg := newTestLog(t)
 	es := chain(t, lg.key, lg.domain, sequencer.Head{}, 20, "s")
 	server, client, _ := serverWith(t, lg, es, 0)
-	raw, err := newHost(t.TempDir(), "/ip4/127.0.0.1/tcp/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*syncTimeout)
 	defer cancel()
-	if err := raw.Connect(ctx, addrInfo(t, server)[0]); err != nil {
-		t.Fatal(err)
-	}
+	raw := rawPeer(ctx, t, server)
 	open := func() network.Stream {
 		t.Helper()
 		s, err := raw.NewStream(ctx, server.ID(), syncProtocol)
@@ -476,16 +469,9 @@ func TestSyncPerPeerLimit(t *testing.T) {
 	lg := newTestLog(t)
 	es := chain(t, lg.key, lg.domain, sequencer.Head{}, 10, "p")
 	server, client, _ := serverWith(t, lg, es, 0)
-	raw, err := newHost(t.TempDir(), "/ip4/127.0.0.1/tcp/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*syncTimeout)
 	defer cancel()
-	if err := raw.Connect(ctx, addrInfo(t, server)[0]); err != nil {
-		t.Fatal(err)
-	}
+	raw := rawPeer(ctx, t, server)
 	var streams []network.Stream
 	for range cap(server.syncSem) {
 		s, err := raw.NewStream(ctx, server.ID(), syncProtocol)
@@ -518,4 +504,19 @@ func TestSyncPerPeerLimit(t *testing.T) {
 	if err != nil || len(got) != 10 {
 		t.Fatalf("another peer was not served: %d entries, %v", len(got), err)
 	}
+}
+
+// rawPeer is a bare libp2p host connected to server, to speak the sync
+// protocol by hand.
+func rawPeer(ctx context.Context, t *testing.T, server *Node) host.Host {
+	t.Helper()
+	raw, err := newHost(t.TempDir(), "/ip4/127.0.0.1/tcp/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	if err := raw.Connect(ctx, addrInfo(t, server)[0]); err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

@@ -95,11 +95,54 @@ func (f *Follower) Run(ctx context.Context) {
 	wg.Wait()
 }
 
+// reorderWait is how long a gossip batch that arrives ahead of a gap
+// waits for the missing one (GossipSub validates messages concurrently, so
+// consecutive batches can arrive slightly out of order) before the gap is
+// filled by sync. The wait is checked on a timer, not only when the next
+// message comes, so a gap never waits for traffic.
+const reorderWait = 200 * time.Millisecond
+
 func (f *Follower) applyGossip(ctx context.Context) {
+	ahead := map[uint64][]*sequencer.Entry{} // batches past a gap, by first seq
+	var gapSince time.Time
+	tick := time.NewTicker(reorderWait / 4)
+	defer tick.Stop()
+	apply := func(es []*sequencer.Entry) {
+		_, err := f.mirror.Apply(es, true)
+		if err != nil && !errors.Is(err, sequencer.ErrGap) {
+			f.handle(err)
+		}
+	}
+	// drain applies the waiting batches that now continue the log.
+	drain := func() {
+		for {
+			head := f.mirror.Store().Head().Seq
+			for first, es := range ahead {
+				if es[len(es)-1].Seq <= head {
+					delete(ahead, first) // arrived by sync meanwhile
+				}
+			}
+			next, ok := ahead[head+1]
+			if !ok {
+				break
+			}
+			delete(ahead, head+1)
+			apply(next)
+		}
+		if len(ahead) == 0 {
+			gapSince = time.Time{}
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
+			if len(ahead) > 0 && time.Since(gapSince) > reorderWait {
+				f.trigger() // the gap stayed: fill it by sync
+				gapSince = time.Now()
+			}
+			drain()
 		case es, ok := <-f.node.Batches():
 			if !ok {
 				return
@@ -107,9 +150,47 @@ func (f *Follower) applyGossip(ctx context.Context) {
 			if f.mirror.Stopped() != nil {
 				return
 			}
-			_, err := f.mirror.Apply(es, true)
-			f.handle(err)
+			// Batches that are already waiting and continue this one go
+			// into the same synced commit: under load one fsync carries
+			// several gossip messages.
+			for more := true; more && len(es) < 8*maxBatchEntries; {
+				select {
+				case next, ok := <-f.node.Batches():
+					if !ok {
+						more = false
+						break
+					}
+					if next[0].Seq != es[len(es)-1].Seq+1 {
+						f.place(ahead, &gapSince, es, apply)
+						es = next
+						continue
+					}
+					es = append(es, next...)
+				default:
+					more = false
+				}
+			}
+			f.place(ahead, &gapSince, es, apply)
+			drain()
 		}
+	}
+}
+
+// place applies a batch that continues the log (or overlaps it), and keeps
+// one that starts past a gap (bounded: past 256 waiting batches the gap is
+// left to sync).
+func (f *Follower) place(ahead map[uint64][]*sequencer.Entry, gapSince *time.Time, es []*sequencer.Entry, apply func([]*sequencer.Entry)) {
+	if es[0].Seq <= f.mirror.Store().Head().Seq+1 {
+		apply(es)
+		return
+	}
+	if len(ahead) >= 256 {
+		clear(ahead)
+		f.trigger()
+	}
+	ahead[es[0].Seq] = es
+	if gapSince.IsZero() {
+		*gapSince = time.Now()
 	}
 }
 

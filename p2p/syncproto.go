@@ -65,15 +65,8 @@ func (n *Node) serveSync(s network.Stream) {
 		return
 	}
 	s.SetDeadline(time.Now().Add(syncTimeout))
-	r := bufio.NewReaderSize(s, 32)
-	typ, err := r.ReadByte()
+	typ, from, limit, err := readRequest(bufio.NewReaderSize(s, 32))
 	if err != nil {
-		s.Reset()
-		return
-	}
-	from, err1 := binary.ReadUvarint(r)
-	limit, err2 := binary.ReadUvarint(r)
-	if err1 != nil || err2 != nil {
 		s.Reset()
 		return
 	}
@@ -118,6 +111,20 @@ func (n *Node) serveSync(s network.Stream) {
 	default:
 		s.Reset()
 	}
+}
+
+// readRequest reads one sync request: type(1) from(uvarint) limit(uvarint).
+func readRequest(r io.ByteReader) (typ byte, from, limit uint64, err error) {
+	if typ, err = r.ReadByte(); err != nil {
+		return 0, 0, 0, err
+	}
+	if from, err = binary.ReadUvarint(r); err != nil {
+		return 0, 0, 0, err
+	}
+	if limit, err = binary.ReadUvarint(r); err != nil {
+		return 0, 0, 0, err
+	}
+	return typ, from, limit, nil
 }
 
 func writeRecord(w *bufio.Writer, e *sequencer.Entry) {
@@ -168,6 +175,12 @@ func (n *Node) request(ctx context.Context, p peer.ID, typ byte, from, limit uin
 }
 
 func (n *Node) readRecord(r *bufio.Reader) (*sequencer.Entry, error) {
+	return readRecord(r, uint64(n.maxMsg)+4096)
+}
+
+// readRecord reads one length-prefixed entry record of at most max bytes;
+// a zero length (the end of a range, or an empty log) gives nil.
+func readRecord(r *bufio.Reader, max uint64) (*sequencer.Entry, error) {
 	l, err := binary.ReadUvarint(r)
 	if err != nil {
 		return nil, err
@@ -175,7 +188,7 @@ func (n *Node) readRecord(r *bufio.Reader) (*sequencer.Entry, error) {
 	if l == 0 {
 		return nil, nil
 	}
-	if l > uint64(n.maxMsg)+4096 {
+	if l > max {
 		return nil, fmt.Errorf("%w: record of %d bytes", errMalformed, l)
 	}
 	b := make([]byte, l)

@@ -196,9 +196,8 @@ type AppendRequest struct {
 	ExternalID string
 }
 
-// Append sequences a transaction (sequencer_append). A retry of the same
-// request returns the same receipt with Existing set.
-func (c *Client) Append(ctx context.Context, r AppendRequest) (*Receipt, error) {
+// appendParams builds (and signs, with a key) the params of an append.
+func (c *Client) appendParams(ctx context.Context, r AppendRequest) (map[string]any, error) {
 	params := map[string]any{"data": hexutil.Encode(r.Data)}
 	if r.Lineage != "" {
 		params["lineage"] = r.Lineage
@@ -207,7 +206,29 @@ func (c *Client) Append(ctx context.Context, r AppendRequest) (*Receipt, error) 
 		params["externalId"] = r.ExternalID
 	}
 	req := sequencer.Request{Kind: sequencer.KindTx, Lineage: r.Lineage, ExternalID: r.ExternalID, DataHash: crypto.Keccak256Hash(r.Data)}
-	if err := c.sign(ctx, params, req); err != nil {
+	return params, c.sign(ctx, params, req)
+}
+
+// finishParams builds (and signs) the params of a close or release:
+// reason "" for a close, "rejected" or "broadcast" for a release.
+func (c *Client) finishParams(ctx context.Context, lineage, externalID, reason string) (string, map[string]any, error) {
+	params := map[string]any{"lineage": lineage, "externalId": externalID}
+	kind, method := sequencer.KindClose, "sequencer_close"
+	if reason != "" {
+		params["reason"] = reason
+		kind, method = sequencer.KindRelease, "sequencer_release"
+		if reason == "broadcast" {
+			kind = sequencer.KindFail
+		}
+	}
+	return method, params, c.sign(ctx, params, sequencer.Request{Kind: kind, Lineage: lineage, ExternalID: externalID})
+}
+
+// Append sequences a transaction (sequencer_append). A retry of the same
+// request returns the same receipt with Existing set.
+func (c *Client) Append(ctx context.Context, r AppendRequest) (*Receipt, error) {
+	params, err := c.appendParams(ctx, r)
+	if err != nil {
 		return nil, err
 	}
 	var out Receipt
@@ -216,26 +237,19 @@ func (c *Client) Append(ctx context.Context, r AppendRequest) (*Receipt, error) 
 
 // Close closes a ticket whose transaction was mined (sequencer_close).
 func (c *Client) Close(ctx context.Context, lineage, externalID string) (*Receipt, error) {
-	return c.finish(ctx, sequencer.KindClose, "sequencer_close", lineage, externalID, "")
+	return c.finish(ctx, lineage, externalID, "")
 }
 
 // Release ends a lease whose transaction did not make it: reason
 // "rejected" (never reached the network: the nonce is reused) or
 // "broadcast" (sent and failed: the nonce stays consumed).
 func (c *Client) Release(ctx context.Context, lineage, externalID, reason string) (*Receipt, error) {
-	kind := sequencer.KindRelease
-	if reason == "broadcast" {
-		kind = sequencer.KindFail
-	}
-	return c.finish(ctx, kind, "sequencer_release", lineage, externalID, reason)
+	return c.finish(ctx, lineage, externalID, reason)
 }
 
-func (c *Client) finish(ctx context.Context, kind sequencer.Kind, method, lineage, externalID, reason string) (*Receipt, error) {
-	params := map[string]any{"lineage": lineage, "externalId": externalID}
-	if method == "sequencer_release" {
-		params["reason"] = reason
-	}
-	if err := c.sign(ctx, params, sequencer.Request{Kind: kind, Lineage: lineage, ExternalID: externalID}); err != nil {
+func (c *Client) finish(ctx context.Context, lineage, externalID, reason string) (*Receipt, error) {
+	method, params, err := c.finishParams(ctx, lineage, externalID, reason)
+	if err != nil {
 		return nil, err
 	}
 	var out Receipt

@@ -197,3 +197,42 @@ func TestVerifyEquivocation(t *testing.T) {
 		t.Fatal("unknown kind converted")
 	}
 }
+
+// A batch sends many writes in one request, sequenced in batch order (an
+// append and its own close together), with a result per call; with a key
+// every call is signed.
+func TestBatch(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	from := crypto.PubkeyToAddress(key.PublicKey)
+	n := startNode(t, nil, rpc.Allowlist{from: {}})
+	c := dial(t, n.url, client.WithKey(key))
+	ctx := context.Background()
+	b := c.NewBatch()
+	for i := range 10 {
+		id := fmt.Sprint("b", i)
+		if err := b.Append(ctx, client.AppendRequest{Data: []byte(id), Lineage: "L", ExternalID: id}); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			b.Close(ctx, "L", id)
+		}
+	}
+	b.Release(ctx, "L", "b1", "rejected")
+	b.Close(ctx, "L", "nope")
+	res, err := b.Do(ctx)
+	if err != nil || len(res) != b.Len() || b.Len() != 17 {
+		t.Fatalf("%d results of %d calls: %v", len(res), b.Len(), err)
+	}
+	for i, r := range res[:16] {
+		if r.Err != nil || r.Receipt.Seq != uint64(i+1) || common.Address(r.Receipt.Sender) != from {
+			t.Fatalf("call %d: %+v %v", i, r.Receipt, r.Err)
+		}
+	}
+	if client.Code(res[16].Err) != client.CodeNotFound {
+		t.Fatalf("close of an unknown ticket in a batch: %v", res[16].Err)
+	}
+	l, _ := c.Lineage(ctx, "L")
+	if l.Closed != 5 || len(l.InFlight) != 4 || len(l.Released) != 1 {
+		t.Fatalf("lineage after the batch: %+v", l)
+	}
+}

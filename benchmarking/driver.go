@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"math"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/seqnode/sequencer/client"
+	"github.com/seqnode/sequencer/sequencer"
 )
 
 // callTimeout bounds one call or batch; past it the call counts as a
@@ -30,9 +33,7 @@ var codeNames = map[int]string{
 // classify names an error by its JSON-RPC code when the node answered
 // one (answered is then true), else by what went wrong on the way.
 func classify(err error) (key string, answered bool) {
-	var re rpc.Error
-	if errors.As(err, &re) {
-		code := re.ErrorCode()
+	if code := client.Code(err); code != 0 {
 		if name, ok := codeNames[code]; ok {
 			return fmt.Sprintf("%d %s", code, name), true
 		}
@@ -49,13 +50,6 @@ func classify(err error) (key string, answered bool) {
 		return "canceled", false
 	}
 	return "transport", false
-}
-
-// receipt is the part of a Receipt the harness checks.
-type receipt struct {
-	Seq      uint64 `json:"seq"`
-	Kind     string `json:"kind"`
-	Existing bool   `json:"existing"`
 }
 
 // loadStats is what the load phase measured beyond the recorder.
@@ -75,7 +69,7 @@ type driver struct {
 	cfg     *config
 	w       *workload
 	rec     *recorder
-	clients []*rpc.Client
+	clients []*client.Client
 	end     time.Time // duration mode: no batch is sent after it
 
 	sent atomic.Int64
@@ -83,22 +77,26 @@ type driver struct {
 	dly  []int64
 }
 
-// newClients makes one rpc.Client per connection, all over one shared
-// HTTP transport with an idle connection kept for each of them.
-func newClients(ctx context.Context, url string, n int) ([]*rpc.Client, *http.Transport, error) {
+// newClients makes one client per connection, all over one shared HTTP
+// transport with an idle connection kept for each of them. They never
+// retry (every answer is counted) and sign with key when it is set.
+func newClients(ctx context.Context, url string, n int, domain sequencer.Domain, key *ecdsa.PrivateKey) ([]*client.Client, *http.Transport, error) {
 	tr := &http.Transport{
 		MaxIdleConns:        2 * n,
 		MaxIdleConnsPerHost: 2 * n,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	hc := &http.Client{Transport: tr}
-	var out []*rpc.Client
+	opts := []client.Option{client.WithHTTPClient(&http.Client{Transport: tr}), client.WithRetries(0, 0), client.WithDomain(domain)}
+	if key != nil {
+		opts = append(opts, client.WithKey(key))
+	}
+	var out []*client.Client
 	for range n {
-		c, err := rpc.DialOptions(ctx, url, rpc.WithHTTPClient(hc))
+		c, err := client.Dial(ctx, url, opts...)
 		if err != nil {
 			for _, c := range out {
-				c.Close()
+				c.Disconnect()
 			}
 			return nil, nil, fmt.Errorf("dial %s: %w", url, err)
 		}
@@ -158,7 +156,7 @@ func (d *driver) expired(now time.Time) bool {
 
 // closedWorker sends a batch, waits for its answer, and sends the next.
 // Latency is measured from the actual send.
-func (d *driver) closedWorker(ctx context.Context, c *rpc.Client, g *gen) {
+func (d *driver) closedWorker(ctx context.Context, c *client.Client, g *gen) {
 	for ctx.Err() == nil && !d.expired(time.Now()) {
 		calls := g.next(d.cfg.Batch)
 		if len(calls) == 0 {
@@ -231,7 +229,7 @@ func (d *driver) schedule(ctx context.Context, start time.Time, out chan<- ticke
 // openWorker sends each scheduled batch when it is free. Latency is
 // measured from the scheduled time, so time spent waiting for a free
 // connection counts (no coordinated omission).
-func (d *driver) openWorker(ctx context.Context, c *rpc.Client, g *gen, tickets <-chan ticket) {
+func (d *driver) openWorker(ctx context.Context, c *client.Client, g *gen, tickets <-chan ticket) {
 	for t := range tickets {
 		now := time.Now()
 		if ctx.Err() != nil || d.expired(now) {
@@ -250,26 +248,23 @@ func (d *driver) openWorker(ctx context.Context, c *rpc.Client, g *gen, tickets 
 
 // send makes the calls (one plain request with --batch 1, else one batch)
 // and records them with latency = answer time - base.
-func (d *driver) send(ctx context.Context, c *rpc.Client, calls []call, base time.Time) {
+func (d *driver) send(ctx context.Context, c *client.Client, calls []call, base time.Time) {
 	d.sent.Add(int64(len(calls)))
-	res := make([]receipt, len(calls))
+	res := make([]*client.Receipt, len(calls))
 	errs := make([]error, len(calls))
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	if d.cfg.Batch == 1 {
-		errs[0] = c.CallContext(cctx, &res[0], calls[0].method, calls[0].args)
+		res[0], errs[0] = d.w.single(cctx, c, &calls[0])
 	} else {
-		elems := make([]rpc.BatchElem, len(calls))
+		b := c.NewBatch()
 		for i := range calls {
-			elems[i] = rpc.BatchElem{Method: calls[i].method, Args: []any{calls[i].args}, Result: &res[i]}
+			if err := d.w.add(cctx, b, &calls[i]); err != nil {
+				panic(fmt.Sprintf("logic error: batch call %d: %v", i, err)) // a domain and a valid key always sign
+			}
 		}
-		if err := c.BatchCallContext(cctx, elems); err != nil {
-			for i := range errs {
-				errs[i] = err
-			}
-		} else {
-			for i := range elems {
-				errs[i] = elems[i].Error
-			}
+		out, _ := b.Do(cctx)
+		for i := range out {
+			res[i], errs[i] = out[i].Receipt, out[i].Err
 		}
 	}
 	done := time.Now()
@@ -284,8 +279,8 @@ func (d *driver) send(ctx context.Context, c *rpc.Client, calls []call, base tim
 		case errs[i] != nil:
 			o.errKey, answered[i] = classify(errs[i])
 			o.errMsg = errs[i].Error()
-		case res[i].Seq == 0 || res[i].Kind != calls[i].kind.String():
-			o.errKey, o.errMsg = "bad receipt", fmt.Sprintf("%s answered seq %d kind %q", calls[i].method, res[i].Seq, res[i].Kind)
+		case res[i] == nil || res[i].Seq == 0 || res[i].Kind != calls[i].kind.String():
+			o.errKey, o.errMsg = "bad receipt", fmt.Sprintf("%s call answered %+v", calls[i].kind, res[i])
 		default:
 			o.seq, o.existing = res[i].Seq, res[i].Existing
 		}

@@ -207,15 +207,15 @@ func (b *bench) setup(ctx context.Context) error {
 func (b *bench) load(ctx context.Context) error {
 	cfg := b.cfg
 	domain := sequencer.Domain{ChainID: b.info.ChainID, VerifyingContract: b.info.VerifyingContract}
-	wl := newWorkload(cfg, domain, b.key)
+	wl := newWorkload(cfg)
 	forecast(cfg, b.out)
-	clients, tr, err := newClients(ctx, b.primaryURL, cfg.Conns)
+	clients, tr, err := newClients(ctx, b.primaryURL, cfg.Conns, domain, b.key)
 	if err != nil {
 		return err
 	}
 	b.closers = append(b.closers, func() {
 		for _, c := range clients {
-			c.Close()
+			c.Disconnect()
 		}
 		tr.CloseIdleConnections()
 	})

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"crypto/ecdsa"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -10,9 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/seqnode/sequencer/client"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -26,34 +24,6 @@ const (
 	followKeep                  // nothing: the ticket stays leased
 )
 
-// The params of the write methods as SPEC §4 names them. The auth fields
-// are omitted in open mode.
-type writeAuth struct {
-	From      *common.Address `json:"from,omitempty"`
-	Deadline  uint64          `json:"deadline,omitempty"`
-	Signature hexutil.Bytes   `json:"signature,omitempty"`
-}
-
-type appendArgs struct {
-	Data       hexutil.Bytes `json:"data"`
-	Lineage    string        `json:"lineage,omitempty"`
-	ExternalID string        `json:"externalId,omitempty"`
-	writeAuth
-}
-
-type ticketArgs struct {
-	Lineage    string `json:"lineage"`
-	ExternalID string `json:"externalId"`
-	writeAuth
-}
-
-type releaseArgs struct {
-	Lineage    string `json:"lineage"`
-	ExternalID string `json:"externalId"`
-	Reason     string `json:"reason"`
-	writeAuth
-}
-
 // call is one write the client sends; each success makes one entry.
 type call struct {
 	kind    sequencer.Kind // KindTx, KindClose or KindRelease
@@ -61,8 +31,6 @@ type call struct {
 	extID   string
 	data    []byte
 	follow  follow
-	method  string
-	args    any
 }
 
 // workload decides what to send: fresh appends (some leasing a nonce of a
@@ -78,10 +46,6 @@ type workload struct {
 	leased []atomic.Int32
 	maxIF  int32
 
-	key    *ecdsa.PrivateKey // signed mode
-	from   common.Address
-	domain sequencer.Domain
-
 	counted   bool
 	remaining atomic.Int64 // --count: calls still to send
 	extIDs    atomic.Uint64
@@ -94,22 +58,17 @@ type workload struct {
 	retried     atomic.Int64 // closes and releases sent again after Overloaded or a transport error
 }
 
-func newWorkload(cfg *config, domain sequencer.Domain, key *ecdsa.PrivateKey) *workload {
+func newWorkload(cfg *config) *workload {
 	w := &workload{
 		cfg:    cfg,
 		runID:  strconv.FormatInt(time.Now().UnixMilli(), 36),
 		leased: make([]atomic.Int32, cfg.Lineages),
 		maxIF:  int32(cfg.MaxInFlight),
-		key:    key,
-		domain: domain,
 	}
 	for i := range cfg.Lineages {
 		// Fresh names per run: a node driven again (--rpc) has no tickets
 		// of them in flight yet.
 		w.lineages = append(w.lineages, fmt.Sprintf("bench:%s:%d", w.runID, i))
-	}
-	if key != nil {
-		w.from = crypto.PubkeyToAddress(key.PublicKey)
 	}
 	if cfg.Count > 0 {
 		w.counted = true
@@ -210,17 +169,12 @@ func (c *config) leftLeasedPerEntry() float64 {
 
 // gen makes calls for one worker; not safe for concurrent use.
 type gen struct {
-	w      *workload
-	rng    *rand.Rand
-	hasher *sequencer.Hasher
+	w   *workload
+	rng *rand.Rand
 }
 
 func newGen(w *workload, id int) *gen {
-	g := &gen{w: w, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(id)))}
-	if w.key != nil {
-		g.hasher = sequencer.NewHasher(w.domain)
-	}
-	return g
+	return &gen{w: w, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(id)))}
 }
 
 // next returns up to n calls: ready follow-ups first, then fresh appends.
@@ -233,10 +187,6 @@ func (g *gen) next(n int) []call {
 	calls := g.w.popFollowups(make([]call, 0, n), n)
 	for len(calls) < n {
 		calls = append(calls, g.fresh())
-	}
-	deadline := uint64(time.Now().Add(30 * time.Minute).Unix())
-	for i := range calls {
-		g.build(&calls[i], deadline)
 	}
 	return calls
 }
@@ -267,35 +217,32 @@ func (g *gen) fresh() call {
 	return c
 }
 
-// build fills in the method and params, signed in signed mode.
-func (g *gen) build(c *call, deadline uint64) {
-	lineage := ""
-	if c.lineage >= 0 {
-		lineage = g.w.lineages[c.lineage]
+func (w *workload) lineageOf(c *call) string {
+	if c.lineage < 0 {
+		return ""
 	}
-	req := sequencer.Request{Kind: c.kind, Lineage: lineage, ExternalID: c.extID, Deadline: deadline}
-	var auth *writeAuth
+	return w.lineages[c.lineage]
+}
+
+// single makes one call as a plain request (signed by the client in
+// signed mode).
+func (w *workload) single(ctx context.Context, cl *client.Client, c *call) (*client.Receipt, error) {
 	switch c.kind {
-	case sequencer.KindTx:
-		a := &appendArgs{Data: c.data, Lineage: lineage, ExternalID: c.extID}
-		c.method, c.args, auth = "sequencer_append", a, &a.writeAuth
-		if g.hasher != nil {
-			req.DataHash = crypto.Keccak256Hash(c.data)
-		}
 	case sequencer.KindClose:
-		a := &ticketArgs{Lineage: lineage, ExternalID: c.extID}
-		c.method, c.args, auth = "sequencer_close", a, &a.writeAuth
+		return cl.Close(ctx, w.lineageOf(c), c.extID)
 	case sequencer.KindRelease:
-		a := &releaseArgs{Lineage: lineage, ExternalID: c.extID, Reason: "rejected"}
-		c.method, c.args, auth = "sequencer_release", a, &a.writeAuth
+		return cl.Release(ctx, w.lineageOf(c), c.extID, "rejected")
 	}
-	if g.hasher == nil {
-		return
+	return cl.Append(ctx, client.AppendRequest{Data: c.data, Lineage: w.lineageOf(c), ExternalID: c.extID})
+}
+
+// add adds one call to a batch.
+func (w *workload) add(ctx context.Context, b *client.Batch, c *call) error {
+	switch c.kind {
+	case sequencer.KindClose:
+		return b.Close(ctx, w.lineageOf(c), c.extID)
+	case sequencer.KindRelease:
+		return b.Release(ctx, w.lineageOf(c), c.extID, "rejected")
 	}
-	sig, err := sequencer.Sign(g.hasher.RequestHash(&req), g.w.key)
-	if err != nil {
-		panic(fmt.Sprintf("logic error: sign request: %v", err)) // a valid key always signs
-	}
-	from := g.w.from
-	auth.From, auth.Deadline, auth.Signature = &from, deadline, sig[:]
+	return b.Append(ctx, client.AppendRequest{Data: c.data, Lineage: w.lineageOf(c), ExternalID: c.extID})
 }

@@ -192,7 +192,11 @@ func (m *Mirror) Apply(entries []*Entry, signed bool) (int, error) {
 		if e.Timestamp < prev.Timestamp {
 			return 0, fmt.Errorf("entry %d: timestamp goes back", e.Seq)
 		}
-		if err := m.state.Apply(e); err != nil {
+		if err := m.state.Apply(e); errors.Is(err, ErrStorage) {
+			// Our disk, not the primary: drop what this call applied.
+			m.reloadState(err)
+			return 0, err
+		} else if err != nil {
 			// The primary signed an entry the rules forbid: stop trusting it.
 			m.stopped = fmt.Errorf("primary signed an invalid entry: %w", err)
 			m.log.Error("stopped following the primary", "err", m.stopped)
@@ -205,14 +209,10 @@ func (m *Mirror) Apply(entries []*Entry, signed bool) (int, error) {
 		return 0, nil
 	}
 	if err := m.store.Commit(fresh, m.state.TakeDirty()); err != nil {
-		// The in-memory state is ahead of the disk now: reload it.
-		if st, lerr := m.store.LoadState(); lerr == nil {
-			m.state = st
-		} else {
-			m.stopped = fmt.Errorf("%w: %v", ErrHalted, err)
-		}
+		m.reloadState(err)
 		return 0, err
 	}
+	m.state.Trim(m.store.Head().Seq)
 	m.headMu.Lock()
 	close(m.headCh)
 	m.headCh = make(chan struct{})
@@ -221,6 +221,17 @@ func (m *Mirror) Apply(entries []*Entry, signed bool) (int, error) {
 		m.onApply(fresh)
 	}
 	return len(fresh), nil
+}
+
+// reloadState replaces the in-memory state, which is ahead of the disk
+// after a failed apply or commit, with the stored one; if that fails too
+// the mirror stops.
+func (m *Mirror) reloadState(cause error) {
+	if st, err := m.store.LoadState(); err == nil {
+		m.state = st
+	} else {
+		m.stopped = fmt.Errorf("%w: %v", ErrHalted, cause)
+	}
 }
 
 // ErrForkSuspected means a signed entry does not chain onto our head.

@@ -371,6 +371,7 @@ func (s *Sequencer) orderer() {
 			s.order(g, p)
 		case <-ready:
 			g.dirty = s.state.TakeDirty()
+			s.state.Trim(s.store.Head().Seq)
 			s.toSign <- g
 			g = &group{}
 		}
@@ -396,8 +397,12 @@ func (s *Sequencer) order(g *group, p *pending) {
 		e.Timestamp = max(uint64(s.cfg.Now().UnixMilli()), s.next.Timestamp)
 		e.Hash = s.hasher.EntryHash(e)
 		if err := s.state.Apply(e); err != nil {
-			// Decide and Apply disagree: our own invariant is broken.
-			s.halt(fmt.Errorf("logic error: %w", err))
+			// A read of the store failed, or Decide and Apply disagree
+			// (our own invariant is broken): the state cannot go on.
+			if !errors.Is(err, ErrStorage) {
+				err = fmt.Errorf("logic error: %w", err)
+			}
+			s.halt(err)
 			p.done <- outcome{err: ErrHalted}
 			return
 		}

@@ -1,6 +1,7 @@
 package sequencer
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -135,9 +136,15 @@ type Decision struct {
 	Err      error
 }
 
-// State is the ticket and nonce state derived from a log. It is a pure,
-// deterministic state machine: no clock, no I/O, no goroutines. Apply(e) for
-// every entry of a log, in order, gives the same State on every node.
+// State is the ticket and nonce state derived from a log. It is a
+// deterministic state machine: no clock, no goroutines. Apply(e) for every
+// entry of a log, in order, gives the same State on every node.
+//
+// Lineages and leased tickets always live in memory. Final tickets and the
+// externalIds of txs without lineage only accumulate, so with a Backing (the
+// store the state is persisted to) they form a cache: Trim evicts the
+// oldest of them once they are durable, and a lookup that misses the maps
+// reads the backing. Without a Backing the maps hold everything.
 type State struct {
 	lineages map[string]*Lineage
 	tickets  map[ticketKey]*Ticket
@@ -146,7 +153,39 @@ type State struct {
 	dirtyLineages map[string]struct{}
 	dirtyTickets  map[ticketKey]struct{}
 	dirtyPlain    map[string]struct{}
+
+	back    Backing
+	partial bool // some records are only in back
+	limit   int  // final records kept in memory before Trim evicts
+	// fifo holds the final tickets and plain txs in the order they became
+	// final (or were read from back): eviction candidates, oldest first.
+	// A ref whose record changed since is skipped when it comes up.
+	fifo     []cacheRef
+	fifoHead int
 }
+
+// Backing is where a State finds the records it evicted: the durable
+// derived records (LevelStore implements it). Both methods answer
+// ErrNotFound for a record never stored.
+type Backing interface {
+	Ticket(lineage, externalID string) (*Ticket, error)
+	Plain(externalID string) (*PlainTx, error)
+}
+
+// ErrStorage marks a failure to read the backing store: the state cannot
+// decide, which says nothing about the request or the entry.
+var ErrStorage = errors.New("storage read failed")
+
+// cacheRef names a final ticket, or with an empty lineage a plain tx, and
+// the seq that made it final.
+type cacheRef struct {
+	lineage, id string
+	seq         uint64
+}
+
+// DefaultCacheRecords is how many final tickets and plain txs a State with
+// a Backing keeps in memory (about 200 bytes each).
+const DefaultCacheRecords = 250_000
 
 // NewState returns the state of an empty log.
 func NewState() *State {
@@ -160,10 +199,99 @@ func NewState() *State {
 	}
 }
 
-// Ticket returns a copy of a ticket.
+// SetBacking makes the maps a cache over b holding about limit final
+// records (DefaultCacheRecords if limit <= 0). partial says that b holds
+// records the maps do not (the state was loaded lazily).
+func (s *State) SetBacking(b Backing, limit int, partial bool) {
+	if limit <= 0 {
+		limit = DefaultCacheRecords
+	}
+	s.back, s.limit, s.partial = b, limit, partial
+}
+
+// ticket finds a ticket in memory or, failing that, in the backing.
+func (s *State) ticket(k ticketKey) (*Ticket, error) {
+	if t, ok := s.tickets[k]; ok {
+		return t, nil
+	}
+	if !s.partial {
+		return nil, nil
+	}
+	t, err := s.back.Ticket(k.lineage, k.externalID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	s.tickets[k] = t
+	if t.State != TicketLeased {
+		s.fifo = append(s.fifo, cacheRef{k.lineage, k.externalID, t.FinalSeq})
+	}
+	return t, nil
+}
+
+// plainTx finds a tx without lineage in memory or in the backing.
+func (s *State) plainTx(id string) (*PlainTx, error) {
+	if p, ok := s.plain[id]; ok {
+		return &p, nil
+	}
+	if !s.partial {
+		return nil, nil
+	}
+	p, err := s.back.Plain(id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	s.plain[id] = *p
+	s.fifo = append(s.fifo, cacheRef{"", id, p.Seq})
+	return p, nil
+}
+
+// Trim evicts the oldest final records from memory while more than the
+// limit are held; only records whose last change is at or below durable
+// (so the backing holds them as they are) can go.
+func (s *State) Trim(durable uint64) {
+	if s.back == nil {
+		return
+	}
+	for s.fifoHead < len(s.fifo) && len(s.tickets)+len(s.plain) > s.limit {
+		r := s.fifo[s.fifoHead]
+		if r.seq > durable {
+			break
+		}
+		s.fifo[s.fifoHead] = cacheRef{}
+		s.fifoHead++
+		if r.lineage == "" {
+			if p, ok := s.plain[r.id]; ok && p.Seq == r.seq {
+				delete(s.plain, r.id)
+				s.partial = true
+			}
+			continue
+		}
+		k := ticketKey{r.lineage, r.id}
+		if t, ok := s.tickets[k]; ok && t.State != TicketLeased && t.FinalSeq == r.seq {
+			delete(s.tickets, k)
+			s.partial = true
+		}
+	}
+	if s.fifoHead > 1024 && s.fifoHead > len(s.fifo)/2 {
+		s.fifo = append(s.fifo[:0], s.fifo[s.fifoHead:]...)
+		s.fifoHead = 0
+	}
+}
+
+// Cached is the number of tickets and plain txs held in memory.
+func (s *State) Cached() int { return len(s.tickets) + len(s.plain) }
+
+// Ticket returns a copy of a ticket (false also when the backing cannot be
+// read).
 func (s *State) Ticket(lineage, externalID string) (Ticket, bool) {
-	t, ok := s.tickets[ticketKey{lineage, externalID}]
-	if !ok {
+	t, err := s.ticket(ticketKey{lineage, externalID})
+	if err != nil || t == nil {
 		return Ticket{}, false
 	}
 	return *t, true
@@ -180,8 +308,11 @@ func (s *State) Lineage(name string) (Lineage, bool) {
 
 // Plain returns the tx without lineage recorded under externalID.
 func (s *State) Plain(externalID string) (PlainTx, bool) {
-	p, ok := s.plain[externalID]
-	return p, ok
+	p, err := s.plainTx(externalID)
+	if err != nil || p == nil {
+		return PlainTx{}, false
+	}
+	return *p, true
 }
 
 // LineageCount is the number of lineages.
@@ -192,15 +323,19 @@ func (s *State) LineageCount() int { return len(s.lineages) }
 func (s *State) Decide(op *Op, maxInFlight int) Decision {
 	var t *Ticket
 	var l *Lineage
+	var err error
 	if op.Lineage != "" {
-		t = s.tickets[ticketKey{op.Lineage, op.ExternalID}]
+		if op.ExternalID != "" {
+			t, err = s.ticket(ticketKey{op.Lineage, op.ExternalID})
+		}
 		l = s.lineages[op.Lineage]
 	}
 	var p *PlainTx
 	if op.Kind == KindTx && op.Lineage == "" && op.ExternalID != "" {
-		if v, ok := s.plain[op.ExternalID]; ok {
-			p = &v
-		}
+		p, err = s.plainTx(op.ExternalID)
+	}
+	if err != nil {
+		return Decision{Err: err}
 	}
 	return decide(op, t, l, p, maxInFlight)
 }
@@ -279,6 +414,13 @@ func decide(op *Op, t *Ticket, l *Lineage, p *PlainTx, maxInFlight int) Decision
 	return Decision{Err: fmt.Errorf("%w: unknown kind %d", ErrInvalidParams, op.Kind)}
 }
 
+// noteFinal makes a ticket that just became final a candidate for eviction.
+func (s *State) noteFinal(k ticketKey, seq uint64) {
+	if s.back != nil {
+		s.fifo = append(s.fifo, cacheRef{k.lineage, k.externalID, seq})
+	}
+}
+
 func (s *State) lineage(name string) *Lineage {
 	l, ok := s.lineages[name]
 	if !ok {
@@ -301,11 +443,16 @@ func (s *State) Apply(e *Entry) error {
 				return fmt.Errorf("seq %d: tx without lineage has nonce %d", e.Seq, e.Nonce)
 			}
 			if e.ExternalID != "" {
-				if _, dup := s.plain[e.ExternalID]; dup {
+				if dup, err := s.plainTx(e.ExternalID); err != nil {
+					return err
+				} else if dup != nil {
 					return fmt.Errorf("seq %d: externalId %q sequenced twice", e.Seq, e.ExternalID)
 				}
 				s.plain[e.ExternalID] = PlainTx{Seq: e.Seq, DataHash: e.DataHash}
 				s.dirtyPlain[e.ExternalID] = struct{}{}
+				if s.back != nil {
+					s.fifo = append(s.fifo, cacheRef{"", e.ExternalID, e.Seq})
+				}
 			}
 			return nil
 		}
@@ -313,7 +460,9 @@ func (s *State) Apply(e *Entry) error {
 			return fmt.Errorf("seq %d: tx with lineage has no externalId", e.Seq)
 		}
 		k := ticketKey{e.Lineage, e.ExternalID}
-		if t := s.tickets[k]; t != nil && t.State != TicketReleased {
+		if t, err := s.ticket(k); err != nil {
+			return err
+		} else if t != nil && t.State != TicketReleased {
 			return fmt.Errorf("seq %d: ticket %s/%s is %s, cannot lease", e.Seq, e.Lineage, e.ExternalID, t.State)
 		}
 		var want uint64
@@ -341,7 +490,10 @@ func (s *State) Apply(e *Entry) error {
 		return nil
 	case KindClose, KindRelease, KindFail:
 		k := ticketKey{e.Lineage, e.ExternalID}
-		t := s.tickets[k]
+		t, err := s.ticket(k)
+		if err != nil {
+			return err
+		}
 		if t == nil || t.State != TicketLeased {
 			return fmt.Errorf("seq %d: %s of ticket %s/%s that is not leased", e.Seq, e.Kind, e.Lineage, e.ExternalID)
 		}
@@ -351,6 +503,7 @@ func (s *State) Apply(e *Entry) error {
 		l := s.lineage(e.Lineage)
 		l.removeInFlight(t.Nonce)
 		t.FinalSeq = e.Seq
+		s.noteFinal(k, e.Seq)
 		switch e.Kind {
 		case KindClose:
 			t.State = TicketClosed
@@ -374,8 +527,9 @@ func (s *State) Apply(e *Entry) error {
 		for _, f := range l.InFlight {
 			if f.Nonce < c {
 				k := ticketKey{e.Lineage, f.ExternalID}
-				t := s.tickets[k]
+				t := s.tickets[k] // leased tickets are always in memory
 				t.State, t.FinalSeq = TicketClosed, e.Seq
+				s.noteFinal(k, e.Seq)
 				s.dirtyTickets[k] = struct{}{}
 				l.Closed++
 				continue

@@ -79,6 +79,7 @@ type Store interface {
 	LineageCount() (int, error)
 	Commit(entries []*Entry, d Dirty) error
 	LoadState() (*State, error)
+	LoadFullState() (*State, error)
 	PutEquivocation(Equivocation) error
 	Equivocations() ([]Equivocation, error)
 	Close() error
@@ -91,6 +92,9 @@ type LevelStore struct {
 	db *leveldb.DB
 	// Recovered says what start-up dropped to open the store, if anything.
 	Recovered string
+	// CacheRecords bounds the final tickets and plain txs that states
+	// loaded by LoadState keep in memory (DefaultCacheRecords if 0).
+	CacheRecords int
 
 	mu   sync.RWMutex
 	head Head
@@ -444,24 +448,40 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 	return nil
 }
 
-// LoadState reads the derived state back from its records.
+// LoadState reads the derived state back lazily: every lineage and every
+// leased ticket now, final tickets and plain txs on demand, through the
+// store as the state's Backing. Start-up costs the number of lineages and
+// tickets in flight, not the length of the log.
 func (s *LevelStore) LoadState() (*State, error) {
 	st := NewState()
-	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxLineage}), nil)
-	for it.Next() {
-		name := string(it.Key()[1:])
-		l, err := decodeLineage(name, it.Value())
-		if err != nil {
-			it.Release()
-			return nil, err
-		}
-		st.lineages[name] = l
-	}
-	it.Release()
-	if err := it.Error(); err != nil {
+	if err := s.loadLineages(st); err != nil {
 		return nil, err
 	}
-	it = s.db.NewIterator(util.BytesPrefix([]byte{pfxTicket}), nil)
+	for _, l := range st.lineages {
+		for _, f := range l.InFlight {
+			t, err := s.Ticket(l.Name, f.ExternalID)
+			if err != nil {
+				return nil, fmt.Errorf("%w: lineage %q: leased ticket %q: %v", ErrCorrupt, l.Name, f.ExternalID, err)
+			}
+			if t.State != TicketLeased || t.Nonce != f.Nonce {
+				return nil, fmt.Errorf("%w: lineage %q: ticket %q is %s at nonce %d, the lineage leases nonce %d to it",
+					ErrCorrupt, l.Name, f.ExternalID, t.State, t.Nonce, f.Nonce)
+			}
+			st.tickets[ticketKey{t.Lineage, t.ExternalID}] = t
+		}
+	}
+	st.SetBacking(s, s.CacheRecords, true)
+	return st, nil
+}
+
+// LoadFullState reads every derived record into memory, for checks that
+// compare the whole state (verify).
+func (s *LevelStore) LoadFullState() (*State, error) {
+	st := NewState()
+	if err := s.loadLineages(st); err != nil {
+		return nil, err
+	}
+	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxTicket}), nil)
 	for it.Next() {
 		k := it.Key()[1:]
 		i := bytes.IndexByte(k, 0)
@@ -492,6 +512,20 @@ func (s *LevelStore) LoadState() (*State, error) {
 	}
 	it.Release()
 	return st, it.Error()
+}
+
+func (s *LevelStore) loadLineages(st *State) error {
+	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxLineage}), nil)
+	defer it.Release()
+	for it.Next() {
+		name := string(it.Key()[1:])
+		l, err := decodeLineage(name, it.Value())
+		if err != nil {
+			return err
+		}
+		st.lineages[name] = l
+	}
+	return it.Error()
 }
 
 // Close closes the database.

@@ -76,7 +76,7 @@ func TestStoreStateAndReads(t *testing.T) {
 	written := fillLog(t, s, 120)
 	s.Close()
 
-	loaded, err := store.LoadState()
+	loaded, err := store.LoadFullState()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func Verify(store Store) (VerifyReport, error) {
 		return rep, &Fault{Seq: head.Seq, Reason: fmt.Sprintf("head record (%d) does not match the last entry (%d)", head.Seq, prev.Seq)}
 	}
 	rep.Head = head
-	stored, err := store.LoadState()
+	stored, err := store.LoadFullState()
 	if err != nil {
 		return rep, &Fault{Reason: "derived state: " + err.Error()}
 	}

@@ -83,11 +83,22 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) > 0 && trimmed[0] == '{' {
 		// A single call: the write fast path, else go-ethereum.
+		if c, ok := readSingleWrite(trimmed); ok {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(s.runWrite(r, c, func() {}))
+			return
+		}
 		var env callEnvelope
 		parsed := json.Unmarshal(trimmed, &env) == nil
 		if a, ok := s.serveWrite(r, &env, parsed, func() {}); ok {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(a[0])
+			return
+		}
+	}
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		if calls, ok := readWriteBatch(trimmed, s.opts.BatchItemLimit); ok && len(calls) >= 2 {
+			s.serveWriteBatch(w, r, calls)
 			return
 		}
 	}
@@ -102,12 +113,39 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	answers := make([][]json.RawMessage, len(elems))
+	envs := make([]callEnvelope, len(elems))
+	parsed := make([]bool, len(elems))
+	runInOrder(len(elems), func(i int) bool {
+		parsed[i] = json.Unmarshal(elems[i], &envs[i]) == nil
+		return !parsed[i] || !writeMethods[envs[i].Method]
+	}, func(i int, enqueued func()) {
+		if a, ok := s.serveWrite(r, &envs[i], parsed[i], enqueued); ok {
+			answers[i] = a
+			return
+		}
+		answers[i] = s.serveOne(r, elems[i], enqueued)
+	})
+	s.writeAnswers(w, answers)
+}
+
+// serveWriteBatch runs a batch of write calls read by the one-pass reader.
+func (s *Server) serveWriteBatch(w http.ResponseWriter, r *http.Request, calls []writeCall) {
+	answers := make([][]json.RawMessage, len(calls))
+	runInOrder(len(calls), func(int) bool { return false }, func(i int, enqueued func()) {
+		answers[i] = []json.RawMessage{s.runWrite(r, &calls[i], enqueued)}
+	})
+	s.writeAnswers(w, answers)
+}
+
+// runInOrder runs calls 0..n-1 of a batch concurrently, yet starts call i
+// only once call i-1 is enqueued (or done), so that the log holds a batch's
+// writes in batch order; a call for which barrier is true starts only when
+// every call before it is done (a read sees the writes before it).
+func runInOrder(n int, barrier func(i int) bool, run func(i int, enqueued func())) {
 	var wg sync.WaitGroup
-	for i, el := range elems {
-		var env callEnvelope
-		parsed := json.Unmarshal(el, &env) == nil
-		if !parsed || !writeMethods[env.Method] {
-			wg.Wait() // every call before this one is done
+	for i := range n {
+		if barrier(i) {
+			wg.Wait()
 		}
 		started := make(chan struct{})
 		var once sync.Once
@@ -116,16 +154,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		go func() {
 			defer wg.Done()
 			defer signal()
-			if a, ok := s.serveWrite(r, &env, parsed, signal); ok {
-				answers[i] = a
-				return
-			}
-			answers[i] = s.serveOne(r, el, signal)
+			run(i, signal)
 		}()
 		<-started
 	}
 	wg.Wait()
-	// The answers are go-ethereum's own, valid JSON: join them as they are.
+}
+
+// writeAnswers writes a batch's answers (go-ethereum's own, valid JSON)
+// joined as they are.
+func (s *Server) writeAnswers(w http.ResponseWriter, answers [][]json.RawMessage) {
 	out := make([]byte, 0, 512*len(answers))
 	out = append(out, '[')
 	n := 0
@@ -212,43 +250,58 @@ type callEnvelope struct {
 // go-ethereum's response form. Anything else (ok false) goes through
 // go-ethereum, so that every protocol error keeps go-ethereum's wording.
 func (s *Server) serveWrite(r *http.Request, env *callEnvelope, parsed bool, enqueued func()) ([]json.RawMessage, bool) {
-	if !parsed || env.Version != "2.0" || !writeMethods[env.Method] || !plainID(env.ID) {
+	if !parsed {
+		return nil, false
+	}
+	c, ok := decodeCall(env)
+	if !ok {
+		return nil, false
+	}
+	return []json.RawMessage{s.runWrite(r, c, enqueued)}, true
+}
+
+// decodeCall decodes a write call with a plain id and one params object
+// the general way: the params' own strict decoders.
+func decodeCall(env *callEnvelope) (*writeCall, bool) {
+	if env.Version != "2.0" || !writeMethods[env.Method] || !plainID(env.ID) {
 		return nil, false
 	}
 	var params []json.RawMessage
 	if json.Unmarshal(env.Params, &params) != nil || len(params) != 1 {
 		return nil, false
 	}
-	ctx := sequencer.WithEnqueued(r.Context(), enqueued)
-	var res any
+	c := &writeCall{id: env.ID, method: env.Method}
 	var err error
 	switch env.Method {
 	case "sequencer_append":
-		var p AppendParams
-		if p.UnmarshalJSON(params[0]) != nil {
-			return nil, false
-		}
-		res, err = s.api.Append(ctx, p)
+		err = c.append.UnmarshalJSON(params[0])
 	case "sequencer_close":
-		var p TicketParams
-		if p.UnmarshalJSON(params[0]) != nil {
-			return nil, false
-		}
-		res, err = s.api.Close(ctx, p)
+		err = c.ticket.UnmarshalJSON(params[0])
 	case "sequencer_release":
-		var p ReleaseParams
-		if p.UnmarshalJSON(params[0]) != nil {
-			return nil, false
-		}
-		res, err = s.api.Release(ctx, p)
+		err = c.rel.UnmarshalJSON(params[0])
 	case "sequencer_syncLineage":
-		var p SyncParams
-		if p.UnmarshalJSON(params[0]) != nil {
-			return nil, false
-		}
-		res, err = s.api.SyncLineage(ctx, p)
+		err = c.sync.UnmarshalJSON(params[0])
 	}
-	return []json.RawMessage{encodeAnswer(env.ID, res, err)}, true
+	return c, err == nil
+}
+
+// runWrite runs a decoded write call on the API and answers it in
+// go-ethereum's response form.
+func (s *Server) runWrite(r *http.Request, c *writeCall, enqueued func()) json.RawMessage {
+	ctx := sequencer.WithEnqueued(r.Context(), enqueued)
+	var res any
+	var err error
+	switch c.method {
+	case "sequencer_append":
+		res, err = s.api.Append(ctx, c.append)
+	case "sequencer_close":
+		res, err = s.api.Close(ctx, c.ticket)
+	case "sequencer_release":
+		res, err = s.api.Release(ctx, c.rel)
+	case "sequencer_syncLineage":
+		res, err = s.api.SyncLineage(ctx, c.sync)
+	}
+	return encodeAnswer(c.id, res, err)
 }
 
 // plainID is a number or a string: ids the fast path echoes verbatim.

@@ -334,6 +334,10 @@ func encodeAnswer(id json.RawMessage, res any, err error) json.RawMessage {
 		b = append(b, eb...)
 		return append(b, '}')
 	}
+	if r, ok := res.(*ReceiptJSON); ok {
+		b = r.appendJSON(append(b, `,"result":`...))
+		return append(b, '}')
+	}
 	rb, merr := json.Marshal(res)
 	if merr != nil {
 		return encodeAnswer(id, nil, &Error{Code: CodeInternal, Message: merr.Error()})

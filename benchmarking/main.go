@@ -32,20 +32,23 @@ type config struct {
 	Payload      int
 	Lineages     int
 	LineageShare float64
-	CloseShare   float64
-	ReleaseShare float64
-	MaxInFlight  int
-	Signed       bool
-	ClientKey    string
-	Rate         float64
-	Replicas     int
-	LateReplica  bool
-	Out          string
-	Plot         string
-	NodeBin      string
-	RPC          string
-	ReplicaRPC   []string
-	Wait         time.Duration
+	// LineagePrefix names the lineages <prefix>:<i>, the same in every
+	// run (default: a fresh prefix per run).
+	LineagePrefix string
+	CloseShare    float64
+	ReleaseShare  float64
+	MaxInFlight   int
+	Signed        bool
+	ClientKey     string
+	Rate          float64
+	Replicas      int
+	LateReplica   bool
+	Out           string
+	Plot          string
+	NodeBin       string
+	RPC           string
+	ReplicaRPC    []string
+	Wait          time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -58,6 +61,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.Batch, "batch", 100, "calls per JSON-RPC batch; 1 sends one plain request per entry")
 	fs.IntVar(&c.Payload, "payload", 256, "bytes of data per append")
 	fs.IntVar(&c.Lineages, "lineages", 100, "number of lineages appends lease nonces from")
+	fs.StringVar(&c.LineagePrefix, "lineage-prefix", "", "name lineages <prefix>:<i> (to drive the lineages of an earlier run again); default: fresh names per run")
 	fs.Float64Var(&c.LineageShare, "lineage-share", 0.5, "share (0-1) of appends that carry a lineage (lease a nonce)")
 	fs.Float64Var(&c.CloseShare, "close-share", 0.9, "share of leased appends followed by sequencer_close")
 	fs.Float64Var(&c.ReleaseShare, "release-share", 0.05, "share of leased appends followed by sequencer_release (rejected); the rest stay leased")

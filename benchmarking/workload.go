@@ -65,10 +65,14 @@ func newWorkload(cfg *config) *workload {
 		leased: make([]atomic.Int32, cfg.Lineages),
 		maxIF:  int32(cfg.MaxInFlight),
 	}
-	for i := range cfg.Lineages {
+	prefix := cfg.LineagePrefix
+	if prefix == "" {
 		// Fresh names per run: a node driven again (--rpc) has no tickets
 		// of them in flight yet.
-		w.lineages = append(w.lineages, fmt.Sprintf("bench:%s:%d", w.runID, i))
+		prefix = "bench:" + w.runID
+	}
+	for i := range cfg.Lineages {
+		w.lineages = append(w.lineages, fmt.Sprintf("%s:%d", prefix, i))
 	}
 	if cfg.Count > 0 {
 		w.counted = true

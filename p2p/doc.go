@@ -6,4 +6,11 @@
 //
 // A node keeps its libp2p identity key in its datadir, so its peer id and
 // multiaddr are stable across restarts.
+//
+// What a peer can make a node do is bounded: the sync server has a slot
+// bound, per-peer stream, request-rate and byte-rate limits and a stream
+// deadline (synclimit.go); gossip senders are scored, and graylisted after
+// two invalid messages or frames GossipSub refuses unread (gossipwatch.go);
+// replays of stored entries are ignored after one store read. The values
+// are listed in docs/guarantees.md, "Network limits".
 package p2p

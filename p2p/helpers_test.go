@@ -15,6 +15,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,10 +57,14 @@ func openStore(t testing.TB, dir string) *sequencer.LevelStore {
 }
 
 type nodeOpts struct {
-	peers        []peer.AddrInfo
-	dropRate     float64
-	maxDataBytes int
-	logger       *slog.Logger
+	peers           []peer.AddrInfo
+	dropRate        float64
+	maxDataBytes    int
+	logger          *slog.Logger
+	syncRequestRate float64
+	syncByteRate    int
+	syncTimeout     time.Duration
+	pubsubOpts      []pubsub.Option
 }
 
 func startNode(t testing.TB, lg testLog, store sequencer.Store, o nodeOpts) *Node {
@@ -69,7 +74,8 @@ func startNode(t testing.TB, lg testLog, store sequencer.Store, o nodeOpts) *Nod
 	}
 	n, err := New(Config{DataDir: t.TempDir(), ListenAddr: "/ip4/127.0.0.1/tcp/0", Peers: o.peers,
 		Primary: lg.addr, Domain: lg.domain, Store: store, MaxDataBytes: o.maxDataBytes,
-		Logger: o.logger, DropRate: o.dropRate})
+		Logger: o.logger, DropRate: o.dropRate,
+		SyncRequestRate: o.syncRequestRate, SyncByteRate: o.syncByteRate, syncTimeout: o.syncTimeout, pubsubOpts: o.pubsubOpts})
 	if err != nil {
 		t.Fatal(err)
 	}

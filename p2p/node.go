@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -36,6 +37,15 @@ type Config struct {
 	// DropRate drops this share of received gossip batches after
 	// validation: a testing aid that simulates message loss.
 	DropRate float64
+	// SyncRequestRate and SyncByteRate limit what one peer gets from the
+	// sync protocol server: requests a second (the burst is the same) and
+	// response bytes a second (the burst is at least one largest
+	// answer). Zero: DefaultSyncRequestRate, DefaultSyncByteRate.
+	SyncRequestRate float64
+	SyncByteRate    int
+
+	syncTimeout time.Duration   // deadline of a sync stream; zero: syncTimeout (tests shorten it)
+	pubsubOpts  []pubsub.Option // more GossipSub options (tests add tracers)
 }
 
 // Queue sizes, raised from GossipSub's defaults of 32: at 100–1,000
@@ -66,9 +76,10 @@ type Node struct {
 	primaryHead atomic.Uint64 // highest seq seen signed by the primary
 	scoresMu    sync.Mutex
 	scores      map[peer.ID]float64
+	penalties   *penalties
 	syncSem     chan struct{}
-	syncMu      sync.Mutex
-	syncPerPeer map[peer.ID]int
+	syncTimeout time.Duration
+	limits      *syncLimits
 
 	m       *metrics
 	ctx     context.Context
@@ -78,7 +89,9 @@ type Node struct {
 }
 
 type metrics struct {
-	published, publishDropped, rejected, received, syncServed, syncFetched prometheus.Counter
+	published, publishDropped, rejected, ignored, received prometheus.Counter
+	refusedFrames, syncServed, syncFetched                 prometheus.Counter
+	syncRefused                                            *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -89,12 +102,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		published:      c("sequencer_gossip_published_entries_total", "Entries published on the gossip topic."),
 		publishDropped: c("sequencer_gossip_publish_dropped_total", "Committed groups not published because the publish queue was full (peers repair by sync)."),
 		rejected:       c("sequencer_gossip_rejected_total", "Gossip messages rejected by the validator (the sender is penalized)."),
+		ignored:        c("sequencer_gossip_ignored_total", "Gossip messages ignored as replays of entries this node holds (not forwarded, the sender not penalized)."),
+		refusedFrames:  c("sequencer_gossip_refused_frames_total", "Inbound gossip frames refused unread (over the message limit, or a malformed length): the stream is reset and the sender charged as for an invalid message."),
 		received:       c("sequencer_gossip_received_entries_total", "Entries received by gossip and passed to the follower."),
 		syncServed:     c("sequencer_sync_served_entries_total", "Entries served to peers by the sync protocol."),
 		syncFetched:    c("sequencer_sync_fetched_entries_total", "Entries fetched from peers by the sync protocol."),
+		syncRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sequencer_sync_refused_total",
+			Help: "Sync protocol streams refused, by reason: busy (every slot taken), peer_streams (the peer's limit of streams at once), rate (the peer's request or byte rate).",
+		}, []string{"reason"}),
+	}
+	for _, r := range []string{refusedBusy, refusedPeerStreams, refusedRate} {
+		m.syncRefused.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.published, m.publishDropped, m.rejected, m.received, m.syncServed, m.syncFetched)
+		reg.MustRegister(m.published, m.publishDropped, m.rejected, m.ignored, m.refusedFrames, m.received, m.syncServed, m.syncFetched, m.syncRefused)
 	}
 	return m
 }
@@ -113,21 +135,32 @@ func New(cfg Config) (*Node, error) {
 	if cfg.MaxDataBytes <= 0 {
 		cfg.MaxDataBytes = sequencer.DefaultMaxDataBytes
 	}
+	if cfg.SyncRequestRate < 0 || cfg.SyncByteRate < 0 {
+		return nil, fmt.Errorf("sync rate limits must not be negative (request rate %v, byte rate %d)", cfg.SyncRequestRate, cfg.SyncByteRate)
+	}
+	if cfg.syncTimeout <= 0 {
+		cfg.syncTimeout = syncTimeout
+	}
 	h, err := newHost(cfg.DataDir, cfg.ListenAddr)
 	if err != nil {
 		return nil, fmt.Errorf("p2p host: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	maxMsg := max(1<<20, cfg.MaxDataBytes+64<<10)
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, host: h,
-		maxMsg:      max(1<<20, cfg.MaxDataBytes+64<<10),
+		maxMsg:      maxMsg,
 		pubq:        make(chan []*sequencer.Entry, publishQueue),
 		batches:     make(chan []*sequencer.Entry, 64),
 		scores:      map[peer.ID]float64{},
+		penalties:   newPenalties(),
 		syncSem:     make(chan struct{}, 16),
-		syncPerPeer: map[peer.ID]int{},
-		m:           newMetrics(cfg.Registerer),
-		ctx:         ctx, cancel: cancel,
+		syncTimeout: cfg.syncTimeout,
+		// The largest answer: maxRangeBytes, or one record of the largest
+		// size readRecord takes.
+		limits: newSyncLimits(cfg.SyncRequestRate, cfg.SyncByteRate, maxRangeBytes+maxMsg+4096),
+		m:      newMetrics(cfg.Registerer),
+		ctx:    ctx, cancel: cancel,
 	}
 	n.hashers.New = func() any { return sequencer.NewHasher(cfg.Domain) }
 	if cfg.Registerer != nil {
@@ -136,7 +169,8 @@ func New(cfg Config) (*Node, error) {
 		}, func() float64 { return float64(n.PeerCount()) }))
 	}
 	topic := TopicName(cfg.Primary, cfg.Domain)
-	n.ps, err = pubsub.NewGossipSub(ctx, h,
+	maxRPC := n.maxMsg + 4096 // a message of maxMsg in its RPC envelope
+	opts := []pubsub.Option{
 		// Entries carry their own EIP-712 signatures: no libp2p envelope
 		// signature, and messages are identified by their content.
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
@@ -144,16 +178,20 @@ func New(cfg Config) (*Node, error) {
 			s := sha256.Sum256(m.Data)
 			return string(s[:])
 		}),
-		pubsub.WithMaxMessageSize(n.maxMsg+4096),
+		pubsub.WithMaxMessageSize(maxRPC),
 		pubsub.WithPeerOutboundQueueSize(peerOutboundQueue),
 		pubsub.WithValidateQueueSize(validateQueue),
-		pubsub.WithPeerScore(scoreParams(topic), scoreThresholds()),
+		pubsub.WithPeerScore(scoreParams(topic, n.penalties.score), scoreThresholds()),
 		pubsub.WithPeerScoreInspect(func(s map[peer.ID]float64) {
 			n.scoresMu.Lock()
 			n.scores = s
 			n.scoresMu.Unlock()
 		}, time.Second),
-	)
+	}
+	// GossipSub gets the host with its stream handlers wrapped, so that
+	// the senders of frames it refuses unread are charged.
+	wh := watchHost{Host: h, wrap: watchFrames(maxRPC, n.frameRefused)}
+	n.ps, err = pubsub.NewGossipSub(ctx, wh, append(opts, cfg.pubsubOpts...)...)
 	if err != nil {
 		n.Close()
 		return nil, fmt.Errorf("gossipsub: %w", err)
@@ -179,16 +217,27 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// scoreParams turn on GossipSub peer scoring for the log's topic. Only the
-// invalid-message penalty (P4) is used: a peer whose messages fail
-// validation loses 100×(count²) points, decaying by 10% a second; two bad
-// messages put it under the graylist threshold, so its traffic is ignored.
-func scoreParams(topic string) *pubsub.PeerScoreParams {
+// The invalid-message penalty (P4): a peer whose messages fail validation
+// loses 100×(count²) points, the count decaying by 10% a second (to zero
+// below 0.01). Two bad messages put it under the graylist threshold, so
+// its traffic is dropped unread until the count decays under √3.
+const (
+	invalidWeight    = -100
+	invalidDecay     = 0.9
+	scoreDecayToZero = 0.01
+)
+
+// scoreParams turn on GossipSub peer scoring for the log's topic. Only two
+// parts are used: the invalid-message penalty (P4), and, as the
+// application-specific part (P5), app: the node's own charges, counted
+// and decayed the same way (gossipwatch.go).
+func scoreParams(topic string, app func(peer.ID) float64) *pubsub.PeerScoreParams {
 	return &pubsub.PeerScoreParams{
 		SkipAtomicValidation: true,
-		AppSpecificScore:     func(peer.ID) float64 { return 0 },
+		AppSpecificScore:     app,
+		AppSpecificWeight:    1,
 		DecayInterval:        time.Second,
-		DecayToZero:          0.01,
+		DecayToZero:          scoreDecayToZero,
 		RetainScore:          10 * time.Minute,
 		Topics: map[string]*pubsub.TopicScoreParams{topic: {
 			SkipAtomicValidation: true,
@@ -196,8 +245,8 @@ func scoreParams(topic string) *pubsub.PeerScoreParams {
 			// Unused (weight 0) but must not be zero: pubsub v0.17.0
 			// divides by it for every peer in the mesh.
 			TimeInMeshQuantum:              time.Second,
-			InvalidMessageDeliveriesWeight: -100,
-			InvalidMessageDeliveriesDecay:  0.9,
+			InvalidMessageDeliveriesWeight: invalidWeight,
+			InvalidMessageDeliveriesDecay:  invalidDecay,
 		}},
 	}
 }
@@ -279,6 +328,13 @@ func (n *Node) dialLoop() {
 	}
 }
 
+// frameRefused charges p for a gossip frame GossipSub refuses unread.
+func (n *Node) frameRefused(p peer.ID) {
+	n.m.refusedFrames.Inc()
+	n.penalties.charge(p)
+	n.log.Debug("gossip frame refused: over the message limit or malformed", "from", p)
+}
+
 // validate is the topic validator: it accepts only well-formed batches of
 // entries signed by the primary (checking every signature), ignores pure
 // replays of what we hold, and rejects everything else, which penalizes
@@ -296,6 +352,13 @@ func (n *Node) validate(ctx context.Context, from peer.ID, msg *pubsub.Message) 
 		n.m.rejected.Inc()
 		n.log.Debug("gossip rejected", "from", from, "err", err)
 		return pubsub.ValidationReject
+	}
+	if n.isReplay(entries) {
+		// Byte for byte what we hold: nothing to check, nothing to pass on.
+		// Not penalized: a replica that caught up by sync gets the
+		// primary's gossip as replays.
+		n.m.ignored.Inc()
+		return pubsub.ValidationIgnore
 	}
 	h := n.hashers.Get().(*sequencer.Hasher)
 	defer n.hashers.Put(h)
@@ -323,12 +386,37 @@ func (n *Node) validate(ctx context.Context, from peer.ID, msg *pubsub.Message) 
 		// batch): a replay, not forwarded. Different: an equivocation,
 		// which the follower must see.
 		if ours, err := n.cfg.Store.Entry(last.Seq); err == nil && ours.Hash == last.Hash {
+			n.m.ignored.Inc()
 			return pubsub.ValidationIgnore
 		}
 	}
 	n.seenHead(last.Seq)
 	msg.ValidatorData = entries
 	return pubsub.ValidationAccept
+}
+
+// isReplay says whether a batch is, byte for byte, entries this node
+// stores. Checking that costs one read of the store, far less than the
+// signatures, so a flood of replays cannot buy a signature check each.
+func (n *Node) isReplay(entries []*sequencer.Entry) bool {
+	st := n.cfg.Store
+	first, last := entries[0].Seq, entries[len(entries)-1].Seq
+	if st == nil || first == 0 || last > st.Head().Seq {
+		return false
+	}
+	ours, err := st.Range(first, len(entries))
+	if err != nil || len(ours) != len(entries) {
+		return false
+	}
+	var a, b []byte
+	for i, e := range entries {
+		a, _ = e.AppendBinary(a[:0])
+		b, _ = ours[i].AppendBinary(b[:0])
+		if !bytes.Equal(a, b) {
+			return false
+		}
+	}
+	return true
 }
 
 func (n *Node) readGossip() {

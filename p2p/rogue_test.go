@@ -196,21 +196,21 @@ type rogue struct {
 	topic *pubsub.Topic
 }
 
-func newRogue(t testing.TB, topic string) *rogue {
+func newRogue(t testing.TB, topic string, opts ...pubsub.Option) *rogue {
 	t.Helper()
 	h, err := newHost(t.TempDir(), "/ip4/127.0.0.1/tcp/0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ps, err := pubsub.NewGossipSub(ctx, h,
+	ps, err := pubsub.NewGossipSub(ctx, h, append([]pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithMessageIdFn(func(m *pb.Message) string {
 			s := sha256.Sum256(m.Data)
 			return string(s[:])
 		}),
-		pubsub.WithMaxMessageSize(8<<20),
-	)
+		pubsub.WithMaxMessageSize(8 << 20),
+	}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

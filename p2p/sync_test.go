@@ -23,6 +23,13 @@ import (
 // connected to it.
 func serverWith(t testing.TB, lg testLog, entries []*sequencer.Entry, maxData int) (server, client *Node, st *sequencer.LevelStore) {
 	t.Helper()
+	return serverWithOpts(t, lg, entries, nodeOpts{maxDataBytes: maxData})
+}
+
+// serverWithOpts is serverWith with the server's options (the client gets
+// the same maxDataBytes and otherwise defaults).
+func serverWithOpts(t testing.TB, lg testLog, entries []*sequencer.Entry, o nodeOpts) (server, client *Node, st *sequencer.LevelStore) {
+	t.Helper()
 	st = openStore(t, t.TempDir())
 	t.Cleanup(func() { st.Close() })
 	m, err := sequencer.NewMirror(st, lg.addr, lg.domain, quietLogger(), nil)
@@ -36,14 +43,14 @@ func serverWith(t testing.TB, lg testLog, entries []*sequencer.Entry, maxData in
 		}
 		entries = entries[k:]
 	}
-	server = startNode(t, lg, st, nodeOpts{maxDataBytes: maxData})
+	server = startNode(t, lg, st, o)
 	t.Cleanup(server.Close)
 	cst, err := sequencer.OpenMemStore()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cst.Close() })
-	client = startNode(t, lg, cst, nodeOpts{peers: addrInfo(t, server), maxDataBytes: maxData})
+	client = startNode(t, lg, cst, nodeOpts{peers: addrInfo(t, server), maxDataBytes: o.maxDataBytes})
 	t.Cleanup(client.Close)
 	waitConnected(t, client, server)
 	return server, client, st
@@ -296,7 +303,9 @@ func (f *fakeSync) info() peer.AddrInfo {
 
 func writeEntries(w *bufio.Writer, es ...*sequencer.Entry) {
 	for _, e := range es {
-		writeRecord(w, e)
+		b, _ := e.MarshalBinary()
+		w.Write(binary.AppendUvarint(nil, uint64(len(b))))
+		w.Write(b)
 	}
 }
 

@@ -18,13 +18,14 @@ import (
 // The sync protocol: one request and one response per stream.
 //
 //	request:  type(1) from(uvarint) limit(uvarint)
-//	response: status(1) [0 ok | 1 error: uvarint len, message]
+//	response: status(1) [0 ok | 1 error: uvarint len, message ("rate limited": back off)]
 //	          head:  uvarint len, record (len 0: empty log)
 //	          range: (uvarint len, record)* uvarint 0
 //
 // Responses are bounded (maxRangeEntries entries, maxRangeBytes bytes, but
-// always at least one entry), every stream has a deadline, and at most
-// cap(syncSem) streams are served at once.
+// always at least one entry), every stream has a deadline, at most
+// cap(syncSem) streams are served at once, and each peer is held to the
+// limits of synclimit.go.
 const (
 	syncProtocol    = protocol.ID("/sequencer/sync/1.0.0")
 	reqHead         = 1
@@ -32,61 +33,67 @@ const (
 	maxRangeEntries = 1000
 	maxRangeBytes   = 4 << 20
 	syncTimeout     = 15 * time.Second
-	maxSyncPerPeer  = 4 // streams served at once to one peer (of cap(syncSem) = 16 in all)
+	maxSyncPerPeer  = 4   // streams served at once to one peer (of cap(syncSem) = 16 in all)
+	maxErrorMessage = 256 // bytes of an error answer's message a client reads
+
+	rateLimitedBackoff = 100 * time.Millisecond
+	rateLimitedTries   = 5 // asked 5 times over at least 1.5 s
 )
 
-var errRemote = errors.New("peer answered with an error")
+var (
+	errRemote      = errors.New("peer answered with an error")
+	errRateLimited = fmt.Errorf("%w: %s", errRemote, msgRateLimited)
+)
 
 func (n *Node) serveSync(s network.Stream) {
 	defer s.Close()
-	// At most maxSyncPerPeer streams of one peer, so that one peer holding
-	// silent streams cannot take every slot from the others.
+	// Per peer: a request rate, and at most maxSyncPerPeer streams, so
+	// that one peer holding silent streams cannot take every slot from
+	// the others. A refusal for rate is answered (the client backs off);
+	// the others reset the stream. None of them holds a slot.
 	p := s.Conn().RemotePeer()
-	n.syncMu.Lock()
-	if n.syncPerPeer[p] >= maxSyncPerPeer {
-		n.syncMu.Unlock()
+	byteLim, refused := n.limits.open(p)
+	switch refused {
+	case refusedRate:
+		n.m.syncRefused.WithLabelValues(refusedRate).Inc()
+		s.SetWriteDeadline(time.Now().Add(time.Second))
+		writeStatusError(s, msgRateLimited)
+		return
+	case refusedPeerStreams:
+		n.m.syncRefused.WithLabelValues(refusedPeerStreams).Inc()
 		s.Reset()
 		return
 	}
-	n.syncPerPeer[p]++
-	n.syncMu.Unlock()
-	defer func() {
-		n.syncMu.Lock()
-		if n.syncPerPeer[p]--; n.syncPerPeer[p] <= 0 {
-			delete(n.syncPerPeer, p)
-		}
-		n.syncMu.Unlock()
-	}()
+	defer n.limits.close(p)
 	select {
 	case n.syncSem <- struct{}{}:
 		defer func() { <-n.syncSem }()
 	default:
+		n.m.syncRefused.WithLabelValues(refusedBusy).Inc()
 		s.Reset()
 		return
 	}
-	s.SetDeadline(time.Now().Add(syncTimeout))
+	deadline := time.Now().Add(n.syncTimeout)
+	s.SetDeadline(deadline)
 	typ, from, limit, err := readRequest(bufio.NewReaderSize(s, 32))
 	if err != nil {
 		s.Reset()
 		return
 	}
-	w := bufio.NewWriterSize(s, 64<<10)
-	defer w.Flush()
+	// The answer, as records; nil for an empty one.
+	var recs [][]byte
 	st := n.cfg.Store
 	switch typ {
 	case reqHead:
-		head := st.Head()
-		w.WriteByte(0)
-		if head.Seq == 0 {
-			w.Write(binary.AppendUvarint(nil, 0))
-			return
+		if head := st.Head(); head.Seq > 0 {
+			e, err := st.Entry(head.Seq)
+			if err != nil {
+				s.Reset()
+				return
+			}
+			b, _ := e.MarshalBinary()
+			recs = append(recs, b)
 		}
-		e, err := st.Entry(head.Seq)
-		if err != nil {
-			s.Reset()
-			return
-		}
-		writeRecord(w, e)
 	case reqRange:
 		limit = min(max(limit, 1), maxRangeEntries)
 		es, err := st.Range(max(from, 1), int(limit))
@@ -95,7 +102,6 @@ func (n *Node) serveSync(s network.Stream) {
 			s.Reset()
 			return
 		}
-		w.WriteByte(0)
 		total := 0
 		for i, e := range es {
 			b, _ := e.MarshalBinary()
@@ -103,14 +109,65 @@ func (n *Node) serveSync(s network.Stream) {
 				break
 			}
 			total += len(b)
-			w.Write(binary.AppendUvarint(nil, uint64(len(b))))
-			w.Write(b)
-			n.m.syncServed.Inc()
+			recs = append(recs, b)
 		}
-		w.Write(binary.AppendUvarint(nil, 0))
 	default:
 		s.Reset()
+		return
 	}
+	// The peer's byte rate: wait for its tokens, within the deadline.
+	size := 0
+	for _, b := range recs {
+		size += len(b)
+	}
+	ctx, cancel := context.WithDeadline(n.ctx, deadline)
+	err = byteLim.WaitN(ctx, min(size, byteLim.Burst()))
+	cancel()
+	if err != nil {
+		n.m.syncRefused.WithLabelValues(refusedRate).Inc()
+		writeStatusError(s, msgRateLimited)
+		return
+	}
+	w := bufio.NewWriterSize(s, 64<<10)
+	w.WriteByte(0)
+	for _, b := range recs {
+		w.Write(binary.AppendUvarint(nil, uint64(len(b))))
+		w.Write(b)
+	}
+	if typ == reqRange || len(recs) == 0 {
+		w.Write(binary.AppendUvarint(nil, 0))
+	}
+	if err := w.Flush(); err != nil {
+		s.Reset() // cut, not ended: the peer must not take a part for the whole
+		return
+	}
+	if typ == reqRange {
+		n.m.syncServed.Add(float64(len(recs)))
+	}
+}
+
+// writeStatusError writes an error answer: status 1, uvarint len, message.
+func writeStatusError(w io.Writer, msg string) error {
+	b := binary.AppendUvarint([]byte{1}, uint64(len(msg)))
+	_, err := w.Write(append(b, msg...))
+	return err
+}
+
+// readStatusError reads the message of an error answer (after its status
+// byte); a rate-limited answer gives errRateLimited.
+func readStatusError(r *bufio.Reader) error {
+	l, err := binary.ReadUvarint(r)
+	if err != nil || l > maxErrorMessage {
+		return errRemote
+	}
+	msg := make([]byte, l)
+	if _, err := io.ReadFull(r, msg); err != nil {
+		return errRemote
+	}
+	if string(msg) == msgRateLimited {
+		return errRateLimited
+	}
+	return fmt.Errorf("%w: %q", errRemote, msg)
 }
 
 // readRequest reads one sync request: type(1) from(uvarint) limit(uvarint).
@@ -127,18 +184,31 @@ func readRequest(r io.ByteReader) (typ byte, from, limit uint64, err error) {
 	return typ, from, limit, nil
 }
 
-func writeRecord(w *bufio.Writer, e *sequencer.Entry) {
-	b, _ := e.MarshalBinary()
-	w.Write(binary.AppendUvarint(nil, uint64(len(b))))
-	w.Write(b)
-}
-
 // request opens a stream to p, sends one request and reads the status
 // byte. The exchange is bounded by ctx (its deadline, at most syncTimeout,
 // and its cancellation, which resets the stream); the caller reads the
-// rest of the answer from r and then calls done.
+// rest of the answer from r and then calls done. A peer that answers
+// "rate limited" is asked again after rateLimitedBackoff, doubling, up to
+// rateLimitedTries times in all and never past ctx: a client that is
+// limited slows down instead of asking again at once.
 func (n *Node) request(ctx context.Context, p peer.ID, typ byte, from, limit uint64) (r *bufio.Reader, done func(), err error) {
-	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	wait := rateLimitedBackoff
+	for try := 1; ; try++ {
+		r, done, err = n.requestOnce(ctx, p, typ, from, limit)
+		if !errors.Is(err, errRateLimited) || try == rateLimitedTries {
+			return r, done, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+func (n *Node) requestOnce(ctx context.Context, p peer.ID, typ byte, from, limit uint64) (r *bufio.Reader, done func(), err error) {
+	ctx, cancel := context.WithTimeout(ctx, n.syncTimeout)
 	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), p, syncProtocol)
 	if err != nil {
 		cancel()
@@ -167,9 +237,10 @@ func (n *Node) request(ctx context.Context, p peer.ID, typ byte, from, limit uin
 		return nil, nil, err
 	}
 	if status != 0 {
+		err := readStatusError(r)
 		s.Reset()
 		done()
-		return nil, nil, errRemote
+		return nil, nil, err
 	}
 	return r, done, nil
 }

@@ -161,8 +161,8 @@ func FuzzDecodeBatch(f *testing.F) {
 	})
 }
 
-// The sync protocol's decoders — the request a server reads and the
-// records a client reads — take any bytes without panicking or reading
+// The sync protocol's decoders — the request a server reads, the error
+// answer and the records a client reads — take any bytes without panicking or reading
 // past a record's declared size, and what decodes re-encodes.
 func FuzzSyncMessages(f *testing.F) {
 	f.Add([]byte{reqRange, 1, 100})
@@ -171,8 +171,12 @@ func FuzzSyncMessages(f *testing.F) {
 	rec, _ := e.MarshalBinary()
 	f.Add(append(binary.AppendUvarint(nil, uint64(len(rec))), append(rec, 0)...))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Add(append([]byte{12}, msgRateLimited...))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		readRequest(bufio.NewReader(bytes.NewReader(b)))
+		if err := readStatusError(bufio.NewReader(bytes.NewReader(b))); !errors.Is(err, errRemote) {
+			t.Fatalf("an error answer read as %v", err)
+		}
 		r := bufio.NewReader(bytes.NewReader(b))
 		for range 64 {
 			e, err := readRecord(r, 1<<16)

@@ -6,13 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/seqnode/sequencer/p2p"
 )
 
 // SPEC §7 and --config: command line beats SEQUENCER_<FLAG>, which beats
 // the config file, which beats the default; unknown settings are errors.
 func TestFlagPrecedence(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "node.conf")
-	os.WriteFile(conf, []byte("# comment\nrpc-addr = 1.1.1.1:1\n--datadir=/from/file # trailing\nmax-in-flight = 7\nmode = \"replica\"\n"), 0o600)
+	os.WriteFile(conf, []byte("# comment\nrpc-addr = 1.1.1.1:1\n--datadir=/from/file # trailing\nmax-in-flight = 7\nmode = \"replica\"\nsync-request-rate = 2.5\n"), 0o600)
 	parse := func(args ...string) (*runConfig, error) {
 		fs, c := runFlags(io.Discard)
 		return c, parseFlags(fs, args)
@@ -22,7 +24,8 @@ func TestFlagPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.mode != "primary" || c.datadir != "/from/env" || c.rpcAddr != "1.1.1.1:1" || c.maxInFlight != 7 || c.maxDataBytes != 131072 {
+	if c.mode != "primary" || c.datadir != "/from/env" || c.rpcAddr != "1.1.1.1:1" || c.maxInFlight != 7 || c.maxDataBytes != 131072 ||
+		c.syncRequestRate != 2.5 || c.syncByteRate != p2p.DefaultSyncByteRate {
 		t.Fatalf("precedence: %+v", c)
 	}
 	os.WriteFile(conf, []byte("rpc-adr = x\n"), 0o600)

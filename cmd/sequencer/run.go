@@ -36,7 +36,8 @@ type runConfig struct {
 	maxInFlight, maxDataBytes, queueSize            int
 	peerWait                                        time.Duration
 	unsafeSkipPeerCheck                             bool
-	gossipDropRate                                  float64
+	gossipDropRate, syncRequestRate                 float64
+	syncByteRate                                    int
 	wsOrigins                                       string
 	config                                          string
 	pprof                                           bool
@@ -67,6 +68,8 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	fs.DurationVar(&c.peerWait, "peer-wait", 10*time.Second, "primary: how long to wait for --peers before refusing to write")
 	fs.BoolVar(&c.unsafeSkipPeerCheck, "unsafe-skip-peer-check", false, "primary: write without recovering from --peers first (can equivocate if the datadir lost entries)")
 	fs.Float64Var(&c.gossipDropRate, "gossip-drop-rate", 0, "testing aid: drop this share (0-1) of received gossip batches")
+	fs.Float64Var(&c.syncRequestRate, "sync-request-rate", p2p.DefaultSyncRequestRate, "sync requests a second served to one peer (burst the same); more are answered \"rate limited\"")
+	fs.IntVar(&c.syncByteRate, "sync-byte-rate", p2p.DefaultSyncByteRate, "sync response bytes a second served to one peer (burst at least one largest answer); answers wait for it")
 	fs.StringVar(&c.wsOrigins, "ws-origins", "", "comma-separated browser origins allowed to open a WebSocket (* for any); default: localhost and non-browser clients only")
 	fs.IntVar(&c.maxBodyBytes, "max-body-bytes", 0, "largest HTTP request body and WebSocket message (default max(5 MiB, 4×max-data-bytes+1 MiB))")
 	fs.IntVar(&c.maxBatchCalls, "max-batch-calls", 1000, "most calls in one JSON-RPC batch")
@@ -186,6 +189,9 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 	if c.gossipDropRate < 0 || c.gossipDropRate > 1 {
 		return errors.New("--gossip-drop-rate must be between 0 and 1")
 	}
+	if !(c.syncRequestRate > 0) || c.syncByteRate <= 0 { // NaN too
+		return errors.New("--sync-request-rate and --sync-byte-rate must be positive")
+	}
 	domain, err := c.domain()
 	if err != nil {
 		return err
@@ -239,6 +245,7 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 	node, err := p2p.New(p2p.Config{
 		DataDir: c.datadir, ListenAddr: c.p2pAddr, Peers: peers, Primary: primary, Domain: domain,
 		Store: store, MaxDataBytes: c.maxDataBytes, Logger: log, Registerer: reg, DropRate: c.gossipDropRate,
+		SyncRequestRate: c.syncRequestRate, SyncByteRate: c.syncByteRate,
 	})
 	if err != nil {
 		return err

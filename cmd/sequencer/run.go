@@ -158,10 +158,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	if _, set := os.LookupEnv("GOGC"); !set {
 		// The append path allocates per request: trade some memory for
-		// less GC work, within a soft limit (GOGC and GOMEMLIMIT override).
+		// less GC work, within a soft limit that keeps the RSS of a node
+		// with a 10M-entry log under 1 GiB (GOGC and GOMEMLIMIT override).
 		debug.SetGCPercent(200)
 		if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-			debug.SetMemoryLimit(1 << 30)
+			debug.SetMemoryLimit(768 << 20)
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -127,6 +127,7 @@ func TestBadCommandLine(t *testing.T) {
 		{"bad chain id", []string{"--datadir", "DIR", "--rpc-addr", "127.0.0.1:0", "--chain-id", "-1"}, -1, "chain-id"},
 		{"bad verifying contract", []string{"--datadir", "DIR", "--rpc-addr", "127.0.0.1:0", "--verifying-contract", "0x12"}, -1, "verifying-contract"},
 		{"zero sync-byte-rate", []string{"--datadir", "DIR", "--rpc-addr", "127.0.0.1:0", "--sync-byte-rate", "0"}, -1, "sync-byte-rate"},
+		{"zero cache-records", []string{"--datadir", "DIR", "--rpc-addr", "127.0.0.1:0", "--cache-records", "0"}, -1, "cache-records"},
 		{"help", []string{"help"}, 0, "verify"},
 		{"run help", []string{"run", "--help"}, 0, "rpc-addr"},
 	}

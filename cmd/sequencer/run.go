@@ -43,6 +43,7 @@ type runConfig struct {
 	pprof                                           bool
 	maxBodyBytes, maxBatchCalls, maxConns           int
 	queueBytes                                      int64
+	cacheRecords                                    int
 }
 
 func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
@@ -75,6 +76,7 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	fs.IntVar(&c.maxBatchCalls, "max-batch-calls", 1000, "most calls in one JSON-RPC batch")
 	fs.IntVar(&c.maxConns, "max-conns", 1024, "most open RPC connections (HTTP and WebSocket); more wait to be accepted")
 	fs.Int64Var(&c.queueBytes, "queue-bytes", 256<<20, "data bytes of write requests waiting to be sequenced before Overloaded")
+	fs.IntVar(&c.cacheRecords, "cache-records", sequencer.DefaultCacheRecords, "final tickets and externalIds kept in memory (older ones are read from disk when asked for)")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the RPC listener")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -181,8 +183,8 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 	if c.mode != "primary" && c.mode != "replica" {
 		return fmt.Errorf("--mode must be primary or replica, not %q", c.mode)
 	}
-	if c.maxInFlight < 1 || c.maxDataBytes < 0 || c.queueSize < 1 || c.maxBatchCalls < 1 || c.maxBodyBytes < 0 || c.maxConns < 1 || c.queueBytes < 1 {
-		return errors.New("--max-in-flight, --queue-size, --queue-bytes, --max-conns and --max-batch-calls must be at least 1, --max-data-bytes and --max-body-bytes at least 0")
+	if c.maxInFlight < 1 || c.maxDataBytes < 0 || c.queueSize < 1 || c.maxBatchCalls < 1 || c.maxBodyBytes < 0 || c.maxConns < 1 || c.queueBytes < 1 || c.cacheRecords < 1 {
+		return errors.New("--max-in-flight, --queue-size, --queue-bytes, --max-conns, --max-batch-calls and --cache-records must be at least 1, --max-data-bytes and --max-body-bytes at least 0")
 	}
 	if c.maxBodyBytes > 0 && c.maxBodyBytes < 2*c.maxDataBytes+4096 {
 		return fmt.Errorf("--max-body-bytes %d cannot carry an append of --max-data-bytes %d (hex doubles it): use at least %d", c.maxBodyBytes, c.maxDataBytes, 2*c.maxDataBytes+4096)
@@ -239,6 +241,7 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
+	store.CacheRecords = c.cacheRecords
 	if store.Recovered != "" {
 		log.Error("storage recovery dropped entries: any acknowledged among them are lost here; a primary started with --peers recovers them from its replicas",
 			"detail", store.Recovered)

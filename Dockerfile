@@ -6,7 +6,9 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=1 go build -trimpath \
+# netgo, osusergo: Go's own DNS resolver and user lookup, not glibc's,
+# which a static binary cannot load (distroless has no glibc).
+RUN CGO_ENABLED=1 go build -trimpath -tags netgo,osusergo \
       -ldflags '-s -w -linkmode external -extldflags "-static"' \
       -o /out/sequencer ./cmd/sequencer
 

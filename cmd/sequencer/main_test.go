@@ -88,8 +88,18 @@ func spawn(t testing.TB, env []string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = env
+	cmd.Dir = t.TempDir() // a stray default ./data lands in a temp dir
+	return startProc(t, cmd)
+}
+
+// startProc starts cmd as a child process managed like spawn's.
+func startProc(t testing.TB, cmd *exec.Cmd) *proc {
+	t.Helper()
+	args := cmd.Args[1:]
 	dir := t.TempDir()
-	p := &proc{t: t, outPath: filepath.Join(dir, "stdout"), errPath: filepath.Join(dir, "stderr"), done: make(chan struct{})}
+	p := &proc{t: t, cmd: cmd, outPath: filepath.Join(dir, "stdout"), errPath: filepath.Join(dir, "stderr"), done: make(chan struct{})}
 	out, err := os.Create(p.outPath)
 	if err != nil {
 		t.Fatal(err)
@@ -98,9 +108,6 @@ func spawn(t testing.TB, env []string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(exe, args...)
-	p.cmd.Env = env
-	p.cmd.Dir = dir // a stray default ./data lands in a temp dir
 	p.cmd.Stdout, p.cmd.Stderr = out, errf
 	if err := p.cmd.Start(); err != nil {
 		out.Close()

@@ -118,7 +118,14 @@ func TestCrashRecovery(t *testing.T) {
 	if want := fmt.Sprintf("ok: %d entries", n); !strings.Contains(out, want) {
 		t.Fatalf("verify says %q, want %q", out, want)
 	}
-	t.Logf("final: %d entries, %d receipts checked, %d leases re-used a released nonce", n, len(r.receipts), r.poolLeases)
+	kinds := map[string]int{}
+	for _, e := range r.seen {
+		kinds[e.Kind]++
+	}
+	if kinds["sync"] == 0 || kinds["close"] == 0 || kinds["release"] == 0 || kinds["fail"] == 0 {
+		t.Errorf("the load missed a kind of write: %v", kinds)
+	}
+	t.Logf("final: %d entries %v, %d receipts checked, %d leases re-used a released nonce", n, kinds, len(r.receipts), r.poolLeases)
 }
 
 var crashLineages = []string{
@@ -130,12 +137,19 @@ var crashLineages = []string{
 
 // crashCall is one write of the load, kept so that it can be retried.
 type crashCall struct {
-	method  string // sequencer_append, sequencer_close or sequencer_release
-	lineage string
-	extID   string
-	data    []byte
-	reason  string // release: "rejected" or "broadcast"
+	method     string // sequencer_append, _close, _release or _syncLineage
+	lineage    string
+	extID      string
+	data       []byte
+	reason     string // release: "rejected" or "broadcast"
+	chainNonce uint64 // sync
 }
+
+// syncLineage is the lineage the load syncs: the chain nonces it reports
+// move its nextNonce and floor, and the crash cycles check that the stored
+// lineage equals a replay of those sync entries (leases and syncs on one
+// lineage are covered by the state's property tests).
+const syncLineage = "eip155:1:0x000000000000000000000000000000000000dEaD"
 
 func (c *crashCall) params() map[string]any {
 	m := map[string]any{}
@@ -150,6 +164,8 @@ func (c *crashCall) params() map[string]any {
 		m["data"] = hexutil.Encode(c.data)
 	case "sequencer_release":
 		m["reason"] = c.reason
+	case "sequencer_syncLineage":
+		m["chainNonce"] = c.chainNonce
 	}
 	return m
 }
@@ -160,6 +176,8 @@ func (c *crashCall) kind() string {
 		return "tx"
 	case c.method == "sequencer_close":
 		return "close"
+	case c.method == "sequencer_syncLineage":
+		return "sync"
 	case c.reason == "rejected":
 		return "release"
 	}
@@ -311,6 +329,8 @@ func (r *crashRun) worker(ctx context.Context, halt *atomic.Bool, c *gethrpc.Cli
 				default:
 					c.method, c.reason = "sequencer_release", "broadcast"
 				}
+			case x >= 96: // a chain nonce report, without externalId
+				c.method, c.lineage, c.chainNonce = "sequencer_syncLineage", syncLineage, uint64(rng.Intn(1000))
 			case len(released) > 0 && x < 40:
 				tk = pop(&released)
 				old = tk
@@ -383,6 +403,7 @@ func (r *crashRun) worker(ctx context.Context, halt *atomic.Bool, c *gethrpc.Cli
 				lost = true
 			case code == 4007: // Overloaded: nothing written
 				switch {
+				case call.kind() == "sync":
 				case call.kind() != "tx":
 					open = append(open, tks[i])
 				case prev[i].extID != "":
@@ -409,6 +430,8 @@ func checkReceipt(res *entryJ, c *crashCall) string {
 		return "receipt carries data"
 	case res.Seq == 0:
 		return "receipt without seq"
+	case c.kind() == "sync" && res.Nonce != c.chainNonce:
+		return fmt.Sprintf("sync receipt nonce %d, reported %d", res.Nonce, c.chainNonce)
 	case c.kind() == "tx" && res.DataHash != crypto.Keccak256Hash(c.data).Hex():
 		return fmt.Sprintf("receipt dataHash %s, data hashes to %s", res.DataHash, crypto.Keccak256Hash(c.data).Hex())
 	}
@@ -432,8 +455,8 @@ func (r *crashRun) resolve(node *proc, head uint64) resolveStats {
 	}
 	for _, u := range r.uncertain {
 		c := u.call
-		if c.lineage == "" && c.extID == "" {
-			st.noID++ // nothing to retry by: an at-most-once call
+		if c.extID == "" {
+			st.noID++ // nothing to retry by (sync, tx without id): an at-most-once call
 			continue
 		}
 		var written bool
@@ -596,7 +619,7 @@ type modelTicket struct {
 }
 
 type modelLineage struct {
-	next           uint64
+	next, floor    uint64
 	pool           []uint64          // released nonces, ascending
 	holder         map[uint64]string // nonce → externalId of the ticket holding it (leased, closed, failed)
 	closed, failed uint64
@@ -678,6 +701,18 @@ func (r *crashRun) checkTickets(node *proc, entries []*entryJ) {
 				tk.state = "failed"
 				l.failed++
 			}
+		case "sync": // SPEC §3: leases below the chain nonce are closed, the pool trimmed
+			if e.ExternalID != "" || e.DataHash != (common.Hash{}).Hex() {
+				t.Fatalf("seq %d: sync with externalId %q, dataHash %s", e.Seq, e.ExternalID, e.DataHash)
+			}
+			for n, id := range l.holder {
+				if mt := tickets[key{e.Lineage, id}]; n < e.Nonce && mt.state == "leased" {
+					mt.state, mt.finalSeq = "closed", e.Seq
+					l.closed++
+				}
+			}
+			l.pool = slices.DeleteFunc(l.pool, func(n uint64) bool { return n < e.Nonce })
+			l.next, l.floor = max(l.next, e.Nonce), max(l.floor, e.Nonce)
 		default:
 			t.Fatalf("seq %d: kind %q, which the load never asks for", e.Seq, e.Kind)
 		}
@@ -703,10 +738,10 @@ func (r *crashRun) checkTickets(node *proc, entries []*entryJ) {
 			id := l.holder[n]
 			want = append(want, fmt.Sprintf("%d:%s@%d", n, id, tickets[key{name, id}].leaseSeq))
 		}
-		if got.Lineage != name || got.NextNonce != l.next || got.Floor != 0 || got.Closed != l.closed || got.Failed != l.failed ||
+		if got.Lineage != name || got.NextNonce != l.next || got.Floor != l.floor || got.Closed != l.closed || got.Failed != l.failed ||
 			!slices.Equal(inFlight, want) || !slices.Equal(got.Released, l.pool) {
-			t.Fatalf("lineage %s served as %+v;\nreplay gives nextNonce %d closed %d failed %d inFlight %v released %v",
-				name, got, l.next, l.closed, l.failed, want, l.pool)
+			t.Fatalf("lineage %s served as %+v;\nreplay gives nextNonce %d floor %d closed %d failed %d inFlight %v released %v",
+				name, got, l.next, l.floor, l.closed, l.failed, want, l.pool)
 		}
 	}
 

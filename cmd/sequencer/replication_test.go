@@ -55,9 +55,10 @@ func startReplica(t testing.TB, datadir, primary, peers, p2pAddr string, extra .
 
 // appendLoad appends n entries in JSON-RPC batches of 100 from `workers`
 // goroutines: a third without lineage, the rest leasing nonces of 64
-// lineages; of the leases, three in five are closed and one released (so
-// lineages stay under --max-in-flight). It returns how many calls
-// succeeded; calls fail only once the node is killed.
+// lineages named after tag; of the leases, three in five are closed and one
+// released, one stays leased (fresh lineages per tag, so that dozens of
+// calls never reach --max-in-flight). It returns how many calls succeeded;
+// calls fail only once the node is killed.
 func appendLoad(t testing.TB, p *proc, tag string, n, workers int) int {
 	t.Helper()
 	var mu sync.Mutex
@@ -76,7 +77,7 @@ func appendLoad(t testing.TB, p *proc, tag string, n, workers int) int {
 					params := map[string]any{"data": hexutil.Encode([]byte(id))}
 					lin := ""
 					if j%3 != 0 {
-						lin = fmt.Sprintf("eip155:1:0x%02d", (w*7+j)%64)
+						lin = fmt.Sprintf("eip155:1:%s/%02d", tag, (w*7+j)%64)
 						params["lineage"], params["externalId"] = lin, id
 					}
 					batch = append(batch, gethrpc.BatchElem{Method: "sequencer_append", Args: []any{params}, Result: new(entryJ)})

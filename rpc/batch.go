@@ -164,7 +164,7 @@ func runInOrder(n int, barrier func(i int) bool, run func(i int, enqueued func()
 // writeAnswers writes a batch's answers (go-ethereum's own, valid JSON)
 // joined as they are.
 func (s *Server) writeAnswers(w http.ResponseWriter, answers [][]json.RawMessage) {
-	out := make([]byte, 0, 512*len(answers))
+	out := make([]byte, 0, 720*len(answers)+2) // a receipt is ~650 bytes
 	out = append(out, '[')
 	n := 0
 	for _, a := range answers {

@@ -420,21 +420,32 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	head := s.Head()
-	size := 128 + 128*(len(d.Tickets)+len(d.Lineages)+len(d.Plain))
-	for _, e := range entries {
-		size += 64 + 2*len(e.Lineage) + e.BinarySize()
+	b, nh, err := commitBatch(s.Head(), entries, d)
+	if err != nil {
+		return err
 	}
-	b := leveldb.MakeBatch(size)
+	if err := s.db.Write(b, &opt.WriteOptions{Sync: true}); err != nil {
+		return fmt.Errorf("commit entries %d..%d: %w", entries[0].Seq, nh.Seq, err)
+	}
+	s.mu.Lock()
+	s.head = nh
+	s.mu.Unlock()
+	return nil
+}
+
+// commitBatch builds the batch that appends entries (which must continue
+// head) and writes the derived records of d, and returns the new head.
+func commitBatch(head Head, entries []*Entry, d Dirty) (*leveldb.Batch, Head, error) {
+	b := leveldb.MakeBatch(batchSize(entries, d))
 	var buf []byte
 	for i, e := range entries {
 		if e.Seq != head.Seq+1+uint64(i) {
-			return fmt.Errorf("commit: logic error: entry %d after head %d", e.Seq, head.Seq+uint64(i))
+			return nil, head, fmt.Errorf("commit: logic error: entry %d after head %d", e.Seq, head.Seq+uint64(i))
 		}
 		var err error
 		buf, err = e.AppendBinary(buf[:0])
 		if err != nil {
-			return err
+			return nil, head, err
 		}
 		b.Put(entryKey(e.Seq), buf)
 		if e.Lineage != "" {
@@ -456,13 +467,34 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 	hb = append(hb, nh.Hash[:]...)
 	hb = binary.BigEndian.AppendUint64(hb, nh.Timestamp)
 	b.Put([]byte{pfxHead}, hb)
-	if err := s.db.Write(b, &opt.WriteOptions{Sync: true}); err != nil {
-		return fmt.Errorf("commit entries %d..%d: %w", entries[0].Seq, last.Seq, err)
+	return b, nh, nil
+}
+
+// batchSize is the size of the batch Commit writes, so that it is made
+// once: each record costs its key and value and at most 16 bytes of
+// framing.
+func batchSize(entries []*Entry, d Dirty) int {
+	const rec = 16
+	n := 2 * (rec + 48) // head
+	for _, e := range entries {
+		n += rec + 9 + e.BinarySize()
+		if e.Lineage != "" {
+			n += rec + 1 + len(e.Lineage) + 8
+		}
 	}
-	s.mu.Lock()
-	s.head = nh
-	s.mu.Unlock()
-	return nil
+	for _, t := range d.Tickets {
+		n += rec + 2 + len(t.Lineage) + len(t.ExternalID) + 1 + 8 + 8 + 8 + 64
+	}
+	for _, l := range d.Lineages {
+		n += rec + 1 + len(l.Name) + 40 + 8*len(l.Released)
+		for _, f := range l.InFlight {
+			n += 18 + len(f.ExternalID)
+		}
+	}
+	for id := range d.Plain {
+		n += rec + 1 + len(id) + 40
+	}
+	return n
 }
 
 // LoadState reads the derived state back lazily: every lineage and every

@@ -409,3 +409,22 @@ func TestCommitBatchSize(t *testing.T) {
 		head = nh
 	}
 }
+
+// TestCacheRefsBounded: a ticket released and leased again over and over
+// under the cache limit (nothing is evicted) does not grow the list of
+// eviction candidates without bound.
+func TestCacheRefsBounded(t *testing.T) {
+	d := stNewDriver(t, 64)
+	d.s.SetBacking(failingBacking{}, 1000, false)
+	for i := range 20000 {
+		d.mustNew(stTx("L", "a", fmt.Sprint(i)))
+		d.mustNew(stRelease("L", "a"))
+		d.s.Trim(uint64(len(d.log)))
+	}
+	if n := len(d.s.fifo) - d.s.fifoHead; n > 2*d.s.Cached()+1024 {
+		t.Fatalf("%d eviction refs for %d records", n, d.s.Cached())
+	}
+	if tk, _ := d.s.Ticket("L", "a"); tk.State != TicketReleased || tk.FinalSeq != uint64(len(d.log)) {
+		t.Fatalf("ticket %+v", tk)
+	}
+}

@@ -265,23 +265,43 @@ func (s *State) Trim(durable uint64) {
 		}
 		s.fifo[s.fifoHead] = cacheRef{}
 		s.fifoHead++
-		if r.lineage == "" {
-			if p, ok := s.plain[r.id]; ok && p.Seq == r.seq {
-				delete(s.plain, r.id)
-				s.partial = true
-			}
+		if !s.current(r) {
 			continue
 		}
-		k := ticketKey{r.lineage, r.id}
-		if t, ok := s.tickets[k]; ok && t.State != TicketLeased && t.FinalSeq == r.seq {
-			delete(s.tickets, k)
-			s.partial = true
+		if r.lineage == "" {
+			delete(s.plain, r.id)
+		} else {
+			delete(s.tickets, ticketKey{r.lineage, r.id})
 		}
+		s.partial = true
 	}
 	if s.fifoHead > 1024 && s.fifoHead > len(s.fifo)/2 {
 		s.fifo = append(s.fifo[:0], s.fifo[s.fifoHead:]...)
 		s.fifoHead = 0
 	}
+	// Refs go stale when a ticket goes final again (release, re-lease,
+	// release...); under the limit nothing pops them, so drop them once
+	// they outnumber the records.
+	if live := len(s.tickets) + len(s.plain); len(s.fifo)-s.fifoHead > 2*live+1024 {
+		keep := s.fifo[:0]
+		for _, r := range s.fifo[s.fifoHead:] {
+			if s.current(r) {
+				keep = append(keep, r)
+			}
+		}
+		clear(s.fifo[len(keep):])
+		s.fifo, s.fifoHead = keep, 0
+	}
+}
+
+// current reports whether ref r still names a final record as it is.
+func (s *State) current(r cacheRef) bool {
+	if r.lineage == "" {
+		p, ok := s.plain[r.id]
+		return ok && p.Seq == r.seq
+	}
+	t, ok := s.tickets[ticketKey{r.lineage, r.id}]
+	return ok && t.State != TicketLeased && t.FinalSeq == r.seq
 }
 
 // Cached is the number of tickets and plain txs held in memory.

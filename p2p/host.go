@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/seqnode/sequencer/internal/durable"
 )
 
 const identityFile = "p2p-identity.key"
@@ -34,15 +35,20 @@ func loadIdentity(datadir string) (crypto.PrivKey, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
+	return makeIdentity(durable.OS, path)
+}
+
+// makeIdentity makes a libp2p key and writes it to path durably (SPEC §5).
+func makeIdentity(fsys durable.FS, path string) (crypto.PrivKey, error) {
 	k, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
 		return nil, err
 	}
-	b, err = crypto.MarshalPrivateKey(k)
+	b, err := crypto.MarshalPrivateKey(k)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
+	if err := durable.CreateFile(fsys, path, b, 0o600); err != nil {
 		return nil, fmt.Errorf("write p2p identity: %w", err)
 	}
 	return k, nil

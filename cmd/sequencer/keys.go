@@ -12,6 +12,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/seqnode/sequencer/internal/durable"
 )
 
 const devKeyFile = "dev-key.hex"
@@ -59,14 +60,24 @@ func loadKey(keyFile, passwordFile, datadir string, log *slog.Logger) (*ecdsa.Pr
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read development key: %w", err)
 	}
+	k, err := makeDevKey(durable.OS, path)
+	if err != nil {
+		return nil, err
+	}
+	log.Warn("made a development key in the datadir: not for production (use --key-file or PRIVATE_KEY)",
+		"file", path, "address", crypto.PubkeyToAddress(k.PublicKey).Hex())
+	return k, nil
+}
+
+// makeDevKey makes a development key and writes it to path durably (SPEC
+// §5): once it returns, a power cut cannot take the log's signing key.
+func makeDevKey(fsys durable.FS, path string) (*ecdsa.PrivateKey, error) {
 	k, err := crypto.GenerateKey()
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(path, []byte(fmt.Sprintf("%x\n", crypto.FromECDSA(k))), 0o600); err != nil {
+	if err := durable.CreateFile(fsys, path, []byte(fmt.Sprintf("%x\n", crypto.FromECDSA(k))), 0o600); err != nil {
 		return nil, fmt.Errorf("write development key: %w", err)
 	}
-	log.Warn("made a development key in the datadir: not for production (use --key-file or PRIVATE_KEY)",
-		"file", path, "address", crypto.PubkeyToAddress(k.PublicKey).Hex())
 	return k, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/seqnode/sequencer/internal/durable"
 	"github.com/seqnode/sequencer/p2p"
 	"github.com/seqnode/sequencer/rpc"
 	"github.com/seqnode/sequencer/sequencer"
@@ -209,7 +210,7 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--peers: %w", err)
 	}
-	if err := os.MkdirAll(c.datadir, 0o700); err != nil {
+	if err := durable.MkdirAll(durable.OS, c.datadir, 0o700); err != nil {
 		return fmt.Errorf("datadir: %w", err)
 	}
 	reg := prometheus.NewRegistry()

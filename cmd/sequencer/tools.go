@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/google/uuid"
+	"github.com/seqnode/sequencer/internal/durable"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -50,37 +51,28 @@ func cmdKeygen(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sequencer keygen:", err)
 		return 1
 	}
-	if err := os.MkdirAll(filepath.Dir(*keyFile), 0o700); err != nil {
+	if err := durable.MkdirAll(durable.OS, filepath.Dir(*keyFile), 0o700); err != nil {
 		fmt.Fprintln(stderr, "sequencer keygen:", err)
 		return 1
 	}
-	// Claim the file first: never overwrite a key, and fail before the
-	// (deliberately slow) scrypt if it exists.
-	f, err := os.OpenFile(*keyFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		fmt.Fprintln(stderr, "sequencer keygen:", err)
-		return 1
-	}
-	fail := func(err error) int {
-		f.Close()
-		os.Remove(*keyFile)
-		fmt.Fprintln(stderr, "sequencer keygen:", err)
+	// Never overwrite a key, and fail before the (deliberately slow)
+	// scrypt if one is there; CreateFile checks again when it links.
+	if _, err := os.Lstat(*keyFile); err == nil {
+		fmt.Fprintf(stderr, "sequencer keygen: %s exists: not overwriting a key\n", *keyFile)
 		return 1
 	}
 	id, err := uuid.NewRandom()
 	if err != nil {
-		return fail(err)
+		fmt.Fprintln(stderr, "sequencer keygen:", err)
+		return 1
 	}
 	js, err := keystore.EncryptKey(&keystore.Key{Id: id, Address: addr, PrivateKey: k},
 		strings.TrimRight(string(pw), "\r\n"), keystore.StandardScryptN, keystore.StandardScryptP)
+	if err == nil {
+		// Written durably (SPEC §5): temp file, fsync, link, fsync dir.
+		err = durable.CreateFile(durable.OS, *keyFile, js, 0o600)
+	}
 	if err != nil {
-		return fail(err)
-	}
-	if _, err := f.Write(js); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(*keyFile)
 		fmt.Fprintln(stderr, "sequencer keygen:", err)
 		return 1
 	}

@@ -17,6 +17,7 @@ var (
 	ErrOverloaded      = errors.New("overloaded")                 // 4007
 	ErrClosed          = errors.New("sequencer closed")
 	ErrCorrupt         = errors.New("corrupt log")
+	ErrInUse           = errors.New("datadir in use")
 )
 
 // TicketError carries the ticket that made a call fail (TicketFinal).

@@ -6,10 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/seqnode/sequencer/internal/durable"
 	"github.com/syndtr/goleveldb/leveldb"
 	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
 	"github.com/syndtr/goleveldb/leveldb/filter"
@@ -90,14 +96,26 @@ var _ Store = (*LevelStore)(nil)
 // LevelStore is the Store on goleveldb.
 type LevelStore struct {
 	db *leveldb.DB
-	// Recovered says what start-up dropped to open the store, if anything.
+	// Recovered says what start-up dropped to open the store: a torn
+	// journal tail, never acknowledged.
 	Recovered string
+	// Damaged says what the store lost that may have been acknowledged
+	// (damage inside complete journal records, a log shorter than at its
+	// last clean stop); Verify reports it as a fault.
+	Damaged string
 	// CacheRecords bounds the final tickets and plain txs that states
 	// loaded by LoadState keep in memory (DefaultCacheRecords if 0).
 	CacheRecords int
 
 	mu   sync.RWMutex
 	head Head
+
+	stor      storage.Storage
+	ownStor   bool   // opened by OpenLevelStore: closed with the store
+	dir       string // the LevelDB directory; "" in memory
+	readOnly  bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 func levelOptions(readOnly, strictJournal bool) *opt.Options {
@@ -135,42 +153,146 @@ func levelOptions(readOnly, strictJournal bool) *opt.Options {
 //
 // LevelDB's own recovery silently drops a damaged journal record and keeps
 // the records after it, which could leave a log with a hole in it. So the
-// journal is read strictly; if it is damaged, the log is first inspected
-// read-only: a damaged tail (a write torn by a crash: the group was never
-// acknowledged, or a primary recovers it from its --peers) leaves a
-// consistent prefix and is dropped; damage with entries after it (written
-// data lost) refuses the store, naming the first missing seq. Dropped tails
-// are reported in Recovered.
+// journal is read strictly; if that fails, every journal is scanned
+// (checkJournal) to tell a torn tail — a write cut short by a crash, never
+// acknowledged — from damage inside complete records, and the log is
+// inspected read-only: damage with entries after it (a hole) refuses the
+// store, naming the first missing seq; otherwise the store opens at the
+// consistent prefix, saying what was dropped in Recovered (a torn tail) or
+// Damaged (records lost that may have been acknowledged: a fault).
+//
+// A clean Close records the head in a marker file outside the journal, so
+// that a log found shorter than it at the next open is damage, not a torn
+// tail (SPEC §5); a writable open removes the marker before any write.
 func OpenLevelStore(dir string, readOnly bool) (*LevelStore, error) {
-	db, err := leveldb.OpenFile(dir, levelOptions(readOnly, true))
+	stor, err := storage.OpenFile(dir, readOnly)
+	if err != nil {
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s is locked by another process: is a node already running on this datadir? (%v)", ErrInUse, dir, err)
+		}
+		return nil, fmt.Errorf("open leveldb %s: %w", dir, err)
+	}
+	s, err := openOn(stor, readOnly, dir)
+	if err != nil {
+		stor.Close()
+		return nil, fmt.Errorf("open leveldb %s: %w", dir, err)
+	}
+	s.ownStor = true
+	return s, nil
+}
+
+// OpenLevelStoreOn opens the store on a LevelDB storage, such as the
+// power-cut storage of the tests; the caller closes stor after the store.
+func OpenLevelStoreOn(stor storage.Storage, readOnly bool) (*LevelStore, error) {
+	return openOn(stor, readOnly, "")
+}
+
+func openOn(stor storage.Storage, readOnly bool, dir string) (*LevelStore, error) {
+	s, err := openJournaled(stor, readOnly)
+	if err != nil {
+		return nil, err
+	}
+	s.stor, s.dir, s.readOnly = stor, dir, readOnly
+	if err := s.checkCleanStop(); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func openJournaled(stor storage.Storage, readOnly bool) (*LevelStore, error) {
+	db, err := leveldb.Open(stor, levelOptions(readOnly, true))
 	if err == nil {
 		return newLevelStore(db)
 	}
 	if !lerrors.IsCorrupted(err) {
-		return nil, fmt.Errorf("open leveldb %s: %w", dir, err)
+		return nil, err
 	}
 	strictErr := err
-	ro, err := leveldb.OpenFile(dir, levelOptions(true, false))
+	journals, err := checkJournals(stor)
 	if err != nil {
-		return nil, fmt.Errorf("open leveldb %s: %w", dir, strictErr)
+		return nil, fmt.Errorf("%v; scanning the journal: %w", strictErr, err)
+	}
+	var torn, damage []string
+	for _, j := range journals {
+		if j.torn != "" {
+			torn = append(torn, fmt.Sprintf("journal %06d %s after %d whole records", j.num, j.torn, j.records))
+		}
+		if j.damage != "" {
+			damage = append(damage, fmt.Sprintf("journal %06d: %s", j.num, j.damage))
+		}
+	}
+	if len(torn) == 0 && len(damage) == 0 {
+		damage = append(damage, strictErr.Error())
+	}
+	ro, err := leveldb.Open(stor, levelOptions(true, false))
+	if err != nil {
+		return nil, strictErr
 	}
 	probe, err := newLevelStore(ro)
 	if err == nil {
 		err = probe.checkContiguous()
-		probe.Close()
+		probe.db.Close()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: the journal is damaged (%v) and the log without the damaged records is not whole (%v): refusing to open it; restore this node from a replica", ErrCorrupt, dir, strictErr, err)
+		return nil, fmt.Errorf("%w: the journal is damaged (%v) and the log without the damaged records is not whole (%v): refusing to open it; restore this node from a replica", ErrCorrupt, strictErr, err)
 	}
-	db, err = leveldb.OpenFile(dir, levelOptions(readOnly, false))
+	db, err = leveldb.Open(stor, levelOptions(readOnly, false))
 	if err != nil {
-		return nil, fmt.Errorf("open leveldb %s: %w", dir, err)
+		return nil, err
 	}
 	s, err := newLevelStore(db)
-	if err == nil {
-		s.Recovered = fmt.Sprintf("dropped a damaged journal tail (%v); the log ends at seq %d", strictErr, s.Head().Seq)
+	if err != nil {
+		return nil, err
 	}
-	return s, err
+	if len(torn) > 0 {
+		s.Recovered = fmt.Sprintf("dropped a torn journal tail, a write cut short that was never acknowledged (%s); the log ends at seq %d", strings.Join(torn, "; "), s.Head().Seq)
+	}
+	if len(damage) > 0 {
+		s.Damaged = fmt.Sprintf("the journal lost complete records, which may have been acknowledged (%s); the log ends at seq %d", strings.Join(damage, "; "), s.Head().Seq)
+	}
+	return s, nil
+}
+
+// cleanStopFile, in the LevelDB directory, holds the head at the last
+// clean stop: "seq hash\n".
+const cleanStopFile = "CLEAN-STOP"
+
+func (s *LevelStore) checkCleanStop() error {
+	if s.dir == "" {
+		return nil
+	}
+	path := filepath.Join(s.dir, cleanStopFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	var seq uint64
+	var hash string
+	head := s.Head()
+	if _, err := fmt.Sscanf(string(b), "%d %s", &seq, &hash); err != nil {
+		s.addDamage(fmt.Sprintf("clean-stop record %s is unreadable (%q)", path, b))
+	} else if seq != head.Seq || !strings.EqualFold(hash, head.Hash.Hex()) {
+		s.addDamage(fmt.Sprintf("the node stopped cleanly at seq %d (hash %s) but the log now ends at seq %d: entries were lost after the stop", seq, hash, head.Seq))
+	}
+	if s.readOnly {
+		return nil
+	}
+	// Writes follow: the record no longer describes the log.
+	if err := durable.Remove(durable.OS, path); err != nil {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	return nil
+}
+
+func (s *LevelStore) addDamage(d string) {
+	if s.Damaged != "" {
+		s.Damaged += "; "
+	}
+	s.Damaged += d
 }
 
 // checkContiguous checks that entries 1..head are all stored (keys only).
@@ -577,8 +699,23 @@ func (s *LevelStore) loadLineages(st *State) error {
 	return it.Error()
 }
 
-// Close closes the database.
-func (s *LevelStore) Close() error { return s.db.Close() }
+// Close closes the database. A writable store on a directory whose log is
+// whole records its head for the next open (see OpenLevelStore).
+func (s *LevelStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = s.db.Close()
+		if s.closeErr == nil && !s.readOnly && s.dir != "" && s.Damaged == "" {
+			h := s.Head()
+			s.closeErr = durable.WriteFile(durable.OS, filepath.Join(s.dir, cleanStopFile), []byte(fmt.Sprintf("%d %s\n", h.Seq, h.Hash.Hex())), 0o600)
+		}
+		if s.ownStor {
+			if err := s.stor.Close(); s.closeErr == nil {
+				s.closeErr = err
+			}
+		}
+	})
+	return s.closeErr
+}
 
 // PutEquivocation stores a proof durably.
 func (s *LevelStore) PutEquivocation(p Equivocation) error {
@@ -622,4 +759,20 @@ func (s *LevelStore) Equivocations() ([]Equivocation, error) {
 		out = append(out, p)
 	}
 	return out, it.Error()
+}
+
+// HasIndex reports whether the lineage index holds seq (verify).
+func (s *LevelStore) HasIndex(lineage string, seq uint64) (bool, error) {
+	return s.db.Has(binary.BigEndian.AppendUint64(indexPrefix(lineage), seq), nil)
+}
+
+// IndexCount counts the lineage index records (verify).
+func (s *LevelStore) IndexCount() (uint64, error) {
+	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxIndex}), nil)
+	defer it.Release()
+	var n uint64
+	for it.Next() {
+		n++
+	}
+	return n, it.Error()
 }

@@ -2,6 +2,7 @@ package sequencer
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -52,47 +53,69 @@ func TestTornJournal(t *testing.T) {
 			return c
 		}})
 	}
+	// A bit flipped inside the last complete record (SPEC §5: damage, not
+	// a torn tail; verify once said "ok" with one entry fewer).
+	cases = append(cases, damage{name: "flipped", f: func(b []byte) []byte {
+		c := append([]byte(nil), b...)
+		c[len(c)-20] ^= 0x01
+		return c
+	}})
 	refused := 0
 	for i, d := range cases {
-		dir := filepath.Join(t.TempDir(), "db")
-		copyFiles(t, base, dir)
-		if err := os.WriteFile(filepath.Join(dir, journal), d.f(orig), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		st, err := OpenLevelStore(dir, false)
-		if err != nil {
-			if d.name == "truncated" {
-				// A torn tail is what a crash leaves: it must open.
-				t.Fatalf("case %d: a truncated journal was refused: %v", i, err)
+		for _, clean := range []bool{false, true} {
+			name := fmt.Sprintf("case %d (%s, clean stop %v)", i, d.name, clean)
+			dir := filepath.Join(t.TempDir(), "db")
+			copyFiles(t, base, dir)
+			if !clean {
+				// A crash: the node never recorded a clean stop.
+				os.Remove(filepath.Join(dir, cleanStopFile))
 			}
-			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "missing") {
-				t.Fatalf("case %d: refused without naming what is missing: %v", i, err)
+			if err := os.WriteFile(filepath.Join(dir, journal), d.f(orig), 0o644); err != nil {
+				t.Fatal(err)
 			}
-			refused++
-			t.Logf("case %d (%s): refused to open: %v", i, d.name, err)
-			continue
-		}
-		if head := st.Head(); head.Seq < uint64(len(written)) && st.Recovered == "" {
-			t.Fatalf("case %d: entries dropped without saying so", i)
-		}
-		head := st.Head()
-		if _, err := Verify(st); err != nil {
-			st.Close()
-			t.Fatalf("case %d (%s): opened a broken log: %v", i, d.name, err)
-		}
-		got, err := st.Range(1, len(written)+1)
-		if err != nil || uint64(len(got)) != head.Seq {
-			st.Close()
-			t.Fatalf("case %d (%s): %d entries readable, head %d, %v", i, d.name, len(got), head.Seq, err)
-		}
-		for j, e := range got {
-			if e.Hash != written[j].Hash || e.Signature != written[j].Signature {
+			st, err := OpenLevelStore(dir, false)
+			if err != nil {
+				if d.name == "truncated" && !clean {
+					// A torn tail is what a crash leaves: it must open.
+					t.Fatalf("%s: a truncated journal was refused: %v", name, err)
+				}
+				if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "missing") {
+					t.Fatalf("%s: refused without naming what is missing: %v", name, err)
+				}
+				refused++
+				t.Logf("%s: refused to open: %v", name, err)
+				continue
+			}
+			head := st.Head()
+			if head.Seq < uint64(len(written)) && st.Recovered == "" && st.Damaged == "" {
+				t.Fatalf("%s: entries dropped without saying so", name)
+			}
+			_, verr := Verify(st)
+			lost := head.Seq < uint64(len(written))
+			switch {
+			case d.name == "truncated" && !clean && verr != nil:
+				t.Fatalf("%s: a torn tail (allowed) failed verify: %v", name, verr)
+			case d.name == "flipped" && lost && verr == nil:
+				// A flipped bit in a complete record is damage, never a torn tail.
+				t.Fatalf("%s: damage inside a complete record passed verify with %d of %d entries", name, head.Seq, len(written))
+			case clean && lost && verr == nil:
+				// The log is shorter than at its clean stop: a fault.
+				t.Fatalf("%s: a log cut after a clean stop passed verify with %d of %d entries", name, head.Seq, len(written))
+			}
+			got, err := st.Range(1, len(written)+1)
+			if err != nil || uint64(len(got)) != head.Seq {
 				st.Close()
-				t.Fatalf("case %d (%s): entry %d differs from the one written", i, d.name, e.Seq)
+				t.Fatalf("%s: %d entries readable, head %d, %v", name, len(got), head.Seq, err)
 			}
+			for j, e := range got {
+				if e.Hash != written[j].Hash || e.Signature != written[j].Signature {
+					st.Close()
+					t.Fatalf("%s: entry %d differs from the one written", name, e.Seq)
+				}
+			}
+			t.Logf("%s: opened at head %d of %d (recovered %q, damaged %q, verify %v)", name, head.Seq, len(written), st.Recovered, st.Damaged, verr)
+			st.Close()
 		}
-		t.Logf("case %d (%s): opened at head %d of %d, consistent", i, d.name, head.Seq, len(written))
-		st.Close()
 	}
 	if refused == 0 {
 		t.Fatal("no damage in the middle of the journal was refused")

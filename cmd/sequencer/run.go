@@ -244,8 +244,14 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 	defer store.Close()
 	store.CacheRecords = c.cacheRecords
 	if store.Recovered != "" {
-		log.Error("storage recovery dropped entries: any acknowledged among them are lost here; a primary started with --peers recovers them from its replicas",
-			"detail", store.Recovered)
+		log.Warn("storage recovery dropped a torn journal tail (a write cut short, never acknowledged)", "detail", store.Recovered)
+	}
+	if store.Damaged != "" {
+		log.Error("STORAGE DAMAGE: entries that may have been acknowledged are lost here; a primary recovers them from its --peers, a replica fetches them again",
+			"detail", store.Damaged)
+		if c.mode == "primary" && len(peers) == 0 && !c.unsafeSkipPeerCheck {
+			return fmt.Errorf("refusing to write: the log lost entries that may have been acknowledged (%s); start with --peers to recover them from replicas, or --unsafe-skip-peer-check if no replica ever saw them", store.Damaged)
+		}
 	}
 	node, err := p2p.New(p2p.Config{
 		DataDir: c.datadir, ListenAddr: c.p2pAddr, Peers: peers, Primary: primary, Domain: domain,

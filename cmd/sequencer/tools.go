@@ -109,6 +109,9 @@ func cmdVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sequencer verify: FAULT: %v\n", err)
 		return 1
 	}
+	if rep.Recovered != "" {
+		fmt.Fprintf(stdout, "note: opening %s\n", rep.Recovered)
+	}
 	fmt.Fprintf(stdout, "ok: %d entries, head seq %d hash %s, signed by %s\n", rep.Entries, rep.Head.Seq, rep.Head.Hash, rep.Primary)
 	return 0
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"math/big"
@@ -200,6 +201,18 @@ func TestVerifyDetectsDamage(t *testing.T) {
 			v[offTimestamp+7] ^= 0x01
 			return db.Put(storedKey(20), v, nil)
 		}, regexp.MustCompile(`\b(seq|entry) 20\b`)},
+		{"lineage index record removed", func(db *leveldb.DB) error {
+			// sequencer_read {lineage} would silently leave entry 7 out.
+			k := binary.BigEndian.AppendUint64(append(append([]byte{'i'}, lin...), 0), 7)
+			if ok, err := db.Has(k, nil); err != nil || !ok {
+				return fmt.Errorf("index record of entry 7 not found (%v)", err)
+			}
+			return db.Delete(k, nil)
+		}, regexp.MustCompile(`seq 7\b.*lineage index`)},
+		{"stray lineage index record", func(db *leveldb.DB) error {
+			k := binary.BigEndian.AppendUint64(append(append([]byte{'i'}, "eip155:1:0xabc"...), 0), 3)
+			return db.Put(k, nil, nil)
+		}, regexp.MustCompile(`lineage index holds 18 records, the log names a lineage in 17 entries`)},
 		{"ticket record", func(db *leveldb.DB) error {
 			// The ticket of seq 20 ("a5", leased) stored as closed.
 			k := append(append(append([]byte{'t'}, "eip155:1:0xabc"...), 0), "a5"...)
@@ -261,5 +274,59 @@ func TestVerifyWithoutLog(t *testing.T) {
 	var out2, errb bytes.Buffer
 	if code := Main([]string{"verify", "--datadir", empty, "extra"}, &out2, &errb); code != 2 {
 		t.Fatalf("verify with a stray argument: exit %d, want 2 (%s)", code, errb.String())
+	}
+}
+
+// TestVerifyJournalDamage (SPEC §5): verify tells a torn journal tail, which
+// a crash leaves and which was never acknowledged (reported, allowed), from
+// a flipped bit inside the last complete record and from a journal cut
+// short after a clean stop (faults). Both once passed as "ok" with fewer
+// entries than were acknowledged.
+func TestVerifyJournalDamage(t *testing.T) {
+	clean := t.TempDir()
+	buildLog(t, clean)
+	logs, _ := filepath.Glob(filepath.Join(clean, "db", "*.log"))
+	if len(logs) != 1 {
+		t.Fatalf("journals: %v", logs)
+	}
+	journal, _ := filepath.Rel(clean, logs[0])
+	orig, err := os.ReadFile(logs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		crash    bool // no clean stop recorded
+		damage   func([]byte) []byte
+		wantCode int
+		want     string
+	}{
+		{"torn tail after a crash", true, func(b []byte) []byte { return b[:len(b)-30] }, 0, "torn journal tail"},
+		{"bit flipped in the last complete record", true, func(b []byte) []byte {
+			c := append([]byte(nil), b...)
+			c[len(c)-30] ^= 0x04
+			return c
+		}, 1, "checksum mismatch in the complete chunk"},
+		{"journal cut in half after a clean stop", false, func(b []byte) []byte { return b[:len(b)/2] }, 1, "stopped cleanly at seq 20"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			copyDir(t, clean, dir)
+			if c.crash {
+				os.Remove(filepath.Join(dir, "db", "CLEAN-STOP"))
+			}
+			if err := os.WriteFile(filepath.Join(dir, journal), c.damage(orig), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := verifyDir(dir)
+			t.Logf("exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+			if code != c.wantCode || !strings.Contains(out+errs, c.want) {
+				t.Fatalf("exit %d (want %d), output does not say %q", code, c.wantCode, c.want)
+			}
+			if c.wantCode != 0 && (strings.Contains(out, "ok:") || !strings.Contains(errs, "FAULT")) {
+				t.Fatal("damage reported as ok")
+			}
+		})
 	}
 }

@@ -21,7 +21,7 @@ import (
 const vectorDeadline = 1763686800
 
 // TestVectorsThroughAPI rebuilds both logs of the fixed vectors
-// (../shared/testvectors/eip712.json) through the JSON-RPC API: the open
+// (testdata/eip712.json) through the JSON-RPC API: the open
 // entries (sender zero) through an open API, the client's entries through
 // a permissioned API over the same node that accepts the vectors' own
 // signed Requests (SPEC §4 Permissioning) and freshly signed ones for the

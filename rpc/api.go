@@ -44,7 +44,13 @@ type Config struct {
 	// MaxSubscriptions bounds live subscriptions (each holds a goroutine
 	// and one chunk of entries); more answer Overloaded. Default 1024.
 	MaxSubscriptions int
+	// MaxReadBytes bounds the entries of one sequencer_read answer
+	// (--max-read-bytes, SPEC §4); default DefaultMaxReadBytes.
+	MaxReadBytes int
 }
+
+// DefaultMaxReadBytes is the default --max-read-bytes.
+const DefaultMaxReadBytes = 4 << 20
 
 // API is the "sequencer" namespace.
 type API struct {
@@ -72,6 +78,9 @@ func NewAPI(backend Backend, cfg Config, reg prometheus.Registerer) *API {
 	}
 	if cfg.MaxSubscriptions <= 0 {
 		cfg.MaxSubscriptions = 1024
+	}
+	if cfg.MaxReadBytes <= 0 {
+		cfg.MaxReadBytes = DefaultMaxReadBytes
 	}
 	api := &API{cfg: cfg, backend: backend, done: make(chan struct{})}
 	api.hashers.New = func() any { return sequencer.NewHasher(cfg.Domain) }
@@ -235,9 +244,9 @@ func (api *API) Read(ctx context.Context, p ReadParams) (*ReadResult, error) {
 	if *p.From < 1 {
 		return nil, api.fail(invalidParams("from must be at least 1"))
 	}
-	limit := int64(100)
+	limit := uint64(100)
 	if p.Limit != nil {
-		limit = *p.Limit
+		limit = uint64(*p.Limit)
 	}
 	if limit < 1 || limit > MaxReadLimit {
 		return nil, api.fail(invalidParams("limit must be 1-1000"))
@@ -245,26 +254,62 @@ func (api *API) Read(ctx context.Context, p ReadParams) (*ReadResult, error) {
 	if p.Lineage != "" && !validLineage(p.Lineage) {
 		return nil, api.fail(invalidParams("lineage must be 1-128 bytes of [A-Za-z0-9:._/-]"))
 	}
+	// SPEC §4: an answer holds at most MaxReadBytes of entries (at least
+	// one); a batch's reads share the batch's answer limit.
+	budget := int64(api.cfg.MaxReadBytes)
+	shared := readBudgetOf(ctx)
+	if shared != nil {
+		left := shared.left.Load()
+		if left <= 0 {
+			return nil, api.fail(&Error{Code: codeResponseTooLarge, Message: msgResponseTooLarge + ": the reads of this request already fill its answer limit"})
+		}
+		budget = min(budget, left)
+	}
 	st := api.backend.Store()
 	head := st.Head().Seq
-	var es []*sequencer.Entry
-	var err error
-	if p.Lineage != "" {
-		es, err = st.LineageRange(p.Lineage, uint64(*p.From), int(limit))
-	} else {
-		es, err = st.Range(uint64(*p.From), int(limit))
-	}
-	if err != nil {
-		return nil, api.fail(err)
-	}
-	out := &ReadResult{Entries: make([]*EntryJSON, 0, len(es)), Head: head}
-	for _, e := range es {
-		if e.Seq > head { // written after we read the head: keep the answer consistent
+	out := &ReadResult{Entries: []*EntryJSON{}, Head: head}
+	var used int64
+	from := uint64(*p.From)
+	const chunk = 32 // entries read from the store at a time
+read:
+	for uint64(len(out.Entries)) < limit {
+		n := int(min(limit-uint64(len(out.Entries)), chunk))
+		var es []*sequencer.Entry
+		var err error
+		if p.Lineage != "" {
+			es, err = st.LineageRange(p.Lineage, from, n)
+		} else {
+			es, err = st.Range(from, n)
+		}
+		if err != nil {
+			return nil, api.fail(err)
+		}
+		for _, e := range es {
+			if e.Seq > head { // written after we read the head: keep the answer consistent
+				break read
+			}
+			size := entryJSONSize(e)
+			if len(out.Entries) > 0 && used+size > budget {
+				break read
+			}
+			used += size
+			out.Entries = append(out.Entries, entryJSON(e))
+			from = e.Seq + 1
+		}
+		if len(es) < n {
 			break
 		}
-		out.Entries = append(out.Entries, entryJSON(e))
+	}
+	if shared != nil {
+		shared.left.Add(-used)
 	}
 	return out, nil
+}
+
+// entryJSONSize is the size of an entry's JSON in an answer, a few bytes
+// over: hex doubles the data, and the fixed fields take about 640 bytes.
+func entryJSONSize(e *sequencer.Entry) int64 {
+	return int64(2*len(e.Data) + len(e.Lineage) + len(e.ExternalID) + 700)
 }
 
 // Ticket returns a ticket (sequencer_ticket).

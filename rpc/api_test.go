@@ -218,7 +218,7 @@ func TestBadInput(t *testing.T) {
 		{name: "read: limit 0", body: body("sequencer_read", `{"from":1,"limit":0}`), code: -32602, msg: "limit"},
 		{name: "read: limit 1001", body: body("sequencer_read", `{"from":1,"limit":1001}`), code: -32602, msg: "limit"},
 		{name: "read: limit -1", body: body("sequencer_read", `{"from":1,"limit":-1}`), code: -32602, msg: "limit"},
-		{name: "read: limit a string", body: body("sequencer_read", `{"from":1,"limit":"5"}`), code: -32602, msg: "limit"},
+		{name: "read: limit not a number", body: body("sequencer_read", `{"from":1,"limit":"five"}`), code: -32602, msg: "limit"},
 		{name: "read: lineage with bad chars", body: body("sequencer_read", `{"from":1,"lineage":"a b"}`), code: -32602, msg: "lineage"},
 		{name: "ticket: not found", body: body("sequencer_ticket", `{"lineage":"`+testLineage+`","externalId":"nope"}`), code: 4003},
 		{name: "ticket: externalId missing", body: body("sequencer_ticket", `{"lineage":"l"}`), code: -32602, msg: "externalId"},

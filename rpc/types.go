@@ -328,7 +328,7 @@ func (p *SyncParams) UnmarshalJSON(b []byte) error {
 // ReadParams are the params of sequencer_read.
 type ReadParams struct {
 	From    *Uint64 `json:"from"`
-	Limit   *int64  `json:"limit"`
+	Limit   *Uint64 `json:"limit"`
 	Lineage string  `json:"lineage"`
 }
 

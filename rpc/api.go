@@ -126,9 +126,9 @@ func (api *API) precheck() error {
 	return nil
 }
 
-func (api *API) requestSender(auth *Auth, req sequencer.Request) (common.Address, error) {
+func (api *API) requestSender(auth *Auth, req sequencer.Request) (common.Address, sequencer.RequestID, error) {
 	if api.cfg.Allow == nil {
-		return common.Address{}, nil
+		return common.Address{}, sequencer.RequestID{}, nil
 	}
 	h := api.hashers.Get().(*sequencer.Hasher)
 	defer api.hashers.Put(h)
@@ -160,7 +160,7 @@ func (api *API) Append(ctx context.Context, p AppendParams) (*ReceiptJSON, error
 	}
 	data := []byte(*p.Data)
 	dataHash := crypto.Keccak256Hash(data)
-	sender, err := api.requestSender(&p.Auth, sequencer.Request{Kind: sequencer.KindTx, Lineage: p.Lineage, ExternalID: p.ExternalID, DataHash: dataHash})
+	sender, rid, err := api.requestSender(&p.Auth, sequencer.Request{Kind: sequencer.KindTx, Lineage: p.Lineage, ExternalID: p.ExternalID, DataHash: dataHash})
 	if err != nil {
 		return nil, api.fail(err)
 	}
@@ -168,7 +168,7 @@ func (api *API) Append(ctx context.Context, p AppendParams) (*ReceiptJSON, error
 		return nil, api.fail(&sequencer.LimitError{Err: sequencer.ErrTooLarge, Limit: api.cfg.MaxDataBytes})
 	}
 	return api.write(ctx, sequencer.Op{Kind: sequencer.KindTx, Lineage: p.Lineage, ExternalID: p.ExternalID,
-		Data: data, DataHash: dataHash, Sender: sender})
+		Data: data, DataHash: dataHash, Sender: sender, Request: rid})
 }
 
 // Close closes a ticket whose transaction was mined (sequencer_close).
@@ -203,11 +203,11 @@ func (api *API) finish(ctx context.Context, kind sequencer.Kind, lineage, extern
 	if err := api.precheck(); err != nil {
 		return nil, api.fail(err)
 	}
-	sender, err := api.requestSender(auth, sequencer.Request{Kind: kind, Lineage: lineage, ExternalID: externalID})
+	sender, rid, err := api.requestSender(auth, sequencer.Request{Kind: kind, Lineage: lineage, ExternalID: externalID})
 	if err != nil {
 		return nil, api.fail(err)
 	}
-	return api.write(ctx, sequencer.Op{Kind: kind, Lineage: lineage, ExternalID: externalID, Sender: sender})
+	return api.write(ctx, sequencer.Op{Kind: kind, Lineage: lineage, ExternalID: externalID, Sender: sender, Request: rid})
 }
 
 // SyncLineage records the chain's nonce of a lineage (sequencer_syncLineage).
@@ -225,11 +225,11 @@ func (api *API) SyncLineage(ctx context.Context, p SyncParams) (*ReceiptJSON, er
 		return nil, api.fail(err)
 	}
 	c := uint64(*p.ChainNonce)
-	sender, err := api.requestSender(&p.Auth, sequencer.Request{Kind: sequencer.KindSync, Lineage: p.Lineage, Nonce: c})
+	sender, rid, err := api.requestSender(&p.Auth, sequencer.Request{Kind: sequencer.KindSync, Lineage: p.Lineage, Nonce: c})
 	if err != nil {
 		return nil, api.fail(err)
 	}
-	return api.write(ctx, sequencer.Op{Kind: sequencer.KindSync, Lineage: p.Lineage, ChainNonce: c, Sender: sender})
+	return api.write(ctx, sequencer.Op{Kind: sequencer.KindSync, Lineage: p.Lineage, ChainNonce: c, Sender: sender, Request: rid})
 }
 
 // MaxReadLimit is the most entries one sequencer_read returns.

@@ -125,6 +125,7 @@ type Op struct {
 	DataHash   common.Hash // keccak256(Data) for tx
 	ChainNonce uint64      // for sync
 	Sender     common.Address
+	Request    RequestID // the signed request, if any: used once
 }
 
 // Decision is what the state machine makes of an Op: either a new entry to
@@ -572,6 +573,10 @@ type Dirty struct {
 	Lineages []*Lineage
 	Tickets  []*Ticket
 	Plain    map[string]PlainTx
+	// Signed requests accepted in this group, and expired ones to forget
+	// (the pipeline's, not the State's: replicas have none).
+	Requests        []RequestRecord
+	ExpiredRequests []common.Hash
 }
 
 // TakeDirty returns copies of every record changed since the last call.

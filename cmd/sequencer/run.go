@@ -320,6 +320,9 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 			log.Warn("OPEN MODE: no allowlist, anyone who reaches the RPC port can write; use --allow or --allow-file in production")
 		} else {
 			log.Info("permissioned: every write must be signed by an allowed address", "allowed", len(allow))
+			if w := crossLogWarning(allow, domain); w != "" {
+				log.Warn(w)
+			}
 		}
 	} else {
 		backend = mirror
@@ -393,4 +396,16 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// crossLogWarning says why an allowlist with the zero verifying contract is
+// risky: signed requests name no log, only the EIP-712 domain, so a request
+// signed for another log on the same chain id and the same (zero) contract
+// is valid here too (SPEC §4).
+func crossLogWarning(allow rpc.Allowlist, d sequencer.Domain) string {
+	if allow == nil || d.VerifyingContract != (common.Address{}) {
+		return ""
+	}
+	return "permissioned with the zero --verifying-contract: a request signed for another log with chain id " + d.ChainID.String() +
+		" and the zero contract is valid here too; give each log its own --verifying-contract"
 }

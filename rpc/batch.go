@@ -90,6 +90,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Write(s.runWrite(r, c, func() {}))
 			return
 		}
+		if refuseDuplicateKeys(w, trimmed) {
+			return
+		}
 		var env callEnvelope
 		parsed := json.Unmarshal(trimmed, &env) == nil
 		if a, ok := s.serveWrite(r, &env, parsed, func() {}); ok {
@@ -101,6 +104,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		if calls, ok := readWriteBatch(trimmed, s.opts.BatchItemLimit); ok && len(calls) >= 2 {
 			s.serveWriteBatch(w, r, calls)
+			return
+		}
+		if refuseDuplicateKeys(w, trimmed) {
 			return
 		}
 	}

@@ -3,10 +3,13 @@ package rpc
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,4 +197,74 @@ func (c *limitedConn) Close() error {
 		<-c.l.slots
 	})
 	return err
+}
+
+// duplicateKey finds a key that appears twice in one JSON object anywhere
+// in body. encoding/json keeps the last of them, so {"method": "a",
+// "method": "b"} would run b where a reader of the first sees a: such
+// requests are refused instead.
+func duplicateKey(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type frame struct {
+		keys      map[string]bool
+		expectKey bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false // malformed JSON is for the parser to answer
+		}
+		top := (*frame)(nil)
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				if top != nil && top.keys != nil {
+					top.expectKey = true
+				}
+				stack = append(stack, &frame{keys: map[string]bool{}, expectKey: true})
+				continue
+			case '[':
+				if top != nil && top.keys != nil {
+					top.expectKey = true
+				}
+				stack = append(stack, &frame{})
+				continue
+			default:
+				stack = stack[:len(stack)-1]
+				if len(stack) == 0 {
+					return "", false
+				}
+				continue
+			}
+		case string:
+			if top != nil && top.keys != nil && top.expectKey {
+				if top.keys[v] {
+					return v, true
+				}
+				top.keys[v] = true
+				top.expectKey = false
+				continue
+			}
+		}
+		if top != nil && top.keys != nil {
+			top.expectKey = true // a value ended: a key comes next
+		}
+	}
+}
+
+// refuseDuplicateKeys answers a body with a duplicated key with -32600.
+func refuseDuplicateKeys(w http.ResponseWriter, body []byte) bool {
+	k, dup := duplicateKey(body)
+	if !dup {
+		return false
+	}
+	w.Header().Set("Content-Type", "application/json")
+	msg, _ := json.Marshal("invalid request: duplicate key " + strconv.Quote(k))
+	fmt.Fprintf(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":%s}}`+"\n", msg)
+	return true
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -118,6 +119,8 @@ type LevelStore struct {
 	readOnly  bool
 	closeOnce sync.Once
 	closeErr  error
+
+	lineageCount atomic.Int64
 }
 
 func levelOptions(readOnly, strictJournal bool) *opt.Options {
@@ -338,6 +341,12 @@ func newLevelStore(db *leveldb.DB) (*LevelStore, error) {
 		db.Close()
 		return nil, err
 	}
+	n, err := s.countLineages()
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("count lineages: %w", err)
+	}
+	s.lineageCount.Store(int64(n))
 	return s, nil
 }
 
@@ -527,8 +536,13 @@ func (s *LevelStore) Plain(externalID string) (*PlainTx, error) {
 	return &p, err
 }
 
-// LineageCount counts the lineage records.
+// LineageCount is the number of lineage records: counted once at open,
+// then kept by Commit (sequencer_info asks for it on every call).
 func (s *LevelStore) LineageCount() (int, error) {
+	return int(s.lineageCount.Load()), nil
+}
+
+func (s *LevelStore) countLineages() (int, error) {
 	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxLineage}), nil)
 	defer it.Release()
 	n := 0
@@ -554,6 +568,7 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 	s.mu.Lock()
 	s.head = nh
 	s.mu.Unlock()
+	s.lineageCount.Add(int64(d.NewLineages))
 	return nil
 }
 

@@ -58,6 +58,7 @@ func TestPowerCutMatrix(t *testing.T) {
 				t.Fatal(err)
 			}
 			var mu sync.Mutex
+			cycleAcks := 0
 			var wg sync.WaitGroup
 			for w := range 6 {
 				wg.Add(1)
@@ -95,12 +96,23 @@ func TestPowerCutMatrix(t *testing.T) {
 							}
 							mu.Lock()
 							acked[r.Entry.Seq] = r.Entry
+							cycleAcks++
 							mu.Unlock()
 						}
 					}
 				}()
 			}
-			time.Sleep(time.Duration(2+rng.Intn(40)) * time.Millisecond)
+			// Cut after a seeded number of receipts of this cycle (not after
+			// a time, which a loaded machine would stretch to nothing).
+			target := 1 + rng.Intn(300)
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+				mu.Lock()
+				n := cycleAcks
+				mu.Unlock()
+				if n >= target || time.Now().After(deadline) {
+					break
+				}
+			}
 			var next *powercut.Storage
 			if rng.Intn(2) == 0 {
 				// Now, wherever the pipeline is.

@@ -165,6 +165,13 @@ func levelOptions(readOnly, strictJournal bool) *opt.Options {
 // that a log found shorter than it at the next open is damage, not a torn
 // tail (SPEC §5); a writable open removes the marker before any write.
 func OpenLevelStore(dir string, readOnly bool) (*LevelStore, error) {
+	if !readOnly {
+		// LevelDB makes a missing directory with a plain mkdir; make it
+		// here with its parents synced, so a new log survives a power cut.
+		if err := durable.MkdirAll(durable.OS, dir, 0o755); err != nil {
+			return nil, fmt.Errorf("open leveldb %s: %w", dir, err)
+		}
+	}
 	stor, err := storage.OpenFile(dir, readOnly)
 	if err != nil {
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
@@ -275,8 +282,18 @@ func (s *LevelStore) checkCleanStop() error {
 	head := s.Head()
 	if _, err := fmt.Sscanf(string(b), "%d %s", &seq, &hash); err != nil {
 		s.addDamage(fmt.Sprintf("clean-stop record %s is unreadable (%q)", path, b))
-	} else if seq != head.Seq || !strings.EqualFold(hash, head.Hash.Hex()) {
+	} else if seq > head.Seq {
 		s.addDamage(fmt.Sprintf("the node stopped cleanly at seq %d (hash %s) but the log now ends at seq %d: entries were lost after the stop", seq, hash, head.Seq))
+	} else if seq > 0 {
+		// The log may be longer: a write whose fsync reported an error
+		// can still have reached the disk, never acknowledged. The entry
+		// at the recorded head must be the one recorded.
+		e, err := s.Entry(seq)
+		if err != nil {
+			s.addDamage(fmt.Sprintf("the node stopped cleanly at seq %d (hash %s) but that entry is unreadable now: %v", seq, hash, err))
+		} else if !strings.EqualFold(hash, e.Hash.Hex()) {
+			s.addDamage(fmt.Sprintf("the node stopped cleanly at seq %d (hash %s) but the log now holds entry hash %s there: the log was changed after the stop", seq, hash, e.Hash.Hex()))
+		}
 	}
 	if s.readOnly {
 		return nil

@@ -118,6 +118,10 @@ type LevelStore struct {
 	closeErr  error
 }
 
+// writeBuffer is LevelDB's memtable size, which is also when it moves to a
+// new journal; the power-cut tests make it small to move often.
+var writeBuffer = 32 * opt.MiB
+
 func levelOptions(readOnly, strictJournal bool) *opt.Options {
 	// Tuned for a log of tens of millions of entries on a CPU-bound node
 	// (measured with 10M entries and 100k lineages: see the README):
@@ -138,7 +142,7 @@ func levelOptions(readOnly, strictJournal bool) *opt.Options {
 		CompactionTableSize:    8 * opt.MiB,
 		CompactionTotalSize:    40 * opt.MiB,
 		DisableSeeksCompaction: true,
-		WriteBuffer:            32 * opt.MiB,
+		WriteBuffer:            writeBuffer,
 		BlockCacheCapacity:     64 * opt.MiB,
 		ReadOnly:               readOnly,
 	}
@@ -190,11 +194,44 @@ func OpenLevelStore(dir string, readOnly bool) (*LevelStore, error) {
 
 // OpenLevelStoreOn opens the store on a LevelDB storage, such as the
 // power-cut storage of the tests; the caller closes stor after the store.
+// If stor has a SyncDir() error method, new journals are made durable
+// with it (see dirSyncStorage).
 func OpenLevelStoreOn(stor storage.Storage, readOnly bool) (*LevelStore, error) {
 	return openOn(stor, readOnly, "")
 }
 
+// dirSyncStorage syncs the directory once LevelDB has created a journal,
+// before anything is written to it. goleveldb syncs the directory only
+// with its manifest, which names a new journal later (once the memtable
+// the journal replaces is flushed); until then an entry synced into the
+// new journal would survive a power cut only on file systems that make a
+// new file's name durable with its first fsync (ext4 and xfs do, POSIX
+// does not promise it).
+type dirSyncStorage struct {
+	storage.Storage
+	syncDir func() error
+}
+
+func (s dirSyncStorage) Create(fd storage.FileDesc) (storage.Writer, error) {
+	w, err := s.Storage.Create(fd)
+	if err != nil || fd.Type != storage.TypeJournal {
+		return w, err
+	}
+	if err := s.syncDir(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sync the directory of a new journal: %w", err)
+	}
+	return w, nil
+}
+
 func openOn(stor storage.Storage, readOnly bool, dir string) (*LevelStore, error) {
+	if !readOnly {
+		if dir != "" {
+			stor = dirSyncStorage{stor, func() error { return durable.OS.SyncDir(dir) }}
+		} else if ds, ok := stor.(interface{ SyncDir() error }); ok {
+			stor = dirSyncStorage{stor, ds.SyncDir}
+		}
+	}
 	s, err := openJournaled(stor, readOnly)
 	if err != nil {
 		return nil, err

@@ -75,6 +75,9 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 	if err := srv.RegisterName("eth", &EthAPI{chainID: api.cfg.Domain.ChainID}); err != nil {
 		return nil, fmt.Errorf("register eth api: %w", err)
 	}
+	if err := srv.RegisterName("web3", &Web3API{version: api.cfg.Version}); err != nil {
+		return nil, fmt.Errorf("register web3 api: %w", err)
+	}
 	s := &Server{opts: o, api: api, rpc: srv, mux: http.NewServeMux(), bodies: semaphore.NewWeighted(o.BodyBytesInFlight)}
 	// Made here, not in Serve: Shutdown runs on another goroutine than Serve
 	// and must see the same http.Server without a data race.

@@ -69,15 +69,18 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 	srv.SetHTTPBodyLimit(o.BodyLimit)
 	srv.SetWebsocketReadLimit(o.WSReadLimit)
 	srv.SetBatchLimits(o.BatchItemLimit, o.BatchRespLimit)
-	if err := srv.RegisterName("sequencer", api); err != nil {
-		return nil, fmt.Errorf("register api: %w", err)
+	discover := &DiscoverAPI{}
+	svcs := services(api, discover)
+	for _, svc := range svcs {
+		if err := srv.RegisterName(svc.name, svc.rcvr); err != nil {
+			return nil, fmt.Errorf("register %s api: %w", svc.name, err)
+		}
 	}
-	if err := srv.RegisterName("eth", &EthAPI{chainID: api.cfg.Domain.ChainID}); err != nil {
-		return nil, fmt.Errorf("register eth api: %w", err)
+	doc, err := openRPC(svcs, api.cfg.Version)
+	if err != nil {
+		return nil, err
 	}
-	if err := srv.RegisterName("web3", &Web3API{version: api.cfg.Version}); err != nil {
-		return nil, fmt.Errorf("register web3 api: %w", err)
-	}
+	discover.doc = doc
 	s := &Server{opts: o, api: api, rpc: srv, mux: http.NewServeMux(), bodies: semaphore.NewWeighted(o.BodyBytesInFlight)}
 	// Made here, not in Serve: Shutdown runs on another goroutine than Serve
 	// and must see the same http.Server without a data race.

@@ -169,7 +169,7 @@ func openRPC(svcs []service, version string) (json.RawMessage, error) {
 		Description: "A signed, hash-chained, append-only log with tickets and nonces per lineage. Every method takes its parameters by position; the sequencer_ methods take one object.",
 		Version:     version,
 	}}
-	subs := map[string][]string{}     // namespace → subscription names
+	subs := map[string][]string{}      // namespace → subscription names
 	subArgs := map[string][]callable{} // namespace → subscription callables
 	for _, s := range append(slices.Clone(svcs), builtin...) {
 		for _, c := range callables(s.name, s.rcvr) {

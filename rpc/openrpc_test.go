@@ -40,7 +40,7 @@ func served(t *testing.T, url, method string) bool {
 func TestOpenRPCMatchesServer(t *testing.T) {
 	n := newNode(t, nodeOptions{api: func(c *Config) { c.Version = "v9" }})
 	var doc struct {
-		OpenRPC string             `json:"openrpc"`
+		OpenRPC string `json:"openrpc"`
 		Info    struct{ Version string }
 		Methods []openRPCMethodDoc `json:"methods"`
 	}

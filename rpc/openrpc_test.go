@@ -51,9 +51,14 @@ func TestOpenRPCMatchesServer(t *testing.T) {
 	inDoc := map[string]openRPCMethodDoc{}
 	for _, m := range doc.Methods {
 		if m.Summary == "" {
-			t.Errorf("%s has no summary", m.Name)
+			t.Errorf("%s has no summary: add its row to methodNotes", m.Name)
 		}
 		inDoc[m.Name] = m
+	}
+	for name := range methodNotes {
+		if _, ok := inDoc[name]; !ok {
+			t.Errorf("methodNotes has a row for %s, which is not a method", name)
+		}
 	}
 
 	// Every name the document gives is served.

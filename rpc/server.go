@@ -95,6 +95,10 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 			ws.ServeHTTP(w, r)
 			return
 		}
+		if wantsStatusPage(r) { // a browser: the status page (status.go)
+			s.statusPage(w, r)
+			return
+		}
 		s.serveHTTP(w, r)
 	})
 	s.mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))

@@ -129,7 +129,7 @@ func (api *API) requestSender(auth *Auth, req sequencer.Request) (common.Address
 func (api *API) write(ctx context.Context, op sequencer.Op) (*ReceiptJSON, error) {
 	res, err := api.backend.Submit(ctx, op)
 	if err != nil {
-		if op.Lineage != "" { // close or release of a ticket never leased
+		if op.Kind == sequencer.KindClose || op.Kind == sequencer.KindRelease || op.Kind == sequencer.KindFail { // a ticket never leased
 			err = ticketNotFound(err, op.Lineage, op.ExternalID)
 		}
 		return nil, api.fail(err)

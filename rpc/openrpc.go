@@ -54,26 +54,47 @@ func (d *DiscoverAPI) Discover() json.RawMessage { return d.doc }
 type note struct {
 	summary  string
 	required []string // fields of the params object the call needs
+	errors   []int    // SPEC §4 codes the call may answer (besides -32600/-32601)
+}
+
+var (
+	writeErrors  = []int{CodeInvalidParams, CodeUnauthorized, CodeNotPrimary, CodeHalted, CodeOverloaded}
+	ticketErrors = append(slices.Clone(writeErrors), CodeNotFound, CodeTicketFinal)
+	appendErrors = append(slices.Clone(writeErrors), CodeTicketFinal, CodeTooManyInFlight, CodeTooLarge, CodeExternalIDConflict)
+)
+
+// errorNames are the SPEC §4 names of the codes, for the document.
+var errorNames = map[int]string{
+	CodeInvalidParams:      "invalid params (the message names the field)",
+	CodeUnauthorized:       "Unauthorized",
+	CodeNotPrimary:         "NotPrimary",
+	CodeNotFound:           "NotFound",
+	CodeTicketFinal:        "TicketFinal",
+	CodeTooManyInFlight:    "TooManyInFlight",
+	CodeTooLarge:           "TooLarge",
+	CodeOverloaded:         "Overloaded",
+	CodeExternalIDConflict: "ExternalIdConflict",
+	CodeHalted:             "Halted",
 }
 
 // methodNotes has one row per method served; the test fails when a row is
 // missing or names no method.
 var methodNotes = map[string]note{
-	"sequencer_append":        {"Sequence data; with lineage and externalId, lease the lineage's next nonce (idempotent by externalId). Answers once durable.", []string{"data"}},
-	"sequencer_close":         {"Close a leased ticket whose transaction was mined.", []string{"lineage", "externalId"}},
-	"sequencer_release":       {`End a lease: reason "rejected" returns the nonce to the pool, "broadcast" consumes it.`, []string{"lineage", "externalId", "reason"}},
-	"sequencer_syncLineage":   {"Record the chain's nonce of a lineage: tickets below it close, the next lease starts at it.", []string{"lineage", "chainNonce"}},
-	"sequencer_read":          {"Consecutive entries from `from` (up to `limit`, default 100, 1-1000), or one lineage's entries with seq >= from, or with `latest` the log's last N entries; and the head seq.", nil},
-	"sequencer_ticket":        {"A ticket's state.", []string{"lineage", "externalId"}},
-	"sequencer_lineage":       {"A lineage's nonce state.", []string{"lineage"}},
-	"sequencer_info":          {"The node: role, version, signer, domain, head, lineage and peer counts, p2p addresses.", nil},
-	"sequencer_equivocations": {"Proofs of equivocation this node holds: two signed entries at one seq.", nil},
-	"sequencer_subscribe":     {`Subscription "entries" (WebSocket): entries in seq order from ` + "`from`" + ` (default head+1), as sequencer_subscription notifications.`, nil},
-	"sequencer_unsubscribe":   {"End a subscription.", nil},
-	"eth_chainId":             {"The chain id of the log's EIP-712 domain, as a hex quantity.", nil},
-	"web3_clientVersion":      {"The node software: sequencer/<version>/<goos>-<goarch>/<go version>.", nil},
-	"rpc_discover":            {"This OpenRPC document.", nil},
-	"rpc_modules":             {"The namespaces served, each with version 1.0 (go-ethereum).", nil},
+	"sequencer_append":        {"Sequence data; with lineage and externalId, lease the lineage's next nonce (idempotent by externalId). Answers once durable.", []string{"data"}, appendErrors},
+	"sequencer_close":         {"Close a leased ticket whose transaction was mined.", []string{"lineage", "externalId"}, ticketErrors},
+	"sequencer_release":       {`End a lease: reason "rejected" returns the nonce to the pool, "broadcast" consumes it.`, []string{"lineage", "externalId", "reason"}, ticketErrors},
+	"sequencer_syncLineage":   {"Record the chain's nonce of a lineage: tickets below it close, the next lease starts at it.", []string{"lineage", "chainNonce"}, writeErrors},
+	"sequencer_read":          {"Consecutive entries from `from` (up to `limit`, default 100, 1-1000), or one lineage's entries with seq >= from, or with `latest` the log's last N entries; and the head seq.", nil, []int{CodeInvalidParams}},
+	"sequencer_ticket":        {"A ticket's state.", []string{"lineage", "externalId"}, []int{CodeInvalidParams, CodeNotFound}},
+	"sequencer_lineage":       {"A lineage's nonce state.", []string{"lineage"}, []int{CodeInvalidParams, CodeNotFound}},
+	"sequencer_info":          {"The node: role, version, signer, domain, head, lineage and peer counts, p2p addresses.", nil, nil},
+	"sequencer_equivocations": {"Proofs of equivocation this node holds: two signed entries at one seq.", nil, nil},
+	"sequencer_subscribe":     {`Subscription "entries" (WebSocket): entries in seq order from ` + "`from`" + ` (default head+1), as sequencer_subscription notifications.`, nil, []int{CodeInvalidParams, CodeOverloaded}},
+	"sequencer_unsubscribe":   {"End a subscription.", nil, nil},
+	"eth_chainId":             {"The chain id of the log's EIP-712 domain, as a hex quantity.", nil, nil},
+	"web3_clientVersion":      {"The node software: sequencer/<version>/<goos>-<goarch>/<go version>.", nil, nil},
+	"rpc_discover":            {"This OpenRPC document.", nil, nil},
+	"rpc_modules":             {"The namespaces served, each with version 1.0 (go-ethereum).", nil, nil},
 }
 
 // OpenRPC document types (https://spec.open-rpc.org), the parts we use.
@@ -95,6 +116,12 @@ type openRPCMethod struct {
 	ParamStructure string              `json:"paramStructure"`
 	Params         []openRPCDescriptor `json:"params"`
 	Result         openRPCDescriptor   `json:"result"`
+	Errors         []openRPCError      `json:"errors,omitempty"`
+}
+
+type openRPCError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
 }
 
 type openRPCDescriptor struct {
@@ -209,7 +236,11 @@ func openRPC(svcs []service, version string) (json.RawMessage, error) {
 	for i := range doc.Methods {
 		// A method without a row gets no summary (a test fails on it; the
 		// node still starts).
-		doc.Methods[i].Summary = methodNotes[doc.Methods[i].Name].summary
+		n := methodNotes[doc.Methods[i].Name]
+		doc.Methods[i].Summary = n.summary
+		for _, code := range n.errors {
+			doc.Methods[i].Errors = append(doc.Methods[i].Errors, openRPCError{Code: code, Message: errorNames[code]})
+		}
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {

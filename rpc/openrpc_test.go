@@ -169,3 +169,39 @@ func TestOpenRPCSchemas(t *testing.T) {
 		t.Error("web3_clientVersion result is not a string")
 	}
 }
+
+// The document lists the SPEC §4 codes a call may answer.
+func TestOpenRPCErrors(t *testing.T) {
+	n := newNode(t, nodeOptions{})
+	var doc struct {
+		Methods []struct {
+			Name   string
+			Errors []struct {
+				Code    int
+				Message string
+			}
+		}
+	}
+	mustCall(t, n.url, "rpc_discover", nil, &doc)
+	want := map[string][]int{
+		"sequencer_append": {CodeNotPrimary, CodeTooLarge, CodeExternalIDConflict},
+		"sequencer_close":  {CodeNotPrimary, CodeNotFound, CodeTicketFinal},
+		"sequencer_ticket": {CodeNotFound},
+	}
+	for _, m := range doc.Methods {
+		for _, code := range want[m.Name] {
+			if !slices.ContainsFunc(m.Errors, func(e struct {
+				Code    int
+				Message string
+			}) bool {
+				return e.Code == code && e.Message != ""
+			}) {
+				t.Errorf("%s does not list error %d: %+v", m.Name, code, m.Errors)
+			}
+		}
+		delete(want, m.Name)
+	}
+	if len(want) > 0 {
+		t.Errorf("methods missing: %v", want)
+	}
+}

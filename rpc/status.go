@@ -118,7 +118,7 @@ var statusTemplate = template.Must(template.New("status").Parse(`<!DOCTYPE html>
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
 h1{font-size:1.3em}
 table{border-collapse:collapse}
-td,th{padding:.2em .8em;text-align:left;border-bottom:1px solid #ddd}
+td,th{padding:.2em .8em;text-align:left;border-bottom:1px solid #ddd;white-space:nowrap}
 code{font:12px ui-monospace,monospace}
 .ok{color:#1a7f37}.bad{color:#c62828;font-weight:bold}
 </style>

@@ -138,6 +138,9 @@ func (api *API) requestSender(auth *Auth, req sequencer.Request) (common.Address
 func (api *API) write(ctx context.Context, op sequencer.Op) (*ReceiptJSON, error) {
 	res, err := api.backend.Submit(ctx, op)
 	if err != nil {
+		if op.Kind == sequencer.KindClose || op.Kind == sequencer.KindRelease || op.Kind == sequencer.KindFail { // a ticket never leased
+			err = ticketNotFound(err, op.Lineage, op.ExternalID)
+		}
 		return nil, api.fail(err)
 	}
 	return receiptJSON(res), nil
@@ -238,6 +241,11 @@ const MaxReadLimit = 1000
 // Read returns consecutive entries from `from`, or one lineage's entries
 // with seq ≥ from (sequencer_read).
 func (api *API) Read(ctx context.Context, p ReadParams) (*ReadResult, error) {
+	if p.Latest != nil {
+		if err := api.latest(&p); err != nil {
+			return nil, api.fail(err)
+		}
+	}
 	if p.From == nil {
 		return nil, api.fail(invalidParams("missing field from"))
 	}
@@ -312,6 +320,29 @@ func entryJSONSize(e *sequencer.Entry) int64 {
 	return int64(2*len(e.Data) + len(e.Lineage) + len(e.ExternalID) + 700)
 }
 
+// latest turns {latest: N} into the read of the log's last N entries:
+// from = head-N+1 (at least 1), limit = N.
+func (api *API) latest(p *ReadParams) error {
+	switch {
+	case p.From != nil:
+		return invalidParams("give from or latest, not both")
+	case p.Limit != nil:
+		return invalidParams("give limit or latest, not both")
+	case p.Lineage != "":
+		return invalidParams("latest reads the whole log: leave out lineage")
+	case *p.Latest < 1 || *p.Latest > MaxReadLimit:
+		return invalidParams("latest must be 1-1000")
+	}
+	n := uint64(*p.Latest)
+	from := Uint64(1)
+	if head := api.backend.Store().Head().Seq; head > n {
+		from = Uint64(head - n + 1)
+	}
+	limit := Uint64(n)
+	p.From, p.Limit = &from, &limit
+	return nil
+}
+
 // Ticket returns a ticket (sequencer_ticket).
 func (api *API) Ticket(ctx context.Context, p TicketParams) (*TicketJSON, error) {
 	if err := checkTicketName(p.Lineage, p.ExternalID); err != nil {
@@ -319,7 +350,7 @@ func (api *API) Ticket(ctx context.Context, p TicketParams) (*TicketJSON, error)
 	}
 	t, err := api.backend.Store().Ticket(p.Lineage, p.ExternalID)
 	if err != nil {
-		return nil, api.fail(err)
+		return nil, api.fail(ticketNotFound(err, p.Lineage, p.ExternalID))
 	}
 	return ticketJSON(t), nil
 }
@@ -334,7 +365,7 @@ func (api *API) Lineage(ctx context.Context, p LineageParams) (*LineageJSON, err
 	}
 	l, err := api.backend.Store().Lineage(p.Lineage)
 	if err != nil {
-		return nil, api.fail(err)
+		return nil, api.fail(notFound(err, "no lineage %q", p.Lineage))
 	}
 	return lineageJSON(l), nil
 }

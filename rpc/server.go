@@ -101,12 +101,18 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 	srv.SetHTTPBodyLimit(o.BodyLimit)
 	srv.SetWebsocketReadLimit(o.WSReadLimit)
 	srv.SetBatchLimits(o.BatchItemLimit, o.BatchRespLimit)
-	if err := srv.RegisterName("sequencer", api); err != nil {
-		return nil, fmt.Errorf("register api: %w", err)
+	discover := &DiscoverAPI{}
+	svcs := services(api, discover)
+	for _, svc := range svcs {
+		if err := srv.RegisterName(svc.name, svc.rcvr); err != nil {
+			return nil, fmt.Errorf("register %s api: %w", svc.name, err)
+		}
 	}
-	if err := srv.RegisterName("eth", &EthAPI{chainID: api.cfg.Domain.ChainID}); err != nil {
-		return nil, fmt.Errorf("register eth api: %w", err)
+	doc, err := openRPC(svcs, api.cfg.Version)
+	if err != nil {
+		return nil, err
 	}
+	discover.doc = doc
 	s := &Server{opts: o, api: api, rpc: srv, mux: http.NewServeMux(), bodies: semaphore.NewWeighted(o.BodyBytesInFlight),
 		reads: semaphore.NewWeighted(o.ReadBytesInFlight)}
 	// Made here, not in Serve: Shutdown runs on another goroutine than Serve
@@ -129,6 +135,10 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 		}
 		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 			ws.ServeHTTP(w, r)
+			return
+		}
+		if wantsStatusPage(r) { // a browser: the status page (status.go)
+			s.statusPage(w, r)
 			return
 		}
 		s.serveHTTP(w, r)

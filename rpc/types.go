@@ -343,6 +343,9 @@ type ReadParams struct {
 	From    *Uint64 `json:"from"`
 	Limit   *Uint64 `json:"limit"`
 	Lineage string  `json:"lineage"`
+	// Latest, instead of From: the last Latest entries of the log (1-1000),
+	// in seq order.
+	Latest *Uint64 `json:"latest"`
 }
 
 func (p *ReadParams) UnmarshalJSON(b []byte) error {

@@ -4,7 +4,9 @@
 //	sequencer [run] [flags]     start a node (the default)
 //	sequencer keygen [flags]    make a signing key
 //	sequencer verify --datadir  check a stored log offline
-//	sequencer info|append|read|ticket|lineage --rpc URL   operator calls
+//	sequencer info|append|close|release|sync|read|ticket|lineage|equivocations --rpc URL
+//	                            operator calls
+//	sequencer version           print the version
 //
 // Every flag also reads SEQUENCER_<FLAG> from the environment
 // (--rpc-addr from SEQUENCER_RPC_ADDR); a flag on the command line wins.
@@ -28,15 +30,26 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help", "-version", "--version":
+			cmd, args = args[0], args[1:]
+		}
 	}
 	switch cmd {
+	case "-h", "-help", "--help":
+		usage(stdout)
+		return 0
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "sequencer %s\n", Version)
+		return 0
 	case "run":
 		return cmdRun(args, stdout, stderr)
 	case "keygen":
 		return cmdKeygen(args, stdout, stderr)
 	case "verify":
 		return cmdVerify(args, stdout, stderr)
-	case "info", "append", "read", "ticket", "lineage":
+	case "info", "append", "close", "release", "sync", "read", "ticket", "lineage", "equivocations":
 		return cmdOp(cmd, args, stdout, stderr)
 	case "help":
 		usage(stdout)
@@ -48,11 +61,32 @@ func Main(args []string, stdout, stderr io.Writer) int {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `usage:
-  sequencer [run] [flags]              start a node (sequencer run --help for flags)
-  sequencer keygen [--key-file FILE --password-file FILE]
-  sequencer verify --datadir DIR       check a stored log offline
-  sequencer info|append|read|ticket|lineage [--rpc URL] [--json] ...
-                                       talk to a running node (see -h of each)
+	fmt.Fprint(w, `sequencer: a P2P signed append-only sequencer node and its operator tools.
+
+usage: sequencer [command] [flags]
+
+Node:
+  run            start a node (the default command; flags below)
+  keygen         make a signing key (--key-file F --password-file P: an encrypted keystore)
+  verify         check a stored log offline (--datadir DIR; stop the node first)
+  version        print the version
+
+Operator calls to a running node (--rpc URL, default http://127.0.0.1:24444; --json for JSON;
+writes to a node with an allowlist are signed with CLIENT_PRIVATE_KEY):
+  info           the node: role, head, peers, addresses
+  append         sequence data (--data 0x.. | --text STR | --empty) [--lineage L --external-id ID]
+  close          a ticket's transaction was mined (--lineage L --external-id ID)
+  release        end a lease (--lineage L --external-id ID --reason rejected|broadcast)
+  sync           report the chain's nonce of a lineage (--lineage L --chain-nonce N)
+  read           entries (--from N [--limit N] [--lineage L] | --latest N)
+  ticket         one ticket (--lineage L --external-id ID)
+  lineage        one lineage (--lineage L)
+  equivocations  proofs that the primary signed two entries at one seq
+
+Each command takes -h. Every flag also reads SEQUENCER_<FLAG> from the environment.
+
+Flags of run:
 `)
+	fs, _ := runFlags(w)
+	fs.PrintDefaults()
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -16,6 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/seqnode/sequencer/client"
+	"github.com/seqnode/sequencer/rpc"
 )
 
 // Operator commands: talk to a running node over JSON-RPC.
@@ -30,9 +32,9 @@ import (
 // Writes to a node with an allowlist are signed with CLIENT_PRIVATE_KEY
 // (hex) when it is set.
 type opFlags struct {
-	rpc, lineage, externalID, data, text string
-	from, limit, latest                  uint64
-	asJSON                               bool
+	rpc, lineage, externalID, data, text, reason string
+	from, limit, latest, chainNonce              uint64
+	asJSON, empty                                bool
 }
 
 func cmdOp(name string, args []string, stdout, stderr io.Writer) int {
@@ -47,6 +49,16 @@ func cmdOp(name string, args []string, stdout, stderr io.Writer) int {
 		fs.StringVar(&f.text, "text", "", "data as text")
 		fs.StringVar(&f.lineage, "lineage", "", "lineage to lease a nonce of")
 		fs.StringVar(&f.externalID, "external-id", "", "your id of the transaction (required with --lineage)")
+		fs.BoolVar(&f.empty, "empty", false, "append an empty payload (neither --data nor --text)")
+	case "close", "release":
+		fs.StringVar(&f.lineage, "lineage", "", "lineage of the ticket")
+		fs.StringVar(&f.externalID, "external-id", "", "externalId of the ticket")
+		if name == "release" {
+			fs.StringVar(&f.reason, "reason", "", "rejected (never reached the network: nonce back to the pool) or broadcast (sent and failed: nonce used)")
+		}
+	case "sync":
+		fs.StringVar(&f.lineage, "lineage", "", "lineage")
+		fs.Uint64Var(&f.chainNonce, "chain-nonce", 0, "the account's confirmed transaction count on chain")
 	case "read":
 		fs.Uint64Var(&f.from, "from", 1, "first seq")
 		fs.Uint64Var(&f.limit, "limit", 20, "entries, 1-1000")
@@ -65,25 +77,21 @@ func cmdOp(name string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sequencer %s: %v\n", name, err)
 		return 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var opts []client.Option
-	if k := os.Getenv("CLIENT_PRIVATE_KEY"); k != "" {
-		key, err := crypto.HexToECDSA(strings.TrimPrefix(strings.TrimSpace(k), "0x"))
-		if err != nil {
-			fmt.Fprintf(stderr, "sequencer %s: CLIENT_PRIVATE_KEY is not a valid hex key\n", name)
-			return 2
+	fail := func(code int, err error) int {
+		if f.asJSON {
+			// --json: the error as JSON too, for scripts.
+			out := map[string]any{"message": err.Error()}
+			var ce *client.Error
+			if errors.As(err, &ce) {
+				out = map[string]any{"code": ce.Code, "message": ce.Message}
+				if ce.Data != nil {
+					out["data"] = ce.Data
+				}
+			}
+			b, _ := json.MarshalIndent(map[string]any{"error": out}, "", "  ")
+			fmt.Fprintln(stdout, string(b))
+			return code
 		}
-		opts = append(opts, client.WithKey(key))
-	}
-	c, err := client.Dial(ctx, f.rpc, opts...)
-	if err != nil {
-		fmt.Fprintf(stderr, "sequencer %s: %v\n", name, err)
-		return 1
-	}
-	defer c.Disconnect()
-	res, err := runOp(ctx, c, name, &f)
-	if err != nil {
 		var ce *client.Error
 		if errors.As(err, &ce) {
 			fmt.Fprintf(stderr, "sequencer %s: error %d: %s\n", name, ce.Code, ce.Message)
@@ -91,10 +99,38 @@ func cmdOp(name string, args []string, stdout, stderr io.Writer) int {
 				b, _ := json.Marshal(ce.Data)
 				fmt.Fprintf(stderr, "data: %s\n", b)
 			}
-		} else {
-			fmt.Fprintf(stderr, "sequencer %s: %v\n", name, err)
+			return code
 		}
-		return 1
+		fmt.Fprintf(stderr, "sequencer %s: %v\n", name, err)
+		return code
+	}
+	if err := checkOpFlags(name, fs, &f); err != nil {
+		return fail(2, err)
+	}
+	if !strings.Contains(f.rpc, "://") {
+		f.rpc = "http://" + f.rpc // host:port
+	}
+	if u, err := url.Parse(f.rpc); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss") {
+		return fail(2, fmt.Errorf("--rpc %q is not a node URL such as http://127.0.0.1:24444", f.rpc))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var opts []client.Option
+	if k := os.Getenv("CLIENT_PRIVATE_KEY"); k != "" {
+		key, err := crypto.HexToECDSA(strings.TrimPrefix(strings.TrimSpace(k), "0x"))
+		if err != nil {
+			return fail(2, errors.New("CLIENT_PRIVATE_KEY is not a valid hex key"))
+		}
+		opts = append(opts, client.WithKey(key))
+	}
+	c, err := client.Dial(ctx, f.rpc, opts...)
+	if err != nil {
+		return fail(1, err)
+	}
+	defer c.Disconnect()
+	res, err := runOp(ctx, c, name, &f)
+	if err != nil {
+		return fail(1, err)
 	}
 	if f.asJSON {
 		b, _ := json.MarshalIndent(res, "", "  ")
@@ -109,6 +145,14 @@ func runOp(ctx context.Context, c *client.Client, name string, f *opFlags) (any,
 	switch name {
 	case "info":
 		return c.Info(ctx)
+	case "close":
+		return c.Close(ctx, f.lineage, f.externalID)
+	case "release":
+		return c.Release(ctx, f.lineage, f.externalID, f.reason)
+	case "sync":
+		return c.SyncLineage(ctx, f.lineage, f.chainNonce)
+	case "equivocations":
+		return c.Equivocations(ctx)
 	case "append":
 		data := []byte(f.text)
 		if f.data != "" {
@@ -165,12 +209,57 @@ func printHuman(w io.Writer, res any) {
 		if r.FinalSeq != 0 {
 			fmt.Fprintf(tw, "final seq\t%d\n", r.FinalSeq)
 		}
+	case []rpc.EquivocationJSON:
+		if len(r) == 0 {
+			fmt.Fprintln(tw, "no equivocation seen")
+		}
+		for _, q := range r {
+			fmt.Fprintf(tw, "seq %d\t%s\t%s\n", q.A.Seq, q.A.Hash, q.B.Hash)
+		}
 	case *client.Lineage:
 		fmt.Fprintf(tw, "lineage\t%s\nnext nonce\t%d\nfloor\t%d\nclosed\t%d\nfailed\t%d\nreleased\t%v\n", r.Lineage, r.NextNonce, r.Floor, r.Closed, r.Failed, r.Released)
 		for _, f := range r.InFlight {
 			fmt.Fprintf(tw, "in flight\tnonce %d  %s  (seq %d)\n", f.Nonce, f.ExternalID, f.Seq)
 		}
 	}
+}
+
+// checkOpFlags refuses a call that would not do what was meant: an append
+// with no payload given (an empty entry needs --empty), a ticket call
+// without its ticket, a release without its reason, a sync without its
+// nonce.
+func checkOpFlags(name string, fs *flag.FlagSet, f *opFlags) error {
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	need := func(flags ...string) error {
+		for _, n := range flags {
+			if !set[n] {
+				return fmt.Errorf("--%s is required", n)
+			}
+		}
+		return nil
+	}
+	switch name {
+	case "append":
+		n := 0
+		for _, k := range []string{"data", "text", "empty"} {
+			if set[k] {
+				n++
+			}
+		}
+		if n != 1 {
+			return errors.New("give exactly one of --data 0x.., --text STR or --empty")
+		}
+	case "close", "ticket":
+		return need("lineage", "external-id")
+	case "release":
+		return need("lineage", "external-id", "reason")
+	case "sync":
+		return need("lineage", "chain-nonce")
+	case "lineage":
+		return need("lineage")
+	}
+	return nil
 }
 
 func hexAddr(a [20]byte) string { return common.Address(a).Hex() } // EIP-55

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/big"
 	"net"
@@ -74,7 +75,7 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	fs.Float64Var(&c.gossipDropRate, "gossip-drop-rate", 0, "testing aid: drop this share (0-1) of received gossip batches")
 	fs.Float64Var(&c.syncRequestRate, "sync-request-rate", p2p.DefaultSyncRequestRate, "sync requests a second served to one peer (burst the same); more are answered \"rate limited\"")
 	fs.IntVar(&c.syncByteRate, "sync-byte-rate", p2p.DefaultSyncByteRate, "sync response bytes a second served to one peer (burst at least one largest answer); answers wait for it")
-	fs.StringVar(&c.wsOrigins, "ws-origins", "", "comma-separated browser origins allowed to open a WebSocket (* for any); default: localhost and non-browser clients only")
+	fs.StringVar(&c.wsOrigins, "ws-origins", "", "comma-separated browser origins allowed to open a WebSocket (* for any); default: pages of this node's own address and non-browser clients")
 	fs.IntVar(&c.maxBodyBytes, "max-body-bytes", 0, "largest HTTP request body and WebSocket message (default max(5 MiB, 4×max-data-bytes+1 MiB))")
 	fs.IntVar(&c.maxBatchCalls, "max-batch-calls", 1000, "most calls in one JSON-RPC batch")
 	fs.IntVar(&c.maxConns, "max-conns", 1024, "most open RPC connections (HTTP and WebSocket); more wait to be accepted")
@@ -187,7 +188,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 // run wires a node: flags → config → store → p2p → pipeline or mirror →
 // RPC, then waits for ctx and shuts down in order: stop taking requests,
 // finish in-flight groups, stop p2p, close LevelDB.
-func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
+func run(ctx context.Context, c *runConfig, log *slog.Logger) (retErr error) {
 	if c.mode != "primary" && c.mode != "replica" {
 		return fmt.Errorf("--mode must be primary or replica, not %q", c.mode)
 	}
@@ -220,6 +221,15 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--peers: %w", err)
 	}
+	// A start that fails before serving leaves no datadir behind that it
+	// made itself (with a fresh key and identity nobody will use).
+	_, statErr := os.Stat(c.datadir)
+	created, serving := errors.Is(statErr, fs.ErrNotExist), false
+	defer func() {
+		if retErr != nil && created && !serving {
+			os.RemoveAll(c.datadir)
+		}
+	}()
 	if err := durable.MkdirAll(durable.OS, c.datadir, 0o700); err != nil {
 		return fmt.Errorf("datadir: %w", err)
 	}
@@ -362,6 +372,7 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 	log.Info("serving JSON-RPC (HTTP and WebSocket), /metrics and /healthz", "addr", "http://"+ln.Addr().String(), "role", c.mode)
 
 	serveErr := make(chan error, 1)
+	serving = true
 	go func() { serveErr <- srv.Serve(ln) }()
 	select {
 	case <-ctx.Done():

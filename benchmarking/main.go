@@ -23,6 +23,21 @@ import (
 	"time"
 )
 
+// usage is what --help prints before the flags.
+const usage = `Usage: go run ./benchmarking [flags]
+
+Drives real sequencer nodes over JSON-RPC and measures what a client can
+rely on: durable throughput (counted from receipts), append latency, replica
+lag, the catch-up rate of a late replica (--late-replica), and the nodes' CPU
+and memory. With no flags it builds ./cmd/sequencer, starts a primary and two
+replicas as child processes on 127.0.0.1, drives them for 10 s, prints a
+progress line every second and a summary at the end, and writes
+benchmark-results.json and benchmark.svg. With --rpc it drives a node that
+is already running instead (and --replica-rpc measures lag on its replicas).
+
+Flags:
+`
+
 // config is everything a run is told by its flags.
 type config struct {
 	Duration     time.Duration
@@ -55,6 +70,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("benchmarking", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to drive load (ignored with --count)")
 	fs.Int64Var(&c.Count, "count", 0, "send this many write calls (one entry each) instead of running for --duration")
 	fs.IntVar(&c.Conns, "conns", 32, "concurrent connections, one goroutine each")

@@ -24,7 +24,8 @@ var palette = []color.Color{
 
 // writePlot draws, in the format its extension names (SVG by default),
 // two panels over the seconds of the run: durable entries
-// per second, and p99 latency of the calls with, per replica, the p99 lag.
+// per second, and p99 latency of the calls with, per replica that has lag
+// data, the p99 lag (the panel's title names the lag only then).
 func writePlot(path string, r *results) error {
 	thr := plot.New()
 	thr.Title.Text = fmt.Sprintf("Sequencer: durable entries/s (%s, %d conns, batch %d)", r.Summary.Mode, r.Config.Conns, r.Config.Batch)
@@ -46,7 +47,6 @@ func writePlot(path string, r *results) error {
 	thr.Add(plotter.NewGrid())
 
 	lat := plot.New()
-	lat.Title.Text = "p99 per second: append latency at the client, replica lag"
 	lat.X.Label.Text = "seconds since load start"
 	lat.Y.Label.Text = "ms"
 	lat.Y.Min = 0
@@ -61,14 +61,24 @@ func writePlot(path string, r *results) error {
 	}
 	// Replica lag since the entry's timestamp: unlike the lag after the
 	// receipt, it does not depend on when the client's batch was answered.
+	lagDrawn := false
 	for i, rr := range r.Summary.Replicas {
 		var xy plotter.XYs
 		for _, s := range rr.SeriesFromTS {
 			xy = append(xy, plotter.XY{X: s.T, Y: s.P99})
 		}
+		if len(xy) == 0 {
+			continue // no lag measured: neither a line nor a legend entry
+		}
+		lagDrawn = true
 		if err := addLine(lat, xy, "replica "+rr.Name+" lag p99 (since entry timestamp)", palette[(i+1)%len(palette)], true); err != nil {
 			return err
 		}
+	}
+	// The title names only what is drawn: no lag without replica data.
+	lat.Title.Text = "p99 per second: append latency at the client"
+	if lagDrawn {
+		lat.Title.Text += ", replica lag"
 	}
 	lat.Add(plotter.NewGrid())
 	lat.Legend.Top, lat.Legend.Left = true, true

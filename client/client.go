@@ -279,6 +279,13 @@ func (c *Client) Read(ctx context.Context, from uint64, limit int, lineage strin
 	return &out, c.call(ctx, true, &out, "sequencer_read", params)
 }
 
+// ReadLatest returns the log's last n entries (1-1000), in seq order
+// (sequencer_read {latest}).
+func (c *Client) ReadLatest(ctx context.Context, n int) (*ReadPage, error) {
+	var out ReadPage
+	return &out, c.call(ctx, true, &out, "sequencer_read", map[string]any{"latest": n})
+}
+
 // Ticket returns a ticket (sequencer_ticket).
 func (c *Client) Ticket(ctx context.Context, lineage, externalID string) (*Ticket, error) {
 	var out Ticket

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -235,4 +237,73 @@ func TestFollowerBrokenPeerLog(t *testing.T) {
 		t.Errorf("head moved to %d", h.Seq)
 	}
 	t.Logf("%d range requests, %d head requests in 3 s", ranges, fake.heads.Load())
+}
+
+// SPEC §6: two primaries started on copies of one datadir share the
+// signing key and the libp2p identity, so a replica sees one peer id
+// behind two hosts. Each signs its own entries 51..55 after a shared
+// prefix; the replica must find the equivocation whichever of them
+// relays what, and stop following.
+func TestEquivocationSharedIdentity(t *testing.T) {
+	lg := newTestLog(t)
+	clock := func() time.Time { return time.UnixMilli(1_700_000_000_000) }
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := startPrimary(t, lg, primaryOpts{now: clock, nodeOpts: nodeOpts{dataDir: dirA}})
+	id, err := os.ReadFile(filepath.Join(dirA, identityFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirB, identityFile), id, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, a.node)}})
+	const shared = 50
+	writePlain(t, a.seq, "shared", shared)
+	waitHead(t, r.store, shared, "replica")
+
+	// The copy: same identity, same key, the same first 50 entries; it
+	// dials the replica, which now holds two connections to one peer id.
+	// It does not publish: the replica learns its entries by sync only.
+	b := startPrimary(t, lg, primaryOpts{now: clock, noPublish: true, nodeOpts: nodeOpts{dataDir: dirB, peers: addrInfo(t, r.node)}})
+	if b.node.ID() != a.node.ID() {
+		t.Fatal("test setup: the copies have different peer ids")
+	}
+	writePlain(t, b.seq, "shared", shared)
+	if a.store.Head() != b.store.Head() {
+		t.Fatal("test setup: the shared prefix differs")
+	}
+	waitFor(t, waitLong, "the replica to hold two connections to the shared peer id", func() bool {
+		return len(r.node.host.Network().ConnsToPeer(a.node.ID())) >= 2
+	})
+	writePlain(t, a.seq, "branch a", 5)
+	writePlain(t, b.seq, "branch b", 5)
+
+	p := waitProof(t, r)
+	checkProof(t, lg, p)
+	if p.A.Seq <= shared || p.A.Seq > shared+5 {
+		t.Fatalf("proof at seq %d, want one of %d..%d", p.A.Seq, shared+1, shared+5)
+	}
+	t.Logf("proof at seq %d; replica head %d", p.A.Seq, r.store.Head().Seq)
+}
+
+// A --peers entry with this node's own peer id (a copied datadir) is said
+// at error level at start-up: libp2p refuses to dial it.
+func TestPeerWithOwnID(t *testing.T) {
+	lg := newTestLog(t)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := startNode(t, lg, memStore(t), nodeOpts{dataDir: dirA})
+	t.Cleanup(a.Close)
+	id, err := os.ReadFile(filepath.Join(dirA, identityFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirB, identityFile), id, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingHandler{}
+	b := startNode(t, lg, memStore(t), nodeOpts{dataDir: dirB, peers: addrInfo(t, a), logger: slog.New(rec)})
+	t.Cleanup(b.Close)
+	if !rec.logged("has this node's own peer id: a copied datadir?") {
+		t.Fatalf("no error-level warning of a peer with our own id; logged %q", rec.errors)
+	}
 }

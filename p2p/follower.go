@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/seqnode/sequencer/sequencer"
 )
@@ -84,6 +84,10 @@ func (f *Follower) Run(ctx context.Context) {
 			// period is checked against the peers.
 			if h := f.mirror.Store().Head().Seq; h != lastHead {
 				lastHead = h
+				// Still compare every source's head with ours: a host
+				// whose entries gossip does not bring (one sharing a peer
+				// id with another, SPEC §6) must not go unseen.
+				f.bestSource(ctx)
 				continue
 			}
 			f.catchUp(ctx)
@@ -211,16 +215,17 @@ func (f *Follower) handle(err error) {
 	}
 }
 
-// catchUp asks every connected peer for its head and fetches what it lacks
-// from the peer with the highest one, verifying every entry.
+// catchUp asks every connected host for its head and fetches what it
+// lacks from the one with the highest, verifying every entry.
 func (f *Follower) catchUp(ctx context.Context) {
 	if f.mirror.Stopped() != nil {
 		return
 	}
-	best, bestHead := f.bestPeer(ctx)
+	best, bestHead := f.bestSource(ctx)
 	if bestHead == nil {
 		return
 	}
+	p := best.RemotePeer()
 	// A fetcher keeps the next range coming while this goroutine verifies
 	// and applies the current one.
 	fctx, stop := context.WithCancel(ctx)
@@ -235,19 +240,19 @@ func (f *Follower) catchUp(ctx context.Context) {
 		es, err := fr.entries, fr.err
 		if len(es) == 0 {
 			if err != nil {
-				f.log.Debug("sync fetch", "peer", best, "from", head.Seq+1, "err", err)
+				f.log.Debug("sync fetch", "peer", p, "from", head.Seq+1, "err", err)
 			}
 			return
 		}
 		if err := f.verify(es); err != nil {
-			f.log.Warn("sync: peer sent an entry the primary did not sign", "peer", best, "err", err)
+			f.log.Warn("sync: peer sent an entry the primary did not sign", "peer", p, "err", err)
 			return
 		}
 		n, err := f.mirror.Apply(es, true)
 		if errors.Is(err, sequencer.ErrForkSuspected) && head.Seq > 0 {
 			// The peer's entry head+1 does not chain onto ours: fetch its
 			// entry at our head; Apply compares and keeps the proof.
-			other, ferr := f.node.FetchRange(ctx, best, head.Seq, 1)
+			other, ferr := f.node.fetchRangeVia(ctx, best, head.Seq, 1)
 			if ferr == nil && len(other) == 1 {
 				if _, aerr := f.mirror.Apply(other, false); aerr != nil {
 					err = aerr
@@ -261,12 +266,12 @@ func (f *Follower) catchUp(ctx context.Context) {
 			if errors.Is(err, sequencer.ErrEquivocation) {
 				f.equivocations.Inc()
 			} else {
-				f.log.Warn("sync: peer's entries do not continue our log", "peer", best, "from", head.Seq+1, "err", err)
+				f.log.Warn("sync: peer's entries do not continue our log", "peer", p, "from", head.Seq+1, "err", err)
 			}
 			return
 		}
 		if n > 0 && (head.Seq+uint64(n))%10_000 < uint64(n) {
-			f.log.Info("catching up", "head", head.Seq+uint64(n), "target", bestHead.Seq, "peer", best)
+			f.log.Info("catching up", "head", head.Seq+uint64(n), "target", bestHead.Seq, "peer", p)
 		}
 	}
 }
@@ -276,12 +281,12 @@ type fetched struct {
 	err     error
 }
 
-// fetchRanges fetches consecutive ranges [from, to] from p into out, and
+// fetchRanges fetches consecutive ranges [from, to] over c into out, and
 // closes out when done, on the first error, or when ctx ends.
-func (f *Follower) fetchRanges(ctx context.Context, p peer.ID, from, to uint64, out chan<- fetched) {
+func (f *Follower) fetchRanges(ctx context.Context, c network.Conn, from, to uint64, out chan<- fetched) {
 	defer close(out)
 	for from <= to && ctx.Err() == nil {
-		es, err := f.node.FetchRange(ctx, p, from, maxRangeEntries)
+		es, err := f.node.fetchRangeVia(ctx, c, from, maxRangeEntries)
 		select {
 		case out <- fetched{es, err}:
 		case <-ctx.Done():
@@ -294,32 +299,52 @@ func (f *Follower) fetchRanges(ctx context.Context, p peer.ID, from, to uint64, 
 	}
 }
 
-// bestPeer returns the connected peer with the highest validly signed head;
-// heads at or below ours are compared with ours (equivocation check).
-func (f *Follower) bestPeer(ctx context.Context) (peer.ID, *sequencer.Entry) {
-	var best peer.ID
+// bestSource asks every connection (not every peer id: two hosts that
+// share one, a copied datadir, are two sources) for its head, and returns
+// the connection with the highest validly signed one. Every head is
+// checked against our log, whoever serves it (SPEC §6): one at or below
+// our head is compared with our entry at its seq, and a source ahead of
+// us is asked for its entry at our head, which must be ours.
+func (f *Follower) bestSource(ctx context.Context) (network.Conn, *sequencer.Entry) {
+	var best network.Conn
 	var bestHead *sequencer.Entry
 	h := sequencer.NewHasher(f.mirror.Domain())
-	for _, p := range f.node.host.Network().Peers() {
+	for _, c := range f.node.host.Network().Conns() {
+		if c.IsClosed() || f.mirror.Stopped() != nil {
+			continue
+		}
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		e, err := f.node.FetchHead(cctx, p)
+		e, err := f.node.fetchHeadVia(cctx, c)
 		cancel()
 		if err != nil || e == nil {
 			continue
 		}
 		if err := sequencer.CheckSigned(h, f.mirror.Primary(), e); err != nil {
-			f.log.Warn("peer announced a head the primary did not sign", "peer", p, "err", err)
+			f.log.Warn("peer announced a head the primary did not sign", "peer", c.RemotePeer(), "addr", c.RemoteMultiaddr(), "err", err)
 			continue
 		}
 		f.node.seenHead(e.Seq)
-		if e.Seq <= f.mirror.Store().Head().Seq {
+		ours := f.mirror.Store().Head()
+		if e.Seq <= ours.Seq {
 			_, err := f.mirror.Apply([]*sequencer.Entry{e}, true)
 			f.handle(err)
 			continue
 		}
-		if bestHead == nil || e.Seq > bestHead.Seq {
-			best, bestHead = p, e
+		if ours.Seq > 0 {
+			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			at, err := f.node.fetchRangeVia(cctx, c, ours.Seq, 1)
+			cancel()
+			if err == nil && len(at) == 1 {
+				_, err := f.mirror.Apply(at, false)
+				f.handle(err)
+			}
 		}
+		if bestHead == nil || e.Seq > bestHead.Seq {
+			best, bestHead = c, e
+		}
+	}
+	if f.mirror.Stopped() != nil {
+		return nil, nil
 	}
 	return best, bestHead
 }
@@ -380,7 +405,7 @@ func RecoverPrimary(ctx context.Context, n *Node, m *sequencer.Mirror, wait time
 	if err := m.Stopped(); err != nil {
 		return err
 	}
-	_, bestHead := f.bestPeer(ctx)
+	_, bestHead := f.bestSource(ctx)
 	if err := m.Stopped(); err != nil {
 		return err
 	}
@@ -407,9 +432,10 @@ func GuardPrimary(ctx context.Context, n *Node, s *sequencer.Sequencer) {
 		if s.Halted() != nil {
 			return
 		}
-		for _, p := range n.host.Network().Peers() {
+		for _, c := range n.host.Network().Conns() {
+			p := c.RemotePeer()
 			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			e, err := n.FetchHead(cctx, p)
+			e, err := n.fetchHeadVia(cctx, c)
 			cancel()
 			if err != nil || e == nil || sequencer.CheckSigned(h, s.Address(), e) != nil {
 				continue

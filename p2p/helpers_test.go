@@ -65,6 +65,7 @@ type nodeOpts struct {
 	syncByteRate    int
 	syncTimeout     time.Duration
 	pubsubOpts      []pubsub.Option
+	dataDir         string // holds the node's identity; a fresh one if empty
 }
 
 func startNode(t testing.TB, lg testLog, store sequencer.Store, o nodeOpts) *Node {
@@ -72,7 +73,10 @@ func startNode(t testing.TB, lg testLog, store sequencer.Store, o nodeOpts) *Nod
 	if o.logger == nil {
 		o.logger = quietLogger()
 	}
-	n, err := New(Config{DataDir: t.TempDir(), ListenAddr: "/ip4/127.0.0.1/tcp/0", Peers: o.peers,
+	if o.dataDir == "" {
+		o.dataDir = t.TempDir()
+	}
+	n, err := New(Config{DataDir: o.dataDir, ListenAddr: "/ip4/127.0.0.1/tcp/0", Peers: o.peers,
 		Primary: lg.addr, Domain: lg.domain, Store: store, MaxDataBytes: o.maxDataBytes,
 		Logger: o.logger, DropRate: o.dropRate,
 		SyncRequestRate: o.syncRequestRate, SyncByteRate: o.syncByteRate, syncTimeout: o.syncTimeout, pubsubOpts: o.pubsubOpts})

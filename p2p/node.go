@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -17,6 +18,7 @@ import (
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/seqnode/sequencer/sequencer"
 )
@@ -145,6 +147,7 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("p2p host: %w", err)
 	}
+	checkPeers(cfg.Logger, h.ID(), cfg.Peers)
 	ctx, cancel := context.WithCancel(context.Background())
 	maxMsg := max(1<<20, cfg.MaxDataBytes+64<<10)
 	n := &Node{
@@ -315,7 +318,9 @@ func (n *Node) dialLoop() {
 	for {
 		for _, ai := range n.cfg.Peers {
 			ctx, cancel := context.WithTimeout(n.ctx, 3*time.Second)
-			if err := connect(ctx, n.host, ai); err != nil && n.ctx.Err() == nil {
+			if err := connect(ctx, n.host, ai); errors.Is(err, swarm.ErrDialToSelf) {
+				// Said at start-up (checkPeers); libp2p never dials it.
+			} else if err != nil && n.ctx.Err() == nil {
 				n.log.Debug("dial peer", "peer", ai.ID, "err", err)
 			}
 			cancel()
@@ -325,6 +330,25 @@ func (n *Node) dialLoop() {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// checkPeers says loudly when a --peers entry has this node's own peer id
+// (libp2p refuses to dial it: two nodes started on copies of one datadir
+// share it, and would hide one another from replicas that dial by peer
+// id) or when two entries share one.
+func checkPeers(log *slog.Logger, self peer.ID, peers []peer.AddrInfo) {
+	seen := map[peer.ID]bool{}
+	for _, ai := range peers {
+		switch {
+		case ai.ID == self:
+			log.Error("peer "+ai.ID.String()+" has this node's own peer id: a copied datadir? Give each node its own datadir (a new p2p-identity.key)",
+				"peer", ai.ID, "addrs", fmt.Sprint(ai.Addrs))
+		case seen[ai.ID]:
+			log.Error("two --peers entries have one peer id: the same node twice, or nodes on copies of one datadir (only one of them can be reached)",
+				"peer", ai.ID, "addrs", fmt.Sprint(ai.Addrs))
+		}
+		seen[ai.ID] = true
 	}
 }
 

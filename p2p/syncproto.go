@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	msmux "github.com/multiformats/go-multistream"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -192,9 +193,44 @@ func readRequest(r io.ByteReader) (typ byte, from, limit uint64, err error) {
 // rateLimitedTries times in all and never past ctx: a client that is
 // limited slows down instead of asking again at once.
 func (n *Node) request(ctx context.Context, p peer.ID, typ byte, from, limit uint64) (r *bufio.Reader, done func(), err error) {
+	return n.requestOn(ctx, func(ctx context.Context) (network.Stream, error) {
+		return n.host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), p, syncProtocol)
+	}, typ, from, limit)
+}
+
+// requestVia is request over one connection: two hosts that share a peer
+// id (a copied datadir) are two connections to one peer, and each must be
+// asked (SPEC §6).
+func (n *Node) requestVia(ctx context.Context, c network.Conn, typ byte, from, limit uint64) (r *bufio.Reader, done func(), err error) {
+	return n.requestOn(ctx, func(ctx context.Context) (network.Stream, error) {
+		return openSyncStream(ctx, c)
+	}, typ, from, limit)
+}
+
+// openSyncStream opens a sync protocol stream on the connection c.
+func openSyncStream(ctx context.Context, c network.Conn) (network.Stream, error) {
+	s, err := c.NewStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		s.SetDeadline(deadline)
+	}
+	if err := s.SetProtocol(syncProtocol); err != nil {
+		s.Reset()
+		return nil, err
+	}
+	if err := msmux.SelectProtoOrFail(syncProtocol, s); err != nil {
+		s.Reset()
+		return nil, fmt.Errorf("negotiate %s: %w", syncProtocol, err)
+	}
+	return s, nil
+}
+
+func (n *Node) requestOn(ctx context.Context, open func(context.Context) (network.Stream, error), typ byte, from, limit uint64) (r *bufio.Reader, done func(), err error) {
 	wait := rateLimitedBackoff
 	for try := 1; ; try++ {
-		r, done, err = n.requestOnce(ctx, p, typ, from, limit)
+		r, done, err = n.requestOnce(ctx, open, typ, from, limit)
 		if !errors.Is(err, errRateLimited) || try == rateLimitedTries {
 			return r, done, err
 		}
@@ -207,9 +243,9 @@ func (n *Node) request(ctx context.Context, p peer.ID, typ byte, from, limit uin
 	}
 }
 
-func (n *Node) requestOnce(ctx context.Context, p peer.ID, typ byte, from, limit uint64) (r *bufio.Reader, done func(), err error) {
+func (n *Node) requestOnce(ctx context.Context, open func(context.Context) (network.Stream, error), typ byte, from, limit uint64) (r *bufio.Reader, done func(), err error) {
 	ctx, cancel := context.WithTimeout(ctx, n.syncTimeout)
-	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), p, syncProtocol)
+	s, err := open(ctx)
 	if err != nil {
 		cancel()
 		return nil, nil, err
@@ -283,6 +319,16 @@ func (n *Node) FetchHead(ctx context.Context, p peer.ID) (*sequencer.Entry, erro
 	return n.readRecord(r)
 }
 
+// fetchHeadVia asks the host at the other end of c for its head entry.
+func (n *Node) fetchHeadVia(ctx context.Context, c network.Conn) (*sequencer.Entry, error) {
+	r, done, err := n.requestVia(ctx, c, reqHead, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return n.readRecord(r)
+}
+
 // FetchRange asks p for up to limit entries from seq from.
 func (n *Node) FetchRange(ctx context.Context, p peer.ID, from uint64, limit int) ([]*sequencer.Entry, error) {
 	r, done, err := n.request(ctx, p, reqRange, from, uint64(limit))
@@ -290,6 +336,21 @@ func (n *Node) FetchRange(ctx context.Context, p peer.ID, from uint64, limit int
 		return nil, err
 	}
 	defer done()
+	return n.readRange(r, from)
+}
+
+// fetchRangeVia is FetchRange over the connection c.
+func (n *Node) fetchRangeVia(ctx context.Context, c network.Conn, from uint64, limit int) ([]*sequencer.Entry, error) {
+	r, done, err := n.requestVia(ctx, c, reqRange, from, uint64(limit))
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return n.readRange(r, from)
+}
+
+// readRange reads the records of a range answer that starts at from.
+func (n *Node) readRange(r *bufio.Reader, from uint64) ([]*sequencer.Entry, error) {
 	var out []*sequencer.Entry
 	for range maxRangeEntries + 1 {
 		e, err := n.readRecord(r)

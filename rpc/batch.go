@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -33,6 +34,7 @@ import (
 const (
 	codeResponseTooLarge = -32003
 	msgResponseTooLarge  = "response too large"
+	msgBatchTooLarge     = "batch too large" // go-ethereum's words, kept as the message's prefix
 )
 
 var acceptedContentTypes = []string{"application/json", "application/json-rpc", "application/jsonrequest"}
@@ -61,16 +63,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.rpc.ServeHTTP(w, r) // go-ethereum answers 413
 		return
 	}
-	// Bound the memory of bodies being decoded: wait for room.
-	weight := r.ContentLength
-	if weight <= 0 {
-		weight = int64(s.opts.BodyLimit)
-	}
-	if err := s.bodies.Acquire(r.Context(), weight); err != nil {
-		return // the client went away
-	}
-	defer s.bodies.Release(weight)
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.opts.BodyLimit)))
+	body, release, err := readBody(r.Context(), s.bodies, r.Body, r.ContentLength, s.opts.BodyLimit)
+	defer release()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -80,12 +74,25 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if n := countReads(body); n > 0 {
+		// Reads: bound the answers being built and written at once, and
+		// what one request's reads may return together.
+		weight := min(int64(n)*int64(s.api.cfg.MaxReadBytes), int64(s.opts.BatchRespLimit))
+		if err := s.reads.Acquire(r.Context(), weight); err != nil {
+			return
+		}
+		defer s.reads.Release(weight)
+		r = r.WithContext(withReadBudget(r.Context(), int64(s.opts.BatchRespLimit)))
+	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) > 0 && trimmed[0] == '{' {
 		// A single call: the write fast path, else go-ethereum.
 		if c, ok := readSingleWrite(trimmed); ok {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(s.runWrite(r, c, func() {}))
+			return
+		}
+		if refuseDuplicateKeys(w, trimmed) {
 			return
 		}
 		var env callEnvelope
@@ -101,10 +108,17 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			s.serveWriteBatch(w, r, calls)
 			return
 		}
+		if refuseDuplicateKeys(w, trimmed) {
+			return
+		}
 	}
 	var elems []json.RawMessage
-	if len(trimmed) == 0 || trimmed[0] != '[' || json.Unmarshal(trimmed, &elems) != nil ||
-		len(elems) < 2 || len(elems) > s.opts.BatchItemLimit {
+	isBatch := len(trimmed) > 0 && trimmed[0] == '[' && json.Unmarshal(trimmed, &elems) == nil
+	if isBatch && len(elems) > s.opts.BatchItemLimit {
+		s.batchTooLarge(w, elems)
+		return
+	}
+	if !isBatch || len(elems) < 2 {
 		// Single calls, malformed JSON, empty, one-call and oversized
 		// batches: go-ethereum's own answers.
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -126,6 +140,24 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		answers[i] = s.serveOne(r, elems[i], enqueued)
 	})
 	s.writeAnswers(w, answers)
+}
+
+// batchTooLarge answers a batch of more calls than BatchItemLimit as
+// go-ethereum does (one -32600 error, with the id of the first call, and
+// nothing run), but names the limit in the message and in data.
+func (s *Server) batchTooLarge(w http.ResponseWriter, elems []json.RawMessage) {
+	id := json.RawMessage("null")
+	for _, el := range elems {
+		var env callEnvelope
+		if json.Unmarshal(el, &env) == nil && env.Method != "" && len(env.ID) > 0 && plainID(env.ID) {
+			id = env.ID
+			break
+		}
+	}
+	err := &Error{Code: CodeInvalidRequest, Message: fmt.Sprintf("%s: at most %d calls in one batch", msgBatchTooLarge, s.opts.BatchItemLimit),
+		Data: map[string]int{"limit": s.opts.BatchItemLimit}}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(append(append([]byte{'['}, encodeAnswer(id, nil, err)...), ']'))
 }
 
 // serveWriteBatch runs a batch of write calls read by the one-pass reader.

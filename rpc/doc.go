@@ -3,5 +3,7 @@
 // batch requests, subscriptions in go-ethereum's form, and the SPEC's error
 // codes (each error carries ErrorCode and, where the SPEC gives it,
 // ErrorData). It also owns request permissioning (allowlist and EIP-712
-// signed Requests) and the /metrics and /healthz endpoints.
+// signed Requests), the /metrics and /healthz endpoints, the OpenRPC
+// document of what it serves (rpc_discover, openrpc.go) and the status page
+// a browser gets at "/" (status.go).
 package rpc

@@ -10,6 +10,7 @@ import (
 
 // SPEC §4 error codes.
 const (
+	CodeInvalidRequest     = -32600
 	CodeInvalidParams      = -32602
 	CodeInternal           = -32603
 	CodeUnauthorized       = 4001
@@ -83,6 +84,19 @@ func toRPC(err error, primary common.Address) error {
 		return out
 	}
 	return &Error{Code: CodeInternal, Message: fmt.Sprintf("internal error: %v", err)}
+}
+
+// notFound names what was not found in a 4003 answer: the code and the
+// "not found" prefix are stable, the rest says which record.
+func notFound(err error, format string, args ...any) error {
+	if !errors.Is(err, sequencer.ErrNotFound) {
+		return err
+	}
+	return &Error{Code: CodeNotFound, Message: "not found: " + fmt.Sprintf(format, args...)}
+}
+
+func ticketNotFound(err error, lineage, externalID string) error {
+	return notFound(err, "no ticket with externalId %q in lineage %q", externalID, lineage)
 }
 
 func invalidParams(format string, args ...any) *Error {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -34,6 +35,7 @@ import (
 //	"n" lineage                  lineage record
 //	"u" externalId               tx without lineage, by externalId: seq(8) dataHash(32)
 //	"q" seq(8) hash(32)          equivocation proof: len(4) entry A, entry B (replicas)
+//	"r" requestHash(32)          accepted signed request: seq(8) deadline(8) (until its deadline)
 //
 // Integers are big-endian so that keys sort by seq. A lineage never holds
 // 0x00 (SPEC §4 limits it to [A-Za-z0-9:._/-]), so the separator is safe.
@@ -47,6 +49,7 @@ const (
 	pfxLineage = 'n'
 	pfxPlain   = 'u'
 	pfxEquiv   = 'q'
+	pfxRequest = 'r'
 )
 
 // Head is the last entry of a log; Seq 0 means an empty log.
@@ -116,6 +119,8 @@ type LevelStore struct {
 	readOnly  bool
 	closeOnce sync.Once
 	closeErr  error
+
+	lineageCount atomic.Int64
 }
 
 // writeBuffer is LevelDB's memtable size, which is also when it moves to a
@@ -390,6 +395,12 @@ func newLevelStore(db *leveldb.DB) (*LevelStore, error) {
 		db.Close()
 		return nil, err
 	}
+	n, err := s.countLineages()
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("count lineages: %w", err)
+	}
+	s.lineageCount.Store(int64(n))
 	return s, nil
 }
 
@@ -579,8 +590,13 @@ func (s *LevelStore) Plain(externalID string) (*PlainTx, error) {
 	return &p, err
 }
 
-// LineageCount counts the lineage records.
+// LineageCount is the number of lineage records: counted once at open,
+// then kept by Commit (sequencer_info asks for it on every call).
 func (s *LevelStore) LineageCount() (int, error) {
+	return int(s.lineageCount.Load()), nil
+}
+
+func (s *LevelStore) countLineages() (int, error) {
 	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxLineage}), nil)
 	defer it.Release()
 	n := 0
@@ -606,6 +622,7 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 	s.mu.Lock()
 	s.head = nh
 	s.mu.Unlock()
+	s.lineageCount.Add(int64(d.NewLineages))
 	return nil
 }
 
@@ -636,6 +653,12 @@ func commitBatch(head Head, entries []*Entry, d Dirty) (*leveldb.Batch, Head, er
 	}
 	for id, p := range d.Plain {
 		b.Put(prefixed(pfxPlain, id), encodePlain(p))
+	}
+	for _, r := range d.Requests {
+		b.Put(append([]byte{pfxRequest}, r.Hash[:]...), encodeRequest(r))
+	}
+	for _, h := range d.ExpiredRequests {
+		b.Delete(append([]byte{pfxRequest}, h[:]...))
 	}
 	last := entries[len(entries)-1]
 	nh := Head{Seq: last.Seq, Hash: last.Hash, Timestamp: last.Timestamp}
@@ -670,6 +693,7 @@ func batchSize(entries []*Entry, d Dirty) int {
 	for id := range d.Plain {
 		n += rec + 1 + len(id) + 40
 	}
+	n += len(d.Requests)*(rec+33+16) + len(d.ExpiredRequests)*(rec+33)
 	return n
 }
 
@@ -829,4 +853,19 @@ func (s *LevelStore) IndexCount() (uint64, error) {
 		n++
 	}
 	return n, it.Error()
+}
+
+// Requests returns the accepted signed requests (SPEC §4: used once).
+func (s *LevelStore) Requests() ([]RequestRecord, error) {
+	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxRequest}), nil)
+	defer it.Release()
+	var out []RequestRecord
+	for it.Next() {
+		k, v := it.Key(), it.Value()
+		if len(k) != 33 || len(v) != 16 {
+			return nil, fmt.Errorf("%w: request record of %d/%d bytes", ErrCorrupt, len(k), len(v))
+		}
+		out = append(out, RequestRecord{RequestID: RequestID{Hash: common.BytesToHash(k[1:]), Deadline: binary.BigEndian.Uint64(v[8:])}, Seq: binary.BigEndian.Uint64(v)})
+	}
+	return out, it.Error()
 }

@@ -23,6 +23,7 @@ import (
 //	sequencer info    [--rpc URL] [--json]
 //	sequencer append  --data 0x… | --text STR [--lineage L --external-id ID] [--json]
 //	sequencer read    --from N [--limit N] [--lineage L] [--json]
+//	sequencer read    --latest N [--json]
 //	sequencer ticket  --lineage L --external-id ID [--json]
 //	sequencer lineage --lineage L [--json]
 //
@@ -30,7 +31,7 @@ import (
 // (hex) when it is set.
 type opFlags struct {
 	rpc, lineage, externalID, data, text string
-	from, limit                          uint64
+	from, limit, latest                  uint64
 	asJSON                               bool
 }
 
@@ -50,6 +51,7 @@ func cmdOp(name string, args []string, stdout, stderr io.Writer) int {
 		fs.Uint64Var(&f.from, "from", 1, "first seq")
 		fs.Uint64Var(&f.limit, "limit", 20, "entries, 1-1000")
 		fs.StringVar(&f.lineage, "lineage", "", "only this lineage's entries")
+		fs.Uint64Var(&f.latest, "latest", 0, "the log's last N entries (1-1000), instead of --from")
 	case "ticket":
 		fs.StringVar(&f.lineage, "lineage", "", "lineage")
 		fs.StringVar(&f.externalID, "external-id", "", "externalId")
@@ -121,6 +123,12 @@ func runOp(ctx context.Context, c *client.Client, name string, f *opFlags) (any,
 		}
 		return c.Append(ctx, client.AppendRequest{Data: data, Lineage: f.lineage, ExternalID: f.externalID})
 	case "read":
+		if f.latest > 0 {
+			if f.lineage != "" {
+				return nil, errors.New("give --latest or --lineage, not both")
+			}
+			return c.ReadLatest(ctx, int(min(f.latest, 1<<20)))
+		}
 		return c.Read(ctx, f.from, int(f.limit), f.lineage)
 	case "ticket":
 		return c.Ticket(ctx, f.lineage, f.externalID)

@@ -115,7 +115,7 @@ func cmdVerify(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if rep.Recovered != "" {
-		fmt.Fprintf(stdout, "note: opening %s\n", rep.Recovered)
+		fmt.Fprintf(stdout, "note: at open, the store %s\n", rep.Recovered)
 	}
 	fmt.Fprintf(stdout, "ok: %d entries, head seq %d hash %s, signed by %s\n", rep.Entries, rep.Head.Seq, rep.Head.Hash, rep.Primary)
 	return 0

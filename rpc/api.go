@@ -44,7 +44,13 @@ type Config struct {
 	// MaxSubscriptions bounds live subscriptions (each holds a goroutine
 	// and one chunk of entries); more answer Overloaded. Default 1024.
 	MaxSubscriptions int
+	// MaxReadBytes bounds the entries of one sequencer_read answer
+	// (--max-read-bytes, SPEC §4); default DefaultMaxReadBytes.
+	MaxReadBytes int
 }
+
+// DefaultMaxReadBytes is the default --max-read-bytes.
+const DefaultMaxReadBytes = 4 << 20
 
 // API is the "sequencer" namespace.
 type API struct {
@@ -72,6 +78,9 @@ func NewAPI(backend Backend, cfg Config, reg prometheus.Registerer) *API {
 	}
 	if cfg.MaxSubscriptions <= 0 {
 		cfg.MaxSubscriptions = 1024
+	}
+	if cfg.MaxReadBytes <= 0 {
+		cfg.MaxReadBytes = DefaultMaxReadBytes
 	}
 	api := &API{cfg: cfg, backend: backend, done: make(chan struct{})}
 	api.hashers.New = func() any { return sequencer.NewHasher(cfg.Domain) }
@@ -117,9 +126,9 @@ func (api *API) precheck() error {
 	return nil
 }
 
-func (api *API) requestSender(auth *Auth, req sequencer.Request) (common.Address, error) {
+func (api *API) requestSender(auth *Auth, req sequencer.Request) (common.Address, sequencer.RequestID, error) {
 	if api.cfg.Allow == nil {
-		return common.Address{}, nil
+		return common.Address{}, sequencer.RequestID{}, nil
 	}
 	h := api.hashers.Get().(*sequencer.Hasher)
 	defer api.hashers.Put(h)
@@ -154,7 +163,7 @@ func (api *API) Append(ctx context.Context, p AppendParams) (*ReceiptJSON, error
 	}
 	data := []byte(*p.Data)
 	dataHash := crypto.Keccak256Hash(data)
-	sender, err := api.requestSender(&p.Auth, sequencer.Request{Kind: sequencer.KindTx, Lineage: p.Lineage, ExternalID: p.ExternalID, DataHash: dataHash})
+	sender, rid, err := api.requestSender(&p.Auth, sequencer.Request{Kind: sequencer.KindTx, Lineage: p.Lineage, ExternalID: p.ExternalID, DataHash: dataHash})
 	if err != nil {
 		return nil, api.fail(err)
 	}
@@ -162,7 +171,7 @@ func (api *API) Append(ctx context.Context, p AppendParams) (*ReceiptJSON, error
 		return nil, api.fail(&sequencer.LimitError{Err: sequencer.ErrTooLarge, Limit: api.cfg.MaxDataBytes})
 	}
 	return api.write(ctx, sequencer.Op{Kind: sequencer.KindTx, Lineage: p.Lineage, ExternalID: p.ExternalID,
-		Data: data, DataHash: dataHash, Sender: sender})
+		Data: data, DataHash: dataHash, Sender: sender, Request: rid})
 }
 
 // Close closes a ticket whose transaction was mined (sequencer_close).
@@ -197,11 +206,11 @@ func (api *API) finish(ctx context.Context, kind sequencer.Kind, lineage, extern
 	if err := api.precheck(); err != nil {
 		return nil, api.fail(err)
 	}
-	sender, err := api.requestSender(auth, sequencer.Request{Kind: kind, Lineage: lineage, ExternalID: externalID})
+	sender, rid, err := api.requestSender(auth, sequencer.Request{Kind: kind, Lineage: lineage, ExternalID: externalID})
 	if err != nil {
 		return nil, api.fail(err)
 	}
-	return api.write(ctx, sequencer.Op{Kind: kind, Lineage: lineage, ExternalID: externalID, Sender: sender})
+	return api.write(ctx, sequencer.Op{Kind: kind, Lineage: lineage, ExternalID: externalID, Sender: sender, Request: rid})
 }
 
 // SyncLineage records the chain's nonce of a lineage (sequencer_syncLineage).
@@ -219,11 +228,11 @@ func (api *API) SyncLineage(ctx context.Context, p SyncParams) (*ReceiptJSON, er
 		return nil, api.fail(err)
 	}
 	c := uint64(*p.ChainNonce)
-	sender, err := api.requestSender(&p.Auth, sequencer.Request{Kind: sequencer.KindSync, Lineage: p.Lineage, Nonce: c})
+	sender, rid, err := api.requestSender(&p.Auth, sequencer.Request{Kind: sequencer.KindSync, Lineage: p.Lineage, Nonce: c})
 	if err != nil {
 		return nil, api.fail(err)
 	}
-	return api.write(ctx, sequencer.Op{Kind: sequencer.KindSync, Lineage: p.Lineage, ChainNonce: c, Sender: sender})
+	return api.write(ctx, sequencer.Op{Kind: sequencer.KindSync, Lineage: p.Lineage, ChainNonce: c, Sender: sender, Request: rid})
 }
 
 // MaxReadLimit is the most entries one sequencer_read returns.
@@ -232,7 +241,8 @@ const MaxReadLimit = 1000
 // Read returns consecutive entries from `from`, or one lineage's entries
 // with seq ≥ from (sequencer_read).
 func (api *API) Read(ctx context.Context, p ReadParams) (*ReadResult, error) {
-	if p.Latest != nil {
+	newest := p.Latest != nil // over the byte limit, keep the newest entries
+	if newest {
 		if err := api.latest(&p); err != nil {
 			return nil, api.fail(err)
 		}
@@ -243,9 +253,9 @@ func (api *API) Read(ctx context.Context, p ReadParams) (*ReadResult, error) {
 	if *p.From < 1 {
 		return nil, api.fail(invalidParams("from must be at least 1"))
 	}
-	limit := int64(100)
+	limit := uint64(100)
 	if p.Limit != nil {
-		limit = *p.Limit
+		limit = uint64(*p.Limit)
 	}
 	if limit < 1 || limit > MaxReadLimit {
 		return nil, api.fail(invalidParams("limit must be 1-1000"))
@@ -253,24 +263,63 @@ func (api *API) Read(ctx context.Context, p ReadParams) (*ReadResult, error) {
 	if p.Lineage != "" && !validLineage(p.Lineage) {
 		return nil, api.fail(invalidParams("lineage must be 1-128 bytes of [A-Za-z0-9:._/-]"))
 	}
+	// SPEC §4: an answer holds at most MaxReadBytes of entries (at least
+	// one); a batch's reads share the batch's answer limit.
+	budget := int64(api.cfg.MaxReadBytes)
+	shared := readBudgetOf(ctx)
+	if shared != nil {
+		left := shared.left.Load()
+		if left <= 0 {
+			return nil, api.fail(&Error{Code: codeResponseTooLarge, Message: msgResponseTooLarge + ": the reads of this request already fill its answer limit"})
+		}
+		budget = min(budget, left)
+	}
 	st := api.backend.Store()
 	head := st.Head().Seq
-	var es []*sequencer.Entry
-	var err error
-	if p.Lineage != "" {
-		es, err = st.LineageRange(p.Lineage, uint64(*p.From), int(limit))
-	} else {
-		es, err = st.Range(uint64(*p.From), int(limit))
-	}
-	if err != nil {
-		return nil, api.fail(err)
-	}
-	out := &ReadResult{Entries: make([]*EntryJSON, 0, len(es)), Head: head}
-	for _, e := range es {
-		if e.Seq > head { // written after we read the head: keep the answer consistent
+	out := &ReadResult{Entries: []*EntryJSON{}, Head: head}
+	var used int64
+	var sizes []int64 // with newest: the size of each entry in out
+	from := uint64(*p.From)
+	const chunk = 32 // entries read from the store at a time
+read:
+	for uint64(len(out.Entries)) < limit {
+		n := int(min(limit-uint64(len(out.Entries)), chunk))
+		var es []*sequencer.Entry
+		var err error
+		if p.Lineage != "" {
+			es, err = st.LineageRange(p.Lineage, from, n)
+		} else {
+			es, err = st.Range(from, n)
+		}
+		if err != nil {
+			return nil, api.fail(err)
+		}
+		for _, e := range es {
+			if e.Seq > head { // written after we read the head: keep the answer consistent
+				break read
+			}
+			size := entryJSONSize(e)
+			for newest && len(out.Entries) > 0 && used+size > budget {
+				used -= sizes[0] // drop the oldest: the answer ends at the head
+				out.Entries[0] = nil
+				out.Entries, sizes = out.Entries[1:], sizes[1:]
+			}
+			if len(out.Entries) > 0 && used+size > budget {
+				break read
+			}
+			used += size
+			out.Entries = append(out.Entries, entryJSON(e))
+			if newest {
+				sizes = append(sizes, size)
+			}
+			from = e.Seq + 1
+		}
+		if len(es) < n {
 			break
 		}
-		out.Entries = append(out.Entries, entryJSON(e))
+	}
+	if shared != nil {
+		shared.left.Add(-used)
 	}
 	return out, nil
 }
@@ -293,9 +342,15 @@ func (api *API) latest(p *ReadParams) error {
 	if head := api.backend.Store().Head().Seq; head > n {
 		from = Uint64(head - n + 1)
 	}
-	limit := int64(n)
+	limit := Uint64(n)
 	p.From, p.Limit = &from, &limit
 	return nil
+}
+
+// entryJSONSize is the size of an entry's JSON in an answer, a few bytes
+// over: hex doubles the data, and the fixed fields take about 640 bytes.
+func entryJSONSize(e *sequencer.Entry) int64 {
+	return int64(2*len(e.Data) + len(e.Lineage) + len(e.ExternalID) + 700)
 }
 
 // Ticket returns a ticket (sequencer_ticket).

@@ -218,7 +218,7 @@ func TestBadInput(t *testing.T) {
 		{name: "read: limit 0", body: body("sequencer_read", `{"from":1,"limit":0}`), code: -32602, msg: "limit"},
 		{name: "read: limit 1001", body: body("sequencer_read", `{"from":1,"limit":1001}`), code: -32602, msg: "limit"},
 		{name: "read: limit -1", body: body("sequencer_read", `{"from":1,"limit":-1}`), code: -32602, msg: "limit"},
-		{name: "read: limit a string", body: body("sequencer_read", `{"from":1,"limit":"5"}`), code: -32602, msg: "limit"},
+		{name: "read: limit not a number", body: body("sequencer_read", `{"from":1,"limit":"five"}`), code: -32602, msg: "limit"},
 		{name: "read: lineage with bad chars", body: body("sequencer_read", `{"from":1,"lineage":"a b"}`), code: -32602, msg: "lineage"},
 		{name: "ticket: not found", body: body("sequencer_ticket", `{"lineage":"`+testLineage+`","externalId":"nope"}`), code: 4003},
 		{name: "ticket: externalId missing", body: body("sequencer_ticket", `{"lineage":"l"}`), code: -32602, msg: "externalId"},
@@ -288,6 +288,12 @@ func TestBadInput(t *testing.T) {
 		{name: "signed: close of unknown ticket", signed: true, body: body("sequencer_close", jsonString(closeSigned(sequencer.KindClose, "nope"))), code: 4003},
 		{name: "signed: data over --max-data-bytes", signed: true, body: signedAppend(make([]byte, maxData+1), "", nil), code: 4006, data: fmt.Sprintf(`{"limit":%d}`, maxData)},
 		{name: "signed: bad params before auth", signed: true, body: tx(`"data":"0x","lineage":"l"`), code: -32602, msg: "externalId"},
+		// Duplicate keys: encoding/json keeps the last, so the request
+		// would not do what its first reader sees.
+		{name: "duplicate method", body: `{"jsonrpc":"2.0","id":7,"method":"sequencer_info","method":"sequencer_append","params":[{"data":"0x01"}]}`, code: -32600, msg: `duplicate key "method"`},
+		{name: "duplicate param", body: body("sequencer_append", `{"data":"0x01","data":"0x02"}`), code: -32600, msg: `duplicate key "data"`},
+		{name: "duplicate in a batch", body: `[` + body("sequencer_info", "") + `,` + body("sequencer_append", `{"data":"0x01","lineage":"x","lineage":"y","externalId":"e"}`) + `]`, code: -32600, msg: `duplicate key "lineage"`},
+		{name: "data empty string", body: body("sequencer_append", `{"data":""}`), code: -32602, msg: `"0x" for an empty payload`},
 	}
 	if len(cases) < 30 {
 		t.Fatalf("only %d cases", len(cases))

@@ -57,26 +57,29 @@ func (a Allowlist) add(s string) error {
 }
 
 // authorize checks the signed Request of a write (SPEC §4) and returns the
-// sender to record: the zero address in open mode.
-func (api *API) authorize(auth *Auth, req *sequencer.Request, h *sequencer.Hasher) (common.Address, error) {
+// sender to record and the request's identity (its hash and deadline), by
+// which the pipeline answers a repeat of it with the entry it wrote.
+func (api *API) authorize(auth *Auth, req *sequencer.Request, h *sequencer.Hasher) (common.Address, sequencer.RequestID, error) {
+	var none sequencer.RequestID
 	if auth.From == nil || auth.Deadline == nil || auth.Signature == nil {
-		return common.Address{}, unauthorized("from, deadline and signature are required")
+		return common.Address{}, none, unauthorized("from, deadline and signature are required")
 	}
 	if _, ok := api.cfg.Allow[*auth.From]; !ok {
-		return common.Address{}, unauthorized("sender not allowed")
+		return common.Address{}, none, unauthorized("sender not allowed")
 	}
 	now := api.cfg.Now()
 	dl := uint64(*auth.Deadline)
 	if dl < uint64(now.Unix()) {
-		return common.Address{}, unauthorized("deadline past")
+		return common.Address{}, none, unauthorized("deadline past")
 	}
 	if dl > uint64(now.Add(MaxDeadlineAhead).Unix()) {
-		return common.Address{}, unauthorized("deadline more than one hour ahead")
+		return common.Address{}, none, unauthorized("deadline more than one hour ahead")
 	}
 	req.Deadline = dl
-	signer, err := sequencer.Recover(h.RequestHash(req), *auth.Signature)
+	hash := h.RequestHash(req)
+	signer, err := sequencer.Recover(hash, *auth.Signature)
 	if err != nil || signer != *auth.From {
-		return common.Address{}, unauthorized("bad signature")
+		return common.Address{}, none, unauthorized("bad signature")
 	}
-	return signer, nil
+	return signer, sequencer.RequestID{Hash: hash, Deadline: dl}, nil
 }

@@ -63,16 +63,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.rpc.ServeHTTP(w, r) // go-ethereum answers 413
 		return
 	}
-	// Bound the memory of bodies being decoded: wait for room.
-	weight := r.ContentLength
-	if weight <= 0 {
-		weight = int64(s.opts.BodyLimit)
-	}
-	if err := s.bodies.Acquire(r.Context(), weight); err != nil {
-		return // the client went away
-	}
-	defer s.bodies.Release(weight)
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.opts.BodyLimit)))
+	body, release, err := readBody(r.Context(), s.bodies, r.Body, r.ContentLength, s.opts.BodyLimit)
+	defer release()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -82,12 +74,25 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if n := countReads(body); n > 0 {
+		// Reads: bound the answers being built and written at once, and
+		// what one request's reads may return together.
+		weight := min(int64(n)*int64(s.api.cfg.MaxReadBytes), int64(s.opts.BatchRespLimit))
+		if err := s.reads.Acquire(r.Context(), weight); err != nil {
+			return
+		}
+		defer s.reads.Release(weight)
+		r = r.WithContext(withReadBudget(r.Context(), int64(s.opts.BatchRespLimit)))
+	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) > 0 && trimmed[0] == '{' {
 		// A single call: the write fast path, else go-ethereum.
 		if c, ok := readSingleWrite(trimmed); ok {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(s.runWrite(r, c, func() {}))
+			return
+		}
+		if refuseDuplicateKeys(w, trimmed) {
 			return
 		}
 		var env callEnvelope
@@ -101,6 +106,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		if calls, ok := readWriteBatch(trimmed, s.opts.BatchItemLimit); ok && len(calls) >= 2 {
 			s.serveWriteBatch(w, r, calls)
+			return
+		}
+		if refuseDuplicateKeys(w, trimmed) {
 			return
 		}
 	}

@@ -156,7 +156,7 @@ func (s *scanner) hexBytes(dst **hexutil.Bytes) bool {
 		return true
 	}
 	t, ok := s.str()
-	if !ok {
+	if !ok || len(t) == 2 { // "": the general path says why it is refused
 		return false
 	}
 	b := new(hexutil.Bytes)

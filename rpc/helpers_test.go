@@ -556,7 +556,7 @@ func mustKey(t testing.TB, hexKey string) *ecdsa.PrivateKey {
 	return k
 }
 
-// The fixed vectors of ../shared/testvectors/eip712.json.
+// The fixed vectors of testdata/eip712.json (made by internal/vectorgen).
 
 type vectorRequest struct {
 	Kind       uint8          `json:"kind"`
@@ -603,7 +603,7 @@ func (l *vectorLog) domain() sequencer.Domain {
 
 func loadVectors(t testing.TB) *vectors {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "shared", "testvectors", "eip712.json"))
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "eip712.json"))
 	if err != nil {
 		t.Fatalf("test vectors: %v", err)
 	}

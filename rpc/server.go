@@ -31,9 +31,24 @@ type ServerOptions struct {
 	// profiles reveal internals).
 	Pprof bool
 	// BodyBytesInFlight bounds the request bodies being read and decoded
-	// at once (each is copied a few times while decoded); requests past it
-	// wait. Default 64 MiB.
+	// at once (each is copied a few times while decoded); room is taken as
+	// the bytes arrive, and requests past it wait. Default 64 MiB.
 	BodyBytesInFlight int64
+	// ReadBytesInFlight bounds the answers of sequencer_read calls being
+	// built and written at once (each reserves its most); requests past it
+	// wait. Default 256 MiB.
+	ReadBytesInFlight int64
+	// VHosts are the Host header values admitted on "/" (--rpc-vhosts):
+	// "localhost" also admits loopback addresses, "*" any. Default
+	// ["localhost"].
+	VHosts []string
+	// MaxConns bounds open connections; at the bound the longest-idle one
+	// is closed for a new one. 0: unbounded.
+	MaxConns int
+	// Deadlines: request headers, the whole request (headers and body),
+	// writing the answer, and keep-alive idleness. Defaults 10 s, 30 s,
+	// 60 s, 60 s. WebSocket connections clear them once upgraded.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 }
 
 // Server serves JSON-RPC over HTTP and WebSocket at "/", Prometheus
@@ -41,6 +56,8 @@ type ServerOptions struct {
 type Server struct {
 	opts   ServerOptions
 	bodies *semaphore.Weighted // request body bytes being processed
+	reads  *semaphore.Weighted // read answer bytes being built or written
+	limit  *connLimiter        // set by Serve when MaxConns > 0
 	api    *API
 	rpc    *gethrpc.Server
 	mux    *http.ServeMux
@@ -65,6 +82,21 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 		o.BodyBytesInFlight = 64 << 20
 	}
 	o.BodyBytesInFlight = max(o.BodyBytesInFlight, int64(o.BodyLimit))
+	if o.ReadBytesInFlight <= 0 {
+		o.ReadBytesInFlight = 256 << 20
+	}
+	o.ReadBytesInFlight = max(o.ReadBytesInFlight, int64(o.BatchRespLimit), int64(api.cfg.MaxReadBytes))
+	if len(o.VHosts) == 0 {
+		o.VHosts = []string{"localhost"}
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&o.ReadHeaderTimeout, 10 * time.Second}, {&o.ReadTimeout, 30 * time.Second}, {&o.WriteTimeout, 60 * time.Second}, {&o.IdleTimeout, 60 * time.Second}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
 	srv := gethrpc.NewServer()
 	srv.SetHTTPBodyLimit(o.BodyLimit)
 	srv.SetWebsocketReadLimit(o.WSReadLimit)
@@ -81,14 +113,24 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 		return nil, err
 	}
 	discover.doc = doc
-	s := &Server{opts: o, api: api, rpc: srv, mux: http.NewServeMux(), bodies: semaphore.NewWeighted(o.BodyBytesInFlight)}
+	s := &Server{opts: o, api: api, rpc: srv, mux: http.NewServeMux(), bodies: semaphore.NewWeighted(o.BodyBytesInFlight),
+		reads: semaphore.NewWeighted(o.ReadBytesInFlight)}
 	// Made here, not in Serve: Shutdown runs on another goroutine than Serve
 	// and must see the same http.Server without a data race.
-	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: o.ReadHeaderTimeout, ReadTimeout: o.ReadTimeout,
+		WriteTimeout: o.WriteTimeout, IdleTimeout: o.IdleTimeout}
+	if o.MaxConns > 0 {
+		s.limit = &connLimiter{slots: make(chan struct{}, o.MaxConns), idle: map[*limitedConn]time.Time{}}
+		s.http.ConnState = s.limit.connState
+	}
 	ws := srv.WebsocketHandler(o.WSOrigins)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
+			return
+		}
+		if !hostAllowed(o.VHosts, r.Host) {
+			http.Error(w, "invalid host specified (see --rpc-vhosts)", http.StatusForbidden)
 			return
 		}
 		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
@@ -129,6 +171,10 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Serve serves on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.limit != nil {
+		s.limit.Listener = ln
+		ln = s.limit
+	}
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

@@ -285,7 +285,20 @@ type AppendParams struct {
 
 func (p *AppendParams) UnmarshalJSON(b []byte) error {
 	type plain AppendParams
-	return strictDecode(b, (*plain)(p))
+	if err := strictDecode(b, (*plain)(p)); err != nil {
+		return err
+	}
+	if p.Data != nil && len(*p.Data) == 0 {
+		// hexutil reads "" as no bytes; data is required, and the empty
+		// payload is written "0x".
+		var raw struct {
+			Data json.RawMessage `json:"data"`
+		}
+		if json.Unmarshal(b, &raw) == nil && string(raw.Data) == `""` {
+			return errors.New(`data must be 0x-prefixed hex ("0x" for an empty payload), not ""`)
+		}
+	}
+	return nil
 }
 
 // TicketParams are the params of sequencer_close and sequencer_ticket.
@@ -328,7 +341,7 @@ func (p *SyncParams) UnmarshalJSON(b []byte) error {
 // ReadParams are the params of sequencer_read.
 type ReadParams struct {
 	From    *Uint64 `json:"from"`
-	Limit   *int64  `json:"limit"`
+	Limit   *Uint64 `json:"limit"`
 	Lineage string  `json:"lineage"`
 	// Latest, instead of From: the last Latest entries of the log (1-1000),
 	// in seq order.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/syndtr/goleveldb/leveldb/storage"
 	"github.com/syndtr/goleveldb/leveldb/util"
@@ -35,11 +36,13 @@ type journalCheck struct {
 // checkJournal tells a torn tail from damage (SPEC §5). A write cut short
 // by a crash or a power cut leaves a journal that ends inside a chunk or a
 // record, or ends in zeros (space the file system allocated but never
-// wrote); the record was never synced, so never acknowledged. A complete
+// wrote: from a chunk header on, or whole 4 KiB blocks inside the last
+// chunk); the record was never synced, so never acknowledged. A complete
 // chunk (header and payload all present) whose checksum fails, whose type
-// is invalid, or which breaks the chunk sequence is damage: on a file
-// system that orders data before size (ext4, xfs, by default) a crash does
-// not produce it, and the record may have been acknowledged.
+// is invalid, or which breaks the chunk sequence is damage, also in the
+// last record: a file system that orders data before size (ext4, xfs, by
+// default) does not produce it in a crash, and the record may have been
+// acknowledged.
 func checkJournal(b []byte) journalCheck {
 	var c journalCheck
 	inRecord := false
@@ -76,6 +79,14 @@ func checkJournal(b []byte) journalCheck {
 			c.damage = fmt.Sprintf("chunk at offset %d breaks its record", pos)
 		}
 		if c.damage != "" {
+			if z := zeroTail(b, pos+journalHeader); z >= 0 && z < end && strings.HasPrefix(c.damage, "checksum") {
+				// The chunk runs into whole file-system blocks of zeros
+				// that reach the end of the file: space allocated for the
+				// last write, never written (xfs exposes it after a
+				// crash). A flipped bit does not zero whole blocks.
+				c.damage = ""
+				c.torn = fmt.Sprintf("ends in a chunk at offset %d whose bytes from offset %d were never written (zeros)", pos, z)
+			}
 			return c
 		}
 		switch typ {
@@ -91,6 +102,22 @@ func checkJournal(b []byte) journalCheck {
 		c.torn = "ends inside a record"
 	}
 	return c
+}
+
+// fsBlock is the file-system block size the zero-tail rule assumes.
+const fsBlock = 4096
+
+// zeroTail returns the first fsBlock-aligned offset at or after from from
+// which b holds only zeros to its end, or -1.
+func zeroTail(b []byte, from int) int {
+	z := -1
+	for off := (len(b) - 1) / fsBlock * fsBlock; off >= from && off >= 0; off -= fsBlock {
+		if len(bytes.Trim(b[off:min(off+fsBlock, len(b))], "\x00")) != 0 {
+			break
+		}
+		z = off
+	}
+	return z
 }
 
 // checkJournals scans every journal in stor, oldest first. Only the newest

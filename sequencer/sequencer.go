@@ -134,9 +134,17 @@ type Sequencer struct {
 	wg sync.WaitGroup
 
 	// owned by the orderer goroutine
-	state  *State
-	hasher *Hasher
-	next   Head
+	state    *State
+	hasher   *Hasher
+	next     Head
+	requests *requestSet     // accepted signed requests (used once)
+	accepted []RequestRecord // accepted in the group being built
+	expired  []common.Hash   // to delete with the next group that writes
+}
+
+// requestStore is a store that keeps accepted signed requests.
+type requestStore interface {
+	Requests() ([]RequestRecord, error)
 }
 
 type signJob struct {
@@ -162,6 +170,22 @@ func New(store Store, cfg Config) (*Sequencer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load state: %w", err)
 	}
+	var live []RequestRecord
+	var expired []common.Hash
+	if rs, ok := store.(requestStore); ok {
+		recs, err := rs.Requests()
+		if err != nil {
+			return nil, fmt.Errorf("load accepted requests: %w", err)
+		}
+		now := uint64(cfg.Now().Unix())
+		for _, r := range recs {
+			if r.Deadline < now {
+				expired = append(expired, r.Hash)
+			} else {
+				live = append(live, r)
+			}
+		}
+	}
 	s := &Sequencer{
 		cfg:         cfg,
 		store:       store,
@@ -176,6 +200,8 @@ func New(store Store, cfg Config) (*Sequencer, error) {
 		state:       st,
 		hasher:      NewHasher(cfg.Domain),
 		next:        store.Head(),
+		requests:    newRequestSet(live),
+		expired:     expired,
 	}
 	if cfg.Metrics != nil {
 		cfg.Metrics.setHead(s.next.Seq)
@@ -371,6 +397,11 @@ func (s *Sequencer) orderer() {
 			s.order(g, p)
 		case <-ready:
 			g.dirty = s.state.TakeDirty()
+			g.dirty.Requests, s.accepted = s.accepted, nil
+			s.expired = append(s.expired, s.requests.expire(uint64(s.cfg.Now().Unix()))...)
+			if len(g.entries) > 0 && len(s.expired) > 0 {
+				g.dirty.ExpiredRequests, s.expired = s.expired, nil
+			}
 			s.state.Trim(s.store.Head().Seq)
 			s.toSign <- g
 			g = &group{}
@@ -383,6 +414,14 @@ func (s *Sequencer) order(g *group, p *pending) {
 	if err := s.Halted(); err != nil {
 		p.done <- outcome{err: err}
 		return
+	}
+	if p.op.Request.Hash != (common.Hash{}) {
+		if r, ok := s.requests.get(p.op.Request.Hash); ok {
+			// This signed request wrote an entry already: answer it, even
+			// if the ticket has moved on since (SPEC §4: used once).
+			g.waiters = append(g.waiters, waiter{p: p, idx: -1, existing: r.Seq})
+			return
+		}
 	}
 	d := s.state.Decide(&p.op, s.cfg.MaxInFlight)
 	switch {
@@ -407,6 +446,11 @@ func (s *Sequencer) order(g *group, p *pending) {
 			return
 		}
 		s.next = Head{Seq: e.Seq, Hash: e.Hash, Timestamp: e.Timestamp}
+		if p.op.Request.Hash != (common.Hash{}) {
+			r := RequestRecord{RequestID: p.op.Request, Seq: e.Seq}
+			s.requests.add(r)
+			s.accepted = append(s.accepted, r)
+		}
 		g.waiters = append(g.waiters, waiter{p: p, idx: len(g.entries)})
 		g.entries = append(g.entries, e)
 		g.bytes += len(e.Data)

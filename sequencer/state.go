@@ -125,6 +125,7 @@ type Op struct {
 	DataHash   common.Hash // keccak256(Data) for tx
 	ChainNonce uint64      // for sync
 	Sender     common.Address
+	Request    RequestID // the signed request, if any: used once
 }
 
 // Decision is what the state machine makes of an Op: either a new entry to
@@ -153,6 +154,7 @@ type State struct {
 	dirtyLineages map[string]struct{}
 	dirtyTickets  map[ticketKey]struct{}
 	dirtyPlain    map[string]struct{}
+	newLineages   int // created since the last TakeDirty
 
 	back    Backing
 	partial bool // some records are only in back
@@ -408,7 +410,7 @@ func decide(op *Op, t *Ticket, l *Lineage, p *PlainTx, maxInFlight int) Decision
 		}
 		n, ok := l.leaseNonce()
 		if !ok {
-			return Decision{Err: fmt.Errorf("%w: lineage %q has no nonce left to lease", ErrInvalidParams, op.Lineage)}
+			return Decision{Err: fmt.Errorf("%w: lineage %q is exhausted: its next nonce would be past 2^64-1 (a chain nonce of 18446744073709551615 was synced: no account can send another transaction, EIP-2681)", ErrInvalidParams, op.Lineage)}
 		}
 		e.Nonce, e.Data, e.DataHash = n, op.Data, op.DataHash
 		return Decision{New: e}
@@ -446,6 +448,7 @@ func (s *State) lineage(name string) *Lineage {
 	if !ok {
 		l = &Lineage{Name: name}
 		s.lineages[name] = l
+		s.newLineages++
 	}
 	s.dirtyLineages[name] = struct{}{}
 	return l
@@ -572,6 +575,13 @@ type Dirty struct {
 	Lineages []*Lineage
 	Tickets  []*Ticket
 	Plain    map[string]PlainTx
+	// Signed requests accepted in this group, and expired ones to forget
+	// (the pipeline's, not the State's: replicas have none).
+	Requests        []RequestRecord
+	ExpiredRequests []common.Hash
+	// NewLineages counts the lineages created since the last TakeDirty
+	// (the store keeps a count for sequencer_info).
+	NewLineages int
 }
 
 // TakeDirty returns copies of every record changed since the last call.
@@ -590,6 +600,7 @@ func (s *State) TakeDirty() Dirty {
 			d.Plain[id] = s.plain[id]
 		}
 	}
+	d.NewLineages, s.newLineages = s.newLineages, 0
 	clear(s.dirtyLineages)
 	clear(s.dirtyTickets)
 	clear(s.dirtyPlain)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -34,6 +35,7 @@ import (
 //	"n" lineage                  lineage record
 //	"u" externalId               tx without lineage, by externalId: seq(8) dataHash(32)
 //	"q" seq(8) hash(32)          equivocation proof: len(4) entry A, entry B (replicas)
+//	"r" requestHash(32)          accepted signed request: seq(8) deadline(8) (until its deadline)
 //
 // Integers are big-endian so that keys sort by seq. A lineage never holds
 // 0x00 (SPEC §4 limits it to [A-Za-z0-9:._/-]), so the separator is safe.
@@ -47,6 +49,7 @@ const (
 	pfxLineage = 'n'
 	pfxPlain   = 'u'
 	pfxEquiv   = 'q'
+	pfxRequest = 'r'
 )
 
 // Head is the last entry of a log; Seq 0 means an empty log.
@@ -116,7 +119,13 @@ type LevelStore struct {
 	readOnly  bool
 	closeOnce sync.Once
 	closeErr  error
+
+	lineageCount atomic.Int64
 }
+
+// writeBuffer is LevelDB's memtable size, which is also when it moves to a
+// new journal; the power-cut tests make it small to move often.
+var writeBuffer = 32 * opt.MiB
 
 func levelOptions(readOnly, strictJournal bool) *opt.Options {
 	// Tuned for a log of tens of millions of entries on a CPU-bound node
@@ -138,7 +147,7 @@ func levelOptions(readOnly, strictJournal bool) *opt.Options {
 		CompactionTableSize:    8 * opt.MiB,
 		CompactionTotalSize:    40 * opt.MiB,
 		DisableSeeksCompaction: true,
-		WriteBuffer:            32 * opt.MiB,
+		WriteBuffer:            writeBuffer,
 		BlockCacheCapacity:     64 * opt.MiB,
 		ReadOnly:               readOnly,
 	}
@@ -165,6 +174,13 @@ func levelOptions(readOnly, strictJournal bool) *opt.Options {
 // that a log found shorter than it at the next open is damage, not a torn
 // tail (SPEC §5); a writable open removes the marker before any write.
 func OpenLevelStore(dir string, readOnly bool) (*LevelStore, error) {
+	if !readOnly {
+		// LevelDB makes a missing directory with a plain mkdir; make it
+		// here with its parents synced, so a new log survives a power cut.
+		if err := durable.MkdirAll(durable.OS, dir, 0o755); err != nil {
+			return nil, fmt.Errorf("open leveldb %s: %w", dir, err)
+		}
+	}
 	stor, err := storage.OpenFile(dir, readOnly)
 	if err != nil {
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
@@ -183,11 +199,44 @@ func OpenLevelStore(dir string, readOnly bool) (*LevelStore, error) {
 
 // OpenLevelStoreOn opens the store on a LevelDB storage, such as the
 // power-cut storage of the tests; the caller closes stor after the store.
+// If stor has a SyncDir() error method, new journals are made durable
+// with it (see dirSyncStorage).
 func OpenLevelStoreOn(stor storage.Storage, readOnly bool) (*LevelStore, error) {
 	return openOn(stor, readOnly, "")
 }
 
+// dirSyncStorage syncs the directory once LevelDB has created a journal,
+// before anything is written to it. goleveldb syncs the directory only
+// with its manifest, which names a new journal later (once the memtable
+// the journal replaces is flushed); until then an entry synced into the
+// new journal would survive a power cut only on file systems that make a
+// new file's name durable with its first fsync (ext4 and xfs do, POSIX
+// does not promise it).
+type dirSyncStorage struct {
+	storage.Storage
+	syncDir func() error
+}
+
+func (s dirSyncStorage) Create(fd storage.FileDesc) (storage.Writer, error) {
+	w, err := s.Storage.Create(fd)
+	if err != nil || fd.Type != storage.TypeJournal {
+		return w, err
+	}
+	if err := s.syncDir(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sync the directory of a new journal: %w", err)
+	}
+	return w, nil
+}
+
 func openOn(stor storage.Storage, readOnly bool, dir string) (*LevelStore, error) {
+	if !readOnly {
+		if dir != "" {
+			stor = dirSyncStorage{stor, func() error { return durable.OS.SyncDir(dir) }}
+		} else if ds, ok := stor.(interface{ SyncDir() error }); ok {
+			stor = dirSyncStorage{stor, ds.SyncDir}
+		}
+	}
 	s, err := openJournaled(stor, readOnly)
 	if err != nil {
 		return nil, err
@@ -275,8 +324,18 @@ func (s *LevelStore) checkCleanStop() error {
 	head := s.Head()
 	if _, err := fmt.Sscanf(string(b), "%d %s", &seq, &hash); err != nil {
 		s.addDamage(fmt.Sprintf("clean-stop record %s is unreadable (%q)", path, b))
-	} else if seq != head.Seq || !strings.EqualFold(hash, head.Hash.Hex()) {
+	} else if seq > head.Seq {
 		s.addDamage(fmt.Sprintf("the node stopped cleanly at seq %d (hash %s) but the log now ends at seq %d: entries were lost after the stop", seq, hash, head.Seq))
+	} else if seq > 0 {
+		// The log may be longer: a write whose fsync reported an error
+		// can still have reached the disk, never acknowledged. The entry
+		// at the recorded head must be the one recorded.
+		e, err := s.Entry(seq)
+		if err != nil {
+			s.addDamage(fmt.Sprintf("the node stopped cleanly at seq %d (hash %s) but that entry is unreadable now: %v", seq, hash, err))
+		} else if !strings.EqualFold(hash, e.Hash.Hex()) {
+			s.addDamage(fmt.Sprintf("the node stopped cleanly at seq %d (hash %s) but the log now holds entry hash %s there: the log was changed after the stop", seq, hash, e.Hash.Hex()))
+		}
 	}
 	if s.readOnly {
 		return nil
@@ -336,6 +395,12 @@ func newLevelStore(db *leveldb.DB) (*LevelStore, error) {
 		db.Close()
 		return nil, err
 	}
+	n, err := s.countLineages()
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("count lineages: %w", err)
+	}
+	s.lineageCount.Store(int64(n))
 	return s, nil
 }
 
@@ -525,8 +590,13 @@ func (s *LevelStore) Plain(externalID string) (*PlainTx, error) {
 	return &p, err
 }
 
-// LineageCount counts the lineage records.
+// LineageCount is the number of lineage records: counted once at open,
+// then kept by Commit (sequencer_info asks for it on every call).
 func (s *LevelStore) LineageCount() (int, error) {
+	return int(s.lineageCount.Load()), nil
+}
+
+func (s *LevelStore) countLineages() (int, error) {
 	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxLineage}), nil)
 	defer it.Release()
 	n := 0
@@ -552,6 +622,7 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 	s.mu.Lock()
 	s.head = nh
 	s.mu.Unlock()
+	s.lineageCount.Add(int64(d.NewLineages))
 	return nil
 }
 
@@ -582,6 +653,12 @@ func commitBatch(head Head, entries []*Entry, d Dirty) (*leveldb.Batch, Head, er
 	}
 	for id, p := range d.Plain {
 		b.Put(prefixed(pfxPlain, id), encodePlain(p))
+	}
+	for _, r := range d.Requests {
+		b.Put(append([]byte{pfxRequest}, r.Hash[:]...), encodeRequest(r))
+	}
+	for _, h := range d.ExpiredRequests {
+		b.Delete(append([]byte{pfxRequest}, h[:]...))
 	}
 	last := entries[len(entries)-1]
 	nh := Head{Seq: last.Seq, Hash: last.Hash, Timestamp: last.Timestamp}
@@ -616,6 +693,7 @@ func batchSize(entries []*Entry, d Dirty) int {
 	for id := range d.Plain {
 		n += rec + 1 + len(id) + 40
 	}
+	n += len(d.Requests)*(rec+33+16) + len(d.ExpiredRequests)*(rec+33)
 	return n
 }
 
@@ -775,4 +853,19 @@ func (s *LevelStore) IndexCount() (uint64, error) {
 		n++
 	}
 	return n, it.Error()
+}
+
+// Requests returns the accepted signed requests (SPEC §4: used once).
+func (s *LevelStore) Requests() ([]RequestRecord, error) {
+	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxRequest}), nil)
+	defer it.Release()
+	var out []RequestRecord
+	for it.Next() {
+		k, v := it.Key(), it.Value()
+		if len(k) != 33 || len(v) != 16 {
+			return nil, fmt.Errorf("%w: request record of %d/%d bytes", ErrCorrupt, len(k), len(v))
+		}
+		out = append(out, RequestRecord{RequestID: RequestID{Hash: common.BytesToHash(k[1:]), Deadline: binary.BigEndian.Uint64(v[8:])}, Seq: binary.BigEndian.Uint64(v)})
+	}
+	return out, it.Error()
 }

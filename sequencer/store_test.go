@@ -249,3 +249,31 @@ func FuzzDerivedRecords(f *testing.F) {
 		decodePlain("x", b)
 	})
 }
+
+// TestLineageCountKept: the lineage count sequencer_info answers is kept by
+// Commit (not counted per call) and equals the records, also after a
+// restart.
+func TestLineageCountKept(t *testing.T) {
+	store, dir := openTestStore(t)
+	s := newTestSequencer(t, store, nil)
+	fillLog(t, s, 60)
+	for i := range 5 {
+		if _, err := s.Submit(context.Background(), Op{Kind: KindSync, Lineage: fmt.Sprint("synced-", i), ChainNonce: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, _ := store.countLineages()
+	if got, _ := store.LineageCount(); got != want || want != 8 {
+		t.Fatalf("LineageCount %d, records %d (want 8)", got, want)
+	}
+	s.Close()
+	store.Close()
+	st, err := OpenLevelStore(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got, _ := st.LineageCount(); got != want {
+		t.Fatalf("after a restart: %d, want %d", got, want)
+	}
+}

@@ -2,12 +2,16 @@ package main
 
 import (
 	"io"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/seqnode/sequencer/p2p"
+	"github.com/seqnode/sequencer/rpc"
+	"github.com/seqnode/sequencer/sequencer"
 )
 
 // SPEC §7 and --config: command line beats SEQUENCER_<FLAG>, which beats
@@ -43,5 +47,22 @@ func TestFlagPrecedence(t *testing.T) {
 	os.WriteFile(conf, []byte("queue-size = 9\n"), 0o600)
 	if c, err := parse(); err != nil || c.queueSize != 9 {
 		t.Fatalf("config from env: %+v %v", c, err)
+	}
+}
+
+// TestCrossLogWarning (SPEC §4): an allowlist with the zero verifying
+// contract is warned about; a distinct contract, or open mode, is not.
+func TestCrossLogWarning(t *testing.T) {
+	allow := rpc.Allowlist{common.HexToAddress("0x01"): {}}
+	d := sequencer.Domain{ChainID: big.NewInt(5)}
+	if w := crossLogWarning(allow, d); !strings.Contains(w, "verifying-contract") || !strings.Contains(w, "chain id 5") {
+		t.Fatalf("zero contract with an allowlist: %q", w)
+	}
+	if w := crossLogWarning(nil, d); w != "" {
+		t.Fatalf("open mode: %q", w)
+	}
+	d.VerifyingContract = common.HexToAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3")
+	if w := crossLogWarning(allow, d); w != "" {
+		t.Fatalf("a distinct contract: %q", w)
 	}
 }

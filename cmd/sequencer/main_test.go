@@ -399,7 +399,7 @@ func (p *proc) readAll() []*entryJ {
 		}
 		p.mustCall(&r, "sequencer_read", map[string]any{"from": len(all) + 1, "limit": 1000})
 		all = append(all, r.Entries...)
-		if len(r.Entries) < 1000 || uint64(len(all)) >= r.Head {
+		if len(r.Entries) == 0 || uint64(len(all)) >= r.Head {
 			return all
 		}
 	}

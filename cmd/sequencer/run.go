@@ -27,7 +27,6 @@ import (
 	"github.com/seqnode/sequencer/p2p"
 	"github.com/seqnode/sequencer/rpc"
 	"github.com/seqnode/sequencer/sequencer"
-	"golang.org/x/net/netutil"
 )
 
 type runConfig struct {
@@ -45,6 +44,9 @@ type runConfig struct {
 	maxBodyBytes, maxBatchCalls, maxConns           int
 	queueBytes                                      int64
 	cacheRecords                                    int
+	rpcVHosts                                       string
+	maxReadBytes                                    int
+	rpcReadTimeout, rpcWriteTimeout, rpcIdleTimeout time.Duration
 }
 
 func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
@@ -78,6 +80,11 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	fs.IntVar(&c.maxConns, "max-conns", 1024, "most open RPC connections (HTTP and WebSocket); more wait to be accepted")
 	fs.Int64Var(&c.queueBytes, "queue-bytes", 256<<20, "data bytes of write requests waiting to be sequenced before Overloaded")
 	fs.IntVar(&c.cacheRecords, "cache-records", sequencer.DefaultCacheRecords, "final tickets and externalIds kept in memory (older ones are read from disk when asked for)")
+	fs.StringVar(&c.rpcVHosts, "rpc-vhosts", "localhost", "comma-separated Host header names the RPC listener answers (localhost also admits loopback addresses; * any): against DNS rebinding")
+	fs.IntVar(&c.maxReadBytes, "max-read-bytes", rpc.DefaultMaxReadBytes, "largest answer of one sequencer_read (entries past it are left for the next call; at least one is returned)")
+	fs.DurationVar(&c.rpcReadTimeout, "rpc-read-timeout", 30*time.Second, "time a client has to send a whole HTTP request (headers: 10 s)")
+	fs.DurationVar(&c.rpcWriteTimeout, "rpc-write-timeout", 60*time.Second, "time a client has to take an HTTP answer, from the end of its request")
+	fs.DurationVar(&c.rpcIdleTimeout, "rpc-idle-timeout", 60*time.Second, "keep-alive connections idle longer are closed (and at --max-conns the longest-idle goes first)")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the RPC listener")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -184,6 +191,9 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 	if c.mode != "primary" && c.mode != "replica" {
 		return fmt.Errorf("--mode must be primary or replica, not %q", c.mode)
 	}
+	if c.maxReadBytes < 1 || c.rpcReadTimeout <= 0 || c.rpcWriteTimeout <= 0 || c.rpcIdleTimeout <= 0 {
+		return errors.New("--max-read-bytes and the --rpc-*-timeout flags must be positive")
+	}
 	if c.maxInFlight < 1 || c.maxDataBytes < 0 || c.queueSize < 1 || c.maxBatchCalls < 1 || c.maxBodyBytes < 0 || c.maxConns < 1 || c.queueBytes < 1 || c.cacheRecords < 1 {
 		return errors.New("--max-in-flight, --queue-size, --queue-bytes, --max-conns, --max-batch-calls and --cache-records must be at least 1, --max-data-bytes and --max-body-bytes at least 0")
 	}
@@ -271,7 +281,7 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 	}
 	apiCfg := rpc.Config{
 		Role: c.mode, Version: Version, Primary: primary, Domain: domain,
-		MaxDataBytes: c.maxDataBytes, Allow: allow, Logger: log,
+		MaxDataBytes: c.maxDataBytes, Allow: allow, Logger: log, MaxReadBytes: c.maxReadBytes,
 		Peers: node.PeerCount, P2PAddrs: node.Addrs,
 		Equivocations: func() [][2]*sequencer.Entry {
 			eqs, _ := store.Equivocations()
@@ -310,6 +320,9 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 			log.Warn("OPEN MODE: no allowlist, anyone who reaches the RPC port can write; use --allow or --allow-file in production")
 		} else {
 			log.Info("permissioned: every write must be signed by an allowed address", "allowed", len(allow))
+			if w := crossLogWarning(allow, domain); w != "" {
+				log.Warn(w)
+			}
 		}
 	} else {
 		backend = mirror
@@ -323,24 +336,26 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 		"verifyingContract", domain.VerifyingContract.Hex(), "head", head.Seq, "headHash", head.Hash)
 
 	api := rpc.NewAPI(backend, apiCfg, reg)
-	var origins []string
-	for _, o := range strings.Split(c.wsOrigins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			origins = append(origins, o)
-		}
-	}
-	srv, err := rpc.NewServer(api, reg, rpc.ServerOptions{
-		WSOrigins: origins, Pprof: c.pprof,
-		BodyLimit: c.maxBodyBytes, WSReadLimit: int64(c.maxBodyBytes), BatchItemLimit: c.maxBatchCalls,
-	})
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", c.rpcAddr)
 	if err != nil {
 		return fmt.Errorf("--rpc-addr: %w", err)
 	}
-	ln = netutil.LimitListener(ln, c.maxConns)
+	defer ln.Close()
+	origins := splitList(c.wsOrigins)
+	if len(origins) == 0 {
+		// Browsers: only pages served from this node's own address (its
+		// status page), not every port of localhost.
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		origins = []string{"http://localhost:" + port, "http://127.0.0.1:" + port, "http://[::1]:" + port}
+	}
+	srv, err := rpc.NewServer(api, reg, rpc.ServerOptions{
+		WSOrigins: origins, Pprof: c.pprof, VHosts: splitList(c.rpcVHosts), MaxConns: c.maxConns,
+		BodyLimit: c.maxBodyBytes, WSReadLimit: int64(c.maxBodyBytes), BatchItemLimit: c.maxBatchCalls,
+		ReadTimeout: c.rpcReadTimeout, WriteTimeout: c.rpcWriteTimeout, IdleTimeout: c.rpcIdleTimeout,
+	})
+	if err != nil {
+		return err
+	}
 	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
 		log.Warn("the RPC listener is not on loopback: put it behind a firewall or proxy", "addr", ln.Addr())
 	}
@@ -370,4 +385,27 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) error {
 	}
 	log.Info("stopped cleanly", "head", store.Head().Seq)
 	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, o := range strings.Split(v, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// crossLogWarning says why an allowlist with the zero verifying contract is
+// risky: signed requests name no log, only the EIP-712 domain, so a request
+// signed for another log on the same chain id and the same (zero) contract
+// is valid here too (SPEC §4).
+func crossLogWarning(allow rpc.Allowlist, d sequencer.Domain) string {
+	if allow == nil || d.VerifyingContract != (common.Address{}) {
+		return ""
+	}
+	return "permissioned with the zero --verifying-contract: a request signed for another log with chain id " + d.ChainID.String() +
+		" and the zero contract is valid here too; give each log its own --verifying-contract"
 }

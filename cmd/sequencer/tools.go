@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ecdsa"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,33 +52,37 @@ func cmdKeygen(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sequencer keygen:", err)
 		return 1
 	}
-	if err := durable.MkdirAll(durable.OS, filepath.Dir(*keyFile), 0o700); err != nil {
-		fmt.Fprintln(stderr, "sequencer keygen:", err)
-		return 1
-	}
 	// Never overwrite a key, and fail before the (deliberately slow)
 	// scrypt if one is there; CreateFile checks again when it links.
 	if _, err := os.Lstat(*keyFile); err == nil {
 		fmt.Fprintf(stderr, "sequencer keygen: %s exists: not overwriting a key\n", *keyFile)
 		return 1
 	}
-	id, err := uuid.NewRandom()
-	if err != nil {
-		fmt.Fprintln(stderr, "sequencer keygen:", err)
-		return 1
-	}
-	js, err := keystore.EncryptKey(&keystore.Key{Id: id, Address: addr, PrivateKey: k},
-		strings.TrimRight(string(pw), "\r\n"), keystore.StandardScryptN, keystore.StandardScryptP)
-	if err == nil {
-		// Written durably (SPEC §5): temp file, fsync, link, fsync dir.
-		err = durable.CreateFile(durable.OS, *keyFile, js, 0o600)
-	}
+	err = writeKeystore(durable.OS, *keyFile, k, strings.TrimRight(string(pw), "\r\n"), keystore.StandardScryptN, keystore.StandardScryptP)
 	if err != nil {
 		fmt.Fprintln(stderr, "sequencer keygen:", err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "address: %s\nkey file: %s\n", addr, *keyFile)
 	return 0
+}
+
+// writeKeystore encrypts k into a go-ethereum keystore file at path, made
+// durably with its directory (SPEC §5: temp file, fsync, link, fsync dir):
+// go-ethereum's own keystore writer does not sync. It never replaces a file.
+func writeKeystore(fsys durable.FS, path string, k *ecdsa.PrivateKey, password string, scryptN, scryptP int) error {
+	id, err := uuid.NewRandom()
+	if err != nil {
+		return err
+	}
+	js, err := keystore.EncryptKey(&keystore.Key{Id: id, Address: crypto.PubkeyToAddress(k.PublicKey), PrivateKey: k}, password, scryptN, scryptP)
+	if err != nil {
+		return err
+	}
+	if err := durable.MkdirAll(fsys, filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return durable.CreateFile(fsys, path, js, 0o600)
 }
 
 // cmdVerify checks a stored log offline (SPEC §5) and exits non-zero on the

@@ -62,6 +62,16 @@ func (c *CrashFS) cutLocked() {
 	}
 	c.cut = true
 	c.cur = map[string]*node{}
+	// A name survives only if every directory above it does: a file in a
+	// directory whose own entry was never synced is lost with it.
+	for p := range c.dur {
+		for d := filepath.Dir(p); d != "/"; d = filepath.Dir(d) {
+			if _, ok := c.dur[d]; !ok {
+				delete(c.dur, p)
+				break
+			}
+		}
+	}
 	for p, n := range c.dur {
 		if !n.dir {
 			n.data = append([]byte(nil), n.synced...)

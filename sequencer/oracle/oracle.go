@@ -67,6 +67,57 @@ func EntryHash(chainID *big.Int, verifyingContract common.Address, e Entry) (com
 	return common.BytesToHash(h), nil
 }
 
+// Request holds the fields of a signed request (SPEC §4).
+type Request struct {
+	Kind       uint8
+	Lineage    string
+	ExternalID string
+	DataHash   common.Hash
+	Nonce      uint64
+	Deadline   uint64
+}
+
+// RequestHash is the EIP-712 hash of a Request as apitypes computes it.
+func RequestHash(chainID *big.Int, verifyingContract common.Address, r Request) (common.Hash, error) {
+	td := apitypes.TypedData{
+		Types: apitypes.Types{
+			"EIP712Domain": domainType,
+			"Request": {
+				{Name: "kind", Type: "uint8"}, {Name: "lineage", Type: "string"}, {Name: "externalId", Type: "string"},
+				{Name: "dataHash", Type: "bytes32"}, {Name: "nonce", Type: "uint64"}, {Name: "deadline", Type: "uint64"},
+			},
+		},
+		PrimaryType: "Request",
+		Domain:      domain(chainID, verifyingContract),
+		Message: apitypes.TypedDataMessage{
+			"kind":       new(big.Int).SetUint64(uint64(r.Kind)),
+			"lineage":    r.Lineage,
+			"externalId": r.ExternalID,
+			"dataHash":   r.DataHash[:],
+			"nonce":      new(big.Int).SetUint64(r.Nonce),
+			"deadline":   new(big.Int).SetUint64(r.Deadline),
+		},
+	}
+	h, _, err := apitypes.TypedDataAndHash(td)
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("apitypes: %w", err)
+	}
+	return common.BytesToHash(h), nil
+}
+
+var domainType = []apitypes.Type{
+	{Name: "name", Type: "string"}, {Name: "version", Type: "string"},
+	{Name: "chainId", Type: "uint256"}, {Name: "verifyingContract", Type: "address"},
+}
+
+func domain(chainID *big.Int, verifyingContract common.Address) apitypes.TypedDataDomain {
+	return apitypes.TypedDataDomain{
+		Name: "Sequencer", Version: "1",
+		ChainId:           (*math.HexOrDecimal256)(chainID),
+		VerifyingContract: verifyingContract.Hex(),
+	}
+}
+
 // Recover returns the signer of hash from a 65-byte r‖s‖v signature with
 // v in {27, 28}, as Solidity's ecrecover takes it.
 func Recover(hash common.Hash, sig []byte) (common.Address, error) {

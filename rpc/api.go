@@ -241,7 +241,8 @@ const MaxReadLimit = 1000
 // Read returns consecutive entries from `from`, or one lineage's entries
 // with seq ≥ from (sequencer_read).
 func (api *API) Read(ctx context.Context, p ReadParams) (*ReadResult, error) {
-	if p.Latest != nil {
+	newest := p.Latest != nil // over the byte limit, keep the newest entries
+	if newest {
 		if err := api.latest(&p); err != nil {
 			return nil, api.fail(err)
 		}
@@ -277,6 +278,7 @@ func (api *API) Read(ctx context.Context, p ReadParams) (*ReadResult, error) {
 	head := st.Head().Seq
 	out := &ReadResult{Entries: []*EntryJSON{}, Head: head}
 	var used int64
+	var sizes []int64 // with newest: the size of each entry in out
 	from := uint64(*p.From)
 	const chunk = 32 // entries read from the store at a time
 read:
@@ -297,11 +299,19 @@ read:
 				break read
 			}
 			size := entryJSONSize(e)
+			for newest && len(out.Entries) > 0 && used+size > budget {
+				used -= sizes[0] // drop the oldest: the answer ends at the head
+				out.Entries[0] = nil
+				out.Entries, sizes = out.Entries[1:], sizes[1:]
+			}
 			if len(out.Entries) > 0 && used+size > budget {
 				break read
 			}
 			used += size
 			out.Entries = append(out.Entries, entryJSON(e))
+			if newest {
+				sizes = append(sizes, size)
+			}
 			from = e.Seq + 1
 		}
 		if len(es) < n {
@@ -312,12 +322,6 @@ read:
 		shared.left.Add(-used)
 	}
 	return out, nil
-}
-
-// entryJSONSize is the size of an entry's JSON in an answer, a few bytes
-// over: hex doubles the data, and the fixed fields take about 640 bytes.
-func entryJSONSize(e *sequencer.Entry) int64 {
-	return int64(2*len(e.Data) + len(e.Lineage) + len(e.ExternalID) + 700)
 }
 
 // latest turns {latest: N} into the read of the log's last N entries:
@@ -341,6 +345,12 @@ func (api *API) latest(p *ReadParams) error {
 	limit := Uint64(n)
 	p.From, p.Limit = &from, &limit
 	return nil
+}
+
+// entryJSONSize is the size of an entry's JSON in an answer, a few bytes
+// over: hex doubles the data, and the fixed fields take about 640 bytes.
+func entryJSONSize(e *sequencer.Entry) int64 {
+	return int64(2*len(e.Data) + len(e.Lineage) + len(e.ExternalID) + 700)
 }
 
 // Ticket returns a ticket (sequencer_ticket).

@@ -138,3 +138,22 @@ func TestReadLatest(t *testing.T) {
 		wantError(t, n.url, "sequencer_read", p, CodeInvalidParams, "")
 	}
 }
+
+// Over --max-read-bytes, {latest: N} keeps the newest entries: the answer
+// still ends at the head (and holds at least one entry).
+func TestReadLatestByteLimit(t *testing.T) {
+	n := newNode(t, nodeOptions{api: func(c *Config) { c.MaxReadBytes = 6000 }}) // two 1 KiB entries
+	for i := range 7 {
+		appendTx(t, n.url, make([]byte, 1024+i), "", "")
+	}
+	r, raw := readLog(t, n.url, map[string]any{"latest": 5})
+	if len(r.Entries) != 2 || r.Entries[0].Seq != 6 || r.Entries[1].Seq != 7 || r.Head != 7 {
+		t.Fatalf("latest 5 over the byte limit: want seqs 6 and 7: %s", raw)
+	}
+	n2 := newNode(t, nodeOptions{api: func(c *Config) { c.MaxReadBytes = 100 }})
+	appendTx(t, n2.url, make([]byte, 1024), "", "")
+	appendTx(t, n2.url, make([]byte, 1024), "", "")
+	if r, raw := readLog(t, n2.url, map[string]any{"latest": 2}); len(r.Entries) != 1 || r.Entries[0].Seq != 2 {
+		t.Fatalf("latest under a tiny limit: want the head entry alone: %s", raw)
+	}
+}

@@ -162,6 +162,7 @@ type testReplica struct {
 	node   *Node
 	mirror *sequencer.Mirror
 
+	maxLag   time.Duration
 	mu       sync.Mutex
 	follower *Follower
 	cancel   context.CancelFunc
@@ -172,11 +173,12 @@ type replicaOpts struct {
 	nodeOpts
 	noFollower bool
 	mirrorLog  *slog.Logger
+	maxLag     time.Duration // the follower's --max-lag; 0: the default
 }
 
 func startReplica(t testing.TB, lg testLog, o replicaOpts) *testReplica {
 	t.Helper()
-	r := &testReplica{lg: lg, dir: t.TempDir()}
+	r := &testReplica{lg: lg, dir: t.TempDir(), maxLag: o.maxLag}
 	r.store = openStore(t, r.dir)
 	r.node = startNode(t, lg, r.store, o.nodeOpts)
 	t.Cleanup(r.close)
@@ -204,6 +206,7 @@ func (r *testReplica) startFollower() {
 	defer r.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	r.follower = NewFollower(r.node, r.mirror, nil)
+	r.follower.MaxLag = r.maxLag
 	r.cancel, r.done = cancel, make(chan struct{})
 	go func(f *Follower, done chan struct{}) {
 		defer close(done)

@@ -271,6 +271,9 @@ func (n *Node) ID() peer.ID { return n.host.ID() }
 // Host is the libp2p host.
 func (n *Node) Host() host.Host { return n.host }
 
+// ConfiguredPeers is the number of --peers entries.
+func (n *Node) ConfiguredPeers() int { return len(n.cfg.Peers) }
+
 // PeerCount is the number of connected peers.
 func (n *Node) PeerCount() int { return len(n.host.Network().Peers()) }
 

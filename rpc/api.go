@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"sync"
@@ -44,6 +45,12 @@ type Config struct {
 	// MaxSubscriptions bounds live subscriptions (each holds a goroutine
 	// and one chunk of entries); more answer Overloaded. Default 1024.
 	MaxSubscriptions int
+	// Health, if set, is nil while the node is healthy, else the reason
+	// /healthz answers 503 (a replica that does not follow, SPEC §6).
+	Health func() error
+	// PrimaryRPC is the primary's JSON-RPC URL, where known (a replica's
+	// --primary-rpc): 4002 NotPrimary names it in data.rpc.
+	PrimaryRPC string
 	// MaxReadBytes bounds the entries of one sequencer_read answer
 	// (--max-read-bytes, SPEC §4); default DefaultMaxReadBytes.
 	MaxReadBytes int
@@ -108,8 +115,19 @@ func (api *API) fail(err error) error {
 	var re *Error
 	if errors.As(out, &re) {
 		api.errs.WithLabelValues(itoa(re.Code)).Inc()
+		if re.Code == CodeNotPrimary && api.cfg.PrimaryRPC != "" {
+			re.Data = map[string]string{"primary": api.cfg.Primary.Hex(), "rpc": api.cfg.PrimaryRPC}
+		}
 	}
 	return out
+}
+
+// health is nil while the node is healthy (Config.Health).
+func (api *API) health() error {
+	if api.cfg.Health == nil {
+		return nil
+	}
+	return api.cfg.Health()
 }
 
 func itoa(n int) string { return big.NewInt(int64(n)).String() }
@@ -121,7 +139,10 @@ func (api *API) precheck() error {
 		return sequencer.ErrNotPrimary
 	}
 	if err := api.backend.Halted(); err != nil {
-		return sequencer.ErrHalted
+		if errors.Is(err, sequencer.ErrHalted) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", sequencer.ErrHalted, err)
 	}
 	return nil
 }

@@ -69,6 +69,10 @@ func toRPC(err error, primary common.Address) error {
 		msg := c.msg
 		if msg == "" {
 			msg = err.Error()
+		} else if c.code == CodeHalted && err.Error() != sequencer.ErrHalted.Error() {
+			// The stable message, then why: a storage failure, an
+			// equivocation, a primary waiting for its peer check.
+			msg += " (" + err.Error() + ")"
 		}
 		out := &Error{Code: c.code, Message: msg}
 		var te *sequencer.TicketError

@@ -162,6 +162,10 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		body["status"] = "halted"
 		body["reason"] = err.Error()
 		w.WriteHeader(http.StatusServiceUnavailable)
+	} else if err := s.api.health(); err != nil {
+		body["status"] = "unhealthy"
+		body["reason"] = err.Error()
+		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	json.NewEncoder(w).Encode(body)
 }

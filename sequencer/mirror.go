@@ -257,6 +257,16 @@ func (m *Mirror) compareStored(e *Entry) error {
 	return m.stopped
 }
 
+// Wake closes the channel Head returned, as an apply does, so that those
+// waiting on it look again: a primary whose reads move from the mirror
+// (during its peer check) to the sequencer wakes them.
+func (m *Mirror) Wake() {
+	m.headMu.Lock()
+	defer m.headMu.Unlock()
+	close(m.headCh)
+	m.headCh = make(chan struct{})
+}
+
 // Submit refuses writes: a replica does not write its primary's log.
 func (m *Mirror) Submit(context.Context, Op) (Result, error) {
 	return Result{}, ErrNotPrimary

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -48,6 +49,8 @@ type runConfig struct {
 	rpcVHosts                                       string
 	maxReadBytes                                    int
 	rpcReadTimeout, rpcWriteTimeout, rpcIdleTimeout time.Duration
+	maxLag                                          time.Duration
+	primaryRPC                                      string
 }
 
 func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
@@ -70,7 +73,9 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	fs.IntVar(&c.maxInFlight, "max-in-flight", sequencer.DefaultMaxInFlight, "leased tickets per lineage at once")
 	fs.IntVar(&c.maxDataBytes, "max-data-bytes", sequencer.DefaultMaxDataBytes, "largest data of one append")
 	fs.IntVar(&c.queueSize, "queue-size", 16384, "write requests waiting to be sequenced before Overloaded")
-	fs.DurationVar(&c.peerWait, "peer-wait", 10*time.Second, "primary: how long to wait for --peers before refusing to write")
+	fs.DurationVar(&c.peerWait, "peer-wait", 10*time.Second, "primary: how long one peer check waits for --peers (reads are served meanwhile; writes wait for the check, which is retried until it passes)")
+	fs.DurationVar(&c.maxLag, "max-lag", p2p.DefaultMaxLag, "replica: how long it may be cut off from its peers or behind their announced head before /healthz answers 503")
+	fs.StringVar(&c.primaryRPC, "primary-rpc", "", "replica: the primary's JSON-RPC URL, named in 4002 NotPrimary (data.rpc) so that clients can retry there")
 	fs.BoolVar(&c.unsafeSkipPeerCheck, "unsafe-skip-peer-check", false, "primary: write without recovering from --peers first (can equivocate if the datadir lost entries)")
 	fs.Float64Var(&c.gossipDropRate, "gossip-drop-rate", 0, "testing aid: drop this share (0-1) of received gossip batches")
 	fs.Float64Var(&c.syncRequestRate, "sync-request-rate", p2p.DefaultSyncRequestRate, "sync requests a second served to one peer (burst the same); more are answered \"rate limited\"")
@@ -201,6 +206,14 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) (retErr error) {
 	if c.maxBodyBytes > 0 && c.maxBodyBytes < 2*c.maxDataBytes+4096 {
 		return fmt.Errorf("--max-body-bytes %d cannot carry an append of --max-data-bytes %d (hex doubles it): use at least %d", c.maxBodyBytes, c.maxDataBytes, 2*c.maxDataBytes+4096)
 	}
+	if c.maxLag <= 0 || c.peerWait <= 0 {
+		return errors.New("--max-lag and --peer-wait must be positive")
+	}
+	if c.primaryRPC != "" {
+		if u, err := url.Parse(c.primaryRPC); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss") {
+			return fmt.Errorf("--primary-rpc %q is not an http(s):// or ws(s):// URL", c.primaryRPC)
+		}
+	}
 	if c.gossipDropRate < 0 || c.gossipDropRate > 1 {
 		return errors.New("--gossip-drop-rate must be between 0 and 1")
 	}
@@ -308,23 +321,42 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) (retErr error) {
 	bgCtx, stopBg := context.WithCancel(ctx)
 	defer func() { stopBg(); bg.Wait() }()
 	if c.mode == "primary" {
-		if c.unsafeSkipPeerCheck {
-			log.Warn("--unsafe-skip-peer-check: writing without asking peers for entries this datadir may lack; this can make the primary equivocate")
-		} else if err := p2p.RecoverPrimary(ctx, node, mirror, c.peerWait); err != nil {
-			return fmt.Errorf("refusing to write: %w (fix the peers, or start with --unsafe-skip-peer-check if this datadir is known to be complete)", err)
+		// The RPC listener opens at once: reads are served while the peer
+		// check runs; writes wait for it (gate, startup.go).
+		g := &gate{mirror: mirror}
+		defer g.close()
+		backend = g
+		metrics := sequencer.NewMetrics(reg)
+		start := func() error {
+			metrics.Halted.Set(0)
+			seq, err := sequencer.New(store, sequencer.Config{
+				Key: key, Domain: domain, MaxInFlight: c.maxInFlight, MaxDataBytes: c.maxDataBytes,
+				QueueSize: c.queueSize, QueueBytes: c.queueBytes, Logger: log, Metrics: metrics, OnCommit: node.Publish,
+			})
+			if err != nil {
+				metrics.Halted.Set(1)
+				return err
+			}
+			if !g.open(seq) {
+				return nil
+			}
+			if !c.unsafeSkipPeerCheck {
+				bg.Add(1)
+				go func() { defer bg.Done(); p2p.GuardPrimary(bgCtx, node, seq) }()
+			}
+			return nil
 		}
-		seq, err := sequencer.New(store, sequencer.Config{
-			Key: key, Domain: domain, MaxInFlight: c.maxInFlight, MaxDataBytes: c.maxDataBytes,
-			QueueSize: c.queueSize, QueueBytes: c.queueBytes, Logger: log, Metrics: sequencer.NewMetrics(reg), OnCommit: node.Publish,
-		})
-		if err != nil {
-			return err
-		}
-		defer seq.Close()
-		backend = seq
-		if !c.unsafeSkipPeerCheck {
+		if c.unsafeSkipPeerCheck || len(peers) == 0 {
+			if c.unsafeSkipPeerCheck {
+				log.Warn("--unsafe-skip-peer-check: writing without asking peers for entries this datadir may lack; this can make the primary equivocate")
+			}
+			if err := start(); err != nil {
+				return err
+			}
+		} else {
+			metrics.Halted.Set(1)
 			bg.Add(1)
-			go func() { defer bg.Done(); p2p.GuardPrimary(bgCtx, node, seq) }()
+			go func() { defer bg.Done(); peerCheck(bgCtx, node, mirror, g, c.peerWait, log, start) }()
 		}
 		if allow == nil {
 			log.Warn("OPEN MODE: no allowlist, anyone who reaches the RPC port can write; use --allow or --allow-file in production")
@@ -337,7 +369,10 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) (retErr error) {
 	} else {
 		backend = mirror
 		apiCfg.PrimaryHead = node.PrimaryHead
+		apiCfg.PrimaryRPC = c.primaryRPC
 		f := p2p.NewFollower(node, mirror, reg)
+		f.MaxLag = c.maxLag
+		apiCfg.Health = f.Health
 		bg.Add(1)
 		go func() { defer bg.Done(); f.Run(bgCtx) }()
 	}
@@ -385,8 +420,8 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) (retErr error) {
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("rpc shutdown", "err", err)
 	}
-	if s, ok := backend.(*sequencer.Sequencer); ok {
-		s.Close()
+	if g, ok := backend.(*gate); ok {
+		g.close()
 	}
 	stopBg()
 	bg.Wait()

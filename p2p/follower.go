@@ -94,9 +94,58 @@ func NewFollower(n *Node, m *sequencer.Mirror, reg prometheus.Registerer) *Follo
 // cut off from its peers, or behind their head, for longer than MaxLag).
 // A stopped mirror is reported by its Halted.
 func (f *Follower) Health() error {
+	if _, err := f.mirror.Damage(); err != nil {
+		return err
+	}
 	f.lagging.mu.Lock()
 	defer f.lagging.mu.Unlock()
 	return f.lagging.reason
+}
+
+// repair fetches again, from any connected host, the entries its store
+// could not read (bit rot, SPEC §6), starting at the first damaged one,
+// and hands them to the mirror, which checks and rewrites them.
+func (f *Follower) repair(ctx context.Context) {
+	from, _ := f.mirror.Damage()
+	if from == 0 || f.mirror.Stopped() != nil {
+		return
+	}
+	st := f.mirror.Store()
+	head := st.Head().Seq
+	if from > head {
+		f.mirror.Repaired(from)
+		return
+	}
+	// A damaged table block holds many entries: start at the first of
+	// them that does not read, so that the fetched range is anchored.
+	for n := 0; from > 1 && n < maxRangeEntries; n++ {
+		if _, err := st.Entry(from - 1); !sequencer.IsCorrupted(err) {
+			break
+		}
+		from--
+	}
+	for _, c := range f.node.host.Network().Conns() {
+		if c.IsClosed() {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		es, err := f.node.fetchRangeVia(cctx, c, from, int(min(maxRangeEntries, head-from+1)))
+		cancel()
+		if err != nil || len(es) == 0 {
+			f.log.Debug("bit rot: fetch", "peer", c.RemotePeer(), "from", from, "err", err)
+			continue
+		}
+		if _, err := f.mirror.Repair(es); err != nil {
+			if errors.Is(err, sequencer.ErrEquivocation) {
+				f.equivocations.Inc()
+				return
+			}
+			f.log.Warn("bit rot: a peer's entries do not repair our store", "peer", c.RemotePeer(), "from", from, "err", err)
+			continue
+		}
+		f.mirror.Repaired(from)
+		return
+	}
 }
 
 // checkLag updates Health; it logs a change at warning level (not
@@ -166,6 +215,7 @@ func (f *Follower) Run(ctx context.Context) {
 		defer lag.Stop()
 		for {
 			f.checkLag(time.Now())
+			f.repair(ctx)
 			select {
 			case <-ctx.Done():
 				return

@@ -174,11 +174,15 @@ type replicaOpts struct {
 	noFollower bool
 	mirrorLog  *slog.Logger
 	maxLag     time.Duration // the follower's --max-lag; 0: the default
+	dir        string        // the store's directory; a fresh one if empty
 }
 
 func startReplica(t testing.TB, lg testLog, o replicaOpts) *testReplica {
 	t.Helper()
-	r := &testReplica{lg: lg, dir: t.TempDir(), maxLag: o.maxLag}
+	r := &testReplica{lg: lg, dir: o.dir, maxLag: o.maxLag}
+	if r.dir == "" {
+		r.dir = t.TempDir()
+	}
 	r.store = openStore(t, r.dir)
 	r.node = startNode(t, lg, r.store, o.nodeOpts)
 	t.Cleanup(r.close)

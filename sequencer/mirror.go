@@ -42,6 +42,7 @@ type Mirror struct {
 	headCh chan struct{}
 
 	onApply func([]*Entry)
+	rot     rot
 }
 
 // NewMirror opens the replica side of a log of primary under domain.
@@ -99,8 +100,8 @@ func (m *Mirror) Primary() common.Address { return m.primary }
 // Domain is the log's EIP-712 domain.
 func (m *Mirror) Domain() Domain { return m.domain }
 
-// Store is the replica's store.
-func (m *Mirror) Store() Store { return m.store }
+// Store is the replica's store; a read that finds rot notes it (Damage).
+func (m *Mirror) Store() Store { return guardedStore{Store: m.store, rot: &m.rot} }
 
 // Stopped returns why the mirror stopped following (an equivocation), or nil.
 func (m *Mirror) Stopped() error {

@@ -497,6 +497,9 @@ func (s *LevelStore) Entry(seq uint64) (*Entry, error) {
 		return nil, fmt.Errorf("entry %d: %w", seq, ErrNotFound)
 	}
 	if err != nil {
+		if lerrors.IsCorrupted(err) {
+			return nil, &DamagedError{Seq: seq, Err: err}
+		}
 		return nil, fmt.Errorf("read entry %d: %w", seq, err)
 	}
 	e := new(Entry)
@@ -529,7 +532,54 @@ func (s *LevelStore) Range(from uint64, limit int) ([]*Entry, error) {
 		out = append(out, e)
 		want++
 	}
-	return out, it.Error()
+	if err := it.Error(); err != nil {
+		if !lerrors.IsCorrupted(err) {
+			return out, err
+		}
+		// A damaged table block stops the iterator even where newer
+		// records (entries fetched again, RewriteEntries) shadow it; point
+		// reads find those first.
+		for head := s.Head().Seq; len(out) < limit && want <= head; want++ {
+			e, err := s.Entry(want)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// DamagedError is a read of entry Seq that met damaged data in the store
+// (bit rot in a table: a checksum mismatch); it is ErrCorrupt.
+type DamagedError struct {
+	Seq uint64
+	Err error
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("%v: the store cannot read entry %d: %v", ErrCorrupt, e.Seq, e.Err)
+}
+
+func (e *DamagedError) Unwrap() error { return ErrCorrupt }
+
+// RewriteEntries stores again entries whose records no longer read (bit
+// rot), fetched from peers and checked by the caller (Mirror.Repair); the
+// new records shadow the damaged ones. The head does not move.
+func (s *LevelStore) RewriteEntries(es []*Entry) error {
+	b := new(leveldb.Batch)
+	head := s.Head().Seq
+	for _, e := range es {
+		if e.Seq == 0 || e.Seq > head {
+			return fmt.Errorf("rewrite entry %d: past the head %d", e.Seq, head)
+		}
+		v, err := e.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		b.Put(entryKey(e.Seq), v)
+	}
+	return s.db.Write(b, &opt.WriteOptions{Sync: true})
 }
 
 // LineageRange returns up to limit entries of one lineage with seq ≥ from.

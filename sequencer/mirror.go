@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/syndtr/goleveldb/leveldb"
 	"log/slog"
 	"sync"
 
@@ -210,6 +211,14 @@ func (m *Mirror) Apply(entries []*Entry, signed bool) (int, error) {
 		return 0, nil
 	}
 	if err := m.store.Commit(fresh, m.state.TakeDirty()); err != nil {
+		if IsCorrupted(err) || errors.Is(err, leveldb.ErrClosed) {
+			// LevelDB stops writing for good once a compaction meets a
+			// damaged block (bit rot in a table): no retry can succeed.
+			// Halt with what to do, rather than lag behind in silence.
+			m.stopped = fmt.Errorf("%w: the store can no longer write (%v): stop this replica, move its datadir aside and start it again to fetch the log from its peers", ErrHalted, err)
+			m.log.Error("stopped following the primary: storage damaged", "err", m.stopped)
+			return 0, m.stopped
+		}
 		m.reloadState(err)
 		return 0, err
 	}

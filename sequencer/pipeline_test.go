@@ -233,6 +233,9 @@ func TestPipelineOverloaded(t *testing.T) {
 	ls, _ := openTestStore(t)
 	bs := &blockingStore{LevelStore: ls, gate: make(chan struct{})}
 	s := newTestSequencer(t, bs, func(c *Config) { c.QueueSize = 4; c.MaxBatch = 1 })
+	var open sync.Once
+	release := func() { open.Do(func() { close(bs.gate) }) }
+	t.Cleanup(release) // runs before the sequencer's Close: a failure must not hang it
 	var wg sync.WaitGroup
 	results := make(chan error, 64)
 	for i := range 64 {
@@ -257,11 +260,22 @@ func TestPipelineOverloaded(t *testing.T) {
 			t.Fatal("no Overloaded while the pipeline was blocked")
 		}
 	}
-	// Unknown ticket while full: NotFound ranks before Overloaded.
-	if _, err := s.Submit(context.Background(), Op{Kind: KindClose, Lineage: "x", ExternalID: "y"}); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("close of unknown ticket: %v", err)
+	// Unknown ticket while full: NotFound ranks before Overloaded. The
+	// orderer may still take one more request after the first Overloaded,
+	// freeing a slot: a close that got queued then fills it (its caller
+	// stops waiting), and the next one meets the full queue.
+	for try := 0; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		_, err := s.Submit(ctx, Op{Kind: KindClose, Lineage: "x", ExternalID: "y"})
+		cancel()
+		if errors.Is(err, ErrNotFound) {
+			break
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || try == 20 {
+			t.Fatalf("close of unknown ticket while full: %v", err)
+		}
 	}
-	close(bs.gate)
+	release()
 	wg.Wait()
 	close(results)
 	ok := 0
@@ -317,6 +331,9 @@ func TestPipelineQueueBytes(t *testing.T) {
 	ls, _ := openTestStore(t)
 	bs := &blockingStore{LevelStore: ls, gate: make(chan struct{})}
 	s := newTestSequencer(t, bs, func(c *Config) { c.QueueBytes = 40 << 10; c.MaxBatch = 1 })
+	var open sync.Once
+	release := func() { open.Do(func() { close(bs.gate) }) }
+	t.Cleanup(release) // runs before the sequencer's Close: a failure must not hang it
 	data := make([]byte, 4<<10)
 	var wg sync.WaitGroup
 	results := make(chan error, 100)
@@ -343,7 +360,7 @@ func TestPipelineQueueBytes(t *testing.T) {
 	if q := s.queuedBytes.Load(); q > 40<<10 {
 		t.Fatalf("%d bytes queued, limit %d", q, 40<<10)
 	}
-	close(bs.gate)
+	release()
 	wg.Wait()
 	close(results)
 	ok := 0

@@ -19,7 +19,16 @@ import (
 // block checksum, a record that does not decode): bit rot, not a missing
 // entry or a failing disk.
 func IsCorrupted(err error) bool {
-	return err != nil && (lerrors.IsCorrupted(err) || errors.Is(err, ErrCorrupt))
+	if errors.Is(err, ErrCorrupt) {
+		return true
+	}
+	// goleveldb's own test looks at the error itself, not what it wraps.
+	for ; err != nil; err = errors.Unwrap(err) {
+		if lerrors.IsCorrupted(err) {
+			return true
+		}
+	}
+	return false
 }
 
 // rot is the damage a mirror's reads found and not yet repaired.

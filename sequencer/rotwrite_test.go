@@ -1,0 +1,68 @@
+package sequencer
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/syndtr/goleveldb/leveldb/util"
+)
+
+// TestMirrorHaltsWhenStoreCannotWrite (SPEC §6, bit rot): once LevelDB's
+// compaction meets a damaged table block it refuses every later write, so
+// rewriting the damaged entries cannot save the store. The replica then
+// halts (health 503) with a reason that says so and what to do, instead
+// of retrying the write forever while it falls behind.
+func TestMirrorHaltsWhenStoreCannotWrite(t *testing.T) {
+	src, _ := openTestStore(t)
+	s := newTestSequencer(t, src, nil)
+	entries := fillLog(t, s, 500)
+
+	dir := t.TempDir()
+	st, err := OpenLevelStore(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMirror(st, s.Address(), testDomain(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Apply(entries[:400], false); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	st, _ = OpenLevelStore(dir, false) // the journal becomes a table
+	st.Close()
+	tables, _ := filepath.Glob(filepath.Join(dir, "*.ldb"))
+	if len(tables) == 0 {
+		t.Fatal("no table")
+	}
+	b, _ := os.ReadFile(tables[0])
+	for i := range 64 {
+		b[len(b)/3+i] ^= 0xff
+	}
+	os.WriteFile(tables[0], b, 0o644)
+
+	st, err = OpenLevelStore(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m, err = NewMirror(st, s.Address(), testDomain(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The background compaction reaches the damaged table.
+	if err := st.db.CompactRange(util.Range{}); err == nil {
+		t.Fatal("test setup: compaction over a damaged block succeeded")
+	}
+	_, err = m.Apply(entries[400:], false)
+	if err == nil {
+		t.Fatal("a store that can no longer write took entries")
+	}
+	t.Logf("apply: %v", err)
+	if h := m.Halted(); h == nil || !strings.Contains(h.Error(), "move its datadir aside") {
+		t.Fatalf("mirror after a write the store refused for good: halted = %v", h)
+	}
+}

@@ -290,18 +290,18 @@ func (s *Sequencer) Submit(ctx context.Context, op Op) (Result, error) {
 		return Result{}, ErrClosed
 	}
 	size := int64(len(op.Data))
-	full := s.queuedBytes.Add(size) > s.cfg.QueueBytes && size > 0
+	full := !s.reserveBytes(size)
 	if !full {
 		select {
 		case s.queue <- p:
 		default:
 			full = true
+			s.queuedBytes.Add(-size)
 		}
 	}
 	s.closeMu.RUnlock()
 	enqueued()
 	if full {
-		s.queuedBytes.Add(-size)
 		if err := s.precheck(&op); err != nil {
 			return Result{}, err
 		}
@@ -315,6 +315,20 @@ func (s *Sequencer) Submit(ctx context.Context, op Op) (Result, error) {
 		return o.res, o.err
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
+	}
+}
+
+// reserveBytes counts size bytes as queued if that keeps the count within
+// QueueBytes. The count never exceeds the limit, not even for a moment.
+func (s *Sequencer) reserveBytes(size int64) bool {
+	for {
+		q := s.queuedBytes.Load()
+		if size > 0 && q+size > s.cfg.QueueBytes {
+			return false
+		}
+		if s.queuedBytes.CompareAndSwap(q, q+size) {
+			return true
+		}
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 // Backend is what the API needs of a node. A primary's *sequencer.Sequencer
 // satisfies the write half; a replica answers Submit with ErrNotPrimary.
 type Backend interface {
-	Submit(ctx context.Context, op sequencer.Op) (sequencer.Result, error)
+	Enqueue(op sequencer.Op) *sequencer.Future
 	Halted() error
 	Head() (sequencer.Head, <-chan struct{})
 	Store() sequencer.Store
@@ -156,9 +156,29 @@ func (api *API) requestSender(auth *Auth, req sequencer.Request) (common.Address
 	return api.authorize(auth, &req, h)
 }
 
-func (api *API) write(ctx context.Context, op sequencer.Op) (*ReceiptJSON, error) {
-	res, err := api.backend.Submit(ctx, op)
+// pendingWrite is a write call on its way: the op and the future of its
+// entry, or the error that refused it before it reached the queue.
+type pendingWrite struct {
+	op  sequencer.Op
+	fut *sequencer.Future
+	err error
+}
+
+func refused(err error) *pendingWrite { return &pendingWrite{err: err} }
+
+// enqueue hands op to the backend: its place in the log is fixed on return.
+func (api *API) enqueue(op sequencer.Op) *pendingWrite {
+	return &pendingWrite{op: op, fut: api.backend.Enqueue(op)}
+}
+
+// await waits until w's entry is durable and answers with its receipt.
+func (api *API) await(ctx context.Context, w *pendingWrite) (*ReceiptJSON, error) {
+	if w.err != nil {
+		return nil, w.err
+	}
+	res, err := w.fut.Wait(ctx)
 	if err != nil {
+		op := &w.op
 		if op.Kind == sequencer.KindClose || op.Kind == sequencer.KindRelease || op.Kind == sequencer.KindFail { // a ticket never leased
 			err = ticketNotFound(err, op.Lineage, op.ExternalID)
 		}
@@ -169,40 +189,58 @@ func (api *API) write(ctx context.Context, op sequencer.Op) (*ReceiptJSON, error
 
 // Append sequences data (sequencer_append).
 func (api *API) Append(ctx context.Context, p AppendParams) (*ReceiptJSON, error) {
-	if p.Data == nil {
-		return nil, api.fail(invalidParams("missing field data"))
-	}
-	if p.Lineage != "" {
-		if err := checkTicketName(p.Lineage, p.ExternalID); err != nil {
-			return nil, api.fail(err)
-		}
-	} else if p.ExternalID != "" && !validExternalID(p.ExternalID) {
-		return nil, api.fail(invalidParams("externalId must be 1-255 bytes of printable ASCII without space"))
-	}
-	if err := api.precheck(); err != nil {
-		return nil, api.fail(err)
-	}
-	data := []byte(*p.Data)
-	dataHash := crypto.Keccak256Hash(data)
-	sender, rid, err := api.requestSender(&p.Auth, sequencer.Request{Kind: sequencer.KindTx, Lineage: p.Lineage, ExternalID: p.ExternalID, DataHash: dataHash})
-	if err != nil {
-		return nil, api.fail(err)
-	}
-	if len(data) > api.cfg.MaxDataBytes {
-		return nil, api.fail(&sequencer.LimitError{Err: sequencer.ErrTooLarge, Limit: api.cfg.MaxDataBytes})
-	}
-	return api.write(ctx, sequencer.Op{Kind: sequencer.KindTx, Lineage: p.Lineage, ExternalID: p.ExternalID,
-		Data: data, DataHash: dataHash, Sender: sender, Request: rid})
+	return api.await(ctx, api.startAppend(p))
 }
 
 // Close closes a ticket whose transaction was mined (sequencer_close).
 func (api *API) Close(ctx context.Context, p TicketParams) (*ReceiptJSON, error) {
-	return api.finish(ctx, sequencer.KindClose, p.Lineage, p.ExternalID, &p.Auth)
+	return api.await(ctx, api.startClose(p))
 }
 
 // Release ends a lease: reason "rejected" returns the nonce to the pool,
 // "broadcast" consumes it (sequencer_release).
 func (api *API) Release(ctx context.Context, p ReleaseParams) (*ReceiptJSON, error) {
+	return api.await(ctx, api.startRelease(p))
+}
+
+// SyncLineage records the chain's nonce of a lineage (sequencer_syncLineage).
+func (api *API) SyncLineage(ctx context.Context, p SyncParams) (*ReceiptJSON, error) {
+	return api.await(ctx, api.startSync(p))
+}
+
+// startAppend validates and enqueues a sequencer_append.
+func (api *API) startAppend(p AppendParams) *pendingWrite {
+	if p.Data == nil {
+		return refused(api.fail(invalidParams("missing field data")))
+	}
+	if p.Lineage != "" {
+		if err := checkTicketName(p.Lineage, p.ExternalID); err != nil {
+			return refused(api.fail(err))
+		}
+	} else if p.ExternalID != "" && !validExternalID(p.ExternalID) {
+		return refused(api.fail(invalidParams("externalId must be 1-255 bytes of printable ASCII without space")))
+	}
+	if err := api.precheck(); err != nil {
+		return refused(api.fail(err))
+	}
+	data := []byte(*p.Data)
+	dataHash := crypto.Keccak256Hash(data)
+	sender, rid, err := api.requestSender(&p.Auth, sequencer.Request{Kind: sequencer.KindTx, Lineage: p.Lineage, ExternalID: p.ExternalID, DataHash: dataHash})
+	if err != nil {
+		return refused(api.fail(err))
+	}
+	if len(data) > api.cfg.MaxDataBytes {
+		return refused(api.fail(&sequencer.LimitError{Err: sequencer.ErrTooLarge, Limit: api.cfg.MaxDataBytes}))
+	}
+	return api.enqueue(sequencer.Op{Kind: sequencer.KindTx, Lineage: p.Lineage, ExternalID: p.ExternalID,
+		Data: data, DataHash: dataHash, Sender: sender, Request: rid})
+}
+
+func (api *API) startClose(p TicketParams) *pendingWrite {
+	return api.startFinish(sequencer.KindClose, p.Lineage, p.ExternalID, &p.Auth)
+}
+
+func (api *API) startRelease(p ReleaseParams) *pendingWrite {
 	var kind sequencer.Kind
 	switch p.Reason {
 	case "rejected":
@@ -211,49 +249,48 @@ func (api *API) Release(ctx context.Context, p ReleaseParams) (*ReceiptJSON, err
 		kind = sequencer.KindFail
 	case "":
 		if err := checkTicketName(p.Lineage, p.ExternalID); err != nil {
-			return nil, api.fail(err)
+			return refused(api.fail(err))
 		}
-		return nil, api.fail(invalidParams("missing field reason"))
+		return refused(api.fail(invalidParams("missing field reason")))
 	default:
-		return nil, api.fail(invalidParams(`reason must be "rejected" or "broadcast"`))
+		return refused(api.fail(invalidParams(`reason must be "rejected" or "broadcast"`)))
 	}
-	return api.finish(ctx, kind, p.Lineage, p.ExternalID, &p.Auth)
+	return api.startFinish(kind, p.Lineage, p.ExternalID, &p.Auth)
 }
 
-func (api *API) finish(ctx context.Context, kind sequencer.Kind, lineage, externalID string, auth *Auth) (*ReceiptJSON, error) {
+func (api *API) startFinish(kind sequencer.Kind, lineage, externalID string, auth *Auth) *pendingWrite {
 	if err := checkTicketName(lineage, externalID); err != nil {
-		return nil, api.fail(err)
+		return refused(api.fail(err))
 	}
 	if err := api.precheck(); err != nil {
-		return nil, api.fail(err)
+		return refused(api.fail(err))
 	}
 	sender, rid, err := api.requestSender(auth, sequencer.Request{Kind: kind, Lineage: lineage, ExternalID: externalID})
 	if err != nil {
-		return nil, api.fail(err)
+		return refused(api.fail(err))
 	}
-	return api.write(ctx, sequencer.Op{Kind: kind, Lineage: lineage, ExternalID: externalID, Sender: sender, Request: rid})
+	return api.enqueue(sequencer.Op{Kind: kind, Lineage: lineage, ExternalID: externalID, Sender: sender, Request: rid})
 }
 
-// SyncLineage records the chain's nonce of a lineage (sequencer_syncLineage).
-func (api *API) SyncLineage(ctx context.Context, p SyncParams) (*ReceiptJSON, error) {
+func (api *API) startSync(p SyncParams) *pendingWrite {
 	if p.Lineage == "" {
-		return nil, api.fail(invalidParams("missing field lineage"))
+		return refused(api.fail(invalidParams("missing field lineage")))
 	}
 	if !validLineage(p.Lineage) {
-		return nil, api.fail(invalidParams("lineage must be 1-128 bytes of [A-Za-z0-9:._/-]"))
+		return refused(api.fail(invalidParams("lineage must be 1-128 bytes of [A-Za-z0-9:._/-]")))
 	}
 	if p.ChainNonce == nil {
-		return nil, api.fail(invalidParams("missing field chainNonce"))
+		return refused(api.fail(invalidParams("missing field chainNonce")))
 	}
 	if err := api.precheck(); err != nil {
-		return nil, api.fail(err)
+		return refused(api.fail(err))
 	}
 	c := uint64(*p.ChainNonce)
 	sender, rid, err := api.requestSender(&p.Auth, sequencer.Request{Kind: sequencer.KindSync, Lineage: p.Lineage, Nonce: c})
 	if err != nil {
-		return nil, api.fail(err)
+		return refused(api.fail(err))
 	}
-	return api.write(ctx, sequencer.Op{Kind: sequencer.KindSync, Lineage: p.Lineage, ChainNonce: c, Sender: sender, Request: rid})
+	return api.enqueue(sequencer.Op{Kind: sequencer.KindSync, Lineage: p.Lineage, ChainNonce: c, Sender: sender, Request: rid})
 }
 
 // MaxReadLimit is the most entries one sequencer_read returns.

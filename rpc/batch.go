@@ -8,22 +8,20 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"sync"
-
-	"github.com/seqnode/sequencer/sequencer"
 )
 
 // Calls over HTTP. Single write calls take the fast path below (decoded
 // once, answered in go-ethereum's exact form); everything else is served by
 // go-ethereum. Batches: go-ethereum's handler runs the calls of a batch one
 // after another, so a batch of 100 appends would wait for 100 group
-// commits. Here each call of a batch runs on its own goroutine through the
-// same go-ethereum server (as a batch of one, so every answer, error and
-// notification rule is go-ethereum's). A write starts once the call before
-// it is queued in the sequencer (or done); any other call starts once every
-// call before it is done. So the sequencer sees the writes in batch order
-// and a read sees every write before it, exactly as if the calls ran one
-// by one, while consecutive writes share group commits.
+// commits. Here a batch's writes are enqueued one after another (each
+// Enqueue fixes the call's place in the log and returns a future at once),
+// and their answers are collected once durable, so consecutive writes share
+// group commits. Any other call (a read, or a write go-ethereum must
+// answer, as a batch of one so that every answer, error and notification
+// rule is go-ethereum's) runs once every call before it is done. So the
+// sequencer sees the writes in batch order and a read sees every write
+// before it, exactly as if the calls ran one by one.
 //
 // JSON-RPC 2.0 allows a server to process a batch concurrently; the order
 // of effects stays the batch order here. One difference from go-ethereum:
@@ -89,7 +87,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		// A single call: the write fast path, else go-ethereum.
 		if c, ok := readSingleWrite(trimmed); ok {
 			w.Header().Set("Content-Type", "application/json")
-			w.Write(s.runWrite(r, c, func() {}))
+			w.Write(s.runWrite(r, c))
 			return
 		}
 		if refuseDuplicateKeys(w, trimmed) {
@@ -97,7 +95,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		var env callEnvelope
 		parsed := json.Unmarshal(trimmed, &env) == nil
-		if a, ok := s.serveWrite(r, &env, parsed, func() {}); ok {
+		if a, ok := s.serveWrite(r, &env, parsed); ok {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(a[0])
 			return
@@ -127,18 +125,21 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	answers := make([][]json.RawMessage, len(elems))
-	envs := make([]callEnvelope, len(elems))
-	parsed := make([]bool, len(elems))
-	runInOrder(len(elems), func(i int) bool {
-		parsed[i] = json.Unmarshal(elems[i], &envs[i]) == nil
-		return !parsed[i] || !writeMethods[envs[i].Method]
-	}, func(i int, enqueued func()) {
-		if a, ok := s.serveWrite(r, &envs[i], parsed[i], enqueued); ok {
-			answers[i] = a
-			return
+	var b batchRun
+	for i, el := range elems {
+		var env callEnvelope
+		if json.Unmarshal(el, &env) == nil && writeMethods[env.Method] {
+			if c, ok := decodeCall(&env); ok {
+				b.write(s, r, c, &answers[i])
+				continue
+			}
 		}
-		answers[i] = s.serveOne(r, elems[i], enqueued)
-	})
+		// Any other call runs once every call before it is done: a read
+		// sees the writes before it.
+		b.wait()
+		answers[i] = s.serveOne(r, el)
+	}
+	b.wait()
 	s.writeAnswers(w, answers)
 }
 
@@ -163,34 +164,37 @@ func (s *Server) batchTooLarge(w http.ResponseWriter, elems []json.RawMessage) {
 // serveWriteBatch runs a batch of write calls read by the one-pass reader.
 func (s *Server) serveWriteBatch(w http.ResponseWriter, r *http.Request, calls []writeCall) {
 	answers := make([][]json.RawMessage, len(calls))
-	runInOrder(len(calls), func(int) bool { return false }, func(i int, enqueued func()) {
-		answers[i] = []json.RawMessage{s.runWrite(r, &calls[i], enqueued)}
-	})
+	var b batchRun
+	for i := range calls {
+		b.write(s, r, &calls[i], &answers[i])
+	}
+	b.wait()
 	s.writeAnswers(w, answers)
 }
 
-// runInOrder runs calls 0..n-1 of a batch concurrently, yet starts call i
-// only once call i-1 is enqueued (or done), so that the log holds a batch's
-// writes in batch order; a call for which barrier is true starts only when
-// every call before it is done (a read sees the writes before it).
-func runInOrder(n int, barrier func(i int) bool, run func(i int, enqueued func())) {
-	var wg sync.WaitGroup
-	for i := range n {
-		if barrier(i) {
-			wg.Wait()
-		}
-		started := make(chan struct{})
-		var once sync.Once
-		signal := func() { once.Do(func() { close(started) }) }
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer signal()
-			run(i, signal)
-		}()
-		<-started
+// batchRun enqueues a batch's writes one after another, so that the log
+// holds them in batch order, and collects their answers once durable:
+// consecutive writes share group commits.
+type batchRun struct {
+	waiting []func()
+}
+
+// write validates and enqueues call c; its answer goes to *answer at the
+// next wait.
+func (b *batchRun) write(s *Server, r *http.Request, c *writeCall, answer *[]json.RawMessage) {
+	pw := s.startWrite(c)
+	b.waiting = append(b.waiting, func() {
+		res, err := s.api.await(r.Context(), pw)
+		*answer = []json.RawMessage{encodeAnswer(c.id, res, err)}
+	})
+}
+
+// wait answers every write enqueued so far, once each is durable.
+func (b *batchRun) wait() {
+	for _, f := range b.waiting {
+		f()
 	}
-	wg.Wait()
+	b.waiting = b.waiting[:0]
 }
 
 // writeAnswers writes a batch's answers (go-ethereum's own, valid JSON)
@@ -225,10 +229,10 @@ var writeMethods = map[string]bool{
 
 // serveOne runs one call of a batch as a batch of one and returns the
 // answers (none for a notification).
-func (s *Server) serveOne(r *http.Request, el json.RawMessage, enqueued func()) []json.RawMessage {
+func (s *Server) serveOne(r *http.Request, el json.RawMessage) []json.RawMessage {
 	body := make([]byte, 0, len(el)+2)
 	body = append(append(append(body, '['), el...), ']')
-	r2 := r.Clone(sequencer.WithEnqueued(r.Context(), enqueued))
+	r2 := r.Clone(r.Context())
 	r2.Body = io.NopCloser(bytes.NewReader(body))
 	r2.ContentLength = int64(len(body))
 	rec := &bufferWriter{header: http.Header{}}
@@ -281,7 +285,7 @@ type callEnvelope struct {
 // parameter that decodes is run on the API directly and answered in
 // go-ethereum's response form. Anything else (ok false) goes through
 // go-ethereum, so that every protocol error keeps go-ethereum's wording.
-func (s *Server) serveWrite(r *http.Request, env *callEnvelope, parsed bool, enqueued func()) ([]json.RawMessage, bool) {
+func (s *Server) serveWrite(r *http.Request, env *callEnvelope, parsed bool) ([]json.RawMessage, bool) {
 	if !parsed {
 		return nil, false
 	}
@@ -289,7 +293,7 @@ func (s *Server) serveWrite(r *http.Request, env *callEnvelope, parsed bool, enq
 	if !ok {
 		return nil, false
 	}
-	return []json.RawMessage{s.runWrite(r, c, enqueued)}, true
+	return []json.RawMessage{s.runWrite(r, c)}, true
 }
 
 // decodeCall decodes a write call with a plain id and one params object
@@ -319,21 +323,24 @@ func decodeCall(env *callEnvelope) (*writeCall, bool) {
 
 // runWrite runs a decoded write call on the API and answers it in
 // go-ethereum's response form.
-func (s *Server) runWrite(r *http.Request, c *writeCall, enqueued func()) json.RawMessage {
-	ctx := sequencer.WithEnqueued(r.Context(), enqueued)
-	var res any
-	var err error
+func (s *Server) runWrite(r *http.Request, c *writeCall) json.RawMessage {
+	res, err := s.api.await(r.Context(), s.startWrite(c))
+	return encodeAnswer(c.id, res, err)
+}
+
+// startWrite validates and enqueues a decoded write call.
+func (s *Server) startWrite(c *writeCall) *pendingWrite {
 	switch c.method {
 	case "sequencer_append":
-		res, err = s.api.Append(ctx, c.append)
+		return s.api.startAppend(c.append)
 	case "sequencer_close":
-		res, err = s.api.Close(ctx, c.ticket)
+		return s.api.startClose(c.ticket)
 	case "sequencer_release":
-		res, err = s.api.Release(ctx, c.rel)
+		return s.api.startRelease(c.rel)
 	case "sequencer_syncLineage":
-		res, err = s.api.SyncLineage(ctx, c.sync)
+		return s.api.startSync(c.sync)
 	}
-	return encodeAnswer(c.id, res, err)
+	return refused(fmt.Errorf("logic error: %q is not a write method", c.method))
 }
 
 // plainID is a number or a string: ids the fast path echoes verbatim.

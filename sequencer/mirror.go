@@ -1,7 +1,6 @@
 package sequencer
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"github.com/syndtr/goleveldb/leveldb"
@@ -277,10 +276,8 @@ func (m *Mirror) Wake() {
 	m.headCh = make(chan struct{})
 }
 
-// Submit refuses writes: a replica does not write its primary's log.
-func (m *Mirror) Submit(context.Context, Op) (Result, error) {
-	return Result{}, ErrNotPrimary
-}
+// Enqueue refuses writes: a replica does not write its primary's log.
+func (m *Mirror) Enqueue(Op) *Future { return Refused(ErrNotPrimary) }
 
 // Halted reports why the mirror stopped following, or nil.
 func (m *Mirror) Halted() error { return m.Stopped() }

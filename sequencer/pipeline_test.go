@@ -375,3 +375,51 @@ func TestPipelineQueueBytes(t *testing.T) {
 		t.Fatalf("after draining: %d bytes counted as queued, %d ok, head %d", q, ok, ls.Head().Seq)
 	}
 }
+
+// Enqueue fixes an op's place in the log and returns at once; its Future
+// resolves only once the entry is durable. Ops enqueued one after another
+// are sequenced in that order (the RPC layer relies on it for batches).
+func TestEnqueueFuture(t *testing.T) {
+	ls, _ := openTestStore(t)
+	bs := &blockingStore{LevelStore: ls, gate: make(chan struct{})}
+	s := newTestSequencer(t, bs, nil)
+	var open sync.Once
+	release := func() { open.Do(func() { close(bs.gate) }) }
+	t.Cleanup(release)
+	var futs []*Future
+	for i := range 20 {
+		id := fmt.Sprint("f", i)
+		futs = append(futs, s.Enqueue(Op{Kind: KindTx, ExternalID: id, Data: []byte(id), DataHash: crypto.Keccak256Hash([]byte(id))}))
+	}
+	// The store holds the first commit: nothing is durable, nothing answered.
+	for i, f := range futs {
+		select {
+		case o := <-f.done:
+			t.Fatalf("future %d resolved before its entry is durable: %+v", i, o)
+		default:
+		}
+	}
+	if h := ls.Head().Seq; h != 0 {
+		t.Fatalf("head %d while the store is blocked", h)
+	}
+	release()
+	for i, f := range futs {
+		r, err := f.Wait(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Entry.Seq != uint64(i+1) || r.Entry.ExternalID != fmt.Sprint("f", i) {
+			t.Fatalf("future %d: seq %d externalId %q, want enqueue order", i, r.Entry.Seq, r.Entry.ExternalID)
+		}
+		if r.Entry.Seq > ls.Head().Seq {
+			t.Fatalf("future %d resolved at seq %d, durable head %d", i, r.Entry.Seq, ls.Head().Seq)
+		}
+		if again, err := f.Wait(context.Background()); err != nil || again.Entry != r.Entry {
+			t.Fatalf("second Wait: %v %v", again, err)
+		}
+	}
+	s.Close()
+	if r, err := s.Enqueue(Op{Kind: KindSync, Lineage: "l"}).Wait(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after close: %+v %v", r, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/syndtr/goleveldb/leveldb/util"
 )
@@ -56,6 +57,12 @@ func TestMirrorHaltsWhenStoreCannotWrite(t *testing.T) {
 	// The background compaction reaches the damaged table.
 	if err := st.db.CompactRange(util.Range{}); err == nil {
 		t.Fatal("test setup: compaction over a damaged block succeeded")
+	}
+	// goleveldb hands the compaction's error to its writers from another
+	// goroutine: wait (bounded) until writes are refused, as a running
+	// replica would meet them sooner or later.
+	for i := 0; i < 200 && st.db.Put([]byte("\xffprobe"), nil, nil) == nil; i++ {
+		time.Sleep(10 * time.Millisecond)
 	}
 	_, err = m.Apply(entries[400:], false)
 	if err == nil {

@@ -255,39 +255,52 @@ func (s *Sequencer) Head() (Head, <-chan struct{}) {
 	return s.store.Head(), s.headCh
 }
 
-type enqueuedKey struct{}
-
-// WithEnqueued returns a context with which Submit calls f as soon as the
-// op has its place in the queue (or was refused), before it waits for
-// durability. The RPC layer uses it to run a batch's calls concurrently yet
-// sequence them in batch order.
-func WithEnqueued(ctx context.Context, f func()) context.Context {
-	return context.WithValue(ctx, enqueuedKey{}, f)
+// Future is the answer to one enqueued op. It resolves only when the op's
+// entry is durable (or the op failed), as Tessera's IndexFuture does. One
+// goroutine waits on a Future.
+type Future struct {
+	done <-chan outcome
+	o    *outcome
 }
 
-func enqueuedHook(ctx context.Context) func() {
-	if f, ok := ctx.Value(enqueuedKey{}).(func()); ok {
-		return f
+// resolved returns a Future that is already answered.
+func resolved(res Result, err error) *Future {
+	return &Future{o: &outcome{res: res, err: err}}
+}
+
+// Refused returns a Future that answers err: a backend that takes no
+// writes (a replica, a primary before its peer check) answers with it.
+func Refused(err error) *Future { return resolved(Result{}, err) }
+
+// Wait blocks until the op's entry is durable, or the op failed, or ctx
+// ends (the op may still be written then).
+func (f *Future) Wait(ctx context.Context) (Result, error) {
+	if f.o == nil {
+		select {
+		case o := <-f.done:
+			f.o = &o
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		}
 	}
-	return func() {}
+	return f.o.res, f.o.err
 }
 
-// Submit sequences op and waits until its entry is durable. op must be
-// validated and authorized already. When the queue is full it answers
+// Enqueue gives op its place in the queue and returns at once; the Future
+// resolves when its entry is durable. Ops enqueued one after another by one
+// goroutine are sequenced in that order. op must be validated and
+// authorized already. When the queue is full the Future answers
 // ErrOverloaded, unless the op would fail anyway with an error that SPEC §4
 // ranks first (judged on the durable state).
-func (s *Sequencer) Submit(ctx context.Context, op Op) (Result, error) {
-	enqueued := enqueuedHook(ctx)
+func (s *Sequencer) Enqueue(op Op) *Future {
 	if err := s.Halted(); err != nil {
-		enqueued()
-		return Result{}, err
+		return resolved(Result{}, err)
 	}
 	p := &pending{op: op, done: make(chan outcome, 1)}
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
-		enqueued()
-		return Result{}, ErrClosed
+		return resolved(Result{}, ErrClosed)
 	}
 	size := int64(len(op.Data))
 	full := !s.reserveBytes(size)
@@ -300,22 +313,22 @@ func (s *Sequencer) Submit(ctx context.Context, op Op) (Result, error) {
 		}
 	}
 	s.closeMu.RUnlock()
-	enqueued()
 	if full {
 		if err := s.precheck(&op); err != nil {
-			return Result{}, err
+			return resolved(Result{}, err)
 		}
 		if s.cfg.Metrics != nil {
 			s.cfg.Metrics.Overloaded.Inc()
 		}
-		return Result{}, ErrOverloaded
+		return resolved(Result{}, ErrOverloaded)
 	}
-	select {
-	case o := <-p.done:
-		return o.res, o.err
-	case <-ctx.Done():
-		return Result{}, ctx.Err()
-	}
+	return &Future{done: p.done}
+}
+
+// Submit sequences op and waits until its entry is durable: Enqueue, then
+// Wait.
+func (s *Sequencer) Submit(ctx context.Context, op Op) (Result, error) {
+	return s.Enqueue(op).Wait(ctx)
 }
 
 // reserveBytes counts size bytes as queued if that keeps the count within

@@ -32,11 +32,11 @@ func (g *gate) current() (*sequencer.Sequencer, error) {
 	return g.seq, g.reason
 }
 
-func (g *gate) Submit(ctx context.Context, op sequencer.Op) (sequencer.Result, error) {
+func (g *gate) Enqueue(op sequencer.Op) *sequencer.Future {
 	if s, why := g.current(); s != nil {
-		return s.Submit(ctx, op)
+		return s.Enqueue(op)
 	} else {
-		return sequencer.Result{}, why
+		return sequencer.Refused(why)
 	}
 }
 

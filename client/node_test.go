@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/seqnode/sequencer/rpc/rpctest"
+	"github.com/seqnode/sequencer/internal/testnode"
 
 	"github.com/seqnode/sequencer/rpc"
 	"github.com/seqnode/sequencer/sequencer"
@@ -23,9 +23,9 @@ type testNode struct {
 	seq     *sequencer.Sequencer
 }
 
-// launchNode runs a real primary in-process (rpctest). allow nil: open mode.
+// launchNode runs a real primary in-process (testnode). allow nil: open mode.
 func launchNode(dir string, key *ecdsa.PrivateKey, allow rpc.Allowlist) (*testNode, func(), error) {
-	n, err := rpctest.Start(dir, rpctest.Options{Key: key, Domain: domain, Allow: allow})
+	n, err := testnode.Start(dir, testnode.Options{Key: key, Domain: domain, Allow: allow})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -27,7 +27,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seqnode/sequencer/rpc/rpctest"
+	"github.com/seqnode/sequencer/internal/testnode"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -414,10 +414,10 @@ type testNode struct {
 	seq     *sequencer.Sequencer
 }
 
-// launchNode runs a real primary in-process (rpctest); wrap (optional)
+// launchNode runs a real primary in-process (testnode); wrap (optional)
 // wraps its HTTP handler. allow nil: open mode.
 func launchNode(dir string, key *ecdsa.PrivateKey, allow rpc.Allowlist, wrap func(http.Handler) http.Handler) (*testNode, func(), error) {
-	n, err := rpctest.Start(dir, rpctest.Options{Key: key, Domain: domain, Allow: allow, Wrap: wrap})
+	n, err := testnode.Start(dir, testnode.Options{Key: key, Domain: domain, Allow: allow, Wrap: wrap})
 	if err != nil {
 		return nil, nil, err
 	}

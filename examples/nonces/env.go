@@ -7,7 +7,7 @@ import (
 	"math/big"
 	"sync"
 
-	"github.com/seqnode/sequencer/rpc/rpctest"
+	"github.com/seqnode/sequencer/internal/testnode"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -102,10 +102,10 @@ func (e *Env) Close() {
 	e.stop = nil
 }
 
-// launchNode runs a real primary in-process (rpctest): LevelDB in dir,
+// launchNode runs a real primary in-process (testnode): LevelDB in dir,
 // the pipeline, the JSON-RPC server on 127.0.0.1, open mode.
 func launchNode(dir string) (url string, stop func(), err error) {
-	n, err := rpctest.Start(dir, rpctest.Options{Domain: sequencer.Domain{ChainID: big.NewInt(chainID)}})
+	n, err := testnode.Start(dir, testnode.Options{Domain: sequencer.Domain{ChainID: big.NewInt(chainID)}})
 	if err != nil {
 		return "", nil, err
 	}

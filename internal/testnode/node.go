@@ -1,7 +1,4 @@
-// Package rpctest runs a real primary in-process for tests and examples:
-// LevelDB in a directory, the append pipeline, and the JSON-RPC server
-// (HTTP and WebSocket) on 127.0.0.1, as httptest does for HTTP handlers.
-package rpctest
+package testnode
 
 import (
 	"context"
@@ -37,7 +34,9 @@ type Node struct {
 	stop      func()
 }
 
-// Start runs a primary with its store in dir.
+// Start runs a primary in-process with its store in dir: LevelDB, the
+// append pipeline and the JSON-RPC server (HTTP and WebSocket) on
+// 127.0.0.1, as httptest does for HTTP handlers.
 func Start(dir string, o Options) (*Node, error) {
 	if o.Key == nil {
 		k, err := crypto.GenerateKey()

@@ -344,7 +344,7 @@ func TestBadInput(t *testing.T) {
 	checkReadable(t, open.url, seeds)
 	checkReadable(t, permd.url, []wEntry{sseed})
 	last := appendTx(t, open.url, bytes.Repeat([]byte{0xab}, maxData), "", "") // exactly the limit
-	if last.Seq != before[open.url].Head.Seq+1 || last.PrevHash != before[open.url].Head.Hash {
+	if last.Seq != before[open.url].Head.Seq+1 || last.PrevHash.Hex() != before[open.url].Head.Hash {
 		t.Fatalf("append after the table: seq %d prev %s, head was %+v", last.Seq, last.PrevHash, before[open.url].Head)
 	}
 	var plast wEntry
@@ -966,7 +966,7 @@ func TestJSONShapes(t *testing.T) {
 	t.Run("info counts lineages and names the head", func(t *testing.T) {
 		i, raw := info(t, n.url)
 		wantNumbers(t, "info", raw, "chainId", "lineages", "peers")
-		if i.Lineages != 2 || i.Head.Seq != receipts[len(receipts)-1].Seq || i.Head.Hash != receipts[len(receipts)-1].Hash {
+		if i.Lineages != 2 || i.Head.Seq != receipts[len(receipts)-1].Seq || i.Head.Hash != receipts[len(receipts)-1].Hash.Hex() {
 			t.Fatalf("info %s after %d receipts in 2 lineages", raw, len(receipts))
 		}
 	})

@@ -15,6 +15,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/google/uuid"
+	"github.com/seqnode/sequencer/internal/testnode"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -44,20 +46,20 @@ func TestFlagsFromEnvironment(t *testing.T) {
 		t.Parallel()
 		dir := filepath.Join(t.TempDir(), "from-env")
 		// No arguments at all: `sequencer` alone is `sequencer run`.
-		node := launch(t, func(addr string) ([]string, []string) {
-			return childEnv("PRIVATE_KEY="+testKeyHex, "SEQUENCER_RPC_ADDR="+addr, "SEQUENCER_DATADIR="+dir,
+		node := testnode.Launch(t, func(addr string) ([]string, []string) {
+			return testnode.ChildEnv("PRIVATE_KEY="+testnode.TestKeyHex, "SEQUENCER_RPC_ADDR="+addr, "SEQUENCER_DATADIR="+dir,
 				"SEQUENCER_CHAIN_ID=5", "SEQUENCER_MAX_DATA_BYTES=16", "SEQUENCER_P2P_ADDR=/ip4/127.0.0.1/tcp/0"), nil
 		})
-		if in := node.info(); in.ChainID != 5 || in.Primary != keyAddress(t, testKeyHex).Hex() {
+		if in := node.Info(); in.ChainID != 5 || in.Primary != testnode.KeyAddress(t, testnode.TestKeyHex).Hex() {
 			t.Fatalf("SEQUENCER_CHAIN_ID=5: info %+v", in)
 		}
-		var res entryJ
-		node.mustCall(&res, "sequencer_append", map[string]any{"data": "0x" + strings.Repeat("ab", 16)})
-		err := node.call(&res, "sequencer_append", map[string]any{"data": "0x" + strings.Repeat("ab", 17)})
-		if rpcCode(err) != 4006 {
+		var res wire.Entry
+		node.MustCall(&res, "sequencer_append", map[string]any{"data": "0x" + strings.Repeat("ab", 16)})
+		err := node.Call(&res, "sequencer_append", map[string]any{"data": "0x" + strings.Repeat("ab", 17)})
+		if wire.Code(err) != 4006 {
 			t.Fatalf("17 bytes with SEQUENCER_MAX_DATA_BYTES=16: %v, want 4006", err)
 		}
-		if code := node.term(childTimeout); code != 0 {
+		if code := node.Term(childTimeout); code != 0 {
 			t.Fatalf("SIGTERM: exit %d", code)
 		}
 		if _, err := os.Stat(filepath.Join(dir, "db")); err != nil {
@@ -74,17 +76,17 @@ func TestFlagsFromEnvironment(t *testing.T) {
 		}
 		defer busy.Close()
 		envDir, flagDir := filepath.Join(t.TempDir(), "env"), filepath.Join(t.TempDir(), "flag")
-		node := launch(t, func(addr string) ([]string, []string) {
-			return childEnv("PRIVATE_KEY="+testKeyHex, "SEQUENCER_RPC_ADDR="+busy.Addr().String(), "SEQUENCER_DATADIR="+envDir,
+		node := testnode.Launch(t, func(addr string) ([]string, []string) {
+			return testnode.ChildEnv("PRIVATE_KEY="+testnode.TestKeyHex, "SEQUENCER_RPC_ADDR="+busy.Addr().String(), "SEQUENCER_DATADIR="+envDir,
 					"SEQUENCER_CHAIN_ID=5", "SEQUENCER_MAX_DATA_BYTES=16"),
 				[]string{"run", "--rpc-addr", addr, "--datadir", flagDir, "--chain-id", "7", "--max-data-bytes", "32", "--p2p-addr", "/ip4/127.0.0.1/tcp/0"}
 		})
-		if in := node.info(); in.ChainID != 7 {
+		if in := node.Info(); in.ChainID != 7 {
 			t.Fatalf("--chain-id 7 over SEQUENCER_CHAIN_ID=5: chainId %d", in.ChainID)
 		}
-		var res entryJ
-		node.mustCall(&res, "sequencer_append", map[string]any{"data": "0x" + strings.Repeat("ab", 32)})
-		if code := node.term(childTimeout); code != 0 {
+		var res wire.Entry
+		node.MustCall(&res, "sequencer_append", map[string]any{"data": "0x" + strings.Repeat("ab", 32)})
+		if code := node.Term(childTimeout); code != 0 {
 			t.Fatalf("SIGTERM: exit %d", code)
 		}
 		if _, err := os.Stat(filepath.Join(flagDir, "db")); err != nil {
@@ -96,7 +98,7 @@ func TestFlagsFromEnvironment(t *testing.T) {
 	})
 	t.Run("bad env value", func(t *testing.T) {
 		t.Parallel()
-		code, _, errs := runChild(t, childEnv("PRIVATE_KEY="+testKeyHex, "SEQUENCER_MAX_IN_FLIGHT=many"), childTimeout,
+		code, _, errs := testnode.RunChild(t, testnode.ChildEnv("PRIVATE_KEY="+testnode.TestKeyHex, "SEQUENCER_MAX_IN_FLIGHT=many"), childTimeout,
 			"run", "--datadir", t.TempDir(), "--rpc-addr", "127.0.0.1:0")
 		if code != 2 || !strings.Contains(errs, "SEQUENCER_MAX_IN_FLIGHT") {
 			t.Fatalf("SEQUENCER_MAX_IN_FLIGHT=many: exit %d, stderr:\n%s", code, errs)
@@ -139,7 +141,7 @@ func TestBadCommandLine(t *testing.T) {
 			for i, a := range c.args {
 				args[i] = strings.ReplaceAll(a, "DIR", dir)
 			}
-			code, out, errs := runChild(t, childEnv("PRIVATE_KEY="+testKeyHex), childTimeout, args...)
+			code, out, errs := testnode.RunChild(t, testnode.ChildEnv("PRIVATE_KEY="+testnode.TestKeyHex), childTimeout, args...)
 			if c.code == -1 && code <= 0 || c.code >= 0 && code != c.code {
 				t.Fatalf("%v: exit %d, want %d\nstdout: %s\nstderr: %s", c.args, code, c.code, out, errs)
 			}
@@ -161,15 +163,15 @@ func TestBadCommandLine(t *testing.T) {
 func TestPrivateKeyForms(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	want := keyAddress(t, testKeyHex).Hex()
-	for _, k := range []string{"0x" + testKeyHex, testKeyHex} {
-		node := startNode(t, dir, []string{"PRIVATE_KEY=" + k})
-		if got := node.info().Primary; got != want {
+	want := testnode.KeyAddress(t, testnode.TestKeyHex).Hex()
+	for _, k := range []string{"0x" + testnode.TestKeyHex, testnode.TestKeyHex} {
+		node := testnode.StartNode(t, dir, []string{"PRIVATE_KEY=" + k})
+		if got := node.Info().Primary; got != want {
 			t.Fatalf("PRIVATE_KEY=%s…: primary %s, want %s", k[:6], got, want)
 		}
-		var res entryJ
-		node.mustCall(&res, "sequencer_append", map[string]any{"data": "0x01"})
-		if code := node.term(childTimeout); code != 0 {
+		var res wire.Entry
+		node.MustCall(&res, "sequencer_append", map[string]any{"data": "0x01"})
+		if code := node.Term(childTimeout); code != 0 {
 			t.Fatalf("SIGTERM: exit %d", code)
 		}
 		if got := storedPrimary(t, dir); got != want {
@@ -202,7 +204,7 @@ func TestBadPrivateKey(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			code, out, errs := runChild(t, childEnv("PRIVATE_KEY="+k), childTimeout,
+			code, out, errs := testnode.RunChild(t, testnode.ChildEnv("PRIVATE_KEY="+k), childTimeout,
 				"run", "--datadir", dir, "--rpc-addr", "127.0.0.1:0", "--p2p-addr", "/ip4/127.0.0.1/tcp/0")
 			if code == 0 || code == -1 {
 				t.Fatalf("PRIVATE_KEY=%q: exit %d", k, code)
@@ -232,13 +234,13 @@ func TestBadPrivateKey(t *testing.T) {
 func TestDevelopmentKey(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	node := startNode(t, dir, []string{"PRIVATE_KEY="}) // no PRIVATE_KEY at all
-	first := node.info().Primary
-	if code := node.term(childTimeout); code != 0 {
+	node := testnode.StartNode(t, dir, []string{"PRIVATE_KEY="}) // no PRIVATE_KEY at all
+	first := node.Info().Primary
+	if code := node.Term(childTimeout); code != 0 {
 		t.Fatalf("SIGTERM: exit %d", code)
 	}
-	if !strings.Contains(node.stderr(), "development key") {
-		t.Fatalf("the node did not say it made a development key:\n%s", node.stderr())
+	if !strings.Contains(node.Stderr(), "development key") {
+		t.Fatalf("the node did not say it made a development key:\n%s", node.Stderr())
 	}
 	path := filepath.Join(dir, devKeyFile)
 	fi, err := os.Stat(path)
@@ -252,18 +254,18 @@ func TestDevelopmentKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := keyAddress(t, strings.TrimSpace(string(b))).Hex(); got != first {
+	if got := testnode.KeyAddress(t, strings.TrimSpace(string(b))).Hex(); got != first {
 		t.Fatalf("the node signs as %s, the key file is %s's", first, got)
 	}
-	if strings.Contains(node.stderr(), strings.TrimSpace(string(b))) {
+	if strings.Contains(node.Stderr(), strings.TrimSpace(string(b))) {
 		t.Fatal("the node logged the development key")
 	}
 
-	node = startNode(t, dir, []string{"PRIVATE_KEY="})
-	if got := node.info().Primary; got != first {
+	node = testnode.StartNode(t, dir, []string{"PRIVATE_KEY="})
+	if got := node.Info().Primary; got != first {
 		t.Fatalf("after a restart the primary is %s, was %s", got, first)
 	}
-	node.kill()
+	node.Kill()
 	if b2, _ := os.ReadFile(path); !bytes.Equal(b, b2) {
 		t.Fatal("the development key changed on restart")
 	}
@@ -285,7 +287,7 @@ func TestKeygenPrint(t *testing.T) {
 		if m == nil {
 			t.Fatalf("keygen printed %q", out.String())
 		}
-		if got := keyAddress(t, m[2]).Hex(); got != m[1] {
+		if got := testnode.KeyAddress(t, m[2]).Hex(); got != m[1] {
 			t.Fatalf("printed address %s, the key's address is %s (EIP-55)", m[1], got)
 		}
 		if strings.Contains(errb.String(), m[2][2:]) {
@@ -342,11 +344,11 @@ func TestKeygenKeystore(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	node := startNode(t, dir, []string{"PRIVATE_KEY="}, "--key-file", keyFile, "--password-file", pwFile)
-	if got := node.info().Primary; got != addr {
+	node := testnode.StartNode(t, dir, []string{"PRIVATE_KEY="}, "--key-file", keyFile, "--password-file", pwFile)
+	if got := node.Info().Primary; got != addr {
 		t.Fatalf("run --key-file: primary %s, keygen printed %s", got, addr)
 	}
-	if code := node.term(childTimeout); code != 0 {
+	if code := node.Term(childTimeout); code != 0 {
 		t.Fatalf("SIGTERM: exit %d", code)
 	}
 }
@@ -358,7 +360,7 @@ func TestKeygenKeystore(t *testing.T) {
 func TestKeyFileErrors(t *testing.T) {
 	t.Parallel()
 	tmp := t.TempDir()
-	k, err := crypto.HexToECDSA(testKeyHex)
+	k, err := crypto.HexToECDSA(testnode.TestKeyHex)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +390,7 @@ func TestKeyFileErrors(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			args := append([]string{"run", "--datadir", dir, "--rpc-addr", "127.0.0.1:0", "--p2p-addr", "/ip4/127.0.0.1/tcp/0"}, c.args...)
-			code, out, errs := runChild(t, childEnv(), childTimeout, args...)
+			code, out, errs := testnode.RunChild(t, testnode.ChildEnv(), childTimeout, args...)
 			if code <= 0 || !strings.Contains(errs, c.want) || strings.Contains(out+errs, "Tr0ub4dor") {
 				t.Fatalf("exit %d, want non-zero and a message with %q, without the password\nstdout: %s\nstderr: %s", code, c.want, out, errs)
 			}
@@ -405,19 +407,19 @@ func TestKeyFileErrors(t *testing.T) {
 func TestDifferentKeyRefused(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	node := startNode(t, dir, nil)
+	node := testnode.StartNode(t, dir, nil)
 	for i := range 5 {
-		var res entryJ
-		node.mustCall(&res, "sequencer_append", map[string]any{"data": "0x01", "lineage": "eip155:1:0xabc", "externalId": string(rune('a' + i))})
+		var res wire.Entry
+		node.MustCall(&res, "sequencer_append", map[string]any{"data": "0x01", "lineage": "eip155:1:0xabc", "externalId": string(rune('a' + i))})
 	}
-	head := node.info().Head
-	if code := node.term(childTimeout); code != 0 {
+	head := node.Info().Head
+	if code := node.Term(childTimeout); code != 0 {
 		t.Fatalf("SIGTERM: exit %d", code)
 	}
 
 	otherKey := "8f2a55949038a9610f50fb23b5883af3b4ecb3c3bb792cbcefbd1542c692be63"
-	own, other := keyAddress(t, testKeyHex).Hex(), keyAddress(t, otherKey).Hex()
-	code, out, errs := runChild(t, childEnv("PRIVATE_KEY="+otherKey), childTimeout,
+	own, other := testnode.KeyAddress(t, testnode.TestKeyHex).Hex(), testnode.KeyAddress(t, otherKey).Hex()
+	code, out, errs := testnode.RunChild(t, testnode.ChildEnv("PRIVATE_KEY="+otherKey), childTimeout,
 		"run", "--datadir", dir, "--rpc-addr", "127.0.0.1:0", "--p2p-addr", "/ip4/127.0.0.1/tcp/0")
 	if code <= 0 {
 		t.Fatalf("a node with another key started on the datadir: exit %d", code)
@@ -426,11 +428,11 @@ func TestDifferentKeyRefused(t *testing.T) {
 		t.Fatalf("the refusal does not name the log's primary %s and the key's %s:\nstdout: %s\nstderr: %s", own, other, out, errs)
 	}
 
-	node = startNode(t, dir, nil)
-	if got := node.info().Head; got != head {
+	node = testnode.StartNode(t, dir, nil)
+	if got := node.Info().Head; got != head {
 		t.Fatalf("head after the refused start: %+v, was %+v", got, head)
 	}
-	if code := node.term(childTimeout); code != 0 {
+	if code := node.Term(childTimeout); code != 0 {
 		t.Fatalf("SIGTERM: exit %d", code)
 	}
 	if code, out, errs := verifyDir(dir); code != 0 || !strings.Contains(out, own) {
@@ -444,27 +446,27 @@ func TestDifferentKeyRefused(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	r := &crashRun{t: t, primary: keyAddress(t, testKeyHex).Hex()}
-	node := startNode(t, dir, nil, "--max-in-flight", "4096")
+	r := &crashRun{t: t, primary: testnode.KeyAddress(t, testnode.TestKeyHex).Hex()}
+	node := testnode.StartNode(t, dir, nil, "--max-in-flight", "4096")
 	stop := r.start(node, 1, rand.Int63())
 	if !r.waitReceipts(50, 30*time.Second) {
-		stop(node.kill)
+		stop(node.Kill)
 		t.Fatal("fewer than 50 receipts within 30s")
 	}
 	code := -2
-	stop(func() { code = node.term(childTimeout) })
+	stop(func() { code = node.Term(childTimeout) })
 	if code != 0 {
-		t.Fatalf("SIGTERM under load: exit %d\n%s", code, tail(node.stderr(), 4000))
+		t.Fatalf("SIGTERM under load: exit %d\n%s", code, testnode.Tail(node.Stderr(), 4000))
 	}
-	if !strings.Contains(node.stderr(), "stopped cleanly") {
-		t.Fatalf("no clean-stop message:\n%s", tail(node.stderr(), 4000))
+	if !strings.Contains(node.Stderr(), "stopped cleanly") {
+		t.Fatalf("no clean-stop message:\n%s", testnode.Tail(node.Stderr(), 4000))
 	}
 	vcode, vout, verrs := verifyDir(dir)
 	if vcode != 0 {
 		t.Fatalf("verify after SIGTERM: exit %d\n%s%s", vcode, vout, verrs)
 	}
-	node = startNode(t, dir, nil, "--max-in-flight", "4096")
-	head := node.info().Head.Seq
+	node = testnode.StartNode(t, dir, nil, "--max-in-flight", "4096")
+	head := node.Info().Head.Seq
 	if r.maxSeq > head {
 		t.Fatalf("receipt of seq %d, head after restart %d", r.maxSeq, head)
 	}
@@ -477,11 +479,11 @@ func TestGracefulShutdown(t *testing.T) {
 // listener (SPEC §7).
 func TestHealthAndMetrics(t *testing.T) {
 	t.Parallel()
-	node := startNode(t, t.TempDir(), nil)
-	var res entryJ
-	node.mustCall(&res, "sequencer_append", map[string]any{"data": "0x"})
+	node := testnode.StartNode(t, t.TempDir(), nil)
+	var res wire.Entry
+	node.MustCall(&res, "sequencer_append", map[string]any{"data": "0x"})
 	for path, want := range map[string]string{"/healthz": `"head":1`, "/metrics": "sequencer_"} {
-		resp, err := healthClient.Get("http://" + node.addr + path)
+		resp, err := testnode.HealthClient.Get("http://" + node.Addr + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -489,7 +491,7 @@ func TestHealthAndMetrics(t *testing.T) {
 		b.ReadFrom(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != 200 || !strings.Contains(b.String(), want) {
-			t.Fatalf("%s: %d %s", path, resp.StatusCode, tail(b.String(), 500))
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, testnode.Tail(b.String(), 500))
 		}
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/seqnode/sequencer/internal/testnode"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 )
 
 // TestCrashRecovery proves SPEC §5 on a real process: a node is killed with
@@ -62,9 +64,9 @@ func TestCrashRecovery(t *testing.T) {
 	rng := rand.New(rand.NewSource(seed))
 
 	datadir := t.TempDir()
-	r := &crashRun{t: t, primary: keyAddress(t, testKeyHex).Hex()}
-	node := startNode(t, datadir, nil, "--max-in-flight", "4096")
-	if in := node.info(); in.Head.Seq != 0 || in.Primary != r.primary {
+	r := &crashRun{t: t, primary: testnode.KeyAddress(t, testnode.TestKeyHex).Hex()}
+	node := testnode.StartNode(t, datadir, nil, "--max-in-flight", "4096")
+	if in := node.Info(); in.Head.Seq != 0 || in.Primary != r.primary {
 		t.Fatalf("fresh node: head %d, primary %s; want 0, %s", in.Head.Seq, in.Primary, r.primary)
 	}
 	for cycle := 1; cycle <= cycles; cycle++ {
@@ -73,18 +75,18 @@ func TestCrashRecovery(t *testing.T) {
 		// Kill 100-600 ms into the load, counted from its first receipt so
 		// that a slow start on a busy machine does not leave nothing to check.
 		if !r.waitReceipts(before+1, 30*time.Second) {
-			stop(node.kill)
+			stop(node.Kill)
 			t.Fatalf("cycle %d: no receipt within 30s", cycle)
 		}
 		time.Sleep(time.Duration(100+rng.Intn(501)) * time.Millisecond)
-		stop(node.kill)
+		stop(node.Kill)
 		acked := len(r.receipts) - before
 		if code, out, errs := verifyDir(datadir); code != 0 {
 			t.Fatalf("cycle %d: verify after SIGKILL: exit %d\n%s%s", cycle, code, out, errs)
 		}
 
-		node = startNode(t, datadir, nil, "--max-in-flight", "4096")
-		head := node.info().Head.Seq
+		node = testnode.StartNode(t, datadir, nil, "--max-in-flight", "4096")
+		head := node.Info().Head.Seq
 		if acked > 0 && r.maxSeq > head {
 			t.Fatalf("cycle %d: a receipt of seq %d was returned, but the restarted node's head is %d", cycle, r.maxSeq, head)
 		}
@@ -108,8 +110,8 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatalf("%d calls failed without a kill, e.g. %v", len(r.uncertain), r.uncertain[0].call)
 	}
 	n := r.check(node)
-	if code := node.term(30 * time.Second); code != 0 {
-		t.Fatalf("SIGTERM: exit %d; stderr:\n%s", code, tail(node.stderr(), 4000))
+	if code := node.Term(30 * time.Second); code != 0 {
+		t.Fatalf("SIGTERM: exit %d; stderr:\n%s", code, testnode.Tail(node.Stderr(), 4000))
 	}
 	code, out, errs := verifyDir(datadir)
 	if code != 0 {
@@ -206,14 +208,14 @@ type crashRun struct {
 	primary string
 
 	mu        sync.Mutex
-	receipts  []*entryJ   // every receipt returned, all cycles
-	maxSeq    uint64      // highest seq of a receipt
-	uncertain []pending   // this cycle's calls whose answer the kill took
-	open      []ticketRef // leased tickets of the load
-	released  []ticketRef // tickets released "rejected", to lease again
+	receipts  []*wire.Entry // every receipt returned, all cycles
+	maxSeq    uint64        // highest seq of a receipt
+	uncertain []pending     // this cycle's calls whose answer the kill took
+	open      []ticketRef   // leased tickets of the load
+	released  []ticketRef   // tickets released "rejected", to lease again
 
-	seen       []*entryJ // the log as last read
-	poolLeases int       // leases that re-used a released nonce
+	seen       []*wire.Entry // the log as last read
+	poolLeases int           // leases that re-used a released nonce
 }
 
 func crashData(tk ticketRef, rng *rand.Rand) []byte {
@@ -224,7 +226,7 @@ func crashData(tk ticketRef, rng *rand.Rand) []byte {
 	return b
 }
 
-func (r *crashRun) record(res *entryJ) {
+func (r *crashRun) record(res *wire.Entry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.receipts = append(r.receipts, res)
@@ -249,7 +251,7 @@ func (r *crashRun) waitReceipts(n int, d time.Duration) bool {
 // start runs 16 concurrent writers against node. The returned stop runs
 // kill (if any: the writers' calls under way die with the node, and their
 // next calls fail), then tells the writers to stop and waits for them.
-func (r *crashRun) start(node *proc, cycle int, seed int64) (stop func(kill func())) {
+func (r *crashRun) start(node *testnode.Proc, cycle int, seed int64) (stop func(kill func())) {
 	const workers = 16
 	ctx, cancel := context.WithCancel(context.Background())
 	var halt atomic.Bool
@@ -266,7 +268,7 @@ func (r *crashRun) start(node *proc, cycle int, seed int64) (stop func(kill func
 			rel = append(rel, released[i])
 		}
 		rng := rand.New(rand.NewSource(seed + int64(w)))
-		wg.Go(func() { r.worker(ctx, &halt, node.client, cycle, w, rng, o, rel) })
+		wg.Go(func() { r.worker(ctx, &halt, node.Client, cycle, w, rng, o, rel) })
 	}
 	return func(kill func()) {
 		defer cancel()
@@ -355,7 +357,7 @@ func (r *crashRun) worker(ctx context.Context, halt *atomic.Bool, c *gethrpc.Cli
 			calls, tks, prev = append(calls, c), append(tks, tk), append(prev, old)
 		}
 
-		res := make([]entryJ, len(calls))
+		res := make([]wire.Entry, len(calls))
 		errs := make([]error, len(calls))
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		if len(calls) == 1 {
@@ -378,13 +380,13 @@ func (r *crashRun) worker(ctx context.Context, halt *atomic.Bool, c *gethrpc.Cli
 		lost := false
 		for i, call := range calls {
 			err := errs[i]
-			switch code := rpcCode(err); {
+			switch code := wire.Code(err); {
 			case err == nil:
 				if e := checkReceipt(&res[i], call); e != "" {
 					r.t.Errorf("%v: %s", call, e)
 					continue
 				}
-				if res[i].Existing {
+				if res[i].IsExisting() {
 					r.t.Errorf("%v: a first call answered existing:true (seq %d)", call, res[i].Seq)
 				}
 				r.record(&res[i])
@@ -420,7 +422,7 @@ func (r *crashRun) worker(ctx context.Context, halt *atomic.Bool, c *gethrpc.Cli
 }
 
 // checkReceipt checks a receipt against the call that got it.
-func checkReceipt(res *entryJ, c *crashCall) string {
+func checkReceipt(res *wire.Entry, c *crashCall) string {
 	switch {
 	case res.Kind != c.kind():
 		return fmt.Sprintf("receipt of kind %q, want %q", res.Kind, c.kind())
@@ -432,8 +434,8 @@ func checkReceipt(res *entryJ, c *crashCall) string {
 		return "receipt without seq"
 	case c.kind() == "sync" && res.Nonce != c.chainNonce:
 		return fmt.Sprintf("sync receipt nonce %d, reported %d", res.Nonce, c.chainNonce)
-	case c.kind() == "tx" && res.DataHash != crypto.Keccak256Hash(c.data).Hex():
-		return fmt.Sprintf("receipt dataHash %s, data hashes to %s", res.DataHash, crypto.Keccak256Hash(c.data).Hex())
+	case c.kind() == "tx" && res.Signed().DataHash != crypto.Keccak256Hash(c.data).Hex():
+		return fmt.Sprintf("receipt dataHash %s, data hashes to %s", res.Signed().DataHash, crypto.Keccak256Hash(c.data).Hex())
 	}
 	return ""
 }
@@ -443,12 +445,12 @@ type resolveStats struct{ inFlight, written, lost, noID int }
 // resolve retries, on the restarted node, every call whose answer the kill
 // took. Written before the kill, it must answer existing:true at the seq
 // the log holds; not written, a new entry after the head at restart.
-func (r *crashRun) resolve(node *proc, head uint64) resolveStats {
+func (r *crashRun) resolve(node *testnode.Proc, head uint64) resolveStats {
 	t := r.t
 	t.Helper()
 	st := resolveStats{inFlight: len(r.uncertain)}
 	plain := map[string]uint64{}
-	for _, e := range node.readAll() {
+	for _, e := range node.ReadAll() {
 		if e.Kind == "tx" && e.Lineage == "" && e.ExternalID != "" {
 			plain[e.ExternalID] = e.Seq
 		}
@@ -464,10 +466,10 @@ func (r *crashRun) resolve(node *proc, head uint64) resolveStats {
 		if c.lineage == "" {
 			wantSeq, written = plain[c.extID]
 		} else {
-			var tk ticketJ
-			err := node.call(&tk, "sequencer_ticket", map[string]any{"lineage": c.lineage, "externalId": c.extID})
+			var tk wire.Ticket
+			err := node.Call(&tk, "sequencer_ticket", map[string]any{"lineage": c.lineage, "externalId": c.extID})
 			switch {
-			case rpcCode(err) == 4003 && c.kind() == "tx":
+			case wire.Code(err) == 4003 && c.kind() == "tx":
 				// never leased: not written
 			case err != nil:
 				t.Fatalf("%v: sequencer_ticket: %v", c, err)
@@ -477,7 +479,7 @@ func (r *crashRun) resolve(node *proc, head uint64) resolveStats {
 				switch tk.State {
 				case after:
 					written = true
-					wantSeq = tk.FinalSeq
+					wantSeq = tk.Final()
 					if c.kind() == "tx" {
 						wantSeq = tk.LeaseSeq
 					}
@@ -487,8 +489,8 @@ func (r *crashRun) resolve(node *proc, head uint64) resolveStats {
 				}
 			}
 		}
-		var res entryJ
-		if err := node.call(&res, c.method, c.params()); err != nil {
+		var res wire.Entry
+		if err := node.Call(&res, c.method, c.params()); err != nil {
 			t.Errorf("retry of %v after restart: %v", c, err)
 			continue
 		}
@@ -498,13 +500,13 @@ func (r *crashRun) resolve(node *proc, head uint64) resolveStats {
 		}
 		if written {
 			st.written++
-			if !res.Existing || res.Seq != wantSeq || res.Seq > head {
-				t.Errorf("retry of %v, written at seq %d before the kill (head %d): got seq %d existing %v", c, wantSeq, head, res.Seq, res.Existing)
+			if !res.IsExisting() || res.Seq != wantSeq || res.Seq > head {
+				t.Errorf("retry of %v, written at seq %d before the kill (head %d): got seq %d existing %v", c, wantSeq, head, res.Seq, res.IsExisting())
 			}
 		} else {
 			st.lost++
-			if res.Existing || res.Seq <= head {
-				t.Errorf("retry of %v, not written before the kill (head %d): got seq %d existing %v", c, head, res.Seq, res.Existing)
+			if res.IsExisting() || res.Seq <= head {
+				t.Errorf("retry of %v, not written before the kill (head %d): got seq %d existing %v", c, head, res.Seq, res.IsExisting())
 			}
 		}
 		r.record(&res)
@@ -526,11 +528,11 @@ var zeroHash = common.Hash{}.Hex()
 // check reads the whole log and checks it: against itself (seq, chain,
 // signatures, data), against every earlier read, against every receipt,
 // and the served ticket state against a replay. It returns the log length.
-func (r *crashRun) check(node *proc) int {
+func (r *crashRun) check(node *testnode.Proc) int {
 	t := r.t
 	t.Helper()
-	entries := node.readAll()
-	info := node.info()
+	entries := node.ReadAll()
+	info := node.Info()
 	if info.Head.Seq != uint64(len(entries)) || info.Halted || info.Primary != r.primary {
 		t.Fatalf("info %+v, read %d entries", info, len(entries))
 	}
@@ -539,44 +541,46 @@ func (r *crashRun) check(node *proc) int {
 	}
 	prevHash, prevTS := zeroHash, uint64(0)
 	for i, e := range entries {
+		s := e.Signed() // the text on the wire: compared byte for byte
+		data, hasData := e.DataText()
 		if e.Seq != uint64(i+1) {
 			t.Fatalf("entry %d of the log has seq %d", i+1, e.Seq)
 		}
-		if e.PrevHash != prevHash {
-			t.Fatalf("seq %d: prevHash %s, entry before has hash %s", e.Seq, e.PrevHash, prevHash)
+		if s.PrevHash != prevHash {
+			t.Fatalf("seq %d: prevHash %s, entry before has hash %s", e.Seq, s.PrevHash, prevHash)
 		}
 		if e.Timestamp < prevTS {
 			t.Fatalf("seq %d: timestamp %d before %d", e.Seq, e.Timestamp, prevTS)
 		}
-		if e.Sender != (common.Address{}).Hex() {
-			t.Fatalf("seq %d: sender %s in open mode", e.Seq, e.Sender)
+		if s.Sender != (common.Address{}).Hex() {
+			t.Fatalf("seq %d: sender %s in open mode", e.Seq, s.Sender)
 		}
-		if err := checkSignature(e, r.primary); err != nil {
+		if err := checkSignature(s, r.primary); err != nil {
 			t.Fatalf("seq %d: %v", e.Seq, err)
 		}
-		if (e.Kind == "tx") != (e.Data != nil) {
-			t.Fatalf("seq %d: kind %s with data %v", e.Seq, e.Kind, e.Data)
+		if (e.Kind == "tx") != hasData {
+			t.Fatalf("seq %d: kind %s with data %q", e.Seq, e.Kind, data)
 		}
-		if e.Data != nil {
-			d, err := hexutil.Decode(*e.Data)
-			if err != nil || crypto.Keccak256Hash(d).Hex() != e.DataHash {
+		if hasData {
+			d, err := hexutil.Decode(data)
+			if err != nil || crypto.Keccak256Hash(d).Hex() != s.DataHash {
 				t.Fatalf("seq %d: data does not hash to dataHash (%v)", e.Seq, err)
 			}
 		}
 		if i < len(r.seen) {
 			o := r.seen[i]
-			if e.signed() != o.signed() || !sameData(e, o) {
-				t.Fatalf("seq %d changed across a restart:\nwas %+v\nnow %+v", e.Seq, o.signed(), e.signed())
+			if s != o.Signed() || !sameData(e, o) {
+				t.Fatalf("seq %d changed across a restart:\nwas %+v\nnow %+v", e.Seq, o.Signed(), s)
 			}
 		}
-		prevHash, prevTS = e.Hash, e.Timestamp
+		prevHash, prevTS = s.Hash, e.Timestamp
 	}
 	r.seen = entries
 	for _, rc := range r.receipts {
 		if rc.Seq > uint64(len(entries)) {
 			t.Fatalf("receipt of seq %d, but the log ends at %d", rc.Seq, len(entries))
 		}
-		if got, want := entries[rc.Seq-1].signed(), rc.signed(); got != want {
+		if got, want := entries[rc.Seq-1].Signed(), rc.Signed(); got != want {
 			t.Fatalf("the log differs from a returned receipt:\nreceipt %+v\nlog     %+v", want, got)
 		}
 	}
@@ -584,14 +588,14 @@ func (r *crashRun) check(node *proc) int {
 	return len(entries)
 }
 
-func sameData(a, b *entryJ) bool {
-	if a.Data == nil || b.Data == nil {
-		return a.Data == b.Data
-	}
-	return *a.Data == *b.Data
+// sameData compares the data fields as written (or both absent).
+func sameData(a, b *wire.Entry) bool {
+	x, hasX := a.DataText()
+	y, hasY := b.DataText()
+	return hasX == hasY && x == y
 }
 
-func checkSignature(e *entryJ, primary string) error {
+func checkSignature(e wire.Signed, primary string) error {
 	sig, err := hexutil.Decode(e.Signature)
 	if err != nil || len(sig) != 65 || (sig[64] != 27 && sig[64] != 28) {
 		return fmt.Errorf("signature %s is not 65 bytes r‖s‖v with v in {27,28}", e.Signature)
@@ -629,7 +633,7 @@ type modelLineage struct {
 // node's code, failing on a lease the rules do not give (above all a nonce
 // leased while another ticket holds it), then compares every lineage and
 // every ticket the node serves with the replay.
-func (r *crashRun) checkTickets(node *proc, entries []*entryJ) {
+func (r *crashRun) checkTickets(node *testnode.Proc, entries []*wire.Entry) {
 	t := r.t
 	t.Helper()
 	type key struct{ lineage, extID string }
@@ -639,6 +643,7 @@ func (r *crashRun) checkTickets(node *proc, entries []*entryJ) {
 	plain := map[string]uint64{}
 	pool := 0
 	for _, e := range entries {
+		s := e.Signed()
 		k := key{e.Lineage, e.ExternalID}
 		if e.Kind == "tx" && e.Lineage == "" {
 			if e.Nonce != 0 {
@@ -679,13 +684,13 @@ func (r *crashRun) checkTickets(node *proc, entries []*entryJ) {
 			if tk == nil {
 				keys = append(keys, k)
 			}
-			tickets[k] = &modelTicket{nonce: e.Nonce, state: "leased", leaseSeq: e.Seq, leaseHash: e.Hash}
+			tickets[k] = &modelTicket{nonce: e.Nonce, state: "leased", leaseSeq: e.Seq, leaseHash: s.Hash}
 		case "close", "release", "fail":
 			if tk == nil || tk.state != "leased" {
 				t.Fatalf("seq %d: %s of ticket %s/%s that is not leased (%+v)", e.Seq, e.Kind, e.Lineage, e.ExternalID, tk)
 			}
-			if e.Nonce != tk.nonce || e.DataHash != tk.leaseHash {
-				t.Fatalf("seq %d: %s names nonce %d / lease %s; the ticket has %d / %s", e.Seq, e.Kind, e.Nonce, e.DataHash, tk.nonce, tk.leaseHash)
+			if e.Nonce != tk.nonce || s.DataHash != tk.leaseHash {
+				t.Fatalf("seq %d: %s names nonce %d / lease %s; the ticket has %d / %s", e.Seq, e.Kind, e.Nonce, s.DataHash, tk.nonce, tk.leaseHash)
 			}
 			tk.finalSeq = e.Seq
 			switch e.Kind {
@@ -702,8 +707,8 @@ func (r *crashRun) checkTickets(node *proc, entries []*entryJ) {
 				l.failed++
 			}
 		case "sync": // SPEC §3: leases below the chain nonce are closed, the pool trimmed
-			if e.ExternalID != "" || e.DataHash != (common.Hash{}).Hex() {
-				t.Fatalf("seq %d: sync with externalId %q, dataHash %s", e.Seq, e.ExternalID, e.DataHash)
+			if e.ExternalID != "" || s.DataHash != (common.Hash{}).Hex() {
+				t.Fatalf("seq %d: sync with externalId %q, dataHash %s", e.Seq, e.ExternalID, s.DataHash)
 			}
 			for n, id := range l.holder {
 				if mt := tickets[key{e.Lineage, id}]; n < e.Nonce && mt.state == "leased" {
@@ -720,8 +725,8 @@ func (r *crashRun) checkTickets(node *proc, entries []*entryJ) {
 	r.poolLeases = pool
 
 	for name, l := range lins {
-		var got lineageJ
-		node.mustCall(&got, "sequencer_lineage", map[string]any{"lineage": name})
+		var got wire.Lineage
+		node.MustCall(&got, "sequencer_lineage", map[string]any{"lineage": name})
 		var inFlight []string
 		for _, f := range got.InFlight {
 			inFlight = append(inFlight, fmt.Sprintf("%d:%s@%d", f.Nonce, f.ExternalID, f.Seq))
@@ -748,13 +753,13 @@ func (r *crashRun) checkTickets(node *proc, entries []*entryJ) {
 	const batch = 250
 	for i := 0; i < len(keys); i += batch {
 		ks := keys[i:min(i+batch, len(keys))]
-		got := make([]ticketJ, len(ks))
+		got := make([]wire.Ticket, len(ks))
 		elems := make([]gethrpc.BatchElem, len(ks))
 		for j, k := range ks {
 			elems[j] = gethrpc.BatchElem{Method: "sequencer_ticket", Args: []any{map[string]any{"lineage": k.lineage, "externalId": k.extID}}, Result: &got[j]}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := node.client.BatchCallContext(ctx, elems)
+		err := node.Client.BatchCallContext(ctx, elems)
 		cancel()
 		if err != nil {
 			t.Fatalf("sequencer_ticket batch: %v", err)
@@ -763,7 +768,7 @@ func (r *crashRun) checkTickets(node *proc, entries []*entryJ) {
 			m := tickets[k]
 			g := got[j]
 			if elems[j].Error != nil || g.Lineage != k.lineage || g.ExternalID != k.extID || g.Nonce != m.nonce ||
-				g.State != m.state || g.LeaseSeq != m.leaseSeq || g.FinalSeq != m.finalSeq {
+				g.State != m.state || g.LeaseSeq != m.leaseSeq || g.Final() != m.finalSeq {
 				t.Fatalf("ticket %s/%s served as %+v (err %v); replay gives %+v", k.lineage, k.extID, g, elems[j].Error, *m)
 			}
 		}

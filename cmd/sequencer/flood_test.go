@@ -18,6 +18,8 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
 	"github.com/gorilla/websocket"
+	"github.com/seqnode/sequencer/internal/testnode"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 )
 
 // rssBytes is a process's resident set size, from /proc.
@@ -45,14 +47,14 @@ func rssBytes(pid int) int64 {
 // Overloaded rather than queueing without end, and a normal client still
 // gets an answer.
 func TestFloodMemoryBounded(t *testing.T) {
-	node := startNode(t, filepath.Join(t.TempDir(), "d"), nil)
-	pid := node.cmd.Process.Pid
+	node := testnode.StartNode(t, filepath.Join(t.TempDir(), "d"), nil)
+	pid := node.Cmd.Process.Pid
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Second)
 	defer cancel()
 
 	// Subscribers that never read.
 	for range 16 {
-		u := url.URL{Scheme: "ws", Host: node.addr, Path: "/"}
+		u := url.URL{Scheme: "ws", Host: node.Addr, Path: "/"}
 		c, _, err := websocket.DefaultDialer.DialContext(ctx, u.String(), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -70,12 +72,12 @@ func TestFloodMemoryBounded(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := dialRPC(t, node.addr)
+			c := testnode.DialRPC(t, node.Addr)
 			defer c.Close()
 			for i := 0; flood.Err() == nil; i++ {
 				batch := make([]gethrpc.BatchElem, 4)
 				for j := range batch {
-					batch[j] = gethrpc.BatchElem{Method: "sequencer_append", Result: new(entryJ),
+					batch[j] = gethrpc.BatchElem{Method: "sequencer_append", Result: new(wire.Entry),
 						Args: []any{map[string]any{"data": data}}}
 				}
 				if err := c.BatchCallContext(flood, batch); err != nil {
@@ -85,7 +87,7 @@ func TestFloodMemoryBounded(t *testing.T) {
 					switch {
 					case b.Error == nil:
 						ok.Add(1)
-					case rpcCode(b.Error) == 4007:
+					case wire.Code(b.Error) == 4007:
 						overloaded.Add(1)
 					default:
 						other.Add(1)
@@ -103,11 +105,11 @@ func TestFloodMemoryBounded(t *testing.T) {
 		maxRSS = max(maxRSS, rssBytes(pid))
 		if !answered {
 			// A normal client during the flood: a receipt or a clear 4007.
-			var r entryJ
+			var r wire.Entry
 			cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-			err := node.client.CallContext(cctx, &r, "sequencer_append", map[string]any{"data": "0x01", "externalId": "normal"})
+			err := node.Client.CallContext(cctx, &r, "sequencer_append", map[string]any{"data": "0x01", "externalId": "normal"})
 			ccancel()
-			if err != nil && rpcCode(err) != 4007 {
+			if err != nil && wire.Code(err) != 4007 {
 				t.Fatalf("a normal client during the flood: %v", err)
 			}
 			answered = true
@@ -131,7 +133,7 @@ func TestFloodMemoryBounded(t *testing.T) {
 	var err error
 	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
 		var resp *http.Response
-		if resp, err = healthClient.Get("http://" + node.addr + "/healthz"); err == nil {
+		if resp, err = testnode.HealthClient.Get("http://" + node.Addr + "/healthz"); err == nil {
 			resp.Body.Close()
 			return
 		}

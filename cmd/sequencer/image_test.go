@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/seqnode/sequencer/internal/testnode"
 )
 
 // The container image without a container engine: the Dockerfile's own
@@ -77,37 +79,37 @@ func TestImageLikeRootfs(t *testing.T) {
 		t.Fatalf("root holds %d entries", len(entries))
 	}
 
-	start := func(env []string, args ...string) *proc {
+	start := func(env []string, args ...string) *testnode.Proc {
 		t.Helper()
-		addr := freeAddr(t)
+		addr := testnode.FreeAddr(t)
 		c := exec.Command("/usr/local/bin/sequencer", append(args, "--rpc-addr", addr)...)
 		c.Env = env
 		c.Dir = "/data"
 		c.SysProcAttr = &syscall.SysProcAttr{Chroot: root, Credential: &syscall.Credential{Uid: 65532, Gid: 65532}}
-		p := startProc(t, c)
-		if err := p.waitHealthy(addr, 60*time.Second); err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, tail(p.stderr(), 4000))
+		p := testnode.StartProc(t, c)
+		if err := p.WaitHealthy(addr, 60*time.Second); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, testnode.Tail(p.Stderr(), 4000))
 		}
-		p.addr, p.client = addr, dialRPC(t, addr)
+		p.Addr, p.Client = addr, testnode.DialRPC(t, addr)
 		return p
 	}
 	p2p := p2pPort(t)
-	primary := start([]string{"PRIVATE_KEY=" + testKeyHex}, "run", "--datadir", "/data/p", "--p2p-addr", p2p)
-	status, err := os.ReadFile("/proc/" + strconv.Itoa(primary.cmd.Process.Pid) + "/status")
+	primary := start([]string{"PRIVATE_KEY=" + testnode.TestKeyHex}, "run", "--datadir", "/data/p", "--p2p-addr", p2p)
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(primary.Cmd.Process.Pid) + "/status")
 	if err != nil || !regexp.MustCompile(`(?m)^Uid:\s+65532\s`).Match(status) {
 		t.Fatalf("primary does not run as 65532: %v\n%s", err, status)
 	}
-	full := primary.p2pAddr()
+	full := p2pAddr(primary)
 	id := full[strings.Index(full, "/p2p/"):]
 	port := strings.TrimPrefix(p2p, "/ip4/127.0.0.1")
-	replica := start(nil, "run", "--mode", "replica", "--primary", keyAddress(t, testKeyHex).Hex(),
+	replica := start(nil, "run", "--mode", "replica", "--primary", testnode.KeyAddress(t, testnode.TestKeyHex).Hex(),
 		"--peers", "/dns4/localhost"+port+id, "--datadir", "/data/r", "--p2p-addr", p2pPort(t))
 
 	var rcpt struct {
 		Seq  uint64 `json:"seq"`
 		Hash string `json:"hash"`
 	}
-	primary.mustCall(&rcpt, "sequencer_append", map[string]any{"data": "0x0102", "externalId": "image-1"})
+	primary.MustCall(&rcpt, "sequencer_append", map[string]any{"data": "0x0102", "externalId": "image-1"})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var got struct {
@@ -115,18 +117,18 @@ func TestImageLikeRootfs(t *testing.T) {
 				Hash string `json:"hash"`
 			} `json:"entries"`
 		}
-		replica.mustCall(&got, "sequencer_read", map[string]any{"from": rcpt.Seq, "limit": 1})
+		replica.MustCall(&got, "sequencer_read", map[string]any{"from": rcpt.Seq, "limit": 1})
 		if len(got.Entries) == 1 && got.Entries[0].Hash == rcpt.Hash {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("replica did not mirror seq %d within 30 s; its log:\n%s", rcpt.Seq, tail(replica.stderr(), 4000))
+			t.Fatalf("replica did not mirror seq %d within 30 s; its log:\n%s", rcpt.Seq, testnode.Tail(replica.Stderr(), 4000))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	for _, p := range []*proc{replica, primary} {
-		if code := p.term(30 * time.Second); code != 0 {
-			t.Fatalf("exit code %d after SIGTERM:\n%s", code, tail(p.stderr(), 4000))
+	for _, p := range []*testnode.Proc{replica, primary} {
+		if code := p.Term(30 * time.Second); code != 0 {
+			t.Fatalf("exit code %d after SIGTERM:\n%s", code, testnode.Tail(p.Stderr(), 4000))
 		}
 	}
 	fi, err := os.Stat(filepath.Join(root, "data/p/db"))

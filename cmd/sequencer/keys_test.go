@@ -3,8 +3,9 @@ package main
 import (
 	"strings"
 
-	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"testing"
+
+	"github.com/ethereum/go-ethereum/accounts/keystore"
 
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/seqnode/sequencer/internal/durable"

@@ -5,14 +5,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/seqnode/sequencer/internal/testnode"
 )
 
 // `sequencer read --latest N` prints the log's last N entries in seq order.
 func TestReadLatestCommand(t *testing.T) {
-	node := startNode(t, filepath.Join(t.TempDir(), "d"), nil)
+	node := testnode.StartNode(t, filepath.Join(t.TempDir(), "d"), nil)
 	run := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
-		code := Main(append(args[:1:1], append([]string{"--rpc", "http://" + node.addr}, args[1:]...)...), &out, &errb)
+		code := Main(append(args[:1:1], append([]string{"--rpc", "http://" + node.Addr}, args[1:]...)...), &out, &errb)
 		return code, out.String(), errb.String()
 	}
 	for _, text := range []string{"a", "b", "c", "d"} {

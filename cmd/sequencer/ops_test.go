@@ -8,13 +8,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/seqnode/sequencer/internal/testnode"
 )
 
 // The operator commands talk to a running node: readable output, --json,
 // SPEC error codes on stderr with a non-zero exit.
 func TestOperatorCommands(t *testing.T) {
-	node := startNode(t, filepath.Join(t.TempDir(), "d"), nil)
-	rpcURL := "http://" + node.addr
+	node := testnode.StartNode(t, filepath.Join(t.TempDir(), "d"), nil)
+	rpcURL := "http://" + node.Addr
 	run := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
 		code := Main(append(args[:1:1], append([]string{"--rpc", rpcURL}, args[1:]...)...), &out, &errb)
@@ -63,17 +65,17 @@ func TestOperatorCommands(t *testing.T) {
 // can be read, an append without a payload is refused rather than writing
 // an empty entry, --rpc takes host:port, and with --json errors are JSON.
 func TestOperatorCommandsComplete(t *testing.T) {
-	node := startNode(t, filepath.Join(t.TempDir(), "d"), nil)
+	node := testnode.StartNode(t, filepath.Join(t.TempDir(), "d"), nil)
 	run := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
-		code := Main(append(args[:1:1], append([]string{"--rpc", node.addr}, args[1:]...)...), &out, &errb)
+		code := Main(append(args[:1:1], append([]string{"--rpc", node.Addr}, args[1:]...)...), &out, &errb)
 		return code, out.String(), errb.String()
 	}
 	const L = "eip155:1:0xcd"
 	if code, out, errs := run("append"); code != 2 || !strings.Contains(out+errs, "--empty") {
 		t.Fatalf("append with no payload: exit %d %q %q", code, out, errs)
 	}
-	if head := node.info().Head.Seq; head != 0 {
+	if head := node.Info().Head.Seq; head != 0 {
 		t.Fatalf("an append with no payload wrote %d entries", head)
 	}
 	if code, out, errs := run("append", "--empty"); code != 0 || !strings.Contains(out, "seq          1") {
@@ -159,7 +161,7 @@ func TestFailedStartCleansUp(t *testing.T) {
 	}
 
 	busy := filepath.Join(t.TempDir(), "busy")
-	node := startNode(t, busy, nil)
+	node := testnode.StartNode(t, busy, nil)
 	_ = node
 	errb.Reset()
 	code = Main([]string{"run", "--datadir", busy, "--rpc-addr", "127.0.0.1:0", "--p2p-addr", "/ip4/127.0.0.1/tcp/0"}, &out, &errb)

@@ -15,6 +15,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/seqnode/sequencer/internal/testnode"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 )
 
 // BenchmarkConcurrentMaxReads measures the node's peak RSS (VmHWM) while
@@ -25,15 +27,15 @@ import (
 //
 //	go test -run '^$' -bench ConcurrentMaxReads -benchtime 5x ./cmd/sequencer/
 func BenchmarkConcurrentMaxReads(b *testing.B) {
-	node := startNode(b, filepath.Join(b.TempDir(), "d"), nil)
+	node := testnode.StartNode(b, filepath.Join(b.TempDir(), "d"), nil)
 	data := hexutil.Encode(make([]byte, 128<<10))
 	for i := 0; i < 40; i++ {
 		batch := make([]gethrpc.BatchElem, 10)
 		for j := range batch {
-			batch[j] = gethrpc.BatchElem{Method: "sequencer_append", Result: new(entryJ),
+			batch[j] = gethrpc.BatchElem{Method: "sequencer_append", Result: new(wire.Entry),
 				Args: []any{map[string]any{"data": data, "externalId": fmt.Sprintf("m%d-%d", i, j)}}}
 		}
-		if err := node.client.BatchCall(batch); err != nil {
+		if err := node.Client.BatchCall(batch); err != nil {
 			b.Fatal(err)
 		}
 		for _, e := range batch {
@@ -45,12 +47,12 @@ func BenchmarkConcurrentMaxReads(b *testing.B) {
 	body := `{"jsonrpc":"2.0","id":1,"method":"sequencer_read","params":[{"from":1,"limit":1000}]}`
 	// Clients that never read their answers.
 	for range 8 {
-		c, err := net.Dial("tcp", node.addr)
+		c, err := net.Dial("tcp", node.Addr)
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer c.Close()
-		fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", node.addr, len(body), body)
+		fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", node.Addr, len(body), body)
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.ResetTimer()
@@ -61,7 +63,7 @@ func BenchmarkConcurrentMaxReads(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				req := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"sequencer_read","params":[{"from":%d,"limit":1000}]}`, 1+i*6)
-				resp, err := hc.Post("http://"+node.addr+"/", "application/json", strings.NewReader(req))
+				resp, err := hc.Post("http://"+node.Addr+"/", "application/json", strings.NewReader(req))
 				if err != nil {
 					b.Error(err)
 					return
@@ -73,7 +75,7 @@ func BenchmarkConcurrentMaxReads(b *testing.B) {
 		wg.Wait()
 	}
 	b.StopTimer()
-	peak := vmHWM(b, node.cmd.Process.Pid)
+	peak := vmHWM(b, node.Cmd.Process.Pid)
 	b.ReportMetric(float64(peak)/1024, "peak-RSS-MiB")
 	if peak > 1<<20 {
 		b.Errorf("peak RSS %d MiB under 64 concurrent maximal reads, over 1 GiB", peak/1024)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/seqnode/sequencer/internal/testnode"
 )
 
 // Crash matrix on replicas (SPEC §5, §6): under mixed load, a replica is
@@ -22,39 +24,39 @@ func TestReplicaCrashCycles(t *testing.T) {
 	base := t.TempDir()
 	pdir, rdir := filepath.Join(base, "p"), filepath.Join(base, "r")
 	pP2P, rP2P := p2pPort(t), p2pPort(t)
-	primary := startNode(t, pdir, nil, "--p2p-addr", pP2P)
-	prim := primary.info().Primary
-	primAddr := primary.p2pAddr()
+	primary := testnode.StartNode(t, pdir, nil, "--p2p-addr", pP2P)
+	prim := primary.Info().Primary
+	primAddr := p2pAddr(primary)
 	replica := startReplica(t, rdir, prim, primAddr, rP2P)
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
 	for c := range cycles {
 		done := make(chan int)
 		go func() { done <- appendLoad(t, primary, "c"+strconv.Itoa(c), 800, 4) }()
 		time.Sleep(time.Duration(100+r.IntN(400)) * time.Millisecond)
-		replica.kill()
+		replica.Kill()
 		killPrimary := c%4 == 1 // every fourth cycle, starting with the second
 		if killPrimary {
-			primary.kill()
+			primary.Kill()
 		}
 		<-done
 		if killPrimary {
-			primary = startNode(t, pdir, nil, "--p2p-addr", pP2P)
-			if got := primary.p2pAddr(); got != primAddr {
+			primary = testnode.StartNode(t, pdir, nil, "--p2p-addr", pP2P)
+			if got := p2pAddr(primary); got != primAddr {
 				t.Fatalf("primary came back as %s, was %s", got, primAddr)
 			}
 		}
 		replica = startReplica(t, rdir, prim, primAddr, rP2P)
 		appendLoad(t, primary, "after"+strconv.Itoa(c), 100, 2) // traffic after the restart too
-		head := primary.info().Head
+		head := primary.Info().Head
 		waitHead(t, replica, head.Seq, 60*time.Second)
-		if got := replica.info().Head; got != head {
+		if got := replica.Info().Head; got != head {
 			t.Fatalf("cycle %d: replica head %+v, primary %+v", c, got, head)
 		}
 		t.Logf("cycle %d: converged at seq %d (primary killed too: %v)", c, head.Seq, killPrimary)
 	}
 	sameLogs(t, primary, replica)
-	for _, p := range []*proc{replica, primary} {
-		if code := p.term(30 * time.Second); code != 0 {
+	for _, p := range []*testnode.Proc{replica, primary} {
+		if code := p.Term(30 * time.Second); code != 0 {
 			t.Fatalf("exit %d", code)
 		}
 	}

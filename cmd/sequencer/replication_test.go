@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seqnode/sequencer/internal/testnode"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 	"github.com/seqnode/sequencer/sequencer/oracle"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -24,32 +26,25 @@ import (
 // p2pPort reserves a loopback TCP port for a node's libp2p listener, so a
 // restarted node comes back at the multiaddr its peers dial.
 func p2pPort(t testing.TB) string {
-	a := freeAddr(t)
+	a := testnode.FreeAddr(t)
 	return "/ip4/127.0.0.1/tcp/" + a[strings.LastIndexByte(a, ':')+1:]
 }
 
-type p2pInfo struct {
-	P2P         []string `json:"p2p"`
-	Peers       int      `json:"peers"`
-	PrimaryHead uint64   `json:"primaryHead"`
-}
-
-func (p *proc) p2pAddr() string {
-	p.t.Helper()
-	var in p2pInfo
-	p.mustCall(&in, "sequencer_info")
+func p2pAddr(p *testnode.Proc) string {
+	p.T.Helper()
+	in := p.Info()
 	if len(in.P2P) == 0 {
-		p.t.Fatal("sequencer_info has no p2p address")
+		p.T.Fatal("sequencer_info has no p2p address")
 	}
 	return in.P2P[0]
 }
 
-func startReplica(t testing.TB, datadir, primary, peers, p2pAddr string, extra ...string) *proc {
+func startReplica(t testing.TB, datadir, primary, peers, p2pAddr string, extra ...string) *testnode.Proc {
 	t.Helper()
-	return launch(t, func(addr string) ([]string, []string) {
+	return testnode.Launch(t, func(addr string) ([]string, []string) {
 		args := append([]string{"run", "--mode", "replica", "--primary", primary, "--peers", peers,
 			"--datadir", datadir, "--rpc-addr", addr, "--p2p-addr", p2pAddr}, extra...)
-		return childEnv(), args
+		return testnode.ChildEnv(), args
 	})
 }
 
@@ -59,7 +54,7 @@ func startReplica(t testing.TB, datadir, primary, peers, p2pAddr string, extra .
 // released, one stays leased (fresh lineages per tag, so that dozens of
 // calls never reach --max-in-flight). It returns how many calls succeeded;
 // calls fail only once the node is killed.
-func appendLoad(t testing.TB, p *proc, tag string, n, workers int) int {
+func appendLoad(t testing.TB, p *testnode.Proc, tag string, n, workers int) int {
 	t.Helper()
 	var mu sync.Mutex
 	ok := 0
@@ -80,12 +75,12 @@ func appendLoad(t testing.TB, p *proc, tag string, n, workers int) int {
 						lin = fmt.Sprintf("eip155:1:%s/%02d", tag, (w*7+j)%64)
 						params["lineage"], params["externalId"] = lin, id
 					}
-					batch = append(batch, gethrpc.BatchElem{Method: "sequencer_append", Args: []any{params}, Result: new(entryJ)})
+					batch = append(batch, gethrpc.BatchElem{Method: "sequencer_append", Args: []any{params}, Result: new(wire.Entry)})
 					switch {
 					case lin != "" && j%5 != 0 && j%5 != 2:
-						follow = append(follow, gethrpc.BatchElem{Method: "sequencer_close", Args: []any{map[string]any{"lineage": lin, "externalId": id}}, Result: new(entryJ)})
+						follow = append(follow, gethrpc.BatchElem{Method: "sequencer_close", Args: []any{map[string]any{"lineage": lin, "externalId": id}}, Result: new(wire.Entry)})
 					case lin != "" && j%5 == 2:
-						follow = append(follow, gethrpc.BatchElem{Method: "sequencer_release", Args: []any{map[string]any{"lineage": lin, "externalId": id, "reason": "rejected"}}, Result: new(entryJ)})
+						follow = append(follow, gethrpc.BatchElem{Method: "sequencer_release", Args: []any{map[string]any{"lineage": lin, "externalId": id, "reason": "rejected"}}, Result: new(wire.Entry)})
 					}
 				}
 				for _, b := range [][]gethrpc.BatchElem{batch, follow} {
@@ -93,7 +88,7 @@ func appendLoad(t testing.TB, p *proc, tag string, n, workers int) int {
 						continue
 					}
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					err := p.client.BatchCallContext(ctx, b)
+					err := p.Client.BatchCallContext(ctx, b)
 					cancel()
 					if err != nil {
 						return // node gone
@@ -102,7 +97,7 @@ func appendLoad(t testing.TB, p *proc, tag string, n, workers int) int {
 					for _, e := range b {
 						if e.Error == nil {
 							ok++
-						} else if rpcCode(e.Error) != 0 {
+						} else if wire.Code(e.Error) != 0 {
 							t.Errorf("%s: %v", e.Method, e.Error)
 						}
 					}
@@ -116,13 +111,13 @@ func appendLoad(t testing.TB, p *proc, tag string, n, workers int) int {
 }
 
 // waitHead waits until p's head reaches seq.
-func waitHead(t testing.TB, p *proc, seq uint64, d time.Duration) {
+func waitHead(t testing.TB, p *testnode.Proc, seq uint64, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	var last uint64
 	for time.Now().Before(deadline) {
-		var in infoJ
-		if err := p.call(&in, "sequencer_info"); err == nil {
+		var in wire.Info
+		if err := p.Call(&in, "sequencer_info"); err == nil {
 			last = in.Head.Seq
 			if last >= seq {
 				return
@@ -130,14 +125,14 @@ func waitHead(t testing.TB, p *proc, seq uint64, d time.Duration) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("node %s: head %d, want %d within %v; stderr:\n%s", p.addr, last, seq, d, tail(p.stderr(), 3000))
+	t.Fatalf("node %s: head %d, want %d within %v; stderr:\n%s", p.Addr, last, seq, d, testnode.Tail(p.Stderr(), 3000))
 }
 
 // sameLogs checks that every node holds the primary's log entry by entry,
 // hash by hash, and answers lineage and ticket queries identically.
-func sameLogs(t *testing.T, primary *proc, replicas ...*proc) {
+func sameLogs(t *testing.T, primary *testnode.Proc, replicas ...*testnode.Proc) {
 	t.Helper()
-	want := primary.readAll()
+	want := primary.ReadAll()
 	lineages := map[string]bool{}
 	var tickets [][2]string
 	for _, e := range want {
@@ -147,33 +142,33 @@ func sameLogs(t *testing.T, primary *proc, replicas ...*proc) {
 		}
 	}
 	for _, r := range replicas {
-		got := r.readAll()
+		got := r.ReadAll()
 		if len(got) != len(want) {
-			t.Fatalf("replica %s holds %d entries, primary %d", r.addr, len(got), len(want))
+			t.Fatalf("replica %s holds %d entries, primary %d", r.Addr, len(got), len(want))
 		}
 		for i := range want {
 			a, b := want[i], got[i]
-			if a.signed() != b.signed() || (a.Data == nil) != (b.Data == nil) || (a.Data != nil && *a.Data != *b.Data) {
-				t.Fatalf("replica %s entry %d differs:\n%+v\n%+v", r.addr, i+1, a, b)
+			if a.Signed() != b.Signed() || !sameData(a, b) {
+				t.Fatalf("replica %s entry %d differs:\n%+v\n%+v", r.Addr, i+1, a, b)
 			}
 		}
 		for lin := range lineages {
-			var x, y lineageJ
-			primary.mustCall(&x, "sequencer_lineage", map[string]any{"lineage": lin})
-			r.mustCall(&y, "sequencer_lineage", map[string]any{"lineage": lin})
+			var x, y wire.Lineage
+			primary.MustCall(&x, "sequencer_lineage", map[string]any{"lineage": lin})
+			r.MustCall(&y, "sequencer_lineage", map[string]any{"lineage": lin})
 			if fmt.Sprint(x) != fmt.Sprint(y) {
-				t.Fatalf("lineage %s differs on %s:\n%+v\n%+v", lin, r.addr, x, y)
+				t.Fatalf("lineage %s differs on %s:\n%+v\n%+v", lin, r.Addr, x, y)
 			}
 		}
 		for i, tk := range tickets {
 			if i%7 != 0 { // a sample keeps the test fast
 				continue
 			}
-			var x, y ticketJ
-			primary.mustCall(&x, "sequencer_ticket", map[string]any{"lineage": tk[0], "externalId": tk[1]})
-			r.mustCall(&y, "sequencer_ticket", map[string]any{"lineage": tk[0], "externalId": tk[1]})
-			if x != y {
-				t.Fatalf("ticket %v differs on %s: %+v vs %+v", tk, r.addr, x, y)
+			var x, y wire.Ticket
+			primary.MustCall(&x, "sequencer_ticket", map[string]any{"lineage": tk[0], "externalId": tk[1]})
+			r.MustCall(&y, "sequencer_ticket", map[string]any{"lineage": tk[0], "externalId": tk[1]})
+			if !x.Equal(&y) {
+				t.Fatalf("ticket %v differs on %s: %+v vs %+v", tk, r.Addr, x, y)
 			}
 		}
 	}
@@ -184,39 +179,41 @@ func sameLogs(t *testing.T, primary *proc, replicas ...*proc) {
 // both replicas catch up and all three logs, lineages and tickets agree.
 func TestReplicationThreeNodes(t *testing.T) {
 	base := t.TempDir()
-	primary := startNode(t, filepath.Join(base, "p"), nil)
-	prim := primary.info().Primary
+	primary := testnode.StartNode(t, filepath.Join(base, "p"), nil)
+	prim := primary.Info().Primary
 	r1Addr := p2pPort(t)
-	r1 := startReplica(t, filepath.Join(base, "r1"), prim, primary.p2pAddr(), r1Addr)
-	r1p2p := r1.p2pAddr()
+	r1 := startReplica(t, filepath.Join(base, "r1"), prim, p2pAddr(primary), r1Addr)
+	r1p2p := p2pAddr(r1)
 	r2 := startReplica(t, filepath.Join(base, "r2"), prim, r1p2p, p2pPort(t))
 
 	appendLoad(t, primary, "a", 1200, 4)
 	done := make(chan int)
 	go func() { done <- appendLoad(t, primary, "b", 1600, 4) }()
 	time.Sleep(300 * time.Millisecond)
-	r1.kill() // mid-load: replica 2 is now cut off from everyone
+	r1.Kill() // mid-load: replica 2 is now cut off from everyone
 	<-done
-	r1 = startReplica(t, filepath.Join(base, "r1"), prim, primary.p2pAddr(), r1Addr)
-	if got := r1.p2pAddr(); got != r1p2p {
+	r1 = startReplica(t, filepath.Join(base, "r1"), prim, p2pAddr(primary), r1Addr)
+	if got := p2pAddr(r1); got != r1p2p {
 		t.Fatalf("replica 1 came back as %s, was %s: the identity must persist", got, r1p2p)
 	}
 	appendLoad(t, primary, "c", 400, 2)
 
-	head := primary.info().Head
+	head := primary.Info().Head
 	waitHead(t, r1, head.Seq, 60*time.Second)
 	waitHead(t, r2, head.Seq, 60*time.Second)
 	sameLogs(t, primary, r1, r2)
-	if in := r2.info(); in.Role != "replica" || in.Head.Hash != head.Hash {
+	if in := r2.Info(); in.Role != "replica" || in.Head.Hash != head.Hash {
 		t.Fatalf("replica 2 info %+v, primary head %+v", in, head)
 	}
-	var pi p2pInfo
-	r2.mustCall(&pi, "sequencer_info")
-	if pi.PrimaryHead < head.Seq {
-		t.Fatalf("replica 2 primaryHead %d < %d", pi.PrimaryHead, head.Seq)
+	var ph uint64 // null reads as 0
+	if p := r2.Info().PrimaryHead; p != nil {
+		ph = *p
+	}
+	if ph < head.Seq {
+		t.Fatalf("replica 2 primaryHead %d < %d", ph, head.Seq)
 	}
 	// Progress is exported: head, lag and peers on the replica's /metrics.
-	resp, err := healthClient.Get("http://" + r2.addr + "/metrics")
+	resp, err := testnode.HealthClient.Get("http://" + r2.Addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,12 +229,12 @@ func TestReplicationThreeNodes(t *testing.T) {
 		}
 	}
 	// SPEC §4: a write to a replica answers NotPrimary with the primary.
-	err = r2.call(new(entryJ), "sequencer_append", map[string]any{"data": "0x01"})
-	if rpcCode(err) != 4002 {
+	err = r2.Call(new(wire.Entry), "sequencer_append", map[string]any{"data": "0x01"})
+	if wire.Code(err) != 4002 {
 		t.Fatalf("write to a replica: %v", err)
 	}
-	for _, p := range []*proc{r1, r2} {
-		if code := p.term(30 * time.Second); code != 0 {
+	for _, p := range []*testnode.Proc{r1, r2} {
+		if code := p.Term(30 * time.Second); code != 0 {
 			t.Fatalf("replica exit %d", code)
 		}
 	}
@@ -252,19 +249,19 @@ func TestReplicationThreeNodes(t *testing.T) {
 // drops half of all gossip on purpose converges anyway.
 func TestReplicaLateJoinAndGossipLoss(t *testing.T) {
 	base := t.TempDir()
-	primary := startNode(t, filepath.Join(base, "p"), nil)
-	prim := primary.info().Primary
+	primary := testnode.StartNode(t, filepath.Join(base, "p"), nil)
+	prim := primary.Info().Primary
 	n := 14000
 	if testing.Short() {
 		n = 3000
 	}
-	lossy := startReplica(t, filepath.Join(base, "lossy"), prim, primary.p2pAddr(), p2pPort(t), "--gossip-drop-rate", "0.5")
+	lossy := startReplica(t, filepath.Join(base, "lossy"), prim, p2pAddr(primary), p2pPort(t), "--gossip-drop-rate", "0.5")
 	if ok := appendLoad(t, primary, "x", n, 4); ok < n {
 		t.Fatalf("%d of %d appends and more succeeded", ok, n)
 	}
-	head := primary.info().Head
+	head := primary.Info().Head
 	start := time.Now()
-	late := startReplica(t, filepath.Join(base, "late"), prim, primary.p2pAddr(), p2pPort(t))
+	late := startReplica(t, filepath.Join(base, "late"), prim, p2pAddr(primary), p2pPort(t))
 	waitHead(t, late, head.Seq, 120*time.Second)
 	t.Logf("late replica caught up %d entries in %v (race-enabled binary)", head.Seq, time.Since(start))
 	waitHead(t, lossy, head.Seq, 60*time.Second)
@@ -278,84 +275,85 @@ func TestReplicaLateJoinAndGossipLoss(t *testing.T) {
 func TestEquivocationEndToEnd(t *testing.T) {
 	base := t.TempDir()
 	pdir := filepath.Join(base, "p")
-	primary := startNode(t, pdir, nil)
-	prim := primary.info().Primary
-	rep := startReplica(t, filepath.Join(base, "r"), prim, primary.p2pAddr(), p2pPort(t))
-	repP2P := rep.p2pAddr()
+	primary := testnode.StartNode(t, pdir, nil)
+	prim := primary.Info().Primary
+	rep := startReplica(t, filepath.Join(base, "r"), prim, p2pAddr(primary), p2pPort(t))
+	repP2P := p2pAddr(rep)
 	appendLoad(t, primary, "a", 300, 2)
-	head := primary.info().Head
+	head := primary.Info().Head
 	waitHead(t, rep, head.Seq, 60*time.Second)
 
 	// 1. Wiped, restarted with --peers: recovers, then continues the log.
-	primary.kill()
+	primary.Kill()
 	if err := os.RemoveAll(pdir); err != nil {
 		t.Fatal(err)
 	}
-	primary = startNode(t, pdir, nil, "--peers", repP2P)
-	if got := primary.info().Head; got != head {
+	primary = testnode.StartNode(t, pdir, nil, "--peers", repP2P)
+	if got := primary.Info().Head; got != head {
 		t.Fatalf("recovered head %+v, want %+v", got, head)
 	}
-	var r entryJ
-	primary.mustCall(&r, "sequencer_append", map[string]any{"data": "0xaa"})
-	if r.Seq != head.Seq+1 || r.PrevHash != head.Hash {
+	var r wire.Entry
+	primary.MustCall(&r, "sequencer_append", map[string]any{"data": "0xaa"})
+	if r.Seq != head.Seq+1 || r.Signed().PrevHash != head.Hash {
 		t.Fatalf("after recovery: seq %d prevHash %s", r.Seq, r.PrevHash)
 	}
 	waitHead(t, rep, r.Seq, 30*time.Second)
-	var eqs []map[string]*entryJ
-	rep.mustCall(&eqs, "sequencer_equivocations")
+	var eqs []map[string]*wire.Entry
+	rep.MustCall(&eqs, "sequencer_equivocations")
 	if len(eqs) != 0 {
 		t.Fatalf("equivocation after a safe recovery: %+v", eqs)
 	}
 
 	// 2. Wiped again and forced: it signs a different entry 1.
-	primary.kill()
+	primary.Kill()
 	os.RemoveAll(pdir)
-	primary = startNode(t, pdir, nil, "--peers", repP2P, "--unsafe-skip-peer-check")
-	primary.mustCall(&r, "sequencer_append", map[string]any{"data": "0xbb"})
+	primary = testnode.StartNode(t, pdir, nil, "--peers", repP2P, "--unsafe-skip-peer-check")
+	primary.MustCall(&r, "sequencer_append", map[string]any{"data": "0xbb"})
 	if r.Seq != 1 {
 		t.Fatalf("forced primary wrote seq %d", r.Seq)
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for len(eqs) == 0 && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
-		rep.mustCall(&eqs, "sequencer_equivocations")
+		rep.MustCall(&eqs, "sequencer_equivocations")
 	}
 	if len(eqs) == 0 {
-		t.Fatalf("replica found no equivocation; stderr:\n%s", tail(rep.stderr(), 3000))
+		t.Fatalf("replica found no equivocation; stderr:\n%s", testnode.Tail(rep.Stderr(), 3000))
 	}
 	a, b := eqs[0]["a"], eqs[0]["b"]
 	if a == nil || b == nil || a.Seq != b.Seq || a.Hash == b.Hash {
 		t.Fatalf("not a proof: %+v", eqs[0])
 	}
-	for _, e := range []*entryJ{a, b} {
+	for _, e := range []*wire.Entry{a, b} {
 		if got := oracleRecover(t, e); got != common.HexToAddress(prim) {
 			t.Fatalf("entry %d recovers to %s, not the primary %s", e.Seq, got, prim)
 		}
 	}
-	if !rep.info().Halted {
+	if !rep.Info().Halted {
 		t.Fatal("replica still follows an equivocating primary")
 	}
-	if !strings.Contains(rep.stderr(), "EQUIVOCATION") {
+	if !strings.Contains(rep.Stderr(), "EQUIVOCATION") {
 		t.Fatal("equivocation not logged")
 	}
 }
 
 // oracleRecover hashes e with go-ethereum's apitypes (independently of our
 // hasher), checks the hash it carries, and recovers the signer.
-func oracleRecover(t *testing.T, e *entryJ) common.Address {
+func oracleRecover(t *testing.T, e *wire.Entry) common.Address {
 	t.Helper()
+	s := e.Signed() // as written: the hash is compared byte for byte
 	kind := map[string]uint8{"tx": 0, "close": 1, "release": 2, "fail": 3, "sync": 4}[e.Kind]
 	h, err := oracle.EntryHash(big.NewInt(1), common.Address{}, oracle.Entry{
-		Seq: e.Seq, PrevHash: common.HexToHash(e.PrevHash), Kind: kind, Sender: common.HexToAddress(e.Sender),
-		Lineage: e.Lineage, Nonce: e.Nonce, ExternalID: e.ExternalID, DataHash: common.HexToHash(e.DataHash),
+		Seq: e.Seq, PrevHash: common.HexToHash(s.PrevHash), Kind: kind, Sender: common.HexToAddress(s.Sender),
+		Lineage: e.Lineage, Nonce: e.Nonce, ExternalID: e.ExternalID, DataHash: common.HexToHash(s.DataHash),
 		Timestamp: e.Timestamp})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Hex() != e.Hash {
-		t.Fatalf("entry %d: apitypes hash %s, entry says %s", e.Seq, h, e.Hash)
+	if h.Hex() != s.Hash {
+		t.Fatalf("entry %d: apitypes hash %s, entry says %s", e.Seq, h, s.Hash)
 	}
-	addr, err := oracle.Recover(h, hexutil.MustDecode(e.Signature))
+	addr, err := oracle.Recover(h, hexutil.MustDecode(s.Signature))
 	if err != nil {
 		t.Fatalf("entry %d: %v", e.Seq, err)
 	}

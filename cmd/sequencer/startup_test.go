@@ -12,12 +12,14 @@ import (
 	"time"
 
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/seqnode/sequencer/internal/testnode"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 )
 
 // healthz answers the node's /healthz status and body (0 while it does
 // not answer).
 func healthz(addr string) (int, map[string]any) {
-	resp, err := healthClient.Get("http://" + addr + "/healthz")
+	resp, err := testnode.HealthClient.Get("http://" + addr + "/healthz")
 	if err != nil {
 		return 0, nil
 	}
@@ -29,13 +31,13 @@ func healthz(addr string) (int, map[string]any) {
 }
 
 // waitStatus polls /healthz until it answers code, failing after d.
-func (p *proc) waitStatus(addr string, code int, d time.Duration) map[string]any {
-	p.t.Helper()
+func waitStatus(p *testnode.Proc, addr string, code int, d time.Duration) map[string]any {
+	p.T.Helper()
 	deadline := time.Now().Add(d)
 	last := 0
 	for time.Now().Before(deadline) {
-		if p.exited() {
-			p.t.Fatalf("node exited (code %d) waiting for /healthz %d; stderr:\n%s", p.cmd.ProcessState.ExitCode(), code, tail(p.stderr(), 4000))
+		if p.Exited() {
+			p.T.Fatalf("node exited (code %d) waiting for /healthz %d; stderr:\n%s", p.Cmd.ProcessState.ExitCode(), code, testnode.Tail(p.Stderr(), 4000))
 		}
 		st, body := healthz(addr)
 		if st == code {
@@ -44,13 +46,13 @@ func (p *proc) waitStatus(addr string, code int, d time.Duration) map[string]any
 		last = st
 		time.Sleep(50 * time.Millisecond)
 	}
-	p.t.Fatalf("/healthz answered %d, not %d, within %s; stderr:\n%s", last, code, d, tail(p.stderr(), 4000))
+	p.T.Fatalf("/healthz answered %d, not %d, within %s; stderr:\n%s", last, code, d, testnode.Tail(p.Stderr(), 4000))
 	return nil
 }
 
 func metricsText(t testing.TB, addr string) string {
 	t.Helper()
-	resp, err := healthClient.Get("http://" + addr + "/metrics")
+	resp, err := testnode.HealthClient.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,54 +67,54 @@ func metricsText(t testing.TB, addr string) string {
 // answers it checks, says so at info level, and writes.
 func TestPrimaryServesReadsDuringPeerCheck(t *testing.T) {
 	base := t.TempDir()
-	prim := keyAddress(t, testKeyHex).Hex()
+	prim := testnode.KeyAddress(t, testnode.TestKeyHex).Hex()
 	rdir, rp2p := filepath.Join(base, "r"), p2pPort(t)
 	rep := startReplica(t, rdir, prim, "", rp2p)
-	repP2P := rep.p2pAddr()
-	rep.kill()
+	repP2P := p2pAddr(rep)
+	rep.Kill()
 
-	addr := freeAddr(t)
-	p := spawn(t, childEnv("PRIVATE_KEY="+testKeyHex), "run", "--datadir", filepath.Join(base, "p"), "--rpc-addr", addr,
+	addr := testnode.FreeAddr(t)
+	p := testnode.Spawn(t, testnode.ChildEnv("PRIVATE_KEY="+testnode.TestKeyHex), "run", "--datadir", filepath.Join(base, "p"), "--rpc-addr", addr,
 		"--p2p-addr", "/ip4/127.0.0.1/tcp/0", "--peers", repP2P, "--peer-wait", "1s")
-	body := p.waitStatus(addr, http.StatusServiceUnavailable, 60*time.Second)
+	body := waitStatus(p, addr, http.StatusServiceUnavailable, 60*time.Second)
 	if r, _ := body["reason"].(string); !strings.Contains(r, "peer check") {
 		t.Fatalf("/healthz reason %q does not name the peer check", r)
 	}
-	p.addr, p.client = addr, dialRPC(t, addr)
-	if in := p.info(); in.Head.Seq != 0 || !in.Halted {
+	p.Addr, p.Client = addr, testnode.DialRPC(t, addr)
+	if in := p.Info(); in.Head.Seq != 0 || !in.Halted {
 		t.Fatalf("info while waiting: %+v", in)
 	}
 	var read struct {
-		Entries []entryJ `json:"entries"`
+		Entries []wire.Entry `json:"entries"`
 	}
-	p.mustCall(&read, "sequencer_read", map[string]any{"from": 1})
-	var r entryJ
-	err := p.call(&r, "sequencer_append", map[string]any{"data": "0xaa"})
+	p.MustCall(&read, "sequencer_read", map[string]any{"from": 1})
+	var r wire.Entry
+	err := p.Call(&r, "sequencer_append", map[string]any{"data": "0xaa"})
 	var re gethrpc.Error
 	if !errors.As(err, &re) || re.ErrorCode() != 4009 || !strings.Contains(err.Error(), "peer check") {
 		t.Fatalf("append while waiting: %v, want 4009 naming the peer check", err)
 	}
 	// Past --peer-wait: still up, still refusing, and it says so.
 	time.Sleep(2500 * time.Millisecond)
-	if p.exited() {
-		t.Fatalf("the primary exited after --peer-wait; stderr:\n%s", tail(p.stderr(), 3000))
+	if p.Exited() {
+		t.Fatalf("the primary exited after --peer-wait; stderr:\n%s", testnode.Tail(p.Stderr(), 3000))
 	}
 	if st, _ := healthz(addr); st != http.StatusServiceUnavailable {
 		t.Fatalf("/healthz %d after --peer-wait, want 503", st)
 	}
-	if !strings.Contains(p.stderr(), "REFUSING TO WRITE") {
-		t.Fatalf("the log does not say writes are refused:\n%s", tail(p.stderr(), 3000))
+	if !strings.Contains(p.Stderr(), "REFUSING TO WRITE") {
+		t.Fatalf("the log does not say writes are refused:\n%s", testnode.Tail(p.Stderr(), 3000))
 	}
 
 	// The peer comes back: the check passes and writes start.
 	startReplica(t, rdir, prim, "", rp2p)
-	p.waitStatus(addr, http.StatusOK, 60*time.Second)
-	p.mustCall(&r, "sequencer_append", map[string]any{"data": "0xaa"})
+	waitStatus(p, addr, http.StatusOK, 60*time.Second)
+	p.MustCall(&r, "sequencer_append", map[string]any{"data": "0xaa"})
 	if r.Seq != 1 {
 		t.Fatalf("first write at seq %d", r.Seq)
 	}
-	if !strings.Contains(p.stderr(), "peer check passed") {
-		t.Fatalf("the log does not say the peer check passed:\n%s", tail(p.stderr(), 3000))
+	if !strings.Contains(p.Stderr(), "peer check passed") {
+		t.Fatalf("the log does not say the peer check passed:\n%s", testnode.Tail(p.Stderr(), 3000))
 	}
 }
 
@@ -123,21 +125,21 @@ func TestPrimaryServesReadsDuringPeerCheck(t *testing.T) {
 // these flags.)
 func TestReplicaCutOffUnhealthy(t *testing.T) {
 	base := t.TempDir()
-	primary := startNode(t, filepath.Join(base, "p"), nil)
-	prim := primary.info().Primary
-	rpcURL := "http://" + primary.addr
-	rep := launch(t, func(addr string) ([]string, []string) {
-		return childEnv("SEQUENCER_MAX_LAG=1s", "SEQUENCER_PRIMARY_RPC="+rpcURL), []string{"run", "--mode", "replica", "--primary", prim,
-			"--peers", primary.p2pAddr(), "--datadir", filepath.Join(base, "r"), "--rpc-addr", addr, "--p2p-addr", "/ip4/127.0.0.1/tcp/0"}
+	primary := testnode.StartNode(t, filepath.Join(base, "p"), nil)
+	prim := primary.Info().Primary
+	rpcURL := "http://" + primary.Addr
+	rep := testnode.Launch(t, func(addr string) ([]string, []string) {
+		return testnode.ChildEnv("SEQUENCER_MAX_LAG=1s", "SEQUENCER_PRIMARY_RPC="+rpcURL), []string{"run", "--mode", "replica", "--primary", prim,
+			"--peers", p2pAddr(primary), "--datadir", filepath.Join(base, "r"), "--rpc-addr", addr, "--p2p-addr", "/ip4/127.0.0.1/tcp/0"}
 	})
-	var r entryJ
-	primary.mustCall(&r, "sequencer_append", map[string]any{"data": "0xaa"})
+	var r wire.Entry
+	primary.MustCall(&r, "sequencer_append", map[string]any{"data": "0xaa"})
 	waitHead(t, rep, 1, 30*time.Second)
-	if st, _ := healthz(rep.addr); st != http.StatusOK {
+	if st, _ := healthz(rep.Addr); st != http.StatusOK {
 		t.Fatalf("a following replica: /healthz %d", st)
 	}
 
-	err := rep.call(&r, "sequencer_append", map[string]any{"data": "0xaa"})
+	err := rep.Call(&r, "sequencer_append", map[string]any{"data": "0xaa"})
 	var de gethrpc.DataError
 	if !errors.As(err, &de) {
 		t.Fatalf("append on a replica: %v, want 4002 with data", err)
@@ -146,18 +148,18 @@ func TestReplicaCutOffUnhealthy(t *testing.T) {
 		t.Errorf("4002 data %s does not name the primary's RPC URL %s", got, rpcURL)
 	}
 
-	primary.kill()
-	body := rep.waitStatus(rep.addr, http.StatusServiceUnavailable, 30*time.Second)
+	primary.Kill()
+	body := waitStatus(rep, rep.Addr, http.StatusServiceUnavailable, 30*time.Second)
 	if r, _ := body["reason"].(string); !strings.Contains(r, "no connected peer") {
 		t.Fatalf("/healthz reason %q", r)
 	}
-	m := metricsText(t, rep.addr)
+	m := metricsText(t, rep.Addr)
 	for _, want := range []string{"sequencer_replica_following 0", "sequencer_halted 0"} {
 		if !strings.Contains(m, want+"\n") {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
-	if !strings.Contains(rep.stderr(), "level=WARN msg=\"replica is not following") {
-		t.Errorf("no warning in the log:\n%s", tail(rep.stderr(), 3000))
+	if !strings.Contains(rep.Stderr(), "level=WARN msg=\"replica is not following") {
+		t.Errorf("no warning in the log:\n%s", testnode.Tail(rep.Stderr(), 3000))
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/seqnode/sequencer/internal/testnode"
 	"github.com/seqnode/sequencer/sequencer"
 	"github.com/syndtr/goleveldb/leveldb"
 )
@@ -49,7 +50,7 @@ var verifyLog = []sequencer.Op{
 // buildLog writes verifyLog into datadir in-process, as a node would.
 func buildLog(t *testing.T, datadir string) {
 	t.Helper()
-	key, err := crypto.HexToECDSA(testKeyHex)
+	key, err := crypto.HexToECDSA(testnode.TestKeyHex)
 	if err != nil {
 		t.Fatal(err)
 	}

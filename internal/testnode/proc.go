@@ -210,7 +210,8 @@ func FreeAddr(t testing.TB) string {
 	return addr
 }
 
-var healthClient = &http.Client{Timeout: 2 * time.Second}
+// HealthClient polls /healthz and /metrics; a node that hangs fails the poll.
+var HealthClient = &http.Client{Timeout: 2 * time.Second}
 
 // WaitHealthy polls http://addr/healthz until it answers 200, the child
 // exits, or d passes.
@@ -220,7 +221,7 @@ func (p *Proc) WaitHealthy(addr string, d time.Duration) error {
 		if p.Exited() {
 			return fmt.Errorf("child exited with code %d before it was healthy", p.Cmd.ProcessState.ExitCode())
 		}
-		resp, err := healthClient.Get("http://" + addr + "/healthz")
+		resp, err := HealthClient.Get("http://" + addr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -133,8 +133,8 @@ type Read struct {
 	Head    uint64  `json:"head"`
 }
 
-// Info is the answer of sequencer_info. Primary is kept as text: tests
-// compare it with the EIP-55 form.
+// Info is the answer of sequencer_info. Primary and the head's hash are
+// kept as text, compared byte for byte (EIP-55, lowercase hex).
 type Info struct {
 	Role              string `json:"role"`
 	Version           string `json:"version"`
@@ -142,8 +142,8 @@ type Info struct {
 	ChainID           uint64 `json:"chainId"`
 	VerifyingContract string `json:"verifyingContract"`
 	Head              struct {
-		Seq  uint64      `json:"seq"`
-		Hash common.Hash `json:"hash"`
+		Seq  uint64 `json:"seq"`
+		Hash string `json:"hash"`
 	} `json:"head"`
 	Lineages    int      `json:"lineages"`
 	Peers       int      `json:"peers"`

@@ -830,7 +830,7 @@ func checkEntry(t testing.TB, e wEntry, d sequencer.Domain, primary common.Addre
 // EIP-55 addresses, and numbers as JSON numbers up to max uint64.
 func TestJSONShapes(t *testing.T) {
 	v := loadVectors(t)
-	d2 := v.Logs[1].domain()
+	d2 := vectorDomain(&v.Logs[1])
 	n := newNode(t, nodeOptions{key: mustKey(t, v.PrimaryKey), domain: d2})
 	const L = "shape"
 

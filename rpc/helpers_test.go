@@ -3,19 +3,16 @@ package rpc
 import (
 	"context"
 	"crypto/ecdsa"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"math/big"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
@@ -265,62 +262,13 @@ func mustKey(t testing.TB, hexKey string) *ecdsa.PrivateKey {
 
 // The fixed vectors of testdata/eip712.json (made by internal/vectorgen).
 
-type vectorRequest struct {
-	Kind       uint8          `json:"kind"`
-	Lineage    string         `json:"lineage"`
-	ExternalID string         `json:"externalId"`
-	DataHash   common.Hash    `json:"dataHash"`
-	Nonce      uint64         `json:"nonce"`
-	Deadline   uint64         `json:"deadline"`
-	From       common.Address `json:"from"`
-	Hash       common.Hash    `json:"hash"`
-	Signature  hexutil.Bytes  `json:"signature"`
-}
-
-type vectorLog struct {
-	Domain struct {
-		ChainID           uint64         `json:"chainId"`
-		VerifyingContract common.Address `json:"verifyingContract"`
-	} `json:"domain"`
-	Entries  []json.RawMessage `json:"entries"`
-	Requests []vectorRequest   `json:"requests"`
-}
-
-func (l *vectorLog) entry(t testing.TB, i int) wEntry {
+func loadVectors(t testing.TB) *wire.Vectors {
 	t.Helper()
-	var e wEntry
-	if err := json.Unmarshal(l.Entries[i], &e); err != nil {
-		t.Fatalf("vector entry %d: %v", i, err)
-	}
-	return e
+	return wire.LoadVectors(t, filepath.Join("..", "testdata", "eip712.json"))
 }
 
-type vectors struct {
-	Client     common.Address `json:"client"`
-	ClientKey  string         `json:"clientKey"`
-	Primary    common.Address `json:"primary"`
-	PrimaryKey string         `json:"primaryKey"`
-	Logs       []vectorLog    `json:"logs"`
-}
-
-func (l *vectorLog) domain() sequencer.Domain {
+func vectorDomain(l *wire.VectorLog) sequencer.Domain {
 	return sequencer.Domain{ChainID: new(big.Int).SetUint64(l.Domain.ChainID), VerifyingContract: l.Domain.VerifyingContract}
-}
-
-func loadVectors(t testing.TB) *vectors {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "eip712.json"))
-	if err != nil {
-		t.Fatalf("test vectors: %v", err)
-	}
-	var v vectors
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("test vectors: %v", err)
-	}
-	if len(v.Logs) != 2 {
-		t.Fatalf("test vectors: %d logs, want 2", len(v.Logs))
-	}
-	return &v
 }
 
 // wsClient dials the node over WebSocket with go-ethereum's client.

@@ -20,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -58,18 +59,18 @@ func TestBadInput(t *testing.T) {
 
 	// Seed both logs, so that "nothing lost" means something and the
 	// state-dependent errors (4003, 4004, 4005, 4008) have their state.
-	var seeds []wEntry
-	seeds = append(seeds, appendTx(t, open.url, []byte("plain"), "", "p-1"))
-	seeds = append(seeds, appendTx(t, open.url, []byte{1}, testLineage, "seed-1"))
-	seeds = append(seeds, appendTx(t, open.url, []byte{2}, testLineage, "seed-2"))
-	seeds = append(seeds, closeTicket(t, open.url, testLineage, "seed-2"))
+	var seeds []wire.Entry
+	seeds = append(seeds, wire.AppendTx(t, open.url, []byte("plain"), "", "p-1"))
+	seeds = append(seeds, wire.AppendTx(t, open.url, []byte{1}, testLineage, "seed-1"))
+	seeds = append(seeds, wire.AppendTx(t, open.url, []byte{2}, testLineage, "seed-2"))
+	seeds = append(seeds, wire.CloseTicket(t, open.url, testLineage, "seed-2"))
 	for i := range 3 {
-		seeds = append(seeds, appendTx(t, open.url, []byte{byte(i)}, "full", fmt.Sprintf("f-%d", i)))
+		seeds = append(seeds, wire.AppendTx(t, open.url, []byte{byte(i)}, "full", fmt.Sprintf("f-%d", i)))
 	}
 	dl := uint64(testNow + 60)
 	sreq := sequencer.Request{Kind: sequencer.KindTx, Lineage: testLineage, ExternalID: "s-1", DataHash: crypto.Keccak256Hash([]byte{9}), Deadline: dl}
-	var sseed wEntry
-	sseed.Raw = mustCall(t, permd.url, "sequencer_append", signed(t, client, chain1, sreq,
+	var sseed wire.Entry
+	sseed.Raw = wire.MustCall(t, permd.url, "sequencer_append", signed(t, client, chain1, sreq,
 		map[string]any{"data": "0x09", "lineage": testLineage, "externalId": "s-1"}), &sseed)
 	if sseed.Sender != v.Client {
 		t.Fatalf("signed seed: sender %s, want %s", sseed.Sender, v.Client)
@@ -299,9 +300,9 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("only %d cases", len(cases))
 	}
 
-	before := map[string]wInfo{}
+	before := map[string]wire.Info{}
 	for _, n := range []*node{open, permd} {
-		before[n.url], _ = info(t, n.url)
+		before[n.url], _ = wire.GetInfo(t, n.url)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -309,11 +310,11 @@ func TestBadInput(t *testing.T) {
 			if tc.signed {
 				url = permd.url
 			}
-			status, b := post(t, url, tc.body)
+			status, b := wire.Post(t, url, tc.body)
 			if status != http.StatusOK {
 				t.Fatalf("HTTP %d: %s", status, b)
 			}
-			var r response
+			var r wire.Response
 			if err := json.Unmarshal(b, &r); err != nil {
 				t.Fatalf("not one JSON-RPC response: %s", b)
 			}
@@ -323,7 +324,7 @@ func TestBadInput(t *testing.T) {
 			if r.Result != nil {
 				t.Fatalf("both result and error: %s", b)
 			}
-			checkError(t, r.Error, tc.code, tc.data)
+			wire.CheckError(t, r.Error, tc.code, tc.data)
 			if tc.msg != "" && !strings.Contains(r.Error.Message, tc.msg) {
 				t.Errorf("message %q does not name %q", r.Error.Message, tc.msg)
 			}
@@ -336,24 +337,24 @@ func TestBadInput(t *testing.T) {
 	// The node still answers, the failed writes wrote nothing, valid writes
 	// still work, and nothing was lost.
 	for _, n := range []*node{open, permd} {
-		after, _ := info(t, n.url)
+		after, _ := wire.GetInfo(t, n.url)
 		if after.Head != before[n.url].Head {
 			t.Fatalf("head moved from %+v to %+v by failed writes", before[n.url].Head, after.Head)
 		}
 	}
-	checkReadable(t, open.url, seeds)
-	checkReadable(t, permd.url, []wEntry{sseed})
-	last := appendTx(t, open.url, bytes.Repeat([]byte{0xab}, maxData), "", "") // exactly the limit
+	wire.CheckReadable(t, open.url, seeds)
+	wire.CheckReadable(t, permd.url, []wire.Entry{sseed})
+	last := wire.AppendTx(t, open.url, bytes.Repeat([]byte{0xab}, maxData), "", "") // exactly the limit
 	if last.Seq != before[open.url].Head.Seq+1 || last.PrevHash.Hex() != before[open.url].Head.Hash {
 		t.Fatalf("append after the table: seq %d prev %s, head was %+v", last.Seq, last.PrevHash, before[open.url].Head)
 	}
-	var plast wEntry
-	mustCall(t, permd.url, "sequencer_append", signed(t, client, chain1, appendReq([]byte("x")), map[string]any{"data": "0x78"}), &plast)
+	var plast wire.Entry
+	wire.MustCall(t, permd.url, "sequencer_append", signed(t, client, chain1, appendReq([]byte("x")), map[string]any{"data": "0x78"}), &plast)
 	if plast.Seq != 2 || plast.Sender != v.Client {
 		t.Fatalf("signed append after the table: %+v", plast)
 	}
-	checkReadable(t, open.url, append(seeds, last))
-	checkReadable(t, permd.url, []wEntry{sseed, plast})
+	wire.CheckReadable(t, open.url, append(seeds, last))
+	wire.CheckReadable(t, permd.url, []wire.Entry{sseed, plast})
 	open.seq.Close()
 	permd.seq.Close()
 	verifyLog(t, open)
@@ -385,125 +386,125 @@ func TestErrorPrecedence(t *testing.T) {
 
 	// State: lineage L at --max-in-flight 2 with one closed ticket.
 	const L = "prec"
-	appendTx(t, n.url, []byte{1}, L, "closed")
-	closeTicket(t, n.url, L, "closed")
-	appendTx(t, n.url, []byte{1}, L, "a")
-	appendTx(t, n.url, []byte{1}, L, "b")
+	wire.AppendTx(t, n.url, []byte{1}, L, "closed")
+	wire.CloseTicket(t, n.url, L, "closed")
+	wire.AppendTx(t, n.url, []byte{1}, L, "a")
+	wire.AppendTx(t, n.url, []byte{1}, L, "b")
 	closedTicket := `{"lineage":"prec","externalId":"closed","nonce":0,"state":"closed","leaseSeq":1,"finalSeq":2}`
 	dl := uint64(testNow + 60)
 
 	t.Run("-32602 beats 4001", func(t *testing.T) {
-		wantError(t, permURL, "sequencer_append", map[string]any{"data": "0x", "lineage": L}, -32602, "")
-		wantError(t, permURL, "sequencer_close", map[string]any{"lineage": "bad lineage", "externalId": "a"}, -32602, "")
-		wantError(t, permURL, "sequencer_release", map[string]any{"lineage": L, "externalId": "a", "reason": "foo"}, -32602, "")
-		wantError(t, permURL, "sequencer_syncLineage", map[string]any{"lineage": L}, -32602, "")
+		wire.WantError(t, permURL, "sequencer_append", map[string]any{"data": "0x", "lineage": L}, -32602, "")
+		wire.WantError(t, permURL, "sequencer_close", map[string]any{"lineage": "bad lineage", "externalId": "a"}, -32602, "")
+		wire.WantError(t, permURL, "sequencer_release", map[string]any{"lineage": L, "externalId": "a", "reason": "foo"}, -32602, "")
+		wire.WantError(t, permURL, "sequencer_syncLineage", map[string]any{"lineage": L}, -32602, "")
 	})
 	t.Run("-32602 beats 4002", func(t *testing.T) {
-		wantError(t, replicaURL, "sequencer_append", map[string]any{"data": "0x", "lineage": L}, -32602, "")
-		wantError(t, replicaURL, "sequencer_close", map[string]any{"lineage": L}, -32602, "")
-		wantError(t, replicaURL, "sequencer_release", map[string]any{"lineage": L, "externalId": "a", "reason": "foo"}, -32602, "")
-		wantError(t, replicaURL, "sequencer_syncLineage", map[string]any{"lineage": "a b", "chainNonce": 1}, -32602, "")
+		wire.WantError(t, replicaURL, "sequencer_append", map[string]any{"data": "0x", "lineage": L}, -32602, "")
+		wire.WantError(t, replicaURL, "sequencer_close", map[string]any{"lineage": L}, -32602, "")
+		wire.WantError(t, replicaURL, "sequencer_release", map[string]any{"lineage": L, "externalId": "a", "reason": "foo"}, -32602, "")
+		wire.WantError(t, replicaURL, "sequencer_syncLineage", map[string]any{"lineage": "a b", "chainNonce": 1}, -32602, "")
 	})
 	t.Run("4002 on every write of a replica, with {primary}", func(t *testing.T) {
 		for _, u := range []string{replicaURL, signedReplicaURL} {
-			wantError(t, u, "sequencer_append", map[string]any{"data": "0x"}, 4002, notPrimary)
-			wantError(t, u, "sequencer_append", map[string]any{"data": tooBig, "lineage": L, "externalId": "closed"}, 4002, notPrimary)
-			wantError(t, u, "sequencer_close", map[string]any{"lineage": L, "externalId": "nope"}, 4002, notPrimary)
-			wantError(t, u, "sequencer_release", map[string]any{"lineage": L, "externalId": "a", "reason": "rejected"}, 4002, notPrimary)
-			wantError(t, u, "sequencer_release", map[string]any{"lineage": L, "externalId": "a", "reason": "broadcast"}, 4002, notPrimary)
-			wantError(t, u, "sequencer_syncLineage", map[string]any{"lineage": L, "chainNonce": 1}, 4002, notPrimary)
+			wire.WantError(t, u, "sequencer_append", map[string]any{"data": "0x"}, 4002, notPrimary)
+			wire.WantError(t, u, "sequencer_append", map[string]any{"data": tooBig, "lineage": L, "externalId": "closed"}, 4002, notPrimary)
+			wire.WantError(t, u, "sequencer_close", map[string]any{"lineage": L, "externalId": "nope"}, 4002, notPrimary)
+			wire.WantError(t, u, "sequencer_release", map[string]any{"lineage": L, "externalId": "a", "reason": "rejected"}, 4002, notPrimary)
+			wire.WantError(t, u, "sequencer_release", map[string]any{"lineage": L, "externalId": "a", "reason": "broadcast"}, 4002, notPrimary)
+			wire.WantError(t, u, "sequencer_syncLineage", map[string]any{"lineage": L, "chainNonce": 1}, 4002, notPrimary)
 		}
 		// A replica still serves reads.
-		i, _ := info(t, replicaURL)
+		i, _ := wire.GetInfo(t, replicaURL)
 		if i.Role != "replica" || i.Head.Seq != 4 {
 			t.Fatalf("replica info %+v", i)
 		}
-		r, _ := readLog(t, replicaURL, map[string]any{"from": 1})
+		r, _ := wire.ReadLog(t, replicaURL, map[string]any{"from": 1})
 		if len(r.Entries) != 4 {
 			t.Fatalf("replica read %d entries", len(r.Entries))
 		}
 	})
 	t.Run("4001 beats 4006", func(t *testing.T) {
-		wantError(t, permURL, "sequencer_append", map[string]any{"data": tooBig}, 4001, "")
+		wire.WantError(t, permURL, "sequencer_append", map[string]any{"data": tooBig}, 4001, "")
 		stranger, _ := crypto.GenerateKey()
 		req := sequencer.Request{Kind: sequencer.KindTx, DataHash: crypto.Keccak256Hash(make([]byte, 9)), Deadline: dl}
-		wantError(t, permURL, "sequencer_append", signed(t, stranger, chain1, req, map[string]any{"data": tooBig}), 4001, "")
+		wire.WantError(t, permURL, "sequencer_append", signed(t, stranger, chain1, req, map[string]any{"data": tooBig}), 4001, "")
 		// Signed right, the same call is too large.
-		wantError(t, permURL, "sequencer_append", signed(t, client, chain1, req, map[string]any{"data": tooBig}), 4006, `{"limit":8}`)
+		wire.WantError(t, permURL, "sequencer_append", signed(t, client, chain1, req, map[string]any{"data": tooBig}), 4006, `{"limit":8}`)
 	})
 	t.Run("4001 beats 4003, 4004, 4005 and 4008", func(t *testing.T) {
-		wantError(t, permURL, "sequencer_close", map[string]any{"lineage": L, "externalId": "nope"}, 4001, "")
-		wantError(t, permURL, "sequencer_close", map[string]any{"lineage": "nowhere", "externalId": "nope"}, 4001, "")
-		wantError(t, permURL, "sequencer_append", map[string]any{"data": "0x", "lineage": L, "externalId": "closed"}, 4001, "")
-		wantError(t, permURL, "sequencer_append", map[string]any{"data": "0x", "lineage": L, "externalId": "c"}, 4001, "")
-		wantError(t, permURL, "sequencer_append", map[string]any{"data": "0x02", "lineage": L, "externalId": "a"}, 4001, "")
+		wire.WantError(t, permURL, "sequencer_close", map[string]any{"lineage": L, "externalId": "nope"}, 4001, "")
+		wire.WantError(t, permURL, "sequencer_close", map[string]any{"lineage": "nowhere", "externalId": "nope"}, 4001, "")
+		wire.WantError(t, permURL, "sequencer_append", map[string]any{"data": "0x", "lineage": L, "externalId": "closed"}, 4001, "")
+		wire.WantError(t, permURL, "sequencer_append", map[string]any{"data": "0x", "lineage": L, "externalId": "c"}, 4001, "")
+		wire.WantError(t, permURL, "sequencer_append", map[string]any{"data": "0x02", "lineage": L, "externalId": "a"}, 4001, "")
 	})
 	t.Run("4006 beats 4008, 4004 and 4005", func(t *testing.T) {
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": tooBig, "lineage": L, "externalId": "a"}, 4006, `{"limit":8}`)
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": tooBig, "lineage": L, "externalId": "closed"}, 4006, `{"limit":8}`)
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": tooBig, "lineage": L, "externalId": "c"}, 4006, `{"limit":8}`)
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": tooBig, "lineage": L, "externalId": "a"}, 4006, `{"limit":8}`)
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": tooBig, "lineage": L, "externalId": "closed"}, 4006, `{"limit":8}`)
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": tooBig, "lineage": L, "externalId": "c"}, 4006, `{"limit":8}`)
 		// Without the size, each gives its own code.
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": "0x02", "lineage": L, "externalId": "a"}, 4008, "")
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": "0x01", "lineage": L, "externalId": "closed"}, 4004, closedTicket)
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": "0x02", "lineage": L, "externalId": "c"}, 4005, `{"limit":2}`)
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": "0x02", "lineage": L, "externalId": "a"}, 4008, "")
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": "0x01", "lineage": L, "externalId": "closed"}, 4004, closedTicket)
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": "0x02", "lineage": L, "externalId": "c"}, 4005, `{"limit":2}`)
 	})
 	t.Run("4008 beats 4004", func(t *testing.T) {
 		// A final ticket asked again with other data: both apply.
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": "0x02", "lineage": L, "externalId": "closed"}, 4008, "")
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": "0x02", "lineage": L, "externalId": "closed"}, 4008, "")
 	})
 	t.Run("4008 and 4004 beat 4005", func(t *testing.T) {
 		// L is at --max-in-flight: a conflicting retry and a final ticket
 		// still get their own answers, and a same-data retry its receipt.
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": "0x0102", "lineage": L, "externalId": "b"}, 4008, "")
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": "0x01", "lineage": L, "externalId": "closed"}, 4004, closedTicket)
-		r := appendTx(t, n.url, []byte{1}, L, "b")
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": "0x0102", "lineage": L, "externalId": "b"}, 4008, "")
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": "0x01", "lineage": L, "externalId": "closed"}, 4004, closedTicket)
+		r := wire.AppendTx(t, n.url, []byte{1}, L, "b")
 		if r.Existing == nil || !*r.Existing || r.Seq != 4 {
 			t.Fatalf("retry at max in flight: %s", r.Raw)
 		}
 	})
 	t.Run("-32602 beats 4003", func(t *testing.T) {
-		wantError(t, n.url, "sequencer_close", map[string]any{"lineage": "nowhere", "externalId": "a b"}, -32602, "")
-		wantError(t, n.url, "sequencer_ticket", map[string]any{"lineage": "nowhere", "externalId": "a b"}, -32602, "")
+		wire.WantError(t, n.url, "sequencer_close", map[string]any{"lineage": "nowhere", "externalId": "a b"}, -32602, "")
+		wire.WantError(t, n.url, "sequencer_ticket", map[string]any{"lineage": "nowhere", "externalId": "a b"}, -32602, "")
 	})
 
 	// Halt the node: a commit fails (SPEC §5: it halts writes, keeps reads).
-	head, _ := info(t, n.url)
+	head, _ := wire.GetInfo(t, n.url)
 	n.store.failWith(errors.New("disk on fire"))
-	wantError(t, n.url, "sequencer_append", map[string]any{"data": "0x"}, 4009, "")
+	wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": "0x"}, 4009, "")
 	n.store.failWith(nil)
 	t.Run("4009 on every write of a halted node", func(t *testing.T) {
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": "0x"}, 4009, "")
-		wantError(t, n.url, "sequencer_close", map[string]any{"lineage": L, "externalId": "a"}, 4009, "")
-		wantError(t, n.url, "sequencer_release", map[string]any{"lineage": L, "externalId": "a", "reason": "rejected"}, 4009, "")
-		wantError(t, n.url, "sequencer_syncLineage", map[string]any{"lineage": L, "chainNonce": 9}, 4009, "")
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": "0x"}, 4009, "")
+		wire.WantError(t, n.url, "sequencer_close", map[string]any{"lineage": L, "externalId": "a"}, 4009, "")
+		wire.WantError(t, n.url, "sequencer_release", map[string]any{"lineage": L, "externalId": "a", "reason": "rejected"}, 4009, "")
+		wire.WantError(t, n.url, "sequencer_syncLineage", map[string]any{"lineage": L, "chainNonce": 9}, 4009, "")
 	})
 	t.Run("4002 beats 4009", func(t *testing.T) {
-		wantError(t, replicaURL, "sequencer_append", map[string]any{"data": "0x"}, 4002, notPrimary)
-		wantError(t, signedReplicaURL, "sequencer_close", map[string]any{"lineage": L, "externalId": "a"}, 4002, notPrimary)
+		wire.WantError(t, replicaURL, "sequencer_append", map[string]any{"data": "0x"}, 4002, notPrimary)
+		wire.WantError(t, signedReplicaURL, "sequencer_close", map[string]any{"lineage": L, "externalId": "a"}, 4002, notPrimary)
 	})
 	t.Run("-32602 beats 4009", func(t *testing.T) {
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": "0x", "lineage": L}, -32602, "")
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": "0x", "lineage": L}, -32602, "")
 	})
 	t.Run("4009 beats 4001, 4006, 4003, 4004, 4005, 4008", func(t *testing.T) {
-		wantError(t, permURL, "sequencer_append", map[string]any{"data": tooBig}, 4009, "")
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": tooBig}, 4009, "")
-		wantError(t, n.url, "sequencer_close", map[string]any{"lineage": L, "externalId": "nope"}, 4009, "")
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": "0x01", "lineage": L, "externalId": "closed"}, 4009, "")
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": "0x01", "lineage": L, "externalId": "c"}, 4009, "")
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": "0x02", "lineage": L, "externalId": "a"}, 4009, "")
+		wire.WantError(t, permURL, "sequencer_append", map[string]any{"data": tooBig}, 4009, "")
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": tooBig}, 4009, "")
+		wire.WantError(t, n.url, "sequencer_close", map[string]any{"lineage": L, "externalId": "nope"}, 4009, "")
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": "0x01", "lineage": L, "externalId": "closed"}, 4009, "")
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": "0x01", "lineage": L, "externalId": "c"}, 4009, "")
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": "0x02", "lineage": L, "externalId": "a"}, 4009, "")
 	})
 	t.Run("a halted node serves reads", func(t *testing.T) {
-		i, _ := info(t, n.url)
+		i, _ := wire.GetInfo(t, n.url)
 		if !i.Halted || i.Head != head.Head {
 			t.Fatalf("info %+v, want halted at %+v", i, head.Head)
 		}
-		if tk, _ := getTicket(t, n.url, L, "a"); tk.State != "leased" {
+		if tk, _ := wire.GetTicket(t, n.url, L, "a"); tk.State != "leased" {
 			t.Fatalf("ticket %+v", tk)
 		}
-		if r, _ := readLog(t, n.url, map[string]any{"from": 1}); len(r.Entries) != 4 {
+		if r, _ := wire.ReadLog(t, n.url, map[string]any{"from": 1}); len(r.Entries) != 4 {
 			t.Fatalf("read %d entries", len(r.Entries))
 		}
-		resp, err := httpClient.Get(strings.TrimSuffix(n.url, "/") + "/healthz")
+		resp, err := wire.HTTPClient.Get(strings.TrimSuffix(n.url, "/") + "/healthz")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -521,7 +522,7 @@ func TestErrorPrecedence(t *testing.T) {
 func TestIdempotency(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	const L = "eip155:1:0xAb5801a7D398351b8bE11C439e05C5B3259aeC9B"
-	sameAsOriginal := func(t *testing.T, orig, again wEntry) {
+	sameAsOriginal := func(t *testing.T, orig, again wire.Entry) {
 		t.Helper()
 		if orig.Existing == nil || *orig.Existing {
 			t.Fatalf("original receipt not existing:false: %s", orig.Raw)
@@ -533,7 +534,7 @@ func TestIdempotency(t *testing.T) {
 	}
 	headIs := func(t *testing.T, seq uint64) {
 		t.Helper()
-		if i, _ := info(t, n.url); i.Head.Seq != seq {
+		if i, _ := wire.GetInfo(t, n.url); i.Head.Seq != seq {
 			t.Fatalf("head %d, want %d", i.Head.Seq, seq)
 		}
 	}
@@ -546,123 +547,123 @@ func TestIdempotency(t *testing.T) {
 	}
 	wantTicket := func(t *testing.T, lineage, id string, want string) {
 		t.Helper()
-		if _, raw := getTicket(t, n.url, lineage, id); !jsonEqual(raw, []byte(want)) {
+		if _, raw := wire.GetTicket(t, n.url, lineage, id); !wire.JSONEqual(raw, []byte(want)) {
 			t.Fatalf("ticket %s, want %s", raw, want)
 		}
 	}
 
 	// append | none -> new tx entry, ticket leased.
-	a := appendTx(t, n.url, []byte("a"), L, "a") // seq 1, nonce 0
+	a := wire.AppendTx(t, n.url, []byte("a"), L, "a") // seq 1, nonce 0
 	if a.Seq != 1 || a.Kind != "tx" || a.Nonce != 0 || a.DataHash != crypto.Keccak256Hash([]byte("a")) {
 		t.Fatalf("append: %s", a.Raw)
 	}
 	wantTicket(t, L, "a", ticket(L, "a", 0, "leased", 1, 0))
 
 	t.Run("append, same data, leased: existing receipt", func(t *testing.T) {
-		sameAsOriginal(t, a, appendTx(t, n.url, []byte("a"), L, "a"))
+		sameAsOriginal(t, a, wire.AppendTx(t, n.url, []byte("a"), L, "a"))
 		headIs(t, 1)
 	})
 	t.Run("append, different data, leased: 4008", func(t *testing.T) {
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": "0x62", "lineage": L, "externalId": "a"}, 4008, "")
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": "0x", "lineage": L, "externalId": "a"}, 4008, "")
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": "0x62", "lineage": L, "externalId": "a"}, 4008, "")
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": "0x", "lineage": L, "externalId": "a"}, 4008, "")
 		headIs(t, 1)
 	})
 
-	b := appendTx(t, n.url, []byte("b"), L, "b") // seq 2, nonce 1
-	c := appendTx(t, n.url, []byte("c"), L, "c") // seq 3, nonce 2
+	b := wire.AppendTx(t, n.url, []byte("b"), L, "b") // seq 2, nonce 1
+	c := wire.AppendTx(t, n.url, []byte("c"), L, "c") // seq 3, nonce 2
 	if b.Nonce != 1 || c.Nonce != 2 {
 		t.Fatalf("nonces %d, %d", b.Nonce, c.Nonce)
 	}
-	var relB wEntry
+	var relB wire.Entry
 	t.Run("release rejected, leased: release entry", func(t *testing.T) {
-		relB = releaseTicket(t, n.url, L, "b", "rejected") // seq 4
+		relB = wire.ReleaseTicket(t, n.url, L, "b", "rejected") // seq 4
 		if relB.Kind != "release" || relB.Seq != 4 || relB.Nonce != 1 || relB.DataHash != b.Hash || relB.ExternalID != "b" || relB.Lineage != L {
 			t.Fatalf("release: %s", relB.Raw)
 		}
 		wantTicket(t, L, "b", ticket(L, "b", 1, "released", 2, 4))
 	})
 	t.Run("release, same reason, released: existing receipt", func(t *testing.T) {
-		sameAsOriginal(t, relB, releaseTicket(t, n.url, L, "b", "rejected"))
+		sameAsOriginal(t, relB, wire.ReleaseTicket(t, n.url, L, "b", "rejected"))
 		headIs(t, 4)
 	})
 	t.Run("release broadcast, released: 4004", func(t *testing.T) {
-		wantError(t, n.url, "sequencer_release", map[string]any{"lineage": L, "externalId": "b", "reason": "broadcast"}, 4004, ticket(L, "b", 1, "released", 2, 4))
+		wire.WantError(t, n.url, "sequencer_release", map[string]any{"lineage": L, "externalId": "b", "reason": "broadcast"}, 4004, ticket(L, "b", 1, "released", 2, 4))
 	})
 	t.Run("close, released: 4004", func(t *testing.T) {
-		wantError(t, n.url, "sequencer_close", map[string]any{"lineage": L, "externalId": "b"}, 4004, ticket(L, "b", 1, "released", 2, 4))
+		wire.WantError(t, n.url, "sequencer_close", map[string]any{"lineage": L, "externalId": "b"}, 4004, ticket(L, "b", 1, "released", 2, 4))
 		headIs(t, 4)
 	})
 	t.Run("append, released: a new lease of the pooled nonce, with the new data", func(t *testing.T) {
-		b2 := appendTx(t, n.url, []byte("b, again"), L, "b") // seq 5
+		b2 := wire.AppendTx(t, n.url, []byte("b, again"), L, "b") // seq 5
 		if b2.Seq != 5 || b2.Nonce != 1 || b2.Existing == nil || *b2.Existing || b2.DataHash != crypto.Keccak256Hash([]byte("b, again")) {
 			t.Fatalf("re-lease: %s", b2.Raw)
 		}
 		wantTicket(t, L, "b", ticket(L, "b", 1, "leased", 5, 0))
 		// And it is idempotent again, on the new data.
-		again := appendTx(t, n.url, []byte("b, again"), L, "b")
+		again := wire.AppendTx(t, n.url, []byte("b, again"), L, "b")
 		sameAsOriginal(t, b2, again)
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": hexData([]byte("b")), "lineage": L, "externalId": "b"}, 4008, "")
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": hexData([]byte("b")), "lineage": L, "externalId": "b"}, 4008, "")
 	})
-	var failC wEntry
+	var failC wire.Entry
 	t.Run("release broadcast, leased: fail entry", func(t *testing.T) {
-		failC = releaseTicket(t, n.url, L, "c", "broadcast") // seq 6
+		failC = wire.ReleaseTicket(t, n.url, L, "c", "broadcast") // seq 6
 		if failC.Kind != "fail" || failC.Seq != 6 || failC.Nonce != 2 || failC.DataHash != c.Hash {
 			t.Fatalf("fail: %s", failC.Raw)
 		}
 		wantTicket(t, L, "c", ticket(L, "c", 2, "failed", 3, 6))
 	})
 	t.Run("release, same reason, failed: existing receipt", func(t *testing.T) {
-		sameAsOriginal(t, failC, releaseTicket(t, n.url, L, "c", "broadcast"))
+		sameAsOriginal(t, failC, wire.ReleaseTicket(t, n.url, L, "c", "broadcast"))
 	})
 	t.Run("failed: append, close, release rejected: 4004", func(t *testing.T) {
 		want := ticket(L, "c", 2, "failed", 3, 6)
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": hexData([]byte("c")), "lineage": L, "externalId": "c"}, 4004, want)
-		wantError(t, n.url, "sequencer_close", map[string]any{"lineage": L, "externalId": "c"}, 4004, want)
-		wantError(t, n.url, "sequencer_release", map[string]any{"lineage": L, "externalId": "c", "reason": "rejected"}, 4004, want)
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": hexData([]byte("c")), "lineage": L, "externalId": "c"}, 4004, want)
+		wire.WantError(t, n.url, "sequencer_close", map[string]any{"lineage": L, "externalId": "c"}, 4004, want)
+		wire.WantError(t, n.url, "sequencer_release", map[string]any{"lineage": L, "externalId": "c", "reason": "rejected"}, 4004, want)
 		headIs(t, 6)
 	})
-	var closeA wEntry
+	var closeA wire.Entry
 	t.Run("close, leased: close entry", func(t *testing.T) {
-		closeA = closeTicket(t, n.url, L, "a") // seq 7
+		closeA = wire.CloseTicket(t, n.url, L, "a") // seq 7
 		if closeA.Kind != "close" || closeA.Seq != 7 || closeA.Nonce != 0 || closeA.DataHash != a.Hash || closeA.ExternalID != "a" {
 			t.Fatalf("close: %s", closeA.Raw)
 		}
 		wantTicket(t, L, "a", ticket(L, "a", 0, "closed", 1, 7))
 	})
 	t.Run("close, closed: the close's receipt", func(t *testing.T) {
-		sameAsOriginal(t, closeA, closeTicket(t, n.url, L, "a"))
+		sameAsOriginal(t, closeA, wire.CloseTicket(t, n.url, L, "a"))
 		headIs(t, 7)
 	})
 	t.Run("closed or failed, other data: 4008 ranks before 4004", func(t *testing.T) {
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": "0x00", "lineage": L, "externalId": "a"}, 4008, "")
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": "0x00", "lineage": L, "externalId": "c"}, 4008, "")
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": "0x00", "lineage": L, "externalId": "a"}, 4008, "")
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": "0x00", "lineage": L, "externalId": "c"}, 4008, "")
 		headIs(t, 7)
 	})
 	t.Run("closed: append, release either reason: 4004", func(t *testing.T) {
 		want := ticket(L, "a", 0, "closed", 1, 7)
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": hexData([]byte("a")), "lineage": L, "externalId": "a"}, 4004, want)
-		wantError(t, n.url, "sequencer_release", map[string]any{"lineage": L, "externalId": "a", "reason": "rejected"}, 4004, want)
-		wantError(t, n.url, "sequencer_release", map[string]any{"lineage": L, "externalId": "a", "reason": "broadcast"}, 4004, want)
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": hexData([]byte("a")), "lineage": L, "externalId": "a"}, 4004, want)
+		wire.WantError(t, n.url, "sequencer_release", map[string]any{"lineage": L, "externalId": "a", "reason": "rejected"}, 4004, want)
+		wire.WantError(t, n.url, "sequencer_release", map[string]any{"lineage": L, "externalId": "a", "reason": "broadcast"}, 4004, want)
 		headIs(t, 7)
 	})
 	t.Run("close or release, no such ticket: 4003", func(t *testing.T) {
-		wantError(t, n.url, "sequencer_close", map[string]any{"lineage": L, "externalId": "zz"}, 4003, "")
-		wantError(t, n.url, "sequencer_release", map[string]any{"lineage": L, "externalId": "zz", "reason": "rejected"}, 4003, "")
-		wantError(t, n.url, "sequencer_release", map[string]any{"lineage": L, "externalId": "zz", "reason": "broadcast"}, 4003, "")
-		wantError(t, n.url, "sequencer_close", map[string]any{"lineage": "other", "externalId": "a"}, 4003, "")
-		wantError(t, n.url, "sequencer_ticket", map[string]any{"lineage": L, "externalId": "zz"}, 4003, "")
+		wire.WantError(t, n.url, "sequencer_close", map[string]any{"lineage": L, "externalId": "zz"}, 4003, "")
+		wire.WantError(t, n.url, "sequencer_release", map[string]any{"lineage": L, "externalId": "zz", "reason": "rejected"}, 4003, "")
+		wire.WantError(t, n.url, "sequencer_release", map[string]any{"lineage": L, "externalId": "zz", "reason": "broadcast"}, 4003, "")
+		wire.WantError(t, n.url, "sequencer_close", map[string]any{"lineage": "other", "externalId": "a"}, 4003, "")
+		wire.WantError(t, n.url, "sequencer_ticket", map[string]any{"lineage": L, "externalId": "zz"}, 4003, "")
 		headIs(t, 7)
 	})
 
 	// Sync: the ticket b (nonce 1, leased at seq 5) is closed by a sync of 2;
 	// a later close answers with the sync's receipt.
-	var sync2 wEntry
+	var sync2 wire.Entry
 	t.Run("sync closes the leased tickets below it", func(t *testing.T) {
-		d := appendTx(t, n.url, []byte("d"), L, "d") // seq 8, nonce 3
+		d := wire.AppendTx(t, n.url, []byte("d"), L, "d") // seq 8, nonce 3
 		if d.Nonce != 3 {
 			t.Fatalf("nonce %d, want 3", d.Nonce)
 		}
-		sync2 = syncLineage(t, n.url, L, 2) // seq 9
+		sync2 = wire.SyncLineage(t, n.url, L, 2) // seq 9
 		if sync2.Kind != "sync" || sync2.Nonce != 2 || sync2.ExternalID != "" || sync2.DataHash != (common.Hash{}) || sync2.Lineage != L {
 			t.Fatalf("sync: %s", sync2.Raw)
 		}
@@ -670,46 +671,46 @@ func TestIdempotency(t *testing.T) {
 		wantTicket(t, L, "d", ticket(L, "d", 3, "leased", 8, 0)) // in flight at or above: untouched
 	})
 	t.Run("close, closed by a sync: the sync's receipt", func(t *testing.T) {
-		again := closeTicket(t, n.url, L, "b")
+		again := wire.CloseTicket(t, n.url, L, "b")
 		sameAsOriginal(t, sync2, again)
 		headIs(t, 9)
 	})
 	t.Run("sync is not deduplicated", func(t *testing.T) {
-		s := syncLineage(t, n.url, L, 2)
+		s := wire.SyncLineage(t, n.url, L, 2)
 		if s.Seq != 10 || s.Existing == nil || *s.Existing {
 			t.Fatalf("second sync: %s", s.Raw)
 		}
 	})
 	t.Run("sync of an unknown lineage creates it", func(t *testing.T) {
-		wantError(t, n.url, "sequencer_lineage", map[string]any{"lineage": "fresh"}, 4003, "")
-		syncLineage(t, n.url, "fresh", 7)
-		_, raw := getLineage(t, n.url, "fresh")
+		wire.WantError(t, n.url, "sequencer_lineage", map[string]any{"lineage": "fresh"}, 4003, "")
+		wire.SyncLineage(t, n.url, "fresh", 7)
+		_, raw := wire.GetLineage(t, n.url, "fresh")
 		want := `{"lineage":"fresh","nextNonce":7,"floor":7,"inFlight":[],"released":[],"closed":0,"failed":0}`
-		if !jsonEqual(raw, []byte(want)) {
+		if !wire.JSONEqual(raw, []byte(want)) {
 			t.Fatalf("lineage %s, want %s", raw, want)
 		}
-		if r := appendTx(t, n.url, []byte("x"), "fresh", "x"); r.Nonce != 7 {
+		if r := wire.AppendTx(t, n.url, []byte("x"), "fresh", "x"); r.Nonce != 7 {
 			t.Fatalf("first lease after sync: nonce %d, want 7", r.Nonce)
 		}
 	})
 
 	// Without a lineage, by externalId alone.
 	t.Run("append without lineage, same externalId, same data: existing", func(t *testing.T) {
-		p := appendTx(t, n.url, []byte("p"), "", "order-1")
+		p := wire.AppendTx(t, n.url, []byte("p"), "", "order-1")
 		if p.Lineage != "" || p.Nonce != 0 || p.ExternalID != "order-1" {
 			t.Fatalf("plain: %s", p.Raw)
 		}
-		sameAsOriginal(t, p, appendTx(t, n.url, []byte("p"), "", "order-1"))
-		wantError(t, n.url, "sequencer_append", map[string]any{"data": "0x70ff", "externalId": "order-1"}, 4008, "")
+		sameAsOriginal(t, p, wire.AppendTx(t, n.url, []byte("p"), "", "order-1"))
+		wire.WantError(t, n.url, "sequencer_append", map[string]any{"data": "0x70ff", "externalId": "order-1"}, 4008, "")
 		// The same externalId on a lineage is another ticket.
-		q := appendTx(t, n.url, []byte("p"), L, "order-1")
+		q := wire.AppendTx(t, n.url, []byte("p"), L, "order-1")
 		if q.Seq != p.Seq+1 || q.Lineage != L {
 			t.Fatalf("lineage ticket of the same id: %s", q.Raw)
 		}
 	})
 	t.Run("append without externalId is never deduplicated", func(t *testing.T) {
-		x := appendTx(t, n.url, []byte("same"), "", "")
-		y := appendTx(t, n.url, []byte("same"), "", "")
+		x := wire.AppendTx(t, n.url, []byte("same"), "", "")
+		y := wire.AppendTx(t, n.url, []byte("same"), "", "")
 		if y.Seq != x.Seq+1 || *y.Existing {
 			t.Fatalf("two plain appends: %s, %s", x.Raw, y.Raw)
 		}
@@ -723,14 +724,14 @@ func TestIdempotency(t *testing.T) {
 func TestConcurrentRetries(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	const callers = 16
-	out := make([]wEntry, callers)
+	out := make([]wire.Entry, callers)
 	var wg sync.WaitGroup
 	for i := range callers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			p := map[string]any{"data": "0x0102", "lineage": testLineage, "externalId": "job"}
-			r, err := tryCall(n.url, request("sequencer_append", p))
+			r, err := wire.TryCall(n.url, wire.Request("sequencer_append", p))
 			if err == nil && r.Error != nil {
 				err = r.Error
 			}
@@ -757,7 +758,7 @@ func TestConcurrentRetries(t *testing.T) {
 	if fresh != 1 {
 		t.Fatalf("%d receipts with existing:false, want 1", fresh)
 	}
-	if i, _ := info(t, n.url); i.Head.Seq != 1 {
+	if i, _ := wire.GetInfo(t, n.url); i.Head.Seq != 1 {
 		t.Fatalf("head %d, want 1", i.Head.Seq)
 	}
 }
@@ -801,7 +802,7 @@ func wantNumbers(t testing.TB, what string, raw []byte, names ...string) {
 }
 
 // checkEntry checks an entry's hash and signature against SPEC §2.
-func checkEntry(t testing.TB, e wEntry, d sequencer.Domain, primary common.Address) {
+func checkEntry(t testing.TB, e wire.Entry, d sequencer.Domain, primary common.Address) {
 	t.Helper()
 	se := &sequencer.Entry{Seq: e.Seq, PrevHash: e.PrevHash, Sender: e.Sender, Lineage: e.Lineage, Nonce: e.Nonce,
 		ExternalID: e.ExternalID, DataHash: e.DataHash, Timestamp: e.Timestamp}
@@ -835,12 +836,12 @@ func TestJSONShapes(t *testing.T) {
 	const L = "shape"
 
 	t.Run("info on an empty log", func(t *testing.T) {
-		_, raw := info(t, n.url)
+		_, raw := wire.GetInfo(t, n.url)
 		want := `{"role":"primary","version":"test","primary":"0x08e87E97B8bBFB7fcED2004C8Aad20182c5d2D64",` +
 			`"chainId":11155111,"verifyingContract":"0x5FbDB2315678afecb367f032d93F642f64180aa3",` +
 			`"head":{"seq":0,"hash":"0x0000000000000000000000000000000000000000000000000000000000000000"},` +
 			`"lineages":0,"peers":0,"p2p":[],"halted":false}`
-		if !jsonEqual(raw, []byte(want)) {
+		if !wire.JSONEqual(raw, []byte(want)) {
 			t.Fatalf("info\n %s\nwant\n %s", raw, want)
 		}
 		if !bytes.Contains(raw, []byte(`"chainId":11155111`)) {
@@ -848,74 +849,74 @@ func TestJSONShapes(t *testing.T) {
 		}
 	})
 	t.Run("equivocations: [] on a primary", func(t *testing.T) {
-		if raw := mustCall(t, n.url, "sequencer_equivocations", nil, nil); string(raw) != "[]" {
+		if raw := wire.MustCall(t, n.url, "sequencer_equivocations", nil, nil); string(raw) != "[]" {
 			t.Fatalf("equivocations %s", raw)
 		}
-		if raw := mustCall(t, n.url, "sequencer_equivocations", map[string]any{}, nil); string(raw) != "[]" {
+		if raw := wire.MustCall(t, n.url, "sequencer_equivocations", map[string]any{}, nil); string(raw) != "[]" {
 			t.Fatalf("equivocations {} %s", raw)
 		}
 	})
 
 	// Leases 0..4, then release 3 and 1 (in that order): the pool is [1 3];
 	// then a new lease takes 1 with a later seq than nonce 4's.
-	var receipts []wEntry
+	var receipts []wire.Entry
 	for i := range 5 {
-		receipts = append(receipts, appendTx(t, n.url, []byte{byte(i)}, L, fmt.Sprintf("t%d", i)))
+		receipts = append(receipts, wire.AppendTx(t, n.url, []byte{byte(i)}, L, fmt.Sprintf("t%d", i)))
 	}
-	receipts = append(receipts, releaseTicket(t, n.url, L, "t3", "rejected"))
-	receipts = append(receipts, releaseTicket(t, n.url, L, "t1", "rejected"))
+	receipts = append(receipts, wire.ReleaseTicket(t, n.url, L, "t3", "rejected"))
+	receipts = append(receipts, wire.ReleaseTicket(t, n.url, L, "t1", "rejected"))
 	t.Run("lineage: released sorted", func(t *testing.T) {
-		_, raw := getLineage(t, n.url, L)
+		_, raw := wire.GetLineage(t, n.url, L)
 		want := `{"lineage":"shape","nextNonce":5,"floor":0,"inFlight":[{"nonce":0,"externalId":"t0","seq":1},` +
 			`{"nonce":2,"externalId":"t2","seq":3},{"nonce":4,"externalId":"t4","seq":5}],"released":[1,3],"closed":0,"failed":0}`
-		if !jsonEqual(raw, []byte(want)) {
+		if !wire.JSONEqual(raw, []byte(want)) {
 			t.Fatalf("lineage\n %s\nwant\n %s", raw, want)
 		}
 	})
-	receipts = append(receipts, appendTx(t, n.url, []byte("n"), L, "n1")) // seq 8, nonce 1
-	receipts = append(receipts, closeTicket(t, n.url, L, "t0"))           // seq 9
-	receipts = append(receipts, releaseTicket(t, n.url, L, "t2", "broadcast"))
+	receipts = append(receipts, wire.AppendTx(t, n.url, []byte("n"), L, "n1")) // seq 8, nonce 1
+	receipts = append(receipts, wire.CloseTicket(t, n.url, L, "t0"))           // seq 9
+	receipts = append(receipts, wire.ReleaseTicket(t, n.url, L, "t2", "broadcast"))
 	t.Run("lineage: inFlight sorted by nonce, counts", func(t *testing.T) {
-		_, raw := getLineage(t, n.url, L)
+		_, raw := wire.GetLineage(t, n.url, L)
 		want := `{"lineage":"shape","nextNonce":5,"floor":0,"inFlight":[{"nonce":1,"externalId":"n1","seq":8},` +
 			`{"nonce":4,"externalId":"t4","seq":5}],"released":[3],"closed":1,"failed":1}`
-		if !jsonEqual(raw, []byte(want)) {
+		if !wire.JSONEqual(raw, []byte(want)) {
 			t.Fatalf("lineage\n %s\nwant\n %s", raw, want)
 		}
 	})
 	t.Run("ticket: finalSeq omitted while leased", func(t *testing.T) {
-		_, raw := getTicket(t, n.url, L, "t4")
-		if want := `{"lineage":"shape","externalId":"t4","nonce":4,"state":"leased","leaseSeq":5}`; !jsonEqual(raw, []byte(want)) {
+		_, raw := wire.GetTicket(t, n.url, L, "t4")
+		if want := `{"lineage":"shape","externalId":"t4","nonce":4,"state":"leased","leaseSeq":5}`; !wire.JSONEqual(raw, []byte(want)) {
 			t.Fatalf("ticket %s, want %s", raw, want)
 		}
-		_, raw = getTicket(t, n.url, L, "t0")
-		if want := `{"lineage":"shape","externalId":"t0","nonce":0,"state":"closed","leaseSeq":1,"finalSeq":9}`; !jsonEqual(raw, []byte(want)) {
+		_, raw = wire.GetTicket(t, n.url, L, "t0")
+		if want := `{"lineage":"shape","externalId":"t0","nonce":0,"state":"closed","leaseSeq":1,"finalSeq":9}`; !wire.JSONEqual(raw, []byte(want)) {
 			t.Fatalf("ticket %s, want %s", raw, want)
 		}
-		_, raw = getTicket(t, n.url, L, "t3")
-		if want := `{"lineage":"shape","externalId":"t3","nonce":3,"state":"released","leaseSeq":4,"finalSeq":6}`; !jsonEqual(raw, []byte(want)) {
+		_, raw = wire.GetTicket(t, n.url, L, "t3")
+		if want := `{"lineage":"shape","externalId":"t3","nonce":3,"state":"released","leaseSeq":4,"finalSeq":6}`; !wire.JSONEqual(raw, []byte(want)) {
 			t.Fatalf("ticket %s, want %s", raw, want)
 		}
 	})
 	t.Run("max uint64 chainNonce round-trips exactly", func(t *testing.T) {
-		s := syncLineage(t, n.url, "max", math.MaxUint64)
+		s := wire.SyncLineage(t, n.url, "max", math.MaxUint64)
 		receipts = append(receipts, s)
 		if !bytes.Contains(s.Raw, []byte(`"nonce":18446744073709551615,`)) || s.Nonce != math.MaxUint64 {
 			t.Fatalf("receipt %s", s.Raw)
 		}
-		_, raw := getLineage(t, n.url, "max")
+		_, raw := wire.GetLineage(t, n.url, "max")
 		want := `{"lineage":"max","nextNonce":18446744073709551615,"floor":18446744073709551615,"inFlight":[],"released":[],"closed":0,"failed":0}`
-		if !jsonEqual(raw, []byte(want)) || !bytes.Contains(raw, []byte(`"inFlight":[]`)) || !bytes.Contains(raw, []byte(`"released":[]`)) {
+		if !wire.JSONEqual(raw, []byte(want)) || !bytes.Contains(raw, []byte(`"inFlight":[]`)) || !bytes.Contains(raw, []byte(`"released":[]`)) {
 			t.Fatalf("lineage\n %s\nwant\n %s", raw, want)
 		}
 		// Nothing is left to lease: no nonce is issued twice or wraps.
-		if _, e := call(t, n.url, "sequencer_append", map[string]any{"data": "0x", "lineage": "max", "externalId": "x"}); e == nil {
+		if _, e := wire.Call(t, n.url, "sequencer_append", map[string]any{"data": "0x", "lineage": "max", "externalId": "x"}); e == nil {
 			t.Fatal("a lease past max uint64 succeeded")
 		}
-		if i, _ := info(t, n.url); i.Head.Seq != s.Seq {
+		if i, _ := wire.GetInfo(t, n.url); i.Head.Seq != s.Seq {
 			t.Fatalf("head %d after the refused lease, want %d", i.Head.Seq, s.Seq)
 		}
-		_, raw = readLog(t, n.url, map[string]any{"from": s.Seq, "lineage": "max"})
+		_, raw = wire.ReadLog(t, n.url, map[string]any{"from": s.Seq, "lineage": "max"})
 		if !bytes.Contains(raw, []byte(`"nonce":18446744073709551615,`)) {
 			t.Fatalf("read %s", raw)
 		}
@@ -929,10 +930,10 @@ func TestJSONShapes(t *testing.T) {
 				t.Fatalf("open mode sender is not the zero address: %s", r.Raw)
 			}
 		}
-		checkReadable(t, n.url, receipts)
+		wire.CheckReadable(t, n.url, receipts)
 	})
 	t.Run("entries: data only on tx entries, hashes and signatures", func(t *testing.T) {
-		_, raw := readLog(t, n.url, map[string]any{"from": 1})
+		_, raw := wire.ReadLog(t, n.url, map[string]any{"from": 1})
 		var rr struct {
 			Entries []json.RawMessage `json:"entries"`
 		}
@@ -944,7 +945,7 @@ func TestJSONShapes(t *testing.T) {
 		}
 		primary := common.HexToAddress("0x08e87E97B8bBFB7fcED2004C8Aad20182c5d2D64")
 		for _, er := range rr.Entries {
-			var e wEntry
+			var e wire.Entry
 			json.Unmarshal(er, &e)
 			base := []string{"seq", "hash", "prevHash", "kind", "sender", "lineage", "nonce", "externalId", "dataHash", "timestamp", "signature"}
 			if e.Kind == "tx" {
@@ -964,15 +965,15 @@ func TestJSONShapes(t *testing.T) {
 		}
 	})
 	t.Run("info counts lineages and names the head", func(t *testing.T) {
-		i, raw := info(t, n.url)
+		i, raw := wire.GetInfo(t, n.url)
 		wantNumbers(t, "info", raw, "chainId", "lineages", "peers")
 		if i.Lineages != 2 || i.Head.Seq != receipts[len(receipts)-1].Seq || i.Head.Hash != receipts[len(receipts)-1].Hash.Hex() {
 			t.Fatalf("info %s after %d receipts in 2 lineages", raw, len(receipts))
 		}
 	})
 	t.Run("empty tx data is 0x", func(t *testing.T) {
-		e := appendTx(t, n.url, nil, "", "")
-		_, raw := readLog(t, n.url, map[string]any{"from": e.Seq})
+		e := wire.AppendTx(t, n.url, nil, "", "")
+		_, raw := wire.ReadLog(t, n.url, map[string]any{"from": e.Seq})
 		if !bytes.Contains(raw, []byte(`"data":"0x"`)) {
 			t.Fatalf("empty data: %s", raw)
 		}
@@ -986,8 +987,8 @@ func TestJSONShapes(t *testing.T) {
 			req := sequencer.Request{Kind: sequencer.KindTx, DataHash: crypto.Keccak256Hash([]byte{byte(i)}), Deadline: testNow}
 			p := signed(t, client, d2, req, map[string]any{"data": hexData([]byte{byte(i)})})
 			p["from"] = from
-			var r wEntry
-			raw := mustCall(t, url, "sequencer_append", p, &r)
+			var r wire.Entry
+			raw := wire.MustCall(t, url, "sequencer_append", p, &r)
 			if !bytes.Contains(raw, []byte(`"sender":"0xbE6ed49BF781207acC97622935459A99f9EC0f18"`)) {
 				t.Fatalf("from %s: receipt %s", from, raw)
 			}
@@ -1013,7 +1014,7 @@ func TestRead(t *testing.T) {
 				if i%3 == 0 {
 					p["lineage"], p["externalId"] = fmt.Sprintf("w%d", w), fmt.Sprintf("i%d", i)
 				}
-				r, err := tryCall(n.url, request("sequencer_append", p))
+				r, err := wire.TryCall(n.url, wire.Request("sequencer_append", p))
 				if err == nil && r.Error != nil {
 					err = r.Error
 				}
@@ -1029,7 +1030,7 @@ func TestRead(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r, _ := readLog(t, n.url, map[string]any{"from": 1})
+	r, _ := wire.ReadLog(t, n.url, map[string]any{"from": 1})
 	if r.Head != total || len(r.Entries) != 100 {
 		t.Fatalf("default read: head %d, %d entries; want %d, 100", r.Head, len(r.Entries), total)
 	}
@@ -1050,20 +1051,20 @@ func TestRead(t *testing.T) {
 	}{
 		{1, 1, 1, 1}, {1, 1000, 1, total}, {101, 1000, 101, 30}, {total, 5, total, 1}, {50, 7, 50, 7},
 	} {
-		r, _ := readLog(t, n.url, map[string]any{"from": tc.from, "limit": tc.limit})
+		r, _ := wire.ReadLog(t, n.url, map[string]any{"from": tc.from, "limit": tc.limit})
 		if uint64(len(r.Entries)) != tc.length || r.Entries[0].Seq != tc.first || r.Head != total {
 			t.Fatalf("read from %d limit %d: %d entries from %d, head %d", tc.from, tc.limit, len(r.Entries), r.Entries[0].Seq, r.Head)
 		}
 	}
 	for _, from := range []uint64{total + 1, total + 1000, math.MaxUint64} {
-		r, raw := readLog(t, n.url, map[string]any{"from": from})
+		r, raw := wire.ReadLog(t, n.url, map[string]any{"from": from})
 		if len(r.Entries) != 0 || r.Head != total || !bytes.Contains(raw, []byte(`"entries":[]`)) {
 			t.Fatalf("read past the head (from %d): %s", from, raw)
 		}
 	}
 
 	t.Run("lineage filter", func(t *testing.T) {
-		all := readAll(t, n.url)
+		all := wire.ReadAll(t, n.url)
 		var want []uint64
 		for _, e := range all {
 			if e.Lineage == "w2" {
@@ -1079,7 +1080,7 @@ func TestRead(t *testing.T) {
 			if limit > 0 {
 				p["limit"] = limit
 			}
-			r, raw := readLog(t, n.url, p)
+			r, raw := wire.ReadLog(t, n.url, p)
 			var got []uint64
 			for _, e := range r.Entries {
 				if e.Lineage != "w2" {
@@ -1095,7 +1096,7 @@ func TestRead(t *testing.T) {
 		check(want[3], 0, want[3:])
 		check(want[3]+1, 2, want[4:6])
 		check(want[len(want)-1]+1, 0, nil)
-		r, raw := readLog(t, n.url, map[string]any{"from": 1, "lineage": "unknown"})
+		r, raw := wire.ReadLog(t, n.url, map[string]any{"from": 1, "lineage": "unknown"})
 		if len(r.Entries) != 0 || !bytes.Contains(raw, []byte(`"entries":[]`)) {
 			t.Fatalf("unknown lineage: %s", raw)
 		}
@@ -1119,18 +1120,18 @@ func TestBatch(t *testing.T) {
 		{"jsonrpc":"2.0","id":7,"method":"sequencer_append","params":[{"data":"0x01","lineage":"b","externalId":"x"}]},
 		{"jsonrpc":"2.0","id":8,"method":"sequencer_read","params":[{"from":1,"limit":0}]}
 	]`
-	status, b := post(t, n.url, raw)
+	status, b := wire.Post(t, n.url, raw)
 	if status != http.StatusOK {
 		t.Fatalf("HTTP %d: %s", status, b)
 	}
-	var rs []response
+	var rs []wire.Response
 	if err := json.Unmarshal(b, &rs); err != nil {
 		t.Fatalf("batch answer is not an array: %s", b)
 	}
 	if len(rs) != 9 {
 		t.Fatalf("%d responses, want 9 (the notification gets none): %s", len(rs), b)
 	}
-	byID := map[string]response{}
+	byID := map[string]wire.Response{}
 	for _, r := range rs {
 		byID[string(r.ID)] = r
 	}
@@ -1151,31 +1152,31 @@ func TestBatch(t *testing.T) {
 		t.Fatalf("no -32600 with id null for the element 42: %s", b)
 	}
 	// Within the batch, the retry (id 7) got the receipt of id 3.
-	var r3, r7 wEntry
+	var r3, r7 wire.Entry
 	json.Unmarshal(byID["3"].Result, &r3)
 	json.Unmarshal(byID["7"].Result, &r7)
 	if r3.Seq == 0 || r3.Hash != r7.Hash || *r3.Existing || !*r7.Existing {
 		t.Fatalf("retry in batch: %s / %s", byID["3"].Result, byID["7"].Result)
 	}
 	// The notification was executed: 2 entries in all.
-	waitFor(t, 5*time.Second, "the notification's append", func() bool {
-		i, _ := info(t, n.url)
+	wire.WaitFor(t, 5*time.Second, "the notification's append", func() bool {
+		i, _ := wire.GetInfo(t, n.url)
 		return i.Head.Seq == 2
 	})
 
 	t.Run("go-ethereum client BatchCallContext", func(t *testing.T) {
 		c := httpRPCClient(t, n.url)
-		var inf wInfo
-		var app, retry wEntry
-		var tk wTicket
-		var rd wRead
+		var inf wire.Info
+		var app, retry wire.Entry
+		var tk wire.Ticket
+		var rd wire.Read
 		batch := []gethrpc.BatchElem{
 			{Method: "sequencer_info", Result: &inf},
 			{Method: "sequencer_append", Args: []any{map[string]any{"data": "0x0a", "lineage": "c", "externalId": "y"}}, Result: &app},
 			{Method: "sequencer_append", Args: []any{map[string]any{"data": "0x0a", "lineage": "c", "externalId": "y"}}, Result: &retry},
 			{Method: "sequencer_ticket", Args: []any{map[string]any{"lineage": "c", "externalId": "y"}}, Result: &tk},
-			{Method: "sequencer_ticket", Args: []any{map[string]any{"lineage": "c", "externalId": "nope"}}, Result: new(wTicket)},
-			{Method: "sequencer_append", Args: []any{map[string]any{"data": "0x0b", "lineage": "c", "externalId": "y"}}, Result: new(wEntry)},
+			{Method: "sequencer_ticket", Args: []any{map[string]any{"lineage": "c", "externalId": "nope"}}, Result: new(wire.Ticket)},
+			{Method: "sequencer_append", Args: []any{map[string]any{"data": "0x0b", "lineage": "c", "externalId": "y"}}, Result: new(wire.Entry)},
 			{Method: "sequencer_read", Args: []any{map[string]any{"from": 1}}, Result: &rd},
 			{Method: "sequencer_missing", Result: new(any)},
 		}
@@ -1185,7 +1186,7 @@ func TestBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, want := range []int{0, 0, 0, 0, 4003, 4008, 0, -32601} {
-			if got := codeOf(batch[i].Error); got != want || (want == 0) != (batch[i].Error == nil) {
+			if got := wire.Code(batch[i].Error); got != want || (want == 0) != (batch[i].Error == nil) {
 				t.Fatalf("batch[%d] %s: error %v, want code %d", i, batch[i].Method, batch[i].Error, want)
 			}
 		}
@@ -1202,12 +1203,12 @@ func TestHTTP(t *testing.T) {
 	n := newNode(t, nodeOptions{metrics: true})
 	base := strings.TrimSuffix(n.url, "/")
 	for range 3 {
-		appendTx(t, n.url, []byte("m"), "", "")
+		wire.AppendTx(t, n.url, []byte("m"), "", "")
 	}
-	wantError(t, n.url, "sequencer_close", map[string]any{"lineage": "l", "externalId": "x"}, 4003, "")
+	wire.WantError(t, n.url, "sequencer_close", map[string]any{"lineage": "l", "externalId": "x"}, 4003, "")
 
 	t.Run("healthz", func(t *testing.T) {
-		resp, err := httpClient.Get(base + "/healthz")
+		resp, err := wire.HTTPClient.Get(base + "/healthz")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1225,7 +1226,7 @@ func TestHTTP(t *testing.T) {
 		}
 	})
 	t.Run("metrics", func(t *testing.T) {
-		resp, err := httpClient.Get(base + "/metrics")
+		resp, err := wire.HTTPClient.Get(base + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1247,8 +1248,8 @@ func TestHTTP(t *testing.T) {
 	}{
 		{"unknown path", "POST", "/nope", "application/json", `{}`, http.StatusNotFound},
 		{"PUT", "PUT", "/", "application/json", `{}`, http.StatusMethodNotAllowed},
-		{"text/plain", "POST", "/", "text/plain", request("sequencer_info", nil), http.StatusUnsupportedMediaType},
-		{"no content type", "POST", "/", "", request("sequencer_info", nil), http.StatusUnsupportedMediaType},
+		{"text/plain", "POST", "/", "text/plain", wire.Request("sequencer_info", nil), http.StatusUnsupportedMediaType},
+		{"no content type", "POST", "/", "", wire.Request("sequencer_info", nil), http.StatusUnsupportedMediaType},
 		{"body over the limit", "POST", "/", "application/json", `{"jsonrpc":"2.0","id":1,"method":"sequencer_append","params":[{"data":"0x` + strings.Repeat("00", 3<<20) + `"}]}`, http.StatusRequestEntityTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1256,7 +1257,7 @@ func TestHTTP(t *testing.T) {
 			if tc.ctype != "" {
 				req.Header.Set("Content-Type", tc.ctype)
 			}
-			resp, err := httpClient.Do(req)
+			resp, err := wire.HTTPClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1267,7 +1268,7 @@ func TestHTTP(t *testing.T) {
 			}
 		})
 	}
-	if i, _ := info(t, n.url); i.Head.Seq != 3 {
+	if i, _ := wire.GetInfo(t, n.url); i.Head.Seq != 3 {
 		t.Fatalf("head %d after refused requests", i.Head.Seq)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -93,8 +94,8 @@ func TestVectorsThroughAPI(t *testing.T) {
 					}
 					params["from"], params["deadline"], params["signature"] = v.Client.Hex(), uint64(vectorDeadline), sig
 				}
-				var r wEntry
-				raw := mustCall(t, url, method, params, &r)
+				var r wire.Entry
+				raw := wire.MustCall(t, url, method, params, &r)
 				if i < exact {
 					want := string(e.Raw)
 					if e.Data != nil { // a Receipt carries no data
@@ -106,7 +107,7 @@ func TestVectorsThroughAPI(t *testing.T) {
 					} else {
 						want = strings.TrimSuffix(strings.TrimSpace(want), "}") + `,"existing":false}`
 					}
-					if !jsonEqual(raw, []byte(want)) {
+					if !wire.JSONEqual(raw, []byte(want)) {
 						t.Fatalf("seq %d: receipt\n %s\nvector\n %s", e.Seq, raw, want)
 					}
 				} else if r.Seq != e.Seq || r.PrevHash != e.PrevHash || r.Kind != e.Kind || r.Sender != e.Sender ||
@@ -124,8 +125,8 @@ func TestVectorsThroughAPI(t *testing.T) {
 			}
 
 			// Read back: the entries are the vector's, data included.
-			log := readAll(t, n.url)
-			_, raw := readLog(t, n.url, map[string]any{"from": 1})
+			log := wire.ReadAll(t, n.url)
+			_, raw := wire.ReadLog(t, n.url, map[string]any{"from": 1})
 			var rr struct {
 				Entries []json.RawMessage `json:"entries"`
 			}
@@ -134,7 +135,7 @@ func TestVectorsThroughAPI(t *testing.T) {
 				t.Fatalf("log has %d entries, vectors %d", len(log), len(vl.Entries))
 			}
 			for i := range exact {
-				if !jsonEqual(rr.Entries[i], vl.Entries[i].Raw) {
+				if !wire.JSONEqual(rr.Entries[i], vl.Entries[i].Raw) {
 					t.Fatalf("entry %d:\n %s\nvector\n %s", i+1, rr.Entries[i], vl.Entries[i].Raw)
 				}
 			}
@@ -145,19 +146,19 @@ func TestVectorsThroughAPI(t *testing.T) {
 			// The sixth Request (deadline max uint64) is more than an hour
 			// ahead: refused, whatever it signs.
 			r := vl.Requests[5]
-			wantError(t, signedURL, "sequencer_append", map[string]any{"data": "0x", "from": r.From.Hex(),
+			wire.WantError(t, signedURL, "sequencer_append", map[string]any{"data": "0x", "from": r.From.Hex(),
 				"deadline": r.Deadline, "signature": r.Signature}, 4001, "")
 			// Replaying a vector Request after its deadline: refused.
 			_, lateURL, _ := serveAPI(t, n.seq, Config{Role: "primary", Primary: n.seq.Address(), Domain: d,
 				Allow: Allowlist{v.Client: {}}, Now: func() time.Time { return time.Unix(vectorDeadline+1, 0) }, Logger: quietLogger()}, nil)
 			r = vl.Requests[0]
-			wantError(t, lateURL, "sequencer_append", map[string]any{"data": "0xdeadbeef", "lineage": r.Lineage, "externalId": r.ExternalID,
+			wire.WantError(t, lateURL, "sequencer_append", map[string]any{"data": "0xdeadbeef", "lineage": r.Lineage, "externalId": r.ExternalID,
 				"from": r.From.Hex(), "deadline": r.Deadline, "signature": r.Signature}, 4001, "")
 			// In time, the same Request is a repeat of one that wrote seq 3:
 			// it is used once (SPEC §4), so it answers that receipt, although
 			// its ticket was closed since, and writes nothing.
-			var again wEntry
-			mustCall(t, signedURL, "sequencer_append", map[string]any{"data": "0xdeadbeef", "lineage": r.Lineage, "externalId": r.ExternalID,
+			var again wire.Entry
+			wire.MustCall(t, signedURL, "sequencer_append", map[string]any{"data": "0xdeadbeef", "lineage": r.Lineage, "externalId": r.ExternalID,
 				"from": r.From.Hex(), "deadline": r.Deadline, "signature": r.Signature}, &again)
 			if again.Existing == nil || !*again.Existing || again.Seq != 3 || again.Hash != log[2].Hash {
 				t.Fatalf("repeat of the request that wrote seq 3: %+v", again)
@@ -186,7 +187,7 @@ func mustMarshal(t testing.TB, v any) string {
 }
 
 // vectorCall is the API call that writes e.
-func vectorCall(e wEntry) (string, map[string]any) {
+func vectorCall(e wire.Entry) (string, map[string]any) {
 	switch e.Kind {
 	case "tx":
 		p := map[string]any{"data": hexData(*e.Data)}
@@ -214,7 +215,7 @@ func vectorCall(e wEntry) (string, map[string]any) {
 // requestOf is the Request (without deadline) that asks for the entry e
 // (SPEC §4: dataHash of the data for append, zero otherwise; nonce the
 // chain nonce for sync, 0 otherwise).
-func requestOf(e wEntry) sequencer.Request {
+func requestOf(e wire.Entry) sequencer.Request {
 	k, _ := sequencer.ParseKind(e.Kind)
 	r := sequencer.Request{Kind: k, Lineage: e.Lineage, ExternalID: e.ExternalID, Deadline: vectorDeadline}
 	switch k {
@@ -241,17 +242,17 @@ func TestPermissioned(t *testing.T) {
 	}})
 	const L = "perm"
 	dl := uint64(testNow + 10)
-	write := func(key *ecdsa.PrivateKey, method string, req sequencer.Request, params map[string]any) (wEntry, *rpcError) {
+	write := func(key *ecdsa.PrivateKey, method string, req sequencer.Request, params map[string]any) (wire.Entry, *wire.Error) {
 		t.Helper()
-		res, e := call(t, n.url, method, signed(t, key, chain1, req, params))
-		var r wEntry
+		res, e := wire.Call(t, n.url, method, signed(t, key, chain1, req, params))
+		var r wire.Entry
 		if e == nil {
 			mustJSON(t, res, &r)
 			r.Raw = res
 		}
 		return r, e
 	}
-	mustWrite := func(key *ecdsa.PrivateKey, method string, req sequencer.Request, params map[string]any) wEntry {
+	mustWrite := func(key *ecdsa.PrivateKey, method string, req sequencer.Request, params map[string]any) wire.Entry {
 		t.Helper()
 		r, e := write(key, method, req, params)
 		if e != nil {
@@ -277,7 +278,7 @@ func TestPermissioned(t *testing.T) {
 		return sequencer.Request{Kind: kind, Lineage: L, ExternalID: id, Deadline: dl}, p
 	}
 
-	var receipts []wEntry
+	var receipts []wire.Entry
 	t.Run("every write kind, signed", func(t *testing.T) {
 		for _, id := range []string{"a", "b", "c", "d"} {
 			req, p := tx([]byte(id), L, id)
@@ -307,8 +308,8 @@ func TestPermissioned(t *testing.T) {
 				t.Fatalf("sender of %s", r.Raw)
 			}
 		}
-		checkReadable(t, n.url, receipts)
-		for _, e := range readAll(t, n.url) {
+		wire.CheckReadable(t, n.url, receipts)
+		for _, e := range wire.ReadAll(t, n.url) {
 			if e.Sender != v.Client {
 				t.Fatalf("stored entry %d has sender %s", e.Seq, e.Sender)
 			}
@@ -343,45 +344,45 @@ func TestPermissioned(t *testing.T) {
 				if e == nil {
 					t.Fatalf("deadline %d accepted", c.deadline)
 				}
-				checkError(t, e, 4001, "")
+				wire.CheckError(t, e, 4001, "")
 			}
 		}
 	})
 	t.Run("a signed request is bound to its call", func(t *testing.T) {
-		head, _ := info(t, n.url)
+		head, _ := wire.GetInfo(t, n.url)
 		req, p := tx([]byte("bound"), L, "f")
 		p["externalId"] = "g"
 		_, e := write(client, "sequencer_append", req, p)
 		if e == nil {
 			t.Fatal("externalId changed after signing: accepted")
 		}
-		checkError(t, e, 4001, "")
+		wire.CheckError(t, e, 4001, "")
 		req, p = tk(sequencer.KindRelease, "d")
 		p["reason"] = "broadcast"
 		if _, e = write(client, "sequencer_release", req, p); e == nil || e.Code != 4001 {
 			t.Fatalf("reason changed after signing: %v", e)
 		}
 		req, p = tk(sequencer.KindClose, "d")
-		if _, e = call(t, n.url, "sequencer_close", signed(t, client, sequencer.Domain{ChainID: chain1.ChainID, VerifyingContract: common.HexToAddress("0x01")}, req, p)); e == nil || e.Code != 4001 {
+		if _, e = wire.Call(t, n.url, "sequencer_close", signed(t, client, sequencer.Domain{ChainID: chain1.ChainID, VerifyingContract: common.HexToAddress("0x01")}, req, p)); e == nil || e.Code != 4001 {
 			t.Fatalf("signed under another verifyingContract: %v", e)
 		}
-		if after, _ := info(t, n.url); after.Head != head.Head {
+		if after, _ := wire.GetInfo(t, n.url); after.Head != head.Head {
 			t.Fatal("a refused write moved the head")
 		}
 	})
 	t.Run("reads need no signature", func(t *testing.T) {
-		info(t, n.url)
-		readLog(t, n.url, map[string]any{"from": 1})
-		getTicket(t, n.url, L, "a")
-		getLineage(t, n.url, L)
-		mustCall(t, n.url, "sequencer_equivocations", nil, nil)
+		wire.GetInfo(t, n.url)
+		wire.ReadLog(t, n.url, map[string]any{"from": 1})
+		wire.GetTicket(t, n.url, L, "a")
+		wire.GetLineage(t, n.url, L)
+		wire.MustCall(t, n.url, "sequencer_equivocations", nil, nil)
 	})
 	t.Run("an empty allowlist lets nobody write", func(t *testing.T) {
 		_, url, _ := serveAPI(t, n.seq, Config{Role: "primary", Primary: n.seq.Address(), Domain: chain1,
 			Allow: Allowlist{}, Now: func() time.Time { return time.Unix(testNow, 0) }, Logger: quietLogger()}, nil)
 		req, p := tx([]byte("x"), "", "")
-		wantError(t, url, "sequencer_append", signed(t, client, chain1, req, p), 4001, "")
-		wantError(t, url, "sequencer_append", map[string]any{"data": "0x"}, 4001, "")
+		wire.WantError(t, url, "sequencer_append", signed(t, client, chain1, req, p), 4001, "")
+		wire.WantError(t, url, "sequencer_append", map[string]any{"data": "0x"}, 4001, "")
 	})
 }
 
@@ -391,16 +392,16 @@ func TestOpenMode(t *testing.T) {
 	v := loadVectors(t)
 	client := mustKey(t, v.ClientKey)
 	n := newNode(t, nodeOptions{})
-	r := appendTx(t, n.url, []byte("open"), "o", "1")
+	r := wire.AppendTx(t, n.url, []byte("open"), "o", "1")
 	req := sequencer.Request{Kind: sequencer.KindTx, DataHash: crypto.Keccak256Hash([]byte("x")), Deadline: uint64(time.Now().Unix() + 60)}
-	var s wEntry
-	s.Raw = mustCall(t, n.url, "sequencer_append", signed(t, client, chain1, req, map[string]any{"data": "0x78"}), &s)
-	for _, e := range []wEntry{r, s, closeTicket(t, n.url, "o", "1"), syncLineage(t, n.url, "o", 5)} {
+	var s wire.Entry
+	s.Raw = wire.MustCall(t, n.url, "sequencer_append", signed(t, client, chain1, req, map[string]any{"data": "0x78"}), &s)
+	for _, e := range []wire.Entry{r, s, wire.CloseTicket(t, n.url, "o", "1"), wire.SyncLineage(t, n.url, "o", 5)} {
 		if e.Sender != (common.Address{}) || !bytes.Contains(e.Raw, []byte(`"sender":"0x0000000000000000000000000000000000000000"`)) {
 			t.Fatalf("open mode sender: %s", e.Raw)
 		}
 	}
-	for _, e := range readAll(t, n.url) {
+	for _, e := range wire.ReadAll(t, n.url) {
 		if e.Sender != (common.Address{}) {
 			t.Fatalf("stored sender %s", e.Sender)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 	"github.com/seqnode/sequencer/sequencer"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,26 +29,26 @@ func TestBatchConcurrentInOrder(t *testing.T) {
 	n := newNode(t, nodeOptions{metrics: true})
 	var calls []string
 	calls = append(calls,
-		request("sequencer_append", map[string]any{"data": "0x01", "lineage": "L", "externalId": "a"}),
-		request("sequencer_close", map[string]any{"lineage": "L", "externalId": "a"}),
-		request("sequencer_append", map[string]any{"data": "0x02", "lineage": "L", "externalId": "b"}),
-		request("sequencer_release", map[string]any{"lineage": "L", "externalId": "b", "reason": "rejected"}),
-		request("sequencer_append", map[string]any{"data": "0x03", "lineage": "L", "externalId": "c"}),
-		request("sequencer_ticket", map[string]any{"lineage": "L", "externalId": "a"}),
-		request("sequencer_lineage", map[string]any{"lineage": "L"}),
+		wire.Request("sequencer_append", map[string]any{"data": "0x01", "lineage": "L", "externalId": "a"}),
+		wire.Request("sequencer_close", map[string]any{"lineage": "L", "externalId": "a"}),
+		wire.Request("sequencer_append", map[string]any{"data": "0x02", "lineage": "L", "externalId": "b"}),
+		wire.Request("sequencer_release", map[string]any{"lineage": "L", "externalId": "b", "reason": "rejected"}),
+		wire.Request("sequencer_append", map[string]any{"data": "0x03", "lineage": "L", "externalId": "c"}),
+		wire.Request("sequencer_ticket", map[string]any{"lineage": "L", "externalId": "a"}),
+		wire.Request("sequencer_lineage", map[string]any{"lineage": "L"}),
 	)
 	for i := range 100 {
-		calls = append(calls, request("sequencer_append", map[string]any{"data": fmt.Sprintf("0x%04x", i), "externalId": fmt.Sprint("p", i)}))
+		calls = append(calls, wire.Request("sequencer_append", map[string]any{"data": fmt.Sprintf("0x%04x", i), "externalId": fmt.Sprint("p", i)}))
 	}
 	for i := range calls {
 		calls[i] = strings.Replace(calls[i], `"id":1`, fmt.Sprintf(`"id":%d`, i+1), 1)
 	}
 	before := testutil.ToFloat64(n.mets.Groups)
-	status, body := post(t, n.url, "["+strings.Join(calls, ",")+"]")
+	status, body := wire.Post(t, n.url, "["+strings.Join(calls, ",")+"]")
 	if status != 200 {
 		t.Fatalf("status %d: %s", status, body)
 	}
-	var resp []response
+	var resp []wire.Response
 	if err := json.Unmarshal(body, &resp); err != nil || len(resp) != len(calls) {
 		t.Fatalf("%d answers for %d calls: %v", len(resp), len(calls), err)
 	}
@@ -59,17 +60,17 @@ func TestBatchConcurrentInOrder(t *testing.T) {
 			t.Fatalf("answer %d has id %s: answers must keep the batch order", i, r.ID)
 		}
 	}
-	var e3 wEntry
+	var e3 wire.Entry
 	json.Unmarshal(resp[4].Result, &e3)
 	if e3.Nonce != 1 { // b's released nonce 1 is re-leased to c
 		t.Fatalf("c leased nonce %d, want the released 1", e3.Nonce)
 	}
-	var tk wTicket
+	var tk wire.Ticket
 	json.Unmarshal(resp[5].Result, &tk)
 	if tk.State != "closed" || tk.FinalSeq == nil || *tk.FinalSeq != 2 {
 		t.Fatalf("ticket read after its close in the batch: %+v", tk)
 	}
-	var l wLineage
+	var l wire.Lineage
 	json.Unmarshal(resp[6].Result, &l)
 	if l.NextNonce != 2 || len(l.InFlight) != 1 || l.Closed != 1 {
 		t.Fatalf("lineage read in the batch: %+v", l)
@@ -149,7 +150,7 @@ func checkBatchMatchesGoEthereum(t *testing.T, calls []string, retries []int) {
 	}, api: func(c *Config) { c.MaxDataBytes = 64 }}
 	a, b := newNode(t, opts), newNode(t, opts)
 
-	status, body := post(t, a.url, "["+strings.Join(calls, ",")+"]")
+	status, body := wire.Post(t, a.url, "["+strings.Join(calls, ",")+"]")
 	if status != 200 {
 		t.Fatalf("batch: %d %s", status, body)
 	}
@@ -171,7 +172,7 @@ func checkBatchMatchesGoEthereum(t *testing.T, calls []string, retries []int) {
 	// The single-call fast path answers the same: replay the retries
 	// (idempotent, so deterministic) on node a as single calls.
 	for _, i := range retries {
-		_, single := post(t, a.url, calls[i])
+		_, single := wire.Post(t, a.url, calls[i])
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(calls[i]))
 		req.Header.Set("Content-Type", "application/json")
@@ -207,17 +208,17 @@ func TestServerLimits(t *testing.T) {
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	url := hs.URL + "/"
-	big := request("sequencer_append", map[string]any{"data": "0x" + strings.Repeat("ab", 9<<10)})
-	if status, _ := post(t, url, big); status != http.StatusRequestEntityTooLarge {
+	big := wire.Request("sequencer_append", map[string]any{"data": "0x" + strings.Repeat("ab", 9<<10)})
+	if status, _ := wire.Post(t, url, big); status != http.StatusRequestEntityTooLarge {
 		t.Fatalf("body over the limit: status %d", status)
 	}
 	three := "[" + strings.Join([]string{
-		request("sequencer_append", map[string]any{"data": "0x01"}),
-		request("sequencer_append", map[string]any{"data": "0x02"}),
-		request("sequencer_append", map[string]any{"data": "0x03"}),
+		wire.Request("sequencer_append", map[string]any{"data": "0x01"}),
+		wire.Request("sequencer_append", map[string]any{"data": "0x02"}),
+		wire.Request("sequencer_append", map[string]any{"data": "0x03"}),
 	}, ",") + "]"
 	head := n.seq.Store().Head().Seq
-	_, body := post(t, url, three)
+	_, body := wire.Post(t, url, three)
 	if !strings.Contains(string(body), "batch too large") || n.seq.Store().Head().Seq != head {
 		t.Fatalf("batch over the limit: %s (head %d → %d)", body, head, n.seq.Store().Head().Seq)
 	}
@@ -228,11 +229,11 @@ func TestServerLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.Close()
-	var r wEntry
+	var r wire.Entry
 	if err := ws.CallContext(ctx, &r, "sequencer_append", map[string]any{"data": "0x" + strings.Repeat("ab", 9<<10)}); err == nil {
 		t.Fatal("a WebSocket message over the limit was served")
 	}
-	if _, body := post(t, url, request("sequencer_append", map[string]any{"data": "0x04"})); len(body) == 0 {
+	if _, body := wire.Post(t, url, wire.Request("sequencer_append", map[string]any{"data": "0x04"})); len(body) == 0 {
 		t.Fatal("no answer after the WebSocket was cut")
 	}
 }

@@ -9,13 +9,14 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 )
 
 // A 4003 answer names what was not found: the ticket's lineage and
 // externalId, or the lineage (SPEC §4 NotFound), for reads and writes.
 func TestNotFoundNamesTheRecord(t *testing.T) {
 	n := newNode(t, nodeOptions{})
-	appendTx(t, n.url, []byte("a"), "L1", "a")
+	wire.AppendTx(t, n.url, []byte("a"), "L1", "a")
 	for _, c := range []struct {
 		method string
 		params map[string]any
@@ -27,7 +28,7 @@ func TestNotFoundNamesTheRecord(t *testing.T) {
 		{"sequencer_release", map[string]any{"lineage": "L1", "externalId": "xx", "reason": "broadcast"}, []string{`"xx"`, `"L1"`}},
 		{"sequencer_lineage", map[string]any{"lineage": "nowhere"}, []string{`lineage "nowhere"`}},
 	} {
-		e := wantError(t, n.url, c.method, c.params, CodeNotFound, "")
+		e := wire.WantError(t, n.url, c.method, c.params, CodeNotFound, "")
 		if !strings.HasPrefix(e.Message, "not found: ") {
 			t.Errorf("%s: message %q does not start with the stable %q", c.method, e.Message, "not found: ")
 		}
@@ -38,8 +39,8 @@ func TestNotFoundNamesTheRecord(t *testing.T) {
 		}
 	}
 	// The fast batch path answers the same.
-	_, body := post(t, n.url, "["+request("sequencer_close", map[string]any{"lineage": "L1", "externalId": "q1"})+","+
-		request("sequencer_close", map[string]any{"lineage": "L1", "externalId": "q2"})+"]")
+	_, body := wire.Post(t, n.url, "["+wire.Request("sequencer_close", map[string]any{"lineage": "L1", "externalId": "q1"})+","+
+		wire.Request("sequencer_close", map[string]any{"lineage": "L1", "externalId": "q2"})+"]")
 	if !strings.Contains(string(body), `not found: no ticket with externalId \"q2\" in lineage \"L1\"`) {
 		t.Errorf("batch: %s", body)
 	}
@@ -66,13 +67,13 @@ func TestBatchTooLargeNamesLimit(t *testing.T) {
 	mixed[0] = `{"jsonrpc":"2.0","method":"sequencer_info"}` // a notification: not the id given
 	for name, calls := range map[string][]string{"writes": writes, "mixed": mixed} {
 		t.Run(name, func(t *testing.T) {
-			_, body := post(t, hs.URL+"/", "["+strings.Join(calls, ",")+"]")
-			var rs []response
+			_, body := wire.Post(t, hs.URL+"/", "["+strings.Join(calls, ",")+"]")
+			var rs []wire.Response
 			if err := json.Unmarshal(body, &rs); err != nil || len(rs) != 1 || rs[0].Error == nil {
 				t.Fatalf("answer %s", body)
 			}
 			e := rs[0].Error
-			if e.Code != -32600 || e.Message != "batch too large: at most 3 calls in one batch" || !jsonEqual(e.Data, []byte(`{"limit":3}`)) {
+			if e.Code != -32600 || e.Message != "batch too large: at most 3 calls in one batch" || !wire.JSONEqual(e.Data, []byte(`{"limit":3}`)) {
 				t.Fatalf("error %v", e)
 			}
 			wantID := "7"
@@ -88,7 +89,7 @@ func TestBatchTooLargeNamesLimit(t *testing.T) {
 		})
 	}
 	// At the limit the batch runs.
-	_, body := post(t, hs.URL+"/", "["+strings.Join(writes[:3], ",")+"]")
+	_, body := wire.Post(t, hs.URL+"/", "["+strings.Join(writes[:3], ",")+"]")
 	if strings.Contains(string(body), "error") || n.seq.Store().Head().Seq != 3 {
 		t.Fatalf("batch at the limit: %s", body)
 	}
@@ -98,7 +99,7 @@ func TestBatchTooLargeNamesLimit(t *testing.T) {
 func TestWeb3ClientVersion(t *testing.T) {
 	n := newNode(t, nodeOptions{api: func(c *Config) { c.Version = "v1.2.3" }})
 	var v string
-	mustCall(t, n.url, "web3_clientVersion", nil, &v)
+	wire.MustCall(t, n.url, "web3_clientVersion", nil, &v)
 	want := "sequencer/v1.2.3/" + runtime.GOOS + "-" + runtime.GOARCH + "/" + runtime.Version()
 	if v != want {
 		t.Fatalf("web3_clientVersion %q, want %q", v, want)
@@ -109,19 +110,19 @@ func TestWeb3ClientVersion(t *testing.T) {
 // (all of them when there are fewer), with the head.
 func TestReadLatest(t *testing.T) {
 	n := newNode(t, nodeOptions{})
-	r, _ := readLog(t, n.url, map[string]any{"latest": 5})
+	r, _ := wire.ReadLog(t, n.url, map[string]any{"latest": 5})
 	if len(r.Entries) != 0 || r.Head != 0 {
 		t.Fatalf("empty log: %+v", r)
 	}
 	for i := range 7 {
-		appendTx(t, n.url, []byte{byte(i)}, "", "")
+		wire.AppendTx(t, n.url, []byte{byte(i)}, "", "")
 	}
 	for _, c := range []struct {
 		latest any
 		first  uint64
 		count  int
 	}{{3, 5, 3}, {"0x2", 6, 2}, {1, 7, 1}, {7, 1, 7}, {1000, 1, 7}} {
-		r, raw := readLog(t, n.url, map[string]any{"latest": c.latest})
+		r, raw := wire.ReadLog(t, n.url, map[string]any{"latest": c.latest})
 		if len(r.Entries) != c.count || r.Head != 7 {
 			t.Fatalf("latest %v: %s", c.latest, raw)
 		}
@@ -135,7 +136,7 @@ func TestReadLatest(t *testing.T) {
 		{"latest": 0}, {"latest": 1001}, {"latest": -1}, {"latest": 2, "from": 1},
 		{"latest": 2, "limit": 2}, {"latest": 2, "lineage": "L"},
 	} {
-		wantError(t, n.url, "sequencer_read", p, CodeInvalidParams, "")
+		wire.WantError(t, n.url, "sequencer_read", p, CodeInvalidParams, "")
 	}
 }
 
@@ -144,16 +145,16 @@ func TestReadLatest(t *testing.T) {
 func TestReadLatestByteLimit(t *testing.T) {
 	n := newNode(t, nodeOptions{api: func(c *Config) { c.MaxReadBytes = 6000 }}) // two 1 KiB entries
 	for i := range 7 {
-		appendTx(t, n.url, make([]byte, 1024+i), "", "")
+		wire.AppendTx(t, n.url, make([]byte, 1024+i), "", "")
 	}
-	r, raw := readLog(t, n.url, map[string]any{"latest": 5})
+	r, raw := wire.ReadLog(t, n.url, map[string]any{"latest": 5})
 	if len(r.Entries) != 2 || r.Entries[0].Seq != 6 || r.Entries[1].Seq != 7 || r.Head != 7 {
 		t.Fatalf("latest 5 over the byte limit: want seqs 6 and 7: %s", raw)
 	}
 	n2 := newNode(t, nodeOptions{api: func(c *Config) { c.MaxReadBytes = 100 }})
-	appendTx(t, n2.url, make([]byte, 1024), "", "")
-	appendTx(t, n2.url, make([]byte, 1024), "", "")
-	if r, raw := readLog(t, n2.url, map[string]any{"latest": 2}); len(r.Entries) != 1 || r.Entries[0].Seq != 2 {
+	wire.AppendTx(t, n2.url, make([]byte, 1024), "", "")
+	wire.AppendTx(t, n2.url, make([]byte, 1024), "", "")
+	if r, raw := wire.ReadLog(t, n2.url, map[string]any{"latest": 2}); len(r.Entries) != 1 || r.Entries[0].Seq != 2 {
 		t.Fatalf("latest under a tiny limit: want the head entry alone: %s", raw)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 )
 
 // serveReal serves an API over n's sequencer with opts through Server.Serve
@@ -177,7 +178,7 @@ func TestReadByteCap(t *testing.T) {
 	const entries, size = 40, 20_000 // 40 KB of hex each
 	data := "0x" + strings.Repeat("ab", size)
 	for i := range entries {
-		mustCall(t, n.url, "sequencer_append", map[string]any{"data": data, "externalId": fmt.Sprint("big-", i)}, nil)
+		wire.MustCall(t, n.url, "sequencer_append", map[string]any{"data": data, "externalId": fmt.Sprint("big-", i)}, nil)
 	}
 	url := serveReal(t, n, Config{Role: "primary", Version: "test", Primary: n.seq.Address(), Domain: chain1,
 		Logger: quietLogger(), MaxReadBytes: 200_000}, ServerOptions{BatchRespLimit: 500_000})
@@ -186,7 +187,7 @@ func TestReadByteCap(t *testing.T) {
 		var rr struct {
 			Entries []struct{ Seq uint64 } `json:"entries"`
 		}
-		res := mustCall(t, url, "sequencer_read", map[string]any{"from": from, "limit": "1000"}, &rr)
+		res := wire.MustCall(t, url, "sequencer_read", map[string]any{"from": from, "limit": "1000"}, &rr)
 		if len(res) > 200_000 {
 			t.Fatalf("answer of %d bytes over --max-read-bytes 200000", len(res))
 		}
@@ -207,7 +208,7 @@ func TestReadByteCap(t *testing.T) {
 	tiny := serveReal(t, n, Config{Role: "primary", Version: "test", Primary: n.seq.Address(), Domain: chain1,
 		Logger: quietLogger(), MaxReadBytes: 10}, ServerOptions{})
 	var one struct{ Entries []json.RawMessage }
-	mustCall(t, tiny, "sequencer_read", map[string]any{"from": 1}, &one)
+	wire.MustCall(t, tiny, "sequencer_read", map[string]any{"from": 1}, &one)
 	if len(one.Entries) != 1 {
 		t.Fatalf("cap below one entry: %d entries, want 1", len(one.Entries))
 	}
@@ -216,7 +217,7 @@ func TestReadByteCap(t *testing.T) {
 	for i := range 8 {
 		calls = append(calls, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"sequencer_read","params":[{"from":1,"limit":1000}]}`, i))
 	}
-	code, b := post(t, url, "["+strings.Join(calls, ",")+"]")
+	code, b := wire.Post(t, url, "["+strings.Join(calls, ",")+"]")
 	if code != 200 || len(b) > 700_000 {
 		t.Fatalf("batch of reads: %d, %d bytes (batch limit 500 KB)", code, len(b))
 	}

@@ -178,44 +178,6 @@ func serveAPI(t testing.TB, backend Backend, cfg Config, reg *prometheus.Registr
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// The wire types and calls of internal/testnode/wire, decoded independently
-// of this package's own JSON types, under the short names these tests use.
-
-type (
-	rpcError = wire.Error
-	response = wire.Response
-	wEntry   = wire.Entry
-	wTicket  = wire.Ticket
-	wLineage = wire.Lineage
-	wRead    = wire.Read
-	wInfo    = wire.Info
-)
-
-var (
-	httpClient    = wire.HTTPClient
-	post          = wire.Post
-	rawCall       = wire.RawCall
-	request       = wire.Request
-	tryCall       = wire.TryCall
-	call          = wire.Call
-	mustCall      = wire.MustCall
-	wantError     = wire.WantError
-	checkError    = wire.CheckError
-	jsonEqual     = wire.JSONEqual
-	appendTx      = wire.AppendTx
-	closeTicket   = wire.CloseTicket
-	releaseTicket = wire.ReleaseTicket
-	syncLineage   = wire.SyncLineage
-	getTicket     = wire.GetTicket
-	getLineage    = wire.GetLineage
-	readLog       = wire.ReadLog
-	info          = wire.GetInfo
-	readAll       = wire.ReadAll
-	checkReadable = wire.CheckReadable
-	codeOf        = wire.Code
-	waitFor       = wire.WaitFor
-)
-
 func hexData(b []byte) string { return hexutil.Encode(b) }
 
 // verifyLog checks the stored log offline (SPEC §5), once the node has

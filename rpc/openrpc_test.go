@@ -10,6 +10,7 @@ import (
 	"time"
 
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 )
 
 type openRPCMethodDoc struct {
@@ -29,7 +30,7 @@ type openRPCMethodDoc struct {
 // result, missing params) means the method exists.
 func served(t *testing.T, url, method string) bool {
 	t.Helper()
-	r := rawCall(t, url, request(method, nil))
+	r := wire.RawCall(t, url, wire.Request(method, nil))
 	return !(r.Error != nil && r.Error.Code == -32601 && strings.Contains(r.Error.Message, "does not exist"))
 }
 
@@ -44,7 +45,7 @@ func TestOpenRPCMatchesServer(t *testing.T) {
 		Info    struct{ Version string }
 		Methods []openRPCMethodDoc `json:"methods"`
 	}
-	mustCall(t, n.url, "rpc_discover", nil, &doc)
+	wire.MustCall(t, n.url, "rpc_discover", nil, &doc)
 	if !strings.HasPrefix(doc.OpenRPC, "1.") || doc.Info.Version != "v9" || len(doc.Methods) == 0 {
 		t.Fatalf("document: %+v", doc)
 	}
@@ -73,7 +74,7 @@ func TestOpenRPCMatchesServer(t *testing.T) {
 	}
 	// Every namespace the server reports has methods in the document.
 	var modules map[string]string
-	mustCall(t, n.url, "rpc_modules", nil, &modules)
+	wire.MustCall(t, n.url, "rpc_modules", nil, &modules)
 	for ns := range modules {
 		if !slices.ContainsFunc(doc.Methods, func(m openRPCMethodDoc) bool { return strings.HasPrefix(m.Name, ns+"_") }) {
 			t.Errorf("namespace %s is served but not in the document", ns)
@@ -131,7 +132,7 @@ func TestOpenRPCMatchesServer(t *testing.T) {
 func TestOpenRPCSchemas(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	var doc struct{ Methods []openRPCMethodDoc }
-	mustCall(t, n.url, "rpc_discover", nil, &doc)
+	wire.MustCall(t, n.url, "rpc_discover", nil, &doc)
 	get := func(name string) openRPCMethodDoc {
 		for _, m := range doc.Methods {
 			if m.Name == name {
@@ -182,7 +183,7 @@ func TestOpenRPCErrors(t *testing.T) {
 			}
 		}
 	}
-	mustCall(t, n.url, "rpc_discover", nil, &doc)
+	wire.MustCall(t, n.url, "rpc_discover", nil, &doc)
 	want := map[string][]int{
 		"sequencer_append": {CodeNotPrimary, CodeTooLarge, CodeExternalIDConflict},
 		"sequencer_close":  {CodeNotPrimary, CodeNotFound, CodeTicketFinal},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 )
 
 // A web page must not reach a local node's WebSocket: a browser sends its
@@ -22,7 +23,7 @@ func TestWebSocketOrigins(t *testing.T) {
 			return err
 		}
 		defer c.Close()
-		var in wInfo
+		var in wire.Info
 		return c.CallContext(ctx, &in, "sequencer_info")
 	}
 	if err := dial("http://evil.example"); err == nil {
@@ -40,7 +41,7 @@ func TestWebSocketOrigins(t *testing.T) {
 func TestEthChainID(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	var got string
-	mustCall(t, n.url, "eth_chainId", nil, &got)
+	wire.MustCall(t, n.url, "eth_chainId", nil, &got)
 	if got != "0x1" {
 		t.Fatalf("eth_chainId = %s, want 0x1", got)
 	}
@@ -65,7 +66,7 @@ func TestSubscriptionLimit(t *testing.T) {
 		}
 		subs = append(subs, s)
 	}
-	if _, err := c.Subscribe(ctx, "sequencer", make(chan json.RawMessage, 8), "entries"); codeOf(err) != CodeOverloaded {
+	if _, err := c.Subscribe(ctx, "sequencer", make(chan json.RawMessage, 8), "entries"); wire.Code(err) != CodeOverloaded {
 		t.Fatalf("third subscription: %v", err)
 	}
 	subs[0].Unsubscribe()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -30,35 +31,35 @@ func TestSignedRequestUsedOnce(t *testing.T) {
 			map[string]any{"data": hexData(data), "lineage": L, "externalId": id}
 	}
 	req, p := appendReq(testNow + 60)
-	var lease1 wEntry
-	mustCall(t, n.url, "sequencer_append", signed(t, key, chain1, req, p), &lease1)
+	var lease1 wire.Entry
+	wire.MustCall(t, n.url, "sequencer_append", signed(t, key, chain1, req, p), &lease1)
 
 	relReq := sequencer.Request{Kind: sequencer.KindRelease, Lineage: L, ExternalID: id, Deadline: testNow + 60}
 	captured := signed(t, key, chain1, relReq, map[string]any{"lineage": L, "externalId": id, "reason": "rejected"})
-	var rel wEntry
-	rawRel := mustCall(t, n.url, "sequencer_release", captured, &rel)
+	var rel wire.Entry
+	rawRel := wire.MustCall(t, n.url, "sequencer_release", captured, &rel)
 	if rel.Kind != "release" || rel.Existing == nil || *rel.Existing {
 		t.Fatalf("release: %+v", rel)
 	}
 
 	// The owner leases the ticket again (a new signed request).
 	req, p = appendReq(testNow + 120)
-	var lease2 wEntry
-	mustCall(t, n.url, "sequencer_append", signed(t, key, chain1, req, p), &lease2)
+	var lease2 wire.Entry
+	wire.MustCall(t, n.url, "sequencer_append", signed(t, key, chain1, req, p), &lease2)
 	if lease2.Existing == nil || *lease2.Existing || lease2.Seq != rel.Seq+1 || lease2.Nonce != lease1.Nonce {
 		t.Fatalf("second lease: %+v", lease2)
 	}
 
 	// The captured release again: its own receipt, the new lease untouched.
-	var again wEntry
-	rawAgain := mustCall(t, n.url, "sequencer_release", captured, &again)
+	var again wire.Entry
+	rawAgain := wire.MustCall(t, n.url, "sequencer_release", captured, &again)
 	if again.Existing == nil || !*again.Existing || again.Seq != rel.Seq || again.Hash != rel.Hash {
 		t.Fatalf("replayed release: %s, want the receipt of seq %d", rawAgain, rel.Seq)
 	}
 	if !bytes.Equal(bytes.Replace(rawAgain, []byte(`"existing":true`), []byte(`"existing":false`), 1), rawRel) {
 		t.Fatalf("replayed receipt differs from the first:\n%s\n%s", rawAgain, rawRel)
 	}
-	if tk, _ := getTicket(t, n.url, L, id); tk.State != "leased" || tk.LeaseSeq != lease2.Seq {
+	if tk, _ := wire.GetTicket(t, n.url, L, id); tk.State != "leased" || tk.LeaseSeq != lease2.Seq {
 		t.Fatalf("ticket after the replay: %+v", tk)
 	}
 	if head, _ := n.seq.Head(); head.Seq != lease2.Seq {
@@ -75,8 +76,8 @@ func TestSignedRequestUsedOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var r wEntry
-			mustCall(t, n.url, "sequencer_append", params, &r)
+			var r wire.Entry
+			wire.MustCall(t, n.url, "sequencer_append", params, &r)
 			seqs[i] = r.Seq
 		}()
 	}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 )
 
 // chromiumPath is the browser the test drives: $CHROMIUM, else chromium
@@ -37,9 +39,9 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Skip("Chromium not found (install the Debian package chromium, or set CHROMIUM): the browser check of the status page is skipped")
 	}
 	n := newNode(t, nodeOptions{})
-	appendTx(t, n.url, []byte("one"), "", "")
-	appendTx(t, n.url, []byte("two"), "eip155:1:0xab", tricky)
-	appendTx(t, n.url, []byte("three"), "", "third")
+	wire.AppendTx(t, n.url, []byte("one"), "", "")
+	wire.AppendTx(t, n.url, []byte("two"), "eip155:1:0xab", tricky)
+	wire.AppendTx(t, n.url, []byte("three"), "", "third")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

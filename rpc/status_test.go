@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 )
 
 // getPage GETs url as a browser would and returns the status and body.
@@ -18,7 +20,7 @@ func getPage(t *testing.T, url, accept string) (*http.Response, string) {
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := wire.HTTPClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,8 +43,8 @@ const tricky = `<b>x</b>&"'`
 // WebSocket on "/" and a GET that does not ask for HTML are unchanged.
 func TestStatusPage(t *testing.T) {
 	n := newNode(t, nodeOptions{})
-	appendTx(t, n.url, []byte("one"), "", "")
-	appendTx(t, n.url, []byte("two"), "eip155:1:0xab", tricky)
+	wire.AppendTx(t, n.url, []byte("one"), "", "")
+	wire.AppendTx(t, n.url, []byte("two"), "eip155:1:0xab", tricky)
 	resp, page := getPage(t, n.url, browserAccept)
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("status page: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -64,8 +66,8 @@ func TestStatusPage(t *testing.T) {
 		t.Errorf("plain GET got the page: %d", resp.StatusCode)
 	}
 	// JSON-RPC keeps working on "/", over HTTP and WebSocket.
-	var w wInfo
-	mustCall(t, n.url, "sequencer_info", nil, &w)
+	var w wire.Info
+	wire.MustCall(t, n.url, "sequencer_info", nil, &w)
 	if w.Head.Seq != 2 {
 		t.Fatalf("info: %+v", w)
 	}
@@ -76,7 +78,7 @@ func TestStatusPage(t *testing.T) {
 
 	// A halted node says so, with /healthz's status code.
 	n.store.failWith(errors.New("disk on fire"))
-	call(t, n.url, "sequencer_append", map[string]any{"data": "0x01"})
+	wire.Call(t, n.url, "sequencer_append", map[string]any{"data": "0x01"})
 	resp, page = getPage(t, n.url, browserAccept)
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(page, `class="bad">halted`) {
 		t.Fatalf("halted node: %d\n%s", resp.StatusCode, page)

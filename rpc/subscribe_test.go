@@ -14,6 +14,7 @@ import (
 
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
 	"github.com/gorilla/websocket"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -31,7 +32,7 @@ func appendMany(url string, workers, count int, tag string) error {
 				if i%4 == 0 { // 16 lineages: none reaches --max-in-flight
 					p["lineage"], p["externalId"] = fmt.Sprintf("%s-%d", tag, i%16), fmt.Sprintf("id-%d", i)
 				}
-				r, err := tryCall(url, request("sequencer_append", p))
+				r, err := wire.TryCall(url, wire.Request("sequencer_append", p))
 				if err == nil && r.Error != nil {
 					err = r.Error
 				}
@@ -66,7 +67,7 @@ func receiveOr(t *testing.T, sub *gethrpc.ClientSubscription, ch <-chan json.Raw
 	for want <= last {
 		select {
 		case raw := <-ch:
-			var e wEntry
+			var e wire.Entry
 			if err := json.Unmarshal(raw, &e); err != nil {
 				t.Fatalf("notification %s: %v", raw, err)
 			}
@@ -132,8 +133,8 @@ func TestSubscribe(t *testing.T) {
 	}
 	got2 := receive(t, sub2, ch2, 100, backfill+live, 10*time.Second)
 
-	log := readAll(t, n.url)
-	_, raw := readLog(t, n.url, map[string]any{"from": 1, "limit": 1000})
+	log := wire.ReadAll(t, n.url)
+	_, raw := wire.ReadLog(t, n.url, map[string]any{"from": 1, "limit": 1000})
 	var rr struct {
 		Entries []json.RawMessage `json:"entries"`
 	}
@@ -142,12 +143,12 @@ func TestSubscribe(t *testing.T) {
 		t.Fatalf("log has %d entries", len(log))
 	}
 	for i, e := range got {
-		if !jsonEqual(e, rr.Entries[i]) {
+		if !wire.JSONEqual(e, rr.Entries[i]) {
 			t.Fatalf("notified entry %d differs from the stored one:\n %s\n %s", i+1, e, rr.Entries[i])
 		}
 	}
 	for i, e := range got2 {
-		if !jsonEqual(e, rr.Entries[99+i]) {
+		if !wire.JSONEqual(e, rr.Entries[99+i]) {
 			t.Fatalf("second subscriber, entry %d differs", 100+i)
 		}
 	}
@@ -172,14 +173,14 @@ func readWhileWriting(url string, stop <-chan struct{}) error {
 		}
 		from := max(1, head-3)
 		const limit = 8
-		r, err := tryCall(url, request("sequencer_read", map[string]any{"from": from, "limit": limit}))
+		r, err := wire.TryCall(url, wire.Request("sequencer_read", map[string]any{"from": from, "limit": limit}))
 		if err == nil && r.Error != nil {
 			err = r.Error
 		}
 		if err != nil {
 			return err
 		}
-		var rr wRead
+		var rr wire.Read
 		if err := json.Unmarshal(r.Result, &rr); err != nil {
 			return err
 		}
@@ -204,7 +205,7 @@ func readWhileWriting(url string, stop <-chan struct{}) error {
 func TestSubscribeFrom(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	for range 5 {
-		appendTx(t, n.url, []byte("x"), "", "")
+		wire.AppendTx(t, n.url, []byte("x"), "", "")
 	}
 	c := wsClient(t, n)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -223,7 +224,7 @@ func TestSubscribeFrom(t *testing.T) {
 	subB, chB := subscribe(map[string]any{})
 	subC, chC := subscribe(map[string]any{"from": 8})
 	for range 4 {
-		appendTx(t, n.url, []byte("y"), "", "")
+		wire.AppendTx(t, n.url, []byte("y"), "", "")
 	}
 	receive(t, subA, chA, 6, 9, 10*time.Second)
 	receive(t, subB, chB, 6, 9, 10*time.Second)
@@ -243,8 +244,8 @@ func TestSubscribeErrors(t *testing.T) {
 		t.Fatalf("subscribe over HTTP: %v", err)
 	}
 	// The server itself refuses a subscribe sent over HTTP, and keeps serving.
-	wantError(t, n.url, "sequencer_subscribe", "entries", -32601, "")
-	info(t, n.url)
+	wire.WantError(t, n.url, "sequencer_subscribe", "entries", -32601, "")
+	wire.GetInfo(t, n.url)
 
 	c := wsClient(t, n)
 	for _, tc := range []struct {
@@ -259,12 +260,12 @@ func TestSubscribeErrors(t *testing.T) {
 		{[]any{"blocks"}, -32601},
 	} {
 		_, err := c.Subscribe(ctx, "sequencer", make(chan json.RawMessage), tc.args...)
-		if codeOf(err) != tc.code {
+		if wire.Code(err) != tc.code {
 			t.Fatalf("subscribe %v: %v, want code %d", tc.args, err, tc.code)
 		}
 	}
 	// The connection still works.
-	var i wInfo
+	var i wire.Info
 	if err := c.CallContext(ctx, &i, "sequencer_info"); err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +275,7 @@ func TestSubscribeErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendTx(t, n.url, []byte("a"), "", "")
+	wire.AppendTx(t, n.url, []byte("a"), "", "")
 	receive(t, sub, ch, 1, 1, 10*time.Second)
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
@@ -293,8 +294,8 @@ func TestSubscribeErrors(t *testing.T) {
 // {"subscription":ID,"result":Entry}} (SPEC §4, go-ethereum's form).
 func TestSubscriptionWireFormat(t *testing.T) {
 	n := newNode(t, nodeOptions{})
-	appendTx(t, n.url, []byte("first"), "w", "1")
-	closeTicket(t, n.url, "w", "1")
+	wire.AppendTx(t, n.url, []byte("first"), "w", "1")
+	wire.CloseTicket(t, n.url, "w", "1")
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
 	conn, resp, err := d.Dial(n.ws, http.Header{})
 	if err != nil {
@@ -346,17 +347,17 @@ func TestSubscriptionWireFormat(t *testing.T) {
 }
 
 // sendAppends starts count appends at once; results arrive on the channel.
-func sendAppends(url string, count int, tag string) <-chan response {
-	out := make(chan response, count)
+func sendAppends(url string, count int, tag string) <-chan wire.Response {
+	out := make(chan wire.Response, count)
 	for i := range count {
 		go func() {
 			p := map[string]any{"data": hexData([]byte(fmt.Sprintf("%s-%d", tag, i)))}
 			if i%2 == 0 { // a lineage of its own: never at --max-in-flight
 				p["lineage"], p["externalId"] = fmt.Sprintf("%s-%d", tag, i), "id"
 			}
-			r, err := tryCall(url, request("sequencer_append", p))
+			r, err := wire.TryCall(url, wire.Request("sequencer_append", p))
 			if err != nil {
-				r = response{Error: &rpcError{Code: -1, Message: err.Error()}}
+				r = wire.Response{Error: &wire.Error{Code: -1, Message: err.Error()}}
 			}
 			out <- r
 		}()
@@ -367,9 +368,9 @@ func sendAppends(url string, count int, tag string) <-chan response {
 // checkOverloadResults: every answer is a receipt or 4007 without data;
 // the receipts are distinct and readable. It returns the receipts and the
 // number of 4007s.
-func checkOverloadResults(t *testing.T, url string, rs []response) ([]wEntry, int) {
+func checkOverloadResults(t *testing.T, url string, rs []wire.Response) ([]wire.Entry, int) {
 	t.Helper()
-	var receipts []wEntry
+	var receipts []wire.Entry
 	overloaded := 0
 	seqs := map[uint64]bool{}
 	for _, r := range rs {
@@ -377,11 +378,11 @@ func checkOverloadResults(t *testing.T, url string, rs []response) ([]wEntry, in
 			if r.Error.Code != CodeOverloaded {
 				t.Fatalf("unexpected error %v", r.Error)
 			}
-			checkError(t, r.Error, CodeOverloaded, "")
+			wire.CheckError(t, r.Error, CodeOverloaded, "")
 			overloaded++
 			continue
 		}
-		var e wEntry
+		var e wire.Entry
 		mustJSON(t, r.Result, &e)
 		e.Raw = r.Result
 		if seqs[e.Seq] || *e.Existing {
@@ -390,7 +391,7 @@ func checkOverloadResults(t *testing.T, url string, rs []response) ([]wEntry, in
 		seqs[e.Seq] = true
 		receipts = append(receipts, e)
 	}
-	checkReadable(t, url, receipts)
+	wire.CheckReadable(t, url, receipts)
 	return receipts, overloaded
 }
 
@@ -427,18 +428,18 @@ func TestOverloaded(t *testing.T) {
 		c.QueueSize, c.MaxBatch, c.Signers, c.MaxInFlight = 1, 1, 1, 2
 	}})
 	const L = "ov"
-	appendTx(t, n.url, []byte{1}, L, "leased")
-	appendTx(t, n.url, []byte{1}, L, "closed")
-	closeTicket(t, n.url, L, "closed")
-	appendTx(t, n.url, []byte{1}, "full", "a")
-	appendTx(t, n.url, []byte{1}, "full", "b")
+	wire.AppendTx(t, n.url, []byte{1}, L, "leased")
+	wire.AppendTx(t, n.url, []byte{1}, L, "closed")
+	wire.CloseTicket(t, n.url, L, "closed")
+	wire.AppendTx(t, n.url, []byte{1}, "full", "a")
+	wire.AppendTx(t, n.url, []byte{1}, "full", "b")
 	const seeded = 5
 
 	release := n.store.hold()
 	defer release()
 	const writes = 64
 	results := sendAppends(n.url, writes, "w")
-	var rs []response
+	var rs []wire.Response
 	timeout := time.After(30 * time.Second)
 	for overloaded := false; !overloaded; {
 		select {
@@ -470,19 +471,19 @@ func TestOverloaded(t *testing.T) {
 	}
 	type probeResult struct {
 		i int
-		r response
+		r wire.Response
 	}
 	probeOut := make(chan probeResult, len(probes))
 	for i, p := range probes {
 		go func() {
-			r, err := tryCall(n.url, request(p.method, p.params))
+			r, err := wire.TryCall(n.url, wire.Request(p.method, p.params))
 			if err != nil {
-				r = response{Error: &rpcError{Code: -1, Message: err.Error()}}
+				r = wire.Response{Error: &wire.Error{Code: -1, Message: err.Error()}}
 			}
 			probeOut <- probeResult{i, r}
 		}()
 	}
-	probeRes := make([]*response, len(probes))
+	probeRes := make([]*wire.Response, len(probes))
 	answered := 0
 	heldFor := time.After(2 * time.Second)
 early:
@@ -519,7 +520,7 @@ early:
 		if probeRes[i].Error == nil {
 			t.Fatalf("probe %s %v succeeded", p.method, p.params)
 		}
-		checkError(t, probeRes[i].Error, p.code, p.data)
+		wire.CheckError(t, probeRes[i].Error, p.code, p.data)
 	}
 	receipts, overloaded := checkOverloadResults(t, n.url, rs)
 	if overloaded == 0 {
@@ -529,11 +530,11 @@ early:
 	if got := metricValue(t, n, "sequencer_overloaded_total"); got != float64(overloaded) {
 		t.Fatalf("sequencer_overloaded_total %v, %d answers were 4007", got, overloaded)
 	}
-	if i, _ := info(t, n.url); i.Head.Seq != seeded+uint64(len(receipts)) {
+	if i, _ := wire.GetInfo(t, n.url); i.Head.Seq != seeded+uint64(len(receipts)) {
 		t.Fatalf("head %d, want %d + %d receipts", i.Head.Seq, seeded, len(receipts))
 	}
 	// Not stuck: writes work again.
-	appendTx(t, n.url, []byte("after"), "", "")
+	wire.AppendTx(t, n.url, []byte("after"), "", "")
 	n.seq.Close()
 	verifyLog(t, n)
 }
@@ -546,7 +547,7 @@ func TestOverloadedFreeRunning(t *testing.T) {
 	n := newNode(t, nodeOptions{seq: func(c *sequencer.Config) { c.QueueSize = 1 }})
 	const total = 240
 	results := sendAppends(n.url, total, "free")
-	rs := make([]response, 0, total)
+	rs := make([]wire.Response, 0, total)
 	timeout := time.After(60 * time.Second)
 	for len(rs) < total {
 		select {
@@ -558,7 +559,7 @@ func TestOverloadedFreeRunning(t *testing.T) {
 	}
 	receipts, overloaded := checkOverloadResults(t, n.url, rs)
 	t.Logf("%d appends: %d receipts, %d overloaded", total, len(receipts), overloaded)
-	if i, _ := info(t, n.url); i.Head.Seq != uint64(len(receipts)) {
+	if i, _ := wire.GetInfo(t, n.url); i.Head.Seq != uint64(len(receipts)) {
 		t.Fatalf("head %d, %d receipts", i.Head.Seq, len(receipts))
 	}
 	n.seq.Close()

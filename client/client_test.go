@@ -28,7 +28,7 @@ func dial(t testing.TB, url string, opts ...client.Option) *client.Client {
 // SPEC error codes surfaced as client.Code.
 func TestTicketLifecycle(t *testing.T) {
 	n := startNode(t, nil, nil)
-	c := dial(t, n.url)
+	c := dial(t, n.URL)
 	ctx := context.Background()
 	const L = "eip155:1:0x52908400098527886E0F7030069857D2E4169EE7"
 	r1, err := c.Append(ctx, client.AppendRequest{Data: []byte{1}, Lineage: L, ExternalID: "a"})
@@ -72,7 +72,7 @@ func TestTicketLifecycle(t *testing.T) {
 		t.Fatalf("lineage: %+v %v", l, err)
 	}
 	in, err := c.Info(ctx)
-	if err != nil || in.Head.Seq != 6 || common.Address(in.Primary) != n.seq.Address() {
+	if err != nil || in.Head.Seq != 6 || common.Address(in.Primary) != n.Sequencer.Address() {
 		t.Fatalf("info: %+v %v", in, err)
 	}
 	page, err := c.Read(ctx, 1, 100, "")
@@ -80,15 +80,15 @@ func TestTicketLifecycle(t *testing.T) {
 		t.Fatalf("read: %v", err)
 	}
 	// Everything the node returned verifies against the primary.
-	if err := client.VerifyChain(domain, n.seq.Address(), common.Hash{}, page.Entries); err != nil {
+	if err := client.VerifyChain(domain, n.Sequencer.Address(), common.Hash{}, page.Entries); err != nil {
 		t.Fatal(err)
 	}
 	bad := *page.Entries[3]
 	bad.Nonce++
-	if err := client.VerifyEntry(domain, n.seq.Address(), &bad); err == nil {
+	if err := client.VerifyEntry(domain, n.Sequencer.Address(), &bad); err == nil {
 		t.Fatal("a tampered entry verified")
 	}
-	if err := client.VerifyChain(domain, n.seq.Address(), common.Hash{}, page.Entries[1:]); err == nil {
+	if err := client.VerifyChain(domain, n.Sequencer.Address(), common.Hash{}, page.Entries[1:]); err == nil {
 		t.Fatal("a chain missing its first entry verified from the zero hash")
 	}
 	other, _ := crypto.GenerateKey()
@@ -104,7 +104,7 @@ func TestSignedWrites(t *testing.T) {
 	from := crypto.PubkeyToAddress(key.PublicKey)
 	n := startNode(t, nil, rpc.Allowlist{from: {}})
 	ctx := context.Background()
-	c := dial(t, n.url, client.WithKey(key))
+	c := dial(t, n.URL, client.WithKey(key))
 	r, err := c.Append(ctx, client.AppendRequest{Data: []byte("x"), Lineage: "l", ExternalID: "1"})
 	if err != nil || common.Address(r.Sender) != from {
 		t.Fatalf("signed append: %+v %v", r, err)
@@ -122,7 +122,7 @@ func TestSignedWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	anon := dial(t, n.url)
+	anon := dial(t, n.URL)
 	if _, err := anon.Append(ctx, client.AppendRequest{Data: []byte("z")}); client.Code(err) != client.CodeUnauthorized {
 		t.Fatalf("unsigned append: %v", err)
 	}
@@ -132,8 +132,8 @@ func TestSignedWrites(t *testing.T) {
 // in order, across several drops.
 func TestSubscribeResumes(t *testing.T) {
 	n := startNode(t, nil, nil)
-	p := newProxy(t, strings.TrimSuffix(strings.TrimPrefix(n.url, "http://"), "/"))
-	c := dial(t, n.url)
+	p := newProxy(t, strings.TrimSuffix(strings.TrimPrefix(n.URL, "http://"), "/"))
+	c := dial(t, n.URL)
 	sc := dial(t, "ws://"+p.ln.Addr().String()+"/", client.WithRetries(3, 10*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -177,7 +177,7 @@ func TestVerifyEquivocation(t *testing.T) {
 	key, _ := crypto.GenerateKey()
 	a, b := startNode(t, key, nil), startNode(t, key, nil)
 	ctx := context.Background()
-	ca, cb := dial(t, a.url), dial(t, b.url)
+	ca, cb := dial(t, a.URL), dial(t, b.URL)
 	ca.Append(ctx, client.AppendRequest{Data: []byte("a")})
 	cb.Append(ctx, client.AppendRequest{Data: []byte("b")})
 	pa, _ := ca.Read(ctx, 1, 1, "")
@@ -205,7 +205,7 @@ func TestBatch(t *testing.T) {
 	key, _ := crypto.GenerateKey()
 	from := crypto.PubkeyToAddress(key.PublicKey)
 	n := startNode(t, nil, rpc.Allowlist{from: {}})
-	c := dial(t, n.url, client.WithKey(key))
+	c := dial(t, n.URL, client.WithKey(key))
 	ctx := context.Background()
 	b := c.NewBatch()
 	for i := range 10 {

@@ -17,29 +17,10 @@ import (
 
 var domain = sequencer.Domain{ChainID: big.NewInt(1)}
 
-type testNode struct {
-	url     string
-	primary *ecdsa.PrivateKey
-	seq     *sequencer.Sequencer
-}
-
-// launchNode runs a real primary in-process (testnode). allow nil: open mode.
-func launchNode(dir string, key *ecdsa.PrivateKey, allow rpc.Allowlist) (*testNode, func(), error) {
-	n, err := testnode.Start(dir, testnode.Options{Key: key, Domain: domain, Allow: allow})
-	if err != nil {
-		return nil, nil, err
-	}
-	return &testNode{url: n.URL, primary: n.Key, seq: n.Sequencer}, n.Close, nil
-}
-
-func startNode(t testing.TB, key *ecdsa.PrivateKey, allow rpc.Allowlist) *testNode {
+// startNode runs a real primary in-process. allow nil: open mode.
+func startNode(t testing.TB, key *ecdsa.PrivateKey, allow rpc.Allowlist) *testnode.Node {
 	t.Helper()
-	n, stop, err := launchNode(t.TempDir(), key, allow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return n
+	return testnode.New(t, testnode.Options{Key: key, Domain: domain, Allow: allow})
 }
 
 // runExampleNode starts a node for a runnable example.
@@ -48,11 +29,11 @@ func runExampleNode() (url string, stop func()) {
 	if err != nil {
 		panic(err)
 	}
-	n, stopNode, err := launchNode(dir, nil, nil)
+	n, err := testnode.Start(dir, testnode.Options{Domain: domain})
 	if err != nil {
 		panic(err)
 	}
-	return n.url, func() { stopNode(); os.RemoveAll(dir) }
+	return n.URL, func() { n.Close(); os.RemoveAll(dir) }
 }
 
 // proxy forwards TCP connections to target and can drop them all at once,

@@ -21,7 +21,7 @@ import (
 // the ticket's state explains.
 func TestLineageSafetyUnderConcurrency(t *testing.T) {
 	n := startNode(t, nil, nil)
-	c := dial(t, n.url, client.WithRetries(5, 0))
+	c := dial(t, n.URL, client.WithRetries(5, 0))
 	ctx := context.Background()
 	lineages := []string{"eip155:1:0xA", "eip155:1:0xB", "eip155:1:0xC"}
 	const workers, ops, ids = 12, 150, 40

@@ -267,20 +267,16 @@ func runCheck(t *testing.T, dir string, primaryArg *common.Address, sabotage str
 	walletAddr := crypto.PubkeyToAddress(wallet.PublicKey)
 	allow := rpc.Allowlist{walletAddr: {}, crypto.PubkeyToAddress(writer.PublicKey): {}}
 	rec := &batchRecorder{}
-	n, stop, err := launchNode(t.TempDir(), nil, allow, rec.wrap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	writeEntries(t, n.url, writer)
+	n := testnode.New(t, testnode.Options{Domain: domain, Allow: allow, Wrap: rec.wrap})
+	writeEntries(t, n.URL, writer)
 
-	primary := n.seq.Address()
+	primary := n.Sequencer.Address()
 	if primaryArg != nil {
 		primary = *primaryArg
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "check.mjs", n.url, primary.Hex(), "0x"+hex.EncodeToString(crypto.FromECDSA(wallet)))
+	cmd := exec.CommandContext(ctx, "node", "check.mjs", n.URL, primary.Hex(), "0x"+hex.EncodeToString(crypto.FromECDSA(wallet)))
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SEQ_ETHERS_SABOTAGE="+sabotage)
 	cmd.WaitDelay = 5 * time.Second
@@ -290,7 +286,7 @@ func runCheck(t *testing.T, dir string, primaryArg *common.Address, sabotage str
 		t.Fatalf("check.mjs did not finish in %v\n%s", scriptTimeout, out)
 	}
 	t.Logf("check.mjs ran %v", time.Since(start).Round(time.Millisecond))
-	return checkRun{out: string(out), err: err, url: n.url, primary: n.seq.Address(), wallet: walletAddr, rec: rec}
+	return checkRun{out: string(out), err: err, url: n.URL, primary: n.Sequencer.Address(), wallet: walletAddr, rec: rec}
 }
 
 // writeEntries writes seq 1..11 with the Go client: tx, close, release,
@@ -406,20 +402,4 @@ func failLine(out string) string {
 		}
 	}
 	return "(none)"
-}
-
-type testNode struct {
-	url     string
-	primary *ecdsa.PrivateKey
-	seq     *sequencer.Sequencer
-}
-
-// launchNode runs a real primary in-process (testnode); wrap (optional)
-// wraps its HTTP handler. allow nil: open mode.
-func launchNode(dir string, key *ecdsa.PrivateKey, allow rpc.Allowlist, wrap func(http.Handler) http.Handler) (*testNode, func(), error) {
-	n, err := testnode.Start(dir, testnode.Options{Key: key, Domain: domain, Allow: allow, Wrap: wrap})
-	if err != nil {
-		return nil, nil, err
-	}
-	return &testNode{url: n.URL, primary: n.Key, seq: n.Sequencer}, n.Close, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
@@ -81,6 +82,18 @@ func Start(dir string, o Options) (*Node, error) {
 		store.Close()
 	}
 	return &Node{URL: hs.URL + "/", Key: o.Key, Sequencer: seq, stop: stop}, nil
+}
+
+// New starts a primary for the test t (see Start): its store in a temp
+// dir, stopped at cleanup.
+func New(t testing.TB, o Options) *Node {
+	t.Helper()
+	n, err := Start(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	return n
 }
 
 // Close stops the server, the pipeline and the store.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,11 +11,7 @@ import (
 // `sequencer read --latest N` prints the log's last N entries in seq order.
 func TestReadLatestCommand(t *testing.T) {
 	node := testnode.StartNode(t, filepath.Join(t.TempDir(), "d"), nil)
-	run := func(args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		code := Main(append(args[:1:1], append([]string{"--rpc", "http://" + node.Addr}, args[1:]...)...), &out, &errb)
-		return code, out.String(), errb.String()
-	}
+	run := func(args ...string) (int, string, string) { return runCommand("http://"+node.Addr, args...) }
 	for _, text := range []string{"a", "b", "c", "d"} {
 		if code, _, errs := run("append", "--text", text); code != 0 {
 			t.Fatalf("append: %d %s", code, errs)

@@ -24,3 +24,11 @@ func verifyDir(dir string) (code int, stdout, stderr string) {
 	code = Main([]string{"verify", "--datadir", dir}, &out, &errb)
 	return code, out.String(), errb.String()
 }
+
+// runCommand runs an operator command (args[0]) in-process against the
+// node at rpcURL.
+func runCommand(rpcURL string, args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = Main(append(args[:1:1], append([]string{"--rpc", rpcURL}, args[1:]...)...), &out, &errb)
+	return code, out.String(), errb.String()
+}

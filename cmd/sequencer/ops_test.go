@@ -17,11 +17,7 @@ import (
 func TestOperatorCommands(t *testing.T) {
 	node := testnode.StartNode(t, filepath.Join(t.TempDir(), "d"), nil)
 	rpcURL := "http://" + node.Addr
-	run := func(args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		code := Main(append(args[:1:1], append([]string{"--rpc", rpcURL}, args[1:]...)...), &out, &errb)
-		return code, out.String(), errb.String()
-	}
+	run := func(args ...string) (int, string, string) { return runCommand(rpcURL, args...) }
 	code, out, errs := run("append", "--text", "hello", "--lineage", "eip155:1:0xab", "--external-id", "j1")
 	if code != 0 || !strings.Contains(out, "seq          1") || !strings.Contains(out, "existing     false") {
 		t.Fatalf("append: %d %q %q", code, out, errs)
@@ -66,11 +62,7 @@ func TestOperatorCommands(t *testing.T) {
 // an empty entry, --rpc takes host:port, and with --json errors are JSON.
 func TestOperatorCommandsComplete(t *testing.T) {
 	node := testnode.StartNode(t, filepath.Join(t.TempDir(), "d"), nil)
-	run := func(args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		code := Main(append(args[:1:1], append([]string{"--rpc", node.Addr}, args[1:]...)...), &out, &errb)
-		return code, out.String(), errb.String()
-	}
+	run := func(args ...string) (int, string, string) { return runCommand(node.Addr, args...) }
 	const L = "eip155:1:0xcd"
 	if code, out, errs := run("append"); code != 2 || !strings.Contains(out+errs, "--empty") {
 		t.Fatalf("append with no payload: exit %d %q %q", code, out, errs)

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -76,7 +75,6 @@ type Proc struct {
 	outPath string
 	errPath string
 	done    chan struct{} // closed once Cmd.Wait returned
-	killed  atomic.Bool
 }
 
 // Spawn starts the test binary as a node with env (see ChildEnv) and args.
@@ -140,6 +138,7 @@ func Tail(s string, n int) string {
 	return s
 }
 
+// Stdout and Stderr return what the child wrote so far.
 func (p *Proc) Stdout() string { b, _ := os.ReadFile(p.outPath); return string(b) }
 func (p *Proc) Stderr() string { b, _ := os.ReadFile(p.errPath); return string(b) }
 
@@ -156,7 +155,6 @@ func (p *Proc) Exited() bool {
 // Kill sends SIGKILL (if the child still runs) and reaps it.
 func (p *Proc) Kill() {
 	if !p.Exited() {
-		p.killed.Store(true)
 		p.Cmd.Process.Kill()
 	}
 	select {

@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -250,17 +251,8 @@ func (r *testReplica) close() {
 	r.store.Close()
 }
 
-// waitFor polls cond every 20 ms until it holds, failing the test after d.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitFor is wire.WaitFor, shared with the other packages' tests.
+var waitFor = wire.WaitFor
 
 func waitHead(t testing.TB, st sequencer.Store, seq uint64, what string) {
 	t.Helper()

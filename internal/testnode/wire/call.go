@@ -276,7 +276,8 @@ func CheckReadable(t testing.TB, url string, receipts []Entry) {
 	}
 }
 
-// WaitFor polls cond until it holds or d passes.
+// WaitFor polls cond until it holds or d passes. Every 20 ms: a condition
+// may read a store or call a node, and the machine is shared.
 func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	end := time.Now().Add(d)
@@ -284,6 +285,6 @@ func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 		if time.Now().After(end) {
 			t.Fatalf("timed out after %v waiting for %s", d, what)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -257,7 +258,7 @@ func (sc *scenario) forged(t *testing.T, td *datadriven.TestData) string {
 		if err := sc.core.s.Equal(before); err != nil {
 			td.Fatalf(t, "a refused entry changed the state: %v", err)
 		}
-		return "rejected: " + err.Error()
+		return "rejected: " + sc.names(err.Error())
 	}
 	return "applied " + sc.entry(e)
 }
@@ -347,6 +348,13 @@ func (sc *scenario) hash(h common.Hash) string {
 		}
 	}
 	return h.Hex()
+}
+
+var scHex = regexp.MustCompile(`0x[0-9a-f]{64}`)
+
+// names replaces the hashes in a message by their names.
+func (sc *scenario) names(msg string) string {
+	return scHex.ReplaceAllStringFunc(msg, func(h string) string { return sc.hash(common.HexToHash(h)) })
 }
 
 func (sc *scenario) parseHash(t *testing.T, td *datadriven.TestData, s string) common.Hash {

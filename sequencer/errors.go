@@ -24,6 +24,7 @@ var (
 // decide, which says nothing about the request or the entry.
 var ErrStorage = errors.New("storage read failed")
 
+// errBadSignature: a signature that does not recover to a key (sign.go).
 var errBadSignature = errors.New("bad signature")
 
 // Errors of a replica following the primary (mirror.go) and of repairing

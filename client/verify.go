@@ -1,7 +1,6 @@
 package client
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -71,9 +70,6 @@ func VerifyChain(d sequencer.Domain, primary common.Address, prev common.Hash, e
 	}
 	return nil
 }
-
-// ErrNotEquivocation means the pair does not prove an equivocation.
-var ErrNotEquivocation = errors.New("not an equivocation")
 
 // VerifyEquivocation checks a proof: two entries with one seq and
 // different hashes, both validly signed by primary under d (SPEC §2).

@@ -649,15 +649,6 @@ func codeOf(err error) int {
 	return 0
 }
 
-func dataOf(err error) json.RawMessage {
-	var e gethrpc.DataError
-	if errors.As(err, &e) {
-		b, _ := json.Marshal(e.ErrorData())
-		return b
-	}
-	return nil
-}
-
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()

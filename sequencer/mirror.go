@@ -10,13 +10,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 )
 
-// ErrEquivocation is returned by Mirror.Apply when the primary signed two
-// different entries at one seq; the proof is kept and following stops.
-var ErrEquivocation = errors.New("primary equivocated")
-
-// ErrGap is returned by Mirror.Apply when entries start past head+1.
-var ErrGap = errors.New("entries start past the head")
-
 // Equivocation is a self-contained proof: two entries with one seq and
 // different hashes, both validly signed by the primary (SPEC §2).
 type Equivocation struct {
@@ -242,9 +235,6 @@ func (m *Mirror) reloadState(cause error) {
 		m.stopped = fmt.Errorf("%w: %v", ErrHalted, cause)
 	}
 }
-
-// ErrForkSuspected means a signed entry does not chain onto our head.
-var ErrForkSuspected = errors.New("fork suspected")
 
 // compareStored checks a signed entry against ours at the same seq; a
 // difference is an equivocation, kept durably.

@@ -174,10 +174,6 @@ type Backing interface {
 	Plain(externalID string) (*PlainTx, error)
 }
 
-// ErrStorage marks a failure to read the backing store: the state cannot
-// decide, which says nothing about the request or the entry.
-var ErrStorage = errors.New("storage read failed")
-
 // cacheRef names a final ticket, or with an empty lineage a plain tx, and
 // the seq that made it final.
 type cacheRef struct {

@@ -28,7 +28,7 @@ func TestMirrorHaltsWhenStoreCannotWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Apply(entries[:400], false); err != nil {
+	if _, err := m.Apply(entries[:400]); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
@@ -57,7 +57,7 @@ func TestMirrorHaltsWhenStoreCannotWrite(t *testing.T) {
 	if err := st.db.CompactRange(util.Range{}); err == nil {
 		t.Fatal("test setup: compaction over a damaged block succeeded")
 	}
-	_, err = m.Apply(entries[400:], false)
+	_, err = m.Apply(entries[400:])
 	if err == nil {
 		t.Fatal("a store that can no longer write took entries")
 	}

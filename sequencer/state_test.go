@@ -19,17 +19,38 @@ import (
 
 var stSender = common.HexToAddress("0x52908400098527886E0F7030069857D2E4169EE7")
 
-// stDriver plays the ordering step of the primary: Decide, fill in seq,
-// prevHash, timestamp and hash, Apply. It keeps every applied entry.
+// stDriver plays the ordering step of the primary through a Core (at a
+// clock that ticks one millisecond per entry) and keeps every entry it
+// wrote. With a cache, the records an op names are loaded first, as the
+// pipeline does.
 type stDriver struct {
-	t   testing.TB
-	s   *State
-	max int
-	log []*Entry
+	t     testing.TB
+	c     *Core
+	s     *State
+	cache *Cache
+	max   int
+	log   []*Entry
 }
 
 func stNewDriver(t testing.TB, maxInFlight int) *stDriver {
-	return &stDriver{t: t, s: NewState(), max: maxInFlight}
+	d := &stDriver{t: t, max: maxInFlight}
+	d.reset(NewState(), nil)
+	return d
+}
+
+// reset drives st, bounded by cache if not nil, from the last entry on.
+func (d *stDriver) reset(st *State, cache *Cache) {
+	var head Head
+	if n := len(d.log); n > 0 {
+		e := d.log[n-1]
+		head = Head{Seq: e.Seq, Hash: e.Hash, Timestamp: e.Timestamp}
+	}
+	d.c, d.s, d.cache = NewCore(testDomain(), st, head, d.max), st, cache
+}
+
+// bound makes the driver's state a cache over back.
+func (d *stDriver) bound(back Backing, limit int, partial bool) {
+	d.cache = NewCache(d.s, back, limit, partial)
 }
 
 // stHash is a unique, non-zero stand-in for the EIP-712 hash of entry seq.
@@ -68,34 +89,34 @@ func stSync(lineage string, c uint64) Op {
 // Decide and Apply must agree.
 func (d *stDriver) do(op Op) Decision {
 	d.t.Helper()
-	dec := d.s.Decide(&op, d.max)
+	if d.cache != nil {
+		if err := d.cache.LoadOp(&op); err != nil {
+			return Decision{Err: err}
+		}
+	}
+	dec, err := d.c.Step(&op, 1_700_000_000_000+uint64(len(d.log))+1)
+	if err != nil {
+		d.t.Fatalf("Step(%+v): %v", op, err)
+	}
 	n := 0
 	if dec.New != nil {
 		n++
 	}
-	if dec.Existing != 0 {
+	if dec.ExistingSeq != 0 {
 		n++
 	}
 	if dec.Err != nil {
 		n++
 	}
 	if n != 1 {
-		d.t.Fatalf("Decide(%+v) = %+v: want exactly one of New, Existing, Err", op, dec)
+		d.t.Fatalf("Decide(%+v) = %+v: want exactly one of New, ExistingSeq, Err", op, dec)
 	}
-	if dec.New == nil {
-		return dec
+	if dec.New != nil {
+		if want := uint64(len(d.log)) + 1; dec.New.Seq != want {
+			d.t.Fatalf("Step chained seq %d, want %d", dec.New.Seq, want)
+		}
+		d.log = append(d.log, dec.New)
 	}
-	e := dec.New
-	e.Seq = uint64(len(d.log)) + 1
-	if len(d.log) > 0 {
-		e.PrevHash = d.log[len(d.log)-1].Hash
-	}
-	e.Timestamp = 1_700_000_000_000 + e.Seq
-	e.Hash = stHash(e.Seq)
-	if err := d.s.Apply(e); err != nil {
-		d.t.Fatalf("Decide(%+v) gave entry %+v that Apply rejects: %v", op, *e, err)
-	}
-	d.log = append(d.log, e)
 	return dec
 }
 
@@ -103,7 +124,7 @@ func (d *stDriver) mustNew(op Op) *Entry {
 	d.t.Helper()
 	dec := d.do(op)
 	if dec.New == nil {
-		d.t.Fatalf("%s %s/%s: want a new entry, got existing %d, err %v", op.Kind, op.Lineage, op.ExternalID, dec.Existing, dec.Err)
+		d.t.Fatalf("%s %s/%s: want a new entry, got existing %d, err %v", op.Kind, op.Lineage, op.ExternalID, dec.ExistingSeq, dec.Err)
 	}
 	return dec.New
 }
@@ -119,7 +140,7 @@ func (d *stDriver) mustExisting(op Op) uint64 {
 		d.t.Fatalf("an existing receipt wrote an entry")
 	}
 	d.checkReplay()
-	return dec.Existing
+	return dec.ExistingSeq
 }
 
 func (d *stDriver) mustErr(op Op, target error) error {
@@ -127,7 +148,7 @@ func (d *stDriver) mustErr(op Op, target error) error {
 	n := len(d.log)
 	dec := d.do(op)
 	if !errors.Is(dec.Err, target) {
-		d.t.Fatalf("%s %s/%s: want error %v, got new %v, existing %d, err %v", op.Kind, op.Lineage, op.ExternalID, target, dec.New != nil, dec.Existing, dec.Err)
+		d.t.Fatalf("%s %s/%s: want error %v, got new %v, existing %d, err %v", op.Kind, op.Lineage, op.ExternalID, target, dec.New != nil, dec.ExistingSeq, dec.Err)
 	}
 	if len(d.log) != n {
 		d.t.Fatalf("a refused call wrote an entry")
@@ -173,7 +194,7 @@ func (d *stDriver) lineage(name string) Lineage {
 func (d *stDriver) checkReplay() {
 	d.t.Helper()
 	r := stReplay(d.t, d.log)
-	if err := d.s.Equal(r); err != nil {
+	if err := d.s.Diff(r); err != nil {
 		d.t.Fatalf("state differs from a replay of its log: %v", err)
 	}
 }
@@ -660,7 +681,7 @@ func TestStateSync(t *testing.T) {
 		if second.Seq != first.Seq+1 || len(d.log) != int(second.Seq) {
 			t.Fatalf("second sync seq %d, first %d", second.Seq, first.Seq)
 		}
-		if err := d.s.Equal(after); err != nil {
+		if err := d.s.Diff(after); err != nil {
 			t.Fatalf("second identical sync changed the state: %v", err)
 		}
 		if tk := d.ticket(L, "t0"); tk.FinalSeq != first.Seq {
@@ -692,7 +713,7 @@ func TestStateSync(t *testing.T) {
 			if err := d.s.Apply(e); err == nil {
 				t.Fatalf("Apply accepted a lease of nonce %d past MaxUint64", nonce)
 			}
-			if err := d.s.Equal(ref); err != nil {
+			if err := d.s.Diff(ref); err != nil {
 				t.Fatalf("rejected Apply changed the state: %v", err)
 			}
 		}
@@ -770,7 +791,7 @@ func TestStateApplyRejects(t *testing.T) {
 			if err := d.s.Apply(c.e); err == nil {
 				t.Fatalf("Apply accepted %+v", *c.e)
 			}
-			if err := d.s.Equal(ref); err != nil {
+			if err := d.s.Diff(ref); err != nil {
 				t.Fatalf("rejected Apply changed the state: %v", err)
 			}
 		})
@@ -803,7 +824,7 @@ func TestStateEqual(t *testing.T) {
 	}
 	base := []Op{stTx("L", "a", "1"), stTx("L", "b", "2"), stTx("", "p", "3")}
 	a := build(base...)
-	if err := a.Equal(build(base...)); err != nil {
+	if err := a.Diff(build(base...)); err != nil {
 		t.Fatalf("equal states differ: %v", err)
 	}
 	for name, other := range map[string]*State{
@@ -813,14 +834,14 @@ func TestStateEqual(t *testing.T) {
 		"one more sync": build(append(slices.Clone(base), stSync("L", 1))...),
 		"extra lineage": build(append(slices.Clone(base), stSync("M", 0))...),
 	} {
-		if a.Equal(other) == nil || other.Equal(a) == nil {
+		if a.Diff(other) == nil || other.Diff(a) == nil {
 			t.Errorf("%s: Equal sees no difference", name)
 		}
 	}
 }
 
 // stMergeDirty applies one TakeDirty output to a state built only from such
-// outputs, the way LoadState rebuilds it from the stored records.
+// outputs, the way LoadCache rebuilds it from the stored records.
 func stMergeDirty(p *State, d Dirty) {
 	for _, l := range d.Lineages {
 		p.lineages[l.Name] = l.clone()
@@ -877,7 +898,7 @@ func TestStateTakeDirty(t *testing.T) {
 			}
 		}
 		stMergeDirty(persisted, dirty)
-		if err := persisted.Equal(d.s); err != nil {
+		if err := persisted.Diff(d.s); err != nil {
 			t.Fatalf("after %v: state rebuilt from dirty records differs: %v", ops, err)
 		}
 		// Dirty records are copies: scribbling on them changes nothing.
@@ -893,7 +914,7 @@ func TestStateTakeDirty(t *testing.T) {
 		for _, tk := range dirty.Tickets {
 			tk.State = TicketFailed
 		}
-		if err := persisted.Equal(d.s); err != nil {
+		if err := persisted.Diff(d.s); err != nil {
 			t.Fatalf("changing a dirty record changed the state: %v", err)
 		}
 	}
@@ -1341,7 +1362,7 @@ func stRunStream(t *testing.T, seed uint64, ops int) {
 			outcomes["new "+op.Kind.String()]++
 			e := dec.New
 			if e == nil {
-				fail("want a new entry, got existing %d err %v", dec.Existing, dec.Err)
+				fail("want a new entry, got existing %d err %v", dec.ExistingSeq, dec.Err)
 			}
 			wantExt := op.ExternalID
 			if op.Kind == KindSync {
@@ -1380,23 +1401,23 @@ func stRunStream(t *testing.T, seed uint64, ops int) {
 			}
 		case want.existing != 0:
 			outcomes["existing "+op.Kind.String()]++
-			if dec.New != nil || dec.Err != nil || dec.Existing != want.existing {
-				fail("want existing %d, got new %v existing %d err %v", want.existing, dec.New != nil, dec.Existing, dec.Err)
+			if dec.New != nil || dec.Err != nil || dec.ExistingSeq != want.existing {
+				fail("want existing %d, got new %v existing %d err %v", want.existing, dec.New != nil, dec.ExistingSeq, dec.Err)
 			}
-			ex := d.log[dec.Existing-1]
+			ex := d.log[dec.ExistingSeq-1]
 			okKind := ex.Kind == op.Kind || (op.Kind == KindClose && ex.Kind == KindSync)
 			if !okKind || ex.Lineage != op.Lineage || (ex.Kind != KindSync && ex.ExternalID != op.ExternalID) {
-				fail("existing seq %d is %+v", dec.Existing, *ex)
+				fail("existing seq %d is %+v", dec.ExistingSeq, *ex)
 			}
 		case want.anyErr:
 			outcomes["exhausted"]++
 			if dec.Err == nil {
-				fail("want an error (nonce space used up), got new %v existing %d", dec.New != nil, dec.Existing)
+				fail("want an error (nonce space used up), got new %v existing %d", dec.New != nil, dec.ExistingSeq)
 			}
 		default:
 			outcomes["err "+want.err.Error()]++
 			if !errors.Is(dec.Err, want.err) {
-				fail("want error %v, got new %v existing %d err %v", want.err, dec.New != nil, dec.Existing, dec.Err)
+				fail("want error %v, got new %v existing %d err %v", want.err, dec.New != nil, dec.ExistingSeq, dec.Err)
 			}
 			var te *TicketError
 			if want.ticket != nil && (!errors.As(dec.Err, &te) || te.Ticket != *want.ticket) {
@@ -1463,7 +1484,7 @@ func stRunStream(t *testing.T, seed uint64, ops int) {
 			// The records of this batch every time, the whole state (which
 			// the model diff above also pins down) every few batches.
 			if batches++; batches%16 == 0 || step == ops-1 {
-				if err := persisted.Equal(d.s); err != nil {
+				if err := persisted.Diff(d.s); err != nil {
 					fail("state rebuilt from dirty records differs: %v", err)
 				}
 			} else {
@@ -1501,10 +1522,10 @@ func stRunStream(t *testing.T, seed uint64, ops int) {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
 	replayed := stReplay(t, d.log)
-	if err := replayed.Equal(d.s); err != nil {
+	if err := replayed.Diff(d.s); err != nil {
 		t.Fatalf("seed %d: replay of %d entries differs: %v", seed, len(d.log), err)
 	}
-	if err := d.s.Equal(replayed); err != nil {
+	if err := d.s.Diff(replayed); err != nil {
 		t.Fatalf("seed %d: replay of %d entries differs: %v", seed, len(d.log), err)
 	}
 	// The stream must have exercised the table, not only one corner of it.

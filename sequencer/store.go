@@ -87,7 +87,7 @@ type Store interface {
 	Plain(externalID string) (*PlainTx, error)
 	LineageCount() (int, error)
 	Commit(entries []*Entry, d Dirty) error
-	LoadState() (*State, error)
+	LoadCache() (*Cache, error)
 	LoadFullState() (*State, error)
 	PutEquivocation(Equivocation) error
 	Equivocations() ([]Equivocation, error)
@@ -106,8 +106,8 @@ type LevelStore struct {
 	// (damage inside complete journal records, a log shorter than at its
 	// last clean stop); Verify reports it as a fault.
 	Damaged string
-	// CacheRecords bounds the final tickets and plain txs that states
-	// loaded by LoadState keep in memory (DefaultCacheRecords if 0).
+	// CacheRecords bounds the final tickets and plain txs that the Cache
+	// LoadCache returns keeps in memory (DefaultCacheRecords if 0).
 	CacheRecords int
 
 	mu   sync.RWMutex
@@ -747,16 +747,17 @@ func batchSize(entries []*Entry, d Dirty) int {
 	return n
 }
 
-// LoadState reads the derived state back lazily: every lineage and every
-// leased ticket now, final tickets and plain txs on demand, through the
-// store as the state's Backing. Start-up costs the number of lineages and
+// LoadCache reads the derived state back lazily: every lineage and every
+// leased ticket now, final tickets and plain txs on demand, through a Cache
+// whose Backing is the store. Start-up costs the number of lineages and
 // tickets in flight, not the length of the log.
-func (s *LevelStore) LoadState() (*State, error) {
+func (s *LevelStore) LoadCache() (*Cache, error) {
 	st := NewState()
-	if err := s.loadLineages(st); err != nil {
+	lineages, err := s.loadLineages(st)
+	if err != nil {
 		return nil, err
 	}
-	for _, l := range st.lineages {
+	for _, l := range lineages {
 		for _, f := range l.InFlight {
 			t, err := s.Ticket(l.Name, f.ExternalID)
 			if err != nil {
@@ -766,18 +767,17 @@ func (s *LevelStore) LoadState() (*State, error) {
 				return nil, fmt.Errorf("%w: lineage %q: ticket %q is %s at nonce %d, the lineage leases nonce %d to it",
 					ErrCorrupt, l.Name, f.ExternalID, t.State, t.Nonce, f.Nonce)
 			}
-			st.tickets[ticketKey{t.Lineage, t.ExternalID}] = t
+			st.restoreTicket(t)
 		}
 	}
-	st.SetBacking(s, s.CacheRecords, true)
-	return st, nil
+	return NewCache(st, s, s.CacheRecords, true), nil
 }
 
 // LoadFullState reads every derived record into memory, for checks that
 // compare the whole state (verify).
 func (s *LevelStore) LoadFullState() (*State, error) {
 	st := NewState()
-	if err := s.loadLineages(st); err != nil {
+	if _, err := s.loadLineages(st); err != nil {
 		return nil, err
 	}
 	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxTicket}), nil)
@@ -793,7 +793,7 @@ func (s *LevelStore) LoadFullState() (*State, error) {
 			it.Release()
 			return nil, err
 		}
-		st.tickets[ticketKey{t.Lineage, t.ExternalID}] = t
+		st.restoreTicket(t)
 	}
 	it.Release()
 	if err := it.Error(); err != nil {
@@ -807,24 +807,27 @@ func (s *LevelStore) LoadFullState() (*State, error) {
 			it.Release()
 			return nil, err
 		}
-		st.plain[id] = p
+		st.restorePlain(id, p)
 	}
 	it.Release()
 	return st, it.Error()
 }
 
-func (s *LevelStore) loadLineages(st *State) error {
+// loadLineages puts every stored lineage into st and returns them.
+func (s *LevelStore) loadLineages(st *State) ([]*Lineage, error) {
 	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxLineage}), nil)
 	defer it.Release()
+	var out []*Lineage
 	for it.Next() {
 		name := string(it.Key()[1:])
 		l, err := decodeLineage(name, it.Value())
 		if err != nil {
-			return err
+			return nil, err
 		}
-		st.lineages[name] = l
+		st.restoreLineage(l)
+		out = append(out, l)
 	}
-	return it.Error()
+	return out, it.Error()
 }
 
 // Close closes the database. A writable store on a directory whose log is

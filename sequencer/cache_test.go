@@ -332,7 +332,7 @@ func TestMirrorCachedState(t *testing.T) {
 	}
 	rstore, m := openMirror()
 	for i := 0; i < 200; i += 25 {
-		if _, err := m.Apply(written[i:i+25]); err != nil {
+		if _, err := m.Apply(written[i : i+25]); err != nil {
 			t.Fatal(err)
 		}
 	}

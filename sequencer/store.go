@@ -91,6 +91,7 @@ var _ Store = (*LevelStore)(nil)
 // LevelStore is the Store on goleveldb.
 type LevelStore struct {
 	db *leveldb.DB
+	derivedRecords
 	// Recovered says what start-up dropped to open the store: a torn
 	// journal tail, never acknowledged.
 	Recovered string
@@ -390,47 +391,4 @@ func (s *LevelStore) PutEquivocation(p Equivocation) error {
 	k := binary.BigEndian.AppendUint64([]byte{pfxEquiv}, p.A.Seq)
 	k = append(k, p.B.Hash[:]...)
 	return s.db.Put(k, v, &opt.WriteOptions{Sync: true})
-}
-
-// Equivocations returns every stored proof, by seq.
-func (s *LevelStore) Equivocations() ([]Equivocation, error) {
-	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxEquiv}), nil)
-	defer it.Release()
-	var out []Equivocation
-	for it.Next() {
-		v := it.Value()
-		if len(v) < 4 {
-			return nil, fmt.Errorf("%w: equivocation record", ErrCorrupt)
-		}
-		n := uint64(binary.BigEndian.Uint32(v))
-		if n > uint64(len(v)-4) {
-			return nil, fmt.Errorf("%w: equivocation record", ErrCorrupt)
-		}
-		var p Equivocation
-		p.A, p.B = new(Entry), new(Entry)
-		if err := p.A.UnmarshalBinary(v[4 : 4+n]); err != nil {
-			return nil, err
-		}
-		if err := p.B.UnmarshalBinary(v[4+n:]); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, it.Error()
-}
-
-// HasIndex reports whether the lineage index holds seq (verify).
-func (s *LevelStore) HasIndex(lineage string, seq uint64) (bool, error) {
-	return s.db.Has(binary.BigEndian.AppendUint64(indexPrefix(lineage), seq), nil)
-}
-
-// IndexCount counts the lineage index records (verify).
-func (s *LevelStore) IndexCount() (uint64, error) {
-	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxIndex}), nil)
-	defer it.Release()
-	var n uint64
-	for it.Next() {
-		n++
-	}
-	return n, it.Error()
 }

@@ -11,13 +11,20 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/util"
 )
 
-// The derived records of a LevelStore: tickets, lineages, plain txs and
-// accepted requests, read one by one (RPC reads, the Cache's Backing) or
-// all at once when a node starts (LoadCache) or the log is verified
-// (LoadFullState). Commit writes them with the entries that change them.
+// The derived records of a LevelStore: tickets, lineages, plain txs,
+// accepted requests, the lineage index and equivocation proofs, read one by
+// one (RPC reads, the Cache's Backing) or all at once when a node starts
+// (LoadCache) or the log is verified (LoadFullState, the index counts).
+// Commit writes them with the entries that change them.
+
+// derivedRecords reads the derived records (writes are LevelStore's); a
+// LevelStore embeds it, and it is the Backing of the Cache LoadCache makes.
+type derivedRecords struct{ db *leveldb.DB }
+
+var _ Backing = derivedRecords{}
 
 // Ticket returns a stored ticket, or ErrNotFound.
-func (s *LevelStore) Ticket(lineage, externalID string) (*Ticket, error) {
+func (s derivedRecords) Ticket(lineage, externalID string) (*Ticket, error) {
 	b, err := s.db.Get(ticketKeyBytes(lineage, externalID), nil)
 	if errors.Is(err, leveldb.ErrNotFound) {
 		return nil, ErrNotFound
@@ -29,7 +36,7 @@ func (s *LevelStore) Ticket(lineage, externalID string) (*Ticket, error) {
 }
 
 // Lineage returns a stored lineage, or ErrNotFound.
-func (s *LevelStore) Lineage(name string) (*Lineage, error) {
+func (s derivedRecords) Lineage(name string) (*Lineage, error) {
 	b, err := s.db.Get(prefixed(pfxLineage, name), nil)
 	if errors.Is(err, leveldb.ErrNotFound) {
 		return nil, ErrNotFound
@@ -41,7 +48,7 @@ func (s *LevelStore) Lineage(name string) (*Lineage, error) {
 }
 
 // Plain returns the tx without lineage stored under externalID, or ErrNotFound.
-func (s *LevelStore) Plain(externalID string) (*PlainTx, error) {
+func (s derivedRecords) Plain(externalID string) (*PlainTx, error) {
 	b, err := s.db.Get(prefixed(pfxPlain, externalID), nil)
 	if errors.Is(err, leveldb.ErrNotFound) {
 		return nil, ErrNotFound
@@ -59,7 +66,7 @@ func (s *LevelStore) LineageCount() (int, error) {
 	return int(s.lineageCount.Load()), nil
 }
 
-func (s *LevelStore) countLineages() (int, error) {
+func (s derivedRecords) countLineages() (int, error) {
 	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxLineage}), nil)
 	defer it.Release()
 	n := 0
@@ -92,12 +99,12 @@ func (s *LevelStore) LoadCache() (*Cache, error) {
 			st.restoreTicket(t)
 		}
 	}
-	return NewCache(st, s, s.CacheRecords, true), nil
+	return NewCache(st, s.derivedRecords, s.CacheRecords, true), nil
 }
 
 // LoadFullState reads every derived record into memory, for checks that
 // compare the whole state (verify).
-func (s *LevelStore) LoadFullState() (*State, error) {
+func (s derivedRecords) LoadFullState() (*State, error) {
 	st := NewState()
 	if _, err := s.loadLineages(st); err != nil {
 		return nil, err
@@ -136,7 +143,7 @@ func (s *LevelStore) LoadFullState() (*State, error) {
 }
 
 // loadLineages puts every stored lineage into st and returns them.
-func (s *LevelStore) loadLineages(st *State) ([]*Lineage, error) {
+func (s derivedRecords) loadLineages(st *State) ([]*Lineage, error) {
 	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxLineage}), nil)
 	defer it.Release()
 	var out []*Lineage
@@ -153,7 +160,7 @@ func (s *LevelStore) loadLineages(st *State) ([]*Lineage, error) {
 }
 
 // Requests returns the accepted signed requests (SPEC §4: used once).
-func (s *LevelStore) Requests() ([]RequestRecord, error) {
+func (s derivedRecords) Requests() ([]RequestRecord, error) {
 	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxRequest}), nil)
 	defer it.Release()
 	var out []RequestRecord
@@ -165,4 +172,47 @@ func (s *LevelStore) Requests() ([]RequestRecord, error) {
 		out = append(out, RequestRecord{RequestID: RequestID{Hash: common.BytesToHash(k[1:]), Deadline: binary.BigEndian.Uint64(v[8:])}, Seq: binary.BigEndian.Uint64(v)})
 	}
 	return out, it.Error()
+}
+
+// Equivocations returns every stored proof, by seq.
+func (s derivedRecords) Equivocations() ([]Equivocation, error) {
+	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxEquiv}), nil)
+	defer it.Release()
+	var out []Equivocation
+	for it.Next() {
+		v := it.Value()
+		if len(v) < 4 {
+			return nil, fmt.Errorf("%w: equivocation record", ErrCorrupt)
+		}
+		n := uint64(binary.BigEndian.Uint32(v))
+		if n > uint64(len(v)-4) {
+			return nil, fmt.Errorf("%w: equivocation record", ErrCorrupt)
+		}
+		var p Equivocation
+		p.A, p.B = new(Entry), new(Entry)
+		if err := p.A.UnmarshalBinary(v[4 : 4+n]); err != nil {
+			return nil, err
+		}
+		if err := p.B.UnmarshalBinary(v[4+n:]); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, it.Error()
+}
+
+// HasIndex reports whether the lineage index holds seq (verify).
+func (s derivedRecords) HasIndex(lineage string, seq uint64) (bool, error) {
+	return s.db.Has(binary.BigEndian.AppendUint64(indexPrefix(lineage), seq), nil)
+}
+
+// IndexCount counts the lineage index records (verify).
+func (s derivedRecords) IndexCount() (uint64, error) {
+	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxIndex}), nil)
+	defer it.Release()
+	var n uint64
+	for it.Next() {
+		n++
+	}
+	return n, it.Error()
 }

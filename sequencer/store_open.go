@@ -181,7 +181,7 @@ func openJournaled(stor storage.Storage, readOnly bool) (*LevelStore, error) {
 	}
 	probe, err := newLevelStore(ro)
 	if err == nil {
-		err = probe.checkContiguous()
+		err = checkContiguous(ro, probe.Head().Seq)
 		probe.db.Close()
 	}
 	if err != nil {
@@ -256,9 +256,8 @@ func (s *LevelStore) addDamage(d string) {
 }
 
 // checkContiguous checks that entries 1..head are all stored (keys only).
-func (s *LevelStore) checkContiguous() error {
-	head := s.Head().Seq
-	it := s.db.NewIterator(&util.Range{Start: entryKey(1), Limit: []byte{pfxEntry + 1}}, nil)
+func checkContiguous(db *leveldb.DB, head uint64) error {
+	it := db.NewIterator(&util.Range{Start: entryKey(1), Limit: []byte{pfxEntry + 1}}, nil)
 	defer it.Release()
 	want := uint64(1)
 	for it.Next() {
@@ -291,7 +290,7 @@ func OpenMemStore() (*LevelStore, error) {
 }
 
 func newLevelStore(db *leveldb.DB) (*LevelStore, error) {
-	s := &LevelStore{db: db}
+	s := &LevelStore{db: db, derivedRecords: derivedRecords{db}}
 	if err := s.loadHead(); err != nil {
 		db.Close()
 		return nil, err

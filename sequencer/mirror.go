@@ -38,7 +38,7 @@ type Mirror struct {
 	core    *Core
 	cache   *Cache
 	hasher  *Hasher
-	stopped error // set once an equivocation is seen
+	stopped error // why following stopped (Halted): an equivocation, a forbidden entry, a dead store
 
 	headMu sync.Mutex
 	headCh chan struct{}

@@ -1528,6 +1528,17 @@ func stRunStream(t *testing.T, seed uint64, ops int) {
 	if err := d.s.Diff(replayed); err != nil {
 		t.Fatalf("seed %d: replay of %d entries differs: %v", seed, len(d.log), err)
 	}
+	// A follower's Core replays the primary's entries to the same state
+	// and the same head.
+	f := NewCore(testDomain(), NewState(), Head{}, 0)
+	for _, e := range d.log {
+		if err := f.Follow(e); err != nil {
+			t.Fatalf("seed %d: a follower refuses the primary's entry: %v", seed, err)
+		}
+	}
+	if err := f.State().Diff(d.s); err != nil || f.Head() != d.c.Head() {
+		t.Fatalf("seed %d: follower at %+v (%v), primary at %+v", seed, f.Head(), err, d.c.Head())
+	}
 	// The stream must have exercised the table, not only one corner of it.
 	for _, k := range []string{"new tx", "new close", "new release", "new fail", "new sync", "existing tx", "existing close",
 		"err " + ErrTicketFinal.Error(), "err " + ErrExternalIDConfl.Error(), "err " + ErrNotFound.Error(), "err " + ErrTooManyInFlight.Error()} {

@@ -42,8 +42,8 @@ type indexStore interface {
 // from 1, the hash chain, every hash recomputed under the stored domain,
 // data only on tx entries, timestamps never decreasing, the rules of SPEC
 // §3, the stored primary's signature), the head record, the derived ticket
-// state equal to a replay of the log, and the lineage index: a lineage's entries are exactly the entries
-// that name it. A LevelStore that lost records at open (Damaged) is a
+// state equal to a replay of the log, and the lineage index: a lineage's
+// entries are exactly the entries that name it. A LevelStore that lost records at open (Damaged) is a
 // fault; a torn tail it dropped is reported in Recovered. It stops at the
 // first fault, returned as a *Fault.
 func Verify(store Store) (VerifyReport, error) {

@@ -36,6 +36,12 @@ var (
 	ErrEquivocation = errors.New("primary equivocated")
 	// ErrGap is returned by Mirror.Apply when entries start past head+1.
 	ErrGap = errors.New("entries start past the head")
+	// ErrNotChained (Core.Follow): the entry's prevHash is not the head's
+	// hash.
+	ErrNotChained = errors.New("prevHash does not match the head")
+	// ErrRejected (Core.Follow): the rules of SPEC §3 do not allow the
+	// entry here.
+	ErrRejected = errors.New("entry breaks the rules of the log")
 	// ErrForkSuspected means a signed entry does not chain onto our head.
 	ErrForkSuspected = errors.New("fork suspected")
 	// ErrUnanchored is returned by Repair when the entry before the fetched

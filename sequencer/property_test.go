@@ -442,7 +442,7 @@ func stRunStream(t *testing.T, seed uint64, ops int) {
 			outcomes["new "+op.Kind.String()]++
 			e := dec.New
 			if e == nil {
-				fail("want a new entry, got existing %d err %v", dec.Existing, dec.Err)
+				fail("want a new entry, got existing %d err %v", dec.ExistingSeq, dec.Err)
 			}
 			wantExt := op.ExternalID
 			if op.Kind == KindSync {
@@ -481,23 +481,23 @@ func stRunStream(t *testing.T, seed uint64, ops int) {
 			}
 		case want.existing != 0:
 			outcomes["existing "+op.Kind.String()]++
-			if dec.New != nil || dec.Err != nil || dec.Existing != want.existing {
-				fail("want existing %d, got new %v existing %d err %v", want.existing, dec.New != nil, dec.Existing, dec.Err)
+			if dec.New != nil || dec.Err != nil || dec.ExistingSeq != want.existing {
+				fail("want existing %d, got new %v existing %d err %v", want.existing, dec.New != nil, dec.ExistingSeq, dec.Err)
 			}
-			ex := d.log[dec.Existing-1]
+			ex := d.log[dec.ExistingSeq-1]
 			okKind := ex.Kind == op.Kind || (op.Kind == KindClose && ex.Kind == KindSync)
 			if !okKind || ex.Lineage != op.Lineage || (ex.Kind != KindSync && ex.ExternalID != op.ExternalID) {
-				fail("existing seq %d is %+v", dec.Existing, *ex)
+				fail("existing seq %d is %+v", dec.ExistingSeq, *ex)
 			}
 		case want.anyErr:
 			outcomes["exhausted"]++
 			if dec.Err == nil {
-				fail("want an error (nonce space used up), got new %v existing %d", dec.New != nil, dec.Existing)
+				fail("want an error (nonce space used up), got new %v existing %d", dec.New != nil, dec.ExistingSeq)
 			}
 		default:
 			outcomes["err "+want.err.Error()]++
 			if !errors.Is(dec.Err, want.err) {
-				fail("want error %v, got new %v existing %d err %v", want.err, dec.New != nil, dec.Existing, dec.Err)
+				fail("want error %v, got new %v existing %d err %v", want.err, dec.New != nil, dec.ExistingSeq, dec.Err)
 			}
 			var te *TicketError
 			if want.ticket != nil && (!errors.As(dec.Err, &te) || te.Ticket != *want.ticket) {
@@ -564,7 +564,7 @@ func stRunStream(t *testing.T, seed uint64, ops int) {
 			// The records of this batch every time, the whole state (which
 			// the model diff above also pins down) every few batches.
 			if batches++; batches%16 == 0 || step == ops-1 {
-				if err := persisted.Equal(d.s); err != nil {
+				if err := persisted.Diff(d.s); err != nil {
 					fail("state rebuilt from dirty records differs: %v", err)
 				}
 			} else {
@@ -602,11 +602,22 @@ func stRunStream(t *testing.T, seed uint64, ops int) {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
 	replayed := stReplay(t, d.log)
-	if err := replayed.Equal(d.s); err != nil {
+	if err := replayed.Diff(d.s); err != nil {
 		t.Fatalf("seed %d: replay of %d entries differs: %v", seed, len(d.log), err)
 	}
-	if err := d.s.Equal(replayed); err != nil {
+	if err := d.s.Diff(replayed); err != nil {
 		t.Fatalf("seed %d: replay of %d entries differs: %v", seed, len(d.log), err)
+	}
+	// A follower's Core replays the primary's entries to the same state
+	// and the same head.
+	f := NewCore(testDomain(), NewState(), Head{}, 0)
+	for _, e := range d.log {
+		if err := f.Follow(e); err != nil {
+			t.Fatalf("seed %d: a follower refuses the primary's entry: %v", seed, err)
+		}
+	}
+	if err := f.State().Diff(d.s); err != nil || f.Head() != d.c.Head() {
+		t.Fatalf("seed %d: follower at %+v (%v), primary at %+v", seed, f.Head(), err, d.c.Head())
 	}
 	// The stream must have exercised the table, not only one corner of it.
 	for _, k := range []string{"new tx", "new close", "new release", "new fail", "new sync", "existing tx", "existing close",

@@ -60,43 +60,51 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
-// scCore is what the scenarios need of the core: the state, the log it was
-// derived from and the in-flight limit.
+// scCore is what the scenarios need of the core: a Core (the state and its
+// head) and the log it was derived from.
 type scCore struct {
-	s   *State
+	c   *Core
 	log []*Entry
-	max int
+}
+
+func newSCCore() *scCore {
+	return &scCore{c: NewCore(testDomain(), NewState(), Head{}, 64)}
+}
+
+// state is the ticket state at the head.
+func (c *scCore) state() *State { return c.c.State() }
+
+// setMaxInFlight changes the --max-in-flight limit from the next op on.
+func (c *scCore) setMaxInFlight(n int) {
+	c.c = NewCore(testDomain(), c.c.State(), c.c.Head(), n)
 }
 
 // step is the one place the scenarios turn an op into an answer and, for a
-// new entry, a chained entry in the log: the ordering step of the pipeline
-// (Decide, then seq, prevHash, timestamp and hash, then Apply).
+// new entry, a chained entry in the log: the pipeline's own Core.Step.
 func (c *scCore) step(op Op) (Decision, error) {
-	dec := c.s.Decide(&op, c.max)
-	if dec.New == nil {
-		return dec, nil
+	dec, err := c.c.Step(&op, 1_700_000_000_000+c.c.Head().Seq+1)
+	if err != nil {
+		return dec, fmt.Errorf("Decide and Apply disagree: %w", err)
 	}
-	e := dec.New
-	e.Seq = uint64(len(c.log)) + 1
-	if len(c.log) > 0 {
-		e.PrevHash = c.log[len(c.log)-1].Hash
+	if dec.New != nil {
+		c.log = append(c.log, dec.New)
 	}
-	e.Timestamp = 1_700_000_000_000 + e.Seq
-	e.Hash = stHash(e.Seq)
-	if err := c.s.Apply(e); err != nil {
-		return dec, fmt.Errorf("Decide gave entry %+v that Apply rejects: %w", *e, err)
-	}
-	c.log = append(c.log, e)
 	return dec, nil
 }
 
-// apply hands the state an entry that no Decide made, at the next seq. An
-// accepted entry joins the log.
+// apply hands the core an entry that no Decide made, chained at the next
+// seq as a replica would receive it (Core.Follow). An accepted entry joins
+// the log; a refusal is the rules' own message.
 func (c *scCore) apply(e *Entry) error {
-	e.Seq = uint64(len(c.log)) + 1
-	e.Hash = stHash(e.Seq)
-	if err := c.s.Apply(e); err != nil {
-		return err
+	h := c.c.Head()
+	e.Seq, e.PrevHash, e.Timestamp = h.Seq+1, h.Hash, 1_700_000_000_000+h.Seq+1
+	e.Hash = NewHasher(testDomain()).EntryHash(e)
+	if err := c.c.Follow(e); err != nil {
+		if !errors.Is(err, ErrRejected) {
+			return err // refused before the rules (an unknown kind)
+		}
+		// The rules' own message, without Follow's ErrRejected prefix.
+		return errors.New(strings.TrimPrefix(err.Error(), ErrRejected.Error()+": "))
 	}
 	c.log = append(c.log, e)
 	return nil
@@ -109,13 +117,13 @@ type scenario struct {
 }
 
 func newScenario() *scenario {
-	return &scenario{core: &scCore{s: NewState(), max: 64}, datas: map[common.Hash]string{}}
+	return &scenario{core: newSCCore(), datas: map[common.Hash]string{}}
 }
 
 func (sc *scenario) run(t *testing.T, td *datadriven.TestData) string {
 	out := sc.command(t, td)
 	r := stReplay(t, sc.core.log)
-	if err := sc.core.s.Equal(r); err != nil {
+	if err := sc.core.state().Diff(r); err != nil {
 		td.Fatalf(t, "after this command the state differs from a replay of its log: %v", err)
 	}
 	return out
@@ -128,7 +136,7 @@ func (sc *scenario) command(t *testing.T, td *datadriven.TestData) string {
 		max := 64
 		td.MaybeScanArgs(t, "max-in-flight", &max)
 		*sc = *newScenario()
-		sc.core.max = max
+		sc.core.setMaxInFlight(max)
 		return ""
 	case "tx", "close", "release", "fail", "sync":
 		return sc.op(t, td)
@@ -138,27 +146,27 @@ func (sc *scenario) command(t *testing.T, td *datadriven.TestData) string {
 		var lineage, id string
 		td.ScanArgs(t, "lineage", &lineage)
 		td.ScanArgs(t, "id", &id)
-		tk, ok := c.s.Ticket(lineage, id)
+		tk, ok := c.state().Ticket(lineage, id)
 		if !ok {
 			return "no ticket"
 		}
 		return sc.ticket(tk)
 	case "lineage":
 		name := sc.positional(t, td)
-		l, ok := c.s.Lineage(name)
+		l, ok := c.state().Lineage(name)
 		if !ok {
 			return "no lineage"
 		}
 		return sc.lineage(l)
 	case "plain":
 		id := sc.positional(t, td)
-		p, ok := c.s.Plain(id)
+		p, ok := c.state().Plain(id)
 		if !ok {
 			return "no plain tx"
 		}
 		return fmt.Sprintf("plain %s seq=%d dataHash=%s", id, p.Seq, sc.hash(p.DataHash))
 	case "lineages":
-		return strconv.Itoa(c.s.LineageCount())
+		return strconv.Itoa(c.state().LineageCount())
 	case "mark":
 		sc.mark = stReplay(t, c.log)
 		return ""
@@ -166,7 +174,7 @@ func (sc *scenario) command(t *testing.T, td *datadriven.TestData) string {
 		if sc.mark == nil {
 			td.Fatalf(t, "since-mark without mark")
 		}
-		if err := c.s.Equal(sc.mark); err != nil {
+		if err := c.state().Diff(sc.mark); err != nil {
 			return "changed: " + err.Error()
 		}
 		return "unchanged"
@@ -205,7 +213,7 @@ func (sc *scenario) op(t *testing.T, td *datadriven.TestData) string {
 		td.Fatalf(t, "%v", err)
 	}
 	n := 0
-	for _, set := range []bool{dec.New != nil, dec.Existing != 0, dec.Err != nil} {
+	for _, set := range []bool{dec.New != nil, dec.ExistingSeq != 0, dec.Err != nil} {
 		if set {
 			n++
 		}
@@ -219,11 +227,11 @@ func (sc *scenario) op(t *testing.T, td *datadriven.TestData) string {
 			td.Fatalf(t, "entry sender %s, the caller is %s", dec.New.Sender, op.Sender)
 		}
 		return "new " + sc.entry(dec.New)
-	case dec.Existing != 0:
-		if dec.Existing > uint64(len(c.log)) {
-			td.Fatalf(t, "existing seq %d past the head %d", dec.Existing, len(c.log))
+	case dec.ExistingSeq != 0:
+		if dec.ExistingSeq > uint64(len(c.log)) {
+			td.Fatalf(t, "existing seq %d past the head %d", dec.ExistingSeq, len(c.log))
 		}
-		return "existing " + sc.entry(c.log[dec.Existing-1])
+		return "existing " + sc.entry(c.log[dec.ExistingSeq-1])
 	}
 	return sc.err(t, td, op, dec.Err)
 }
@@ -253,9 +261,12 @@ func (sc *scenario) forged(t *testing.T, td *datadriven.TestData) string {
 	if arg, ok := td.Arg("dataHash"); ok {
 		e.DataHash = sc.parseHash(t, td, arg.SingleVal(t))
 	}
+	if d, ok := sc.datas[e.DataHash]; ok && e.Kind == KindTx {
+		e.Data = []byte(d) // a tx carries the data its dataHash names
+	}
 	before := stReplay(t, sc.core.log)
 	if err := sc.core.apply(e); err != nil {
-		if err := sc.core.s.Equal(before); err != nil {
+		if err := sc.core.state().Diff(before); err != nil {
 			td.Fatalf(t, "a refused entry changed the state: %v", err)
 		}
 		return "rejected: " + sc.names(err.Error())
@@ -286,7 +297,7 @@ func (sc *scenario) err(t *testing.T, td *datadriven.TestData, op Op, err error)
 	out := fmt.Sprintf("error %s: %v", name, err)
 	var te *TicketError
 	if errors.As(err, &te) {
-		cur, ok := sc.core.s.Ticket(op.Lineage, op.ExternalID)
+		cur, ok := sc.core.state().Ticket(op.Lineage, op.ExternalID)
 		if !ok || cur != te.Ticket {
 			td.Fatalf(t, "TicketFinal carries %+v, the ticket is %+v", te.Ticket, cur)
 		}

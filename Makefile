@@ -15,3 +15,6 @@ bench:
 fuzz:
 	go test -run '^$$' -fuzz FuzzEntryRecord -fuzztime 60s ./sequencer/
 	go test -run '^$$' -fuzz FuzzDerivedRecords -fuzztime 60s ./sequencer/
+
+vet:
+	go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...

@@ -1,11 +1,9 @@
 package client
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -28,29 +26,18 @@ func ToEntry(j *Entry) (*sequencer.Entry, error) {
 	return e, nil
 }
 
-// VerifyEntry checks that e's hash is the EIP-712 hash of its fields under
-// domain d, that its data (when present) hashes to dataHash, and that
-// primary signed it.
+// VerifyEntry checks e as a replica does (sequencer.CheckSigned): a known
+// kind, its hash the EIP-712 hash of its fields under domain d, data only
+// on a tx entry and hashing to its dataHash, and primary's signature.
 func VerifyEntry(d sequencer.Domain, primary common.Address, j *Entry) error {
 	e, err := ToEntry(j)
 	if err != nil {
 		return err
 	}
-	h := sequencer.NewHasher(d)
-	if got := h.EntryHash(e); got != e.Hash {
-		return fmt.Errorf("seq %d: hash %s, fields hash to %s", e.Seq, e.Hash, got)
+	if e.Kind == sequencer.KindTx && j.Data == nil {
+		return fmt.Errorf("seq %d: tx entry without data", e.Seq)
 	}
-	if j.Data != nil && crypto.Keccak256Hash(e.Data) != e.DataHash {
-		return fmt.Errorf("seq %d: data does not hash to dataHash", e.Seq)
-	}
-	signer, err := sequencer.Recover(e.Hash, e.Signature[:])
-	if err != nil {
-		return fmt.Errorf("seq %d: %w", e.Seq, err)
-	}
-	if signer != primary {
-		return fmt.Errorf("seq %d: signed by %s, not %s", e.Seq, signer, primary)
-	}
-	return nil
+	return sequencer.CheckSigned(sequencer.NewHasher(d), primary, e)
 }
 
 // VerifyChain checks consecutive entries: each verifies, seq follows seq,
@@ -71,9 +58,6 @@ func VerifyChain(d sequencer.Domain, primary common.Address, prev common.Hash, e
 	}
 	return nil
 }
-
-// ErrNotEquivocation means the pair does not prove an equivocation.
-var ErrNotEquivocation = errors.New("not an equivocation")
 
 // VerifyEquivocation checks a proof: two entries with one seq and
 // different hashes, both validly signed by primary under d (SPEC §2).

@@ -92,7 +92,7 @@ func waitProof(t testing.TB, r *testReplica) sequencer.Equivocation {
 		eqs, _ = r.store.Equivocations()
 		return len(eqs) > 0
 	})
-	if err := r.mirror.Stopped(); !errors.Is(err, sequencer.ErrEquivocation) {
+	if err := r.mirror.Halted(); !errors.Is(err, sequencer.ErrEquivocation) {
 		t.Fatalf("mirror stopped with %v, want ErrEquivocation", err)
 	}
 	// SPEC §6: it stops following that primary.
@@ -216,7 +216,7 @@ func TestFollowerBrokenPeerLog(t *testing.T) {
 		w.WriteByte(0)
 	})
 	r := startReplica(t, lg, replicaOpts{noFollower: true, nodeOpts: nodeOpts{peers: []peer.AddrInfo{fake.info()}}})
-	if _, err := r.mirror.Apply(held, false); err != nil {
+	if _, err := r.mirror.Apply(held); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, waitLong, "replica to connect to the peer", func() bool { return r.node.PeerCount() > 0 })
@@ -230,8 +230,8 @@ func TestFollowerBrokenPeerLog(t *testing.T) {
 	if ranges > 20 {
 		t.Errorf("the follower sent %d range requests in 3 s to a peer whose log does not chain: a busy loop", ranges)
 	}
-	if eqs, _ := r.store.Equivocations(); len(eqs) != 0 || r.mirror.Stopped() != nil {
-		t.Errorf("proof stored (%d) or stopped (%v) on an unproven fork", len(eqs), r.mirror.Stopped())
+	if eqs, _ := r.store.Equivocations(); len(eqs) != 0 || r.mirror.Halted() != nil {
+		t.Errorf("proof stored (%d) or stopped (%v) on an unproven fork", len(eqs), r.mirror.Halted())
 	}
 	if h := r.store.Head(); h.Seq != 5 || h.Hash != held[4].Hash {
 		t.Errorf("head moved to %d", h.Seq)

@@ -107,7 +107,7 @@ func (f *Follower) Health() error {
 // and hands them to the mirror, which checks and rewrites them.
 func (f *Follower) repair(ctx context.Context) {
 	from, _ := f.mirror.Damage()
-	if from == 0 || f.mirror.Stopped() != nil {
+	if from == 0 || f.mirror.Halted() != nil {
 		return
 	}
 	st := f.mirror.Store()
@@ -227,7 +227,7 @@ func (f *Follower) Run(ctx context.Context) {
 	defer t.Stop()
 	f.trigger()
 	lastHead := f.mirror.Store().Head().Seq
-	for ctx.Err() == nil && f.mirror.Stopped() == nil {
+	for ctx.Err() == nil && f.mirror.Halted() == nil {
 		select {
 		case <-ctx.Done():
 		case <-t.C:
@@ -271,7 +271,7 @@ func (f *Follower) applyGossip(ctx context.Context) {
 	tick := time.NewTicker(reorderWait / 4)
 	defer tick.Stop()
 	apply := func(es []*sequencer.Entry) {
-		_, err := f.mirror.Apply(es, true)
+		_, err := f.mirror.ApplyVerified(es)
 		if err != nil && !errors.Is(err, sequencer.ErrGap) {
 			f.handle(err)
 		}
@@ -310,7 +310,7 @@ func (f *Follower) applyGossip(ctx context.Context) {
 			if !ok {
 				return
 			}
-			if f.mirror.Stopped() != nil {
+			if f.mirror.Halted() != nil {
 				return
 			}
 			// Batches that are already waiting and continue this one go
@@ -374,7 +374,7 @@ func (f *Follower) handle(err error) {
 // catchUp asks every connected host for its head and fetches what it
 // lacks from the one with the highest, verifying every entry.
 func (f *Follower) catchUp(ctx context.Context) {
-	if f.mirror.Stopped() != nil {
+	if f.mirror.Halted() != nil {
 		return
 	}
 	best, bestHead := f.bestSource(ctx)
@@ -389,7 +389,7 @@ func (f *Follower) catchUp(ctx context.Context) {
 	ranges := make(chan fetched, 2)
 	go f.fetchRanges(fctx, best, f.mirror.Store().Head().Seq+1, bestHead.Seq, ranges)
 	for fr := range ranges {
-		if ctx.Err() != nil || f.mirror.Stopped() != nil {
+		if ctx.Err() != nil || f.mirror.Halted() != nil {
 			return
 		}
 		head := f.mirror.Store().Head()
@@ -404,13 +404,13 @@ func (f *Follower) catchUp(ctx context.Context) {
 			f.log.Warn("sync: peer sent an entry the primary did not sign", "peer", p, "err", err)
 			return
 		}
-		n, err := f.mirror.Apply(es, true)
+		n, err := f.mirror.ApplyVerified(es)
 		if errors.Is(err, sequencer.ErrForkSuspected) && head.Seq > 0 {
 			// The peer's entry head+1 does not chain onto ours: fetch its
 			// entry at our head; Apply compares and keeps the proof.
 			other, ferr := f.node.fetchRangeVia(ctx, best, head.Seq, 1)
 			if ferr == nil && len(other) == 1 {
-				if _, aerr := f.mirror.Apply(other, false); aerr != nil {
+				if _, aerr := f.mirror.Apply(other); aerr != nil {
 					err = aerr
 				}
 			}
@@ -466,7 +466,7 @@ func (f *Follower) bestSource(ctx context.Context) (network.Conn, *sequencer.Ent
 	var bestHead *sequencer.Entry
 	h := sequencer.NewHasher(f.mirror.Domain())
 	for _, c := range f.node.host.Network().Conns() {
-		if c.IsClosed() || f.mirror.Stopped() != nil {
+		if c.IsClosed() || f.mirror.Halted() != nil {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -482,7 +482,7 @@ func (f *Follower) bestSource(ctx context.Context) (network.Conn, *sequencer.Ent
 		f.node.seenHead(e.Seq)
 		ours := f.mirror.Store().Head()
 		if e.Seq <= ours.Seq {
-			_, err := f.mirror.Apply([]*sequencer.Entry{e}, true)
+			_, err := f.mirror.ApplyVerified([]*sequencer.Entry{e})
 			f.handle(err)
 			continue
 		}
@@ -491,7 +491,7 @@ func (f *Follower) bestSource(ctx context.Context) (network.Conn, *sequencer.Ent
 			at, err := f.node.fetchRangeVia(cctx, c, ours.Seq, 1)
 			cancel()
 			if err == nil && len(at) == 1 {
-				_, err := f.mirror.Apply(at, false)
+				_, err := f.mirror.Apply(at)
 				f.handle(err)
 			}
 		}
@@ -499,7 +499,7 @@ func (f *Follower) bestSource(ctx context.Context) (network.Conn, *sequencer.Ent
 			best, bestHead = c, e
 		}
 	}
-	if f.mirror.Stopped() != nil {
+	if f.mirror.Halted() != nil {
 		return nil, nil
 	}
 	return best, bestHead
@@ -558,11 +558,11 @@ func RecoverPrimary(ctx context.Context, n *Node, m *sequencer.Mirror, wait time
 	}
 	f := NewFollower(n, m, nil)
 	f.catchUp(ctx)
-	if err := m.Stopped(); err != nil {
+	if err := m.Halted(); err != nil {
 		return err
 	}
 	_, bestHead := f.bestSource(ctx)
-	if err := m.Stopped(); err != nil {
+	if err := m.Halted(); err != nil {
 		return err
 	}
 	if bestHead != nil && bestHead.Seq > m.Store().Head().Seq {

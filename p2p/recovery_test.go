@@ -59,8 +59,8 @@ func TestRecoverPrimaryAfterWipe(t *testing.T) {
 	writePlain(t, p.seq, "after recovery", 20)
 	waitHead(t, r.store, want+21, "replica after recovery")
 	assertSameLog(t, p.store, r.store)
-	if eqs, _ := r.store.Equivocations(); len(eqs) != 0 || r.mirror.Stopped() != nil {
-		t.Fatalf("replica saw equivocation: %d proofs, %v", len(eqs), r.mirror.Stopped())
+	if eqs, _ := r.store.Equivocations(); len(eqs) != 0 || r.mirror.Halted() != nil {
+		t.Fatalf("replica saw equivocation: %d proofs, %v", len(eqs), r.mirror.Halted())
 	}
 }
 
@@ -172,7 +172,7 @@ func TestGuardPrimary(t *testing.T) {
 			t.Fatal(err)
 		}
 		es, _ := healthy.store.Range(1, 50)
-		if _, err := m.Apply(es, false); err != nil {
+		if _, err := m.Apply(es); err != nil {
 			t.Fatal(err)
 		}
 		server := startNode(t, lg, frozen, nodeOpts{})

@@ -41,8 +41,8 @@ func TestGossipReplication(t *testing.T) {
 		if got := counter(t, r.node.m.received); got == 0 {
 			t.Errorf("replica %d received no entries by gossip", i+1)
 		}
-		if r.mirror.Stopped() != nil {
-			t.Errorf("replica %d stopped: %v", i+1, r.mirror.Stopped())
+		if r.mirror.Halted() != nil {
+			t.Errorf("replica %d stopped: %v", i+1, r.mirror.Halted())
 		}
 	}
 	waitFor(t, waitLong, "the primary to publish every entry", func() bool {

@@ -115,7 +115,7 @@ func TestValidatorVerdicts(t *testing.T) {
 	lg := newTestLog(t)
 	r := startReplica(t, lg, replicaOpts{noFollower: true})
 	held := chain(t, lg.key, lg.domain, sequencer.Head{}, 5, "held")
-	if _, err := r.mirror.Apply(held, false); err != nil {
+	if _, err := r.mirror.Apply(held); err != nil {
 		t.Fatal(err)
 	}
 	from := peer.ID("rogue")
@@ -291,8 +291,8 @@ func TestRoguePeer(t *testing.T) {
 	if h := r.store.Head(); h.Seq != 30 || h.Hash != held[29].Hash {
 		t.Fatalf("replica head %d %s after the attack, want 30 %s", h.Seq, h.Hash, held[29].Hash)
 	}
-	if eqs, _ := r.store.Equivocations(); len(eqs) != 0 || r.mirror.Stopped() != nil {
-		t.Fatalf("replica stopped (%v) with %d proofs after garbage", r.mirror.Stopped(), len(eqs))
+	if eqs, _ := r.store.Equivocations(); len(eqs) != 0 || r.mirror.Halted() != nil {
+		t.Fatalf("replica stopped (%v) with %d proofs after garbage", r.mirror.Halted(), len(eqs))
 	}
 	if _, err := sequencer.Verify(r.store); err != nil {
 		t.Fatal(err)

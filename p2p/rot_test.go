@@ -57,7 +57,7 @@ func TestBitRotRepaired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Apply(es, false); err != nil {
+	if _, err := m.Apply(es); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()

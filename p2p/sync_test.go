@@ -38,7 +38,7 @@ func serverWithOpts(t testing.TB, lg testLog, entries []*sequencer.Entry, o node
 	}
 	for len(entries) > 0 {
 		k := min(len(entries), 500)
-		if _, err := m.Apply(entries[:k], false); err != nil {
+		if _, err := m.Apply(entries[:k]); err != nil {
 			t.Fatal(err)
 		}
 		entries = entries[k:]
@@ -443,7 +443,7 @@ func TestFollowerRejectsForgedSyncEntries(t *testing.T) {
 		w.WriteByte(0)
 	})
 	r := startReplica(t, lg, replicaOpts{noFollower: true, nodeOpts: nodeOpts{peers: []peer.AddrInfo{fake.info()}}})
-	if _, err := r.mirror.Apply(held, false); err != nil {
+	if _, err := r.mirror.Apply(held); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, waitLong, "replica to connect to the peer", func() bool { return r.node.PeerCount() > 0 })
@@ -457,8 +457,8 @@ func TestFollowerRejectsForgedSyncEntries(t *testing.T) {
 		if h := r.store.Head(); h.Seq != 5 || h.Hash != held[4].Hash {
 			t.Fatalf("%s: replica stored forged entries, head %d", name, h.Seq)
 		}
-		if r.mirror.Stopped() != nil {
-			t.Fatalf("%s: replica stopped: %v", name, r.mirror.Stopped())
+		if r.mirror.Halted() != nil {
+			t.Fatalf("%s: replica stopped: %v", name, r.mirror.Halted())
 		}
 	}
 	serving.Store("genuine")

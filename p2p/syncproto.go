@@ -41,11 +41,6 @@ const (
 	rateLimitedTries   = 5 // asked 5 times over at least 1.5 s
 )
 
-var (
-	errRemote      = errors.New("peer answered with an error")
-	errRateLimited = fmt.Errorf("%w: %s", errRemote, msgRateLimited)
-)
-
 func (n *Node) serveSync(s network.Stream) {
 	defer s.Close()
 	// Per peer: a request rate, and at most maxSyncPerPeer streams, so

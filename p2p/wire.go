@@ -2,7 +2,6 @@ package p2p
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/seqnode/sequencer/sequencer"
@@ -11,8 +10,6 @@ import (
 // Gossip message: type(1) = msgEntries, then per entry uvarint(len) record
 // (sequencer.Entry.MarshalBinary), entries in consecutive seq order.
 const msgEntries = 1
-
-var errMalformed = errors.New("malformed message")
 
 // encodeBatch encodes consecutive entries as one gossip message.
 func encodeBatch(entries []*sequencer.Entry) ([]byte, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,7 +115,7 @@ func (api *API) fail(err error) error {
 	out := toRPC(err, api.cfg.Primary)
 	var re *Error
 	if errors.As(out, &re) {
-		api.errs.WithLabelValues(itoa(re.Code)).Inc()
+		api.errs.WithLabelValues(strconv.Itoa(re.Code)).Inc()
 		if re.Code == CodeNotPrimary && api.cfg.PrimaryRPC != "" {
 			re.Data = map[string]string{"primary": api.cfg.Primary.Hex(), "rpc": api.cfg.PrimaryRPC}
 		}
@@ -129,8 +130,6 @@ func (api *API) health() error {
 	}
 	return api.cfg.Health()
 }
-
-func itoa(n int) string { return big.NewInt(int64(n)).String() }
 
 // precheck applies the checks every write makes before its own: not a
 // replica (4002), not halted (4009).

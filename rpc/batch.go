@@ -29,12 +29,6 @@ import (
 // have run (and are answered with -32003), where go-ethereum skips them; a
 // write is idempotent by its externalId, so a client retries it safely.
 
-const (
-	codeResponseTooLarge = -32003
-	msgResponseTooLarge  = "response too large"
-	msgBatchTooLarge     = "batch too large" // go-ethereum's words, kept as the message's prefix
-)
-
 var acceptedContentTypes = []string{"application/json", "application/json-rpc", "application/jsonrequest"}
 
 func isJSONContent(r *http.Request) bool {

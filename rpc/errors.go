@@ -22,6 +22,12 @@ const (
 	CodeOverloaded         = 4007
 	CodeExternalIDConflict = 4008
 	CodeHalted             = 4009
+
+	// A batch whose answer passes the response limit: go-ethereum's code
+	// and words, kept as the message's prefix.
+	codeResponseTooLarge = -32003
+	msgResponseTooLarge  = "response too large"
+	msgBatchTooLarge     = "batch too large"
 )
 
 // Error is a JSON-RPC error with its code, stable message and data.

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"encoding/json"
+	"regexp"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -30,12 +31,22 @@ func FuzzParams(f *testing.F) {
 				}
 			}
 		}
+		// SPEC §4 limits, read independently as regular expressions.
 		s := string(b)
-		validLineage(s)
-		validExternalID(s)
+		if got, want := validLineage(s), fuzzLineage.MatchString(s); got != want {
+			t.Fatalf("validLineage(%q) = %v, SPEC §4 says %v", s, got, want)
+		}
+		if got, want := validExternalID(s), fuzzExternalID.MatchString(s); got != want {
+			t.Fatalf("validExternalID(%q) = %v, SPEC §4 says %v", s, got, want)
+		}
 		checkTicketName(s, s)
 	})
 }
+
+var (
+	fuzzLineage    = regexp.MustCompile(`^[A-Za-z0-9:._/-]{1,128}$`)
+	fuzzExternalID = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
+)
 
 // The request signature check takes any signature bytes without panicking
 // and never accepts one that does not recover to the claimed sender.

@@ -44,7 +44,7 @@ func cacheRunStream(t *testing.T, seed uint64, ops int) {
 	}
 	defer store.Close()
 	store.CacheRecords = limit
-	cached.s.SetBacking(store, limit, false)
+	cached.bound(store, limit, false)
 	m := stNewModel(maxInFlight) // only to draw plausible ops
 	g := &stGen{r: r, lineages: []string{"A", "B", "C", "D"}, gen: map[string]int{}, data: []string{"", "d1", "d2"}}
 
@@ -64,37 +64,37 @@ func cacheRunStream(t *testing.T, seed uint64, ops int) {
 		if a.New != nil {
 			m.apply(a.New)
 		}
-		if cached.s.partial {
+		if cached.cache.partial {
 			lookups++
 		}
 		if r.IntN(6) == 0 {
 			commit()
 		}
-		cached.s.Trim(store.Head().Seq)
+		cached.cache.Trim(store.Head().Seq)
 		if r.IntN(400) == 0 {
 			commit()
-			st, err := store.LoadState()
+			c, err := store.LoadCache()
 			if err != nil {
 				t.Fatal(err)
 			}
-			cached.s = st
+			cached.reset(c.State(), c)
 			reloads++
 		}
 	}
 	commit()
-	cached.s.Trim(store.Head().Seq)
+	cached.cache.Trim(store.Head().Seq)
 	leased := 0
 	for k, tk := range full.s.tickets {
 		if tk.State == TicketLeased {
 			leased++
 		}
-		got, ok := cached.s.Ticket(k.lineage, k.externalID)
+		got, ok := cached.cache.Ticket(k.lineage, k.externalID)
 		if !ok || got != *tk {
 			t.Fatalf("ticket %s/%s: cached state has %+v (%v), full %+v", k.lineage, k.externalID, got, ok, *tk)
 		}
 	}
 	for id, p := range full.s.plain {
-		if got, ok := cached.s.Plain(id); !ok || got != p {
+		if got, ok := cached.cache.Plain(id); !ok || got != p {
 			t.Fatalf("plain %q: cached %+v (%v), full %+v", id, got, ok, p)
 		}
 	}
@@ -107,15 +107,15 @@ func cacheRunStream(t *testing.T, seed uint64, ops int) {
 	}
 	// Everything is durable now: a Trim brings memory down to the limit
 	// plus the leased tickets, which never leave.
-	cached.s.Trim(store.Head().Seq)
-	if got, total := cached.s.Cached(), len(full.s.tickets)+len(full.s.plain); got > limit+leased || total < 4*limit {
+	cached.cache.Trim(store.Head().Seq)
+	if got, total := cached.cache.Cached(), len(full.s.tickets)+len(full.s.plain); got > limit+leased || total < 4*limit {
 		t.Fatalf("cached state holds %d records (limit %d + %d leased), the log has %d", got, limit, leased, total)
 	}
 	stored, err := store.LoadFullState()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := full.s.Equal(stored); err != nil {
+	if err := full.s.Diff(stored); err != nil {
 		t.Fatalf("records stored through the cached state differ from the full state: %v", err)
 	}
 	if reloads == 0 || lookups == 0 {
@@ -127,14 +127,14 @@ func cacheRunStream(t *testing.T, seed uint64, ops int) {
 func sameDecision(a, b Decision) error {
 	switch {
 	case (a.New == nil) != (b.New == nil):
-		return fmt.Errorf("full: new %v, cached: new %v (existing %d/%d, err %v/%v)", a.New != nil, b.New != nil, a.Existing, b.Existing, a.Err, b.Err)
+		return fmt.Errorf("full: new %v, cached: new %v (existing %d/%d, err %v/%v)", a.New != nil, b.New != nil, a.ExistingSeq, b.ExistingSeq, a.Err, b.Err)
 	case a.New != nil:
 		x, y := *a.New, *b.New
 		if x.Kind != y.Kind || x.Lineage != y.Lineage || x.ExternalID != y.ExternalID || x.Nonce != y.Nonce || x.DataHash != y.DataHash || x.Seq != y.Seq {
 			return fmt.Errorf("full: entry %+v, cached: %+v", x, y)
 		}
-	case a.Existing != b.Existing:
-		return fmt.Errorf("full: existing %d, cached: existing %d", a.Existing, b.Existing)
+	case a.ExistingSeq != b.ExistingSeq:
+		return fmt.Errorf("full: existing %d, cached: existing %d", a.ExistingSeq, b.ExistingSeq)
 	case (a.Err == nil) != (b.Err == nil) || (a.Err != nil && a.Err.Error() != b.Err.Error()):
 		return fmt.Errorf("full: err %v, cached: err %v", a.Err, b.Err)
 	}
@@ -151,29 +151,36 @@ type failingBacking struct{}
 func (failingBacking) Ticket(string, string) (*Ticket, error) { return nil, errors.New("I/O error") }
 func (failingBacking) Plain(string) (*PlainTx, error)         { return nil, errors.New("I/O error") }
 
-// TestCachedStateStorageError: when the backing cannot be read, Decide
-// answers ErrStorage (not a verdict on the request) and Apply refuses with
-// ErrStorage, leaving the state unchanged.
+// TestCachedStateStorageError: when the backing cannot be read, loading
+// an op answers ErrStorage (not a verdict on the request) and loading an
+// entry to apply refuses with ErrStorage, leaving the state unchanged.
 func TestCachedStateStorageError(t *testing.T) {
 	d := stNewDriver(t, 64)
 	d.mustNew(stTx("L", "a", "d"))
 	ref := stReplay(t, d.log)
-	d.s.SetBacking(failingBacking{}, 1, true)
+	d.bound(failingBacking{}, 1, true)
 	for _, op := range []Op{stTx("L", "b", "d"), stClose("L", "zz"), stTx("", "p", "d")} {
-		if dec := d.s.Decide(&op, 64); !errors.Is(dec.Err, ErrStorage) {
+		if dec := d.do(op); !errors.Is(dec.Err, ErrStorage) {
 			t.Fatalf("%s %q: decision %+v, want ErrStorage", op.Kind, op.ExternalID, dec)
 		}
 	}
+	if len(d.log) != 1 {
+		t.Fatal("an op whose records could not be read wrote an entry")
+	}
 	// The leased ticket is in memory: its close needs no read.
-	if dec := d.s.Decide(&Op{Kind: KindClose, Lineage: "L", ExternalID: "a", Sender: stSender}, 64); dec.New == nil {
+	op := Op{Kind: KindClose, Lineage: "L", ExternalID: "a", Sender: stSender}
+	if err := d.cache.LoadOp(&op); err != nil {
+		t.Fatalf("load of a leased ticket read the store: %v", err)
+	}
+	if dec := d.s.Decide(&op, 64); dec.New == nil {
 		t.Fatalf("close of a leased ticket: %+v", dec)
 	}
 	e := &Entry{Seq: 2, Kind: KindTx, Lineage: "L", ExternalID: "b", Nonce: 1, DataHash: stData("d"), Hash: stHash(2)}
-	if err := d.s.Apply(e); !errors.Is(err, ErrStorage) {
-		t.Fatalf("Apply with an unreadable store: %v, want ErrStorage", err)
+	if err := d.cache.LoadEntry(e); !errors.Is(err, ErrStorage) {
+		t.Fatalf("load of an entry's records with an unreadable store: %v, want ErrStorage", err)
 	}
-	if err := d.s.Equal(ref); err != nil {
-		t.Fatalf("refused Apply changed the state: %v", err)
+	if err := d.s.Diff(ref); err != nil {
+		t.Fatalf("refused load changed the state: %v", err)
 	}
 }
 
@@ -280,7 +287,7 @@ func TestPipelineCachedRetries(t *testing.T) {
 	retries()
 	head := st.Head().Seq
 	s.Close()
-	if c := s.state.Cached(); c > 16+n/2 {
+	if c := s.cache.Cached(); c > 16+n/2 {
 		t.Fatalf("state holds %d records, limit 16 plus at most %d leased", c, n/2)
 	}
 	st.Close()
@@ -325,7 +332,7 @@ func TestMirrorCachedState(t *testing.T) {
 	}
 	rstore, m := openMirror()
 	for i := 0; i < 200; i += 25 {
-		if _, err := m.Apply(written[i:i+25], false); err != nil {
+		if _, err := m.Apply(written[i : i+25]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -333,12 +340,12 @@ func TestMirrorCachedState(t *testing.T) {
 	rstore, m = openMirror()
 	defer rstore.Close()
 	for i := 200; i < len(written); i += 25 {
-		if _, err := m.Apply(written[i:min(i+25, len(written))], false); err != nil {
+		if _, err := m.Apply(written[i:min(i+25, len(written))]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if m.state.Cached() > 16+len(written)/5 {
-		t.Fatalf("replica state holds %d records", m.state.Cached())
+	if m.cache.Cached() > 16+len(written)/5 {
+		t.Fatalf("replica state holds %d records", m.cache.Cached())
 	}
 	a, err := pstore.LoadFullState()
 	if err != nil {
@@ -348,7 +355,7 @@ func TestMirrorCachedState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Equal(b); err != nil {
+	if err := a.Diff(b); err != nil {
 		t.Fatalf("replica's derived records differ from the primary's: %v", err)
 	}
 
@@ -369,7 +376,7 @@ func TestMirrorCachedState(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad.Signature = sig
-	if _, err := m.Apply([]*Entry{bad}, false); err == nil || m.Stopped() == nil {
+	if _, err := m.Apply([]*Entry{bad}); err == nil || m.Halted() == nil {
 		t.Fatalf("replica took a second tx under externalId %q: %v", early.ExternalID, err)
 	}
 	if rstore.Head().Seq != last.Seq {
@@ -415,14 +422,14 @@ func TestCommitBatchSize(t *testing.T) {
 // eviction candidates without bound.
 func TestCacheRefsBounded(t *testing.T) {
 	d := stNewDriver(t, 64)
-	d.s.SetBacking(failingBacking{}, 1000, false)
+	d.bound(failingBacking{}, 1000, false)
 	for i := range 20000 {
 		d.mustNew(stTx("L", "a", fmt.Sprint(i)))
 		d.mustNew(stRelease("L", "a"))
-		d.s.Trim(uint64(len(d.log)))
+		d.cache.Trim(uint64(len(d.log)))
 	}
-	if n := len(d.s.fifo) - d.s.fifoHead; n > 2*d.s.Cached()+1024 {
-		t.Fatalf("%d eviction refs for %d records", n, d.s.Cached())
+	if n := len(d.cache.fifo) - d.cache.fifoHead; n > 2*d.cache.Cached()+1024 {
+		t.Fatalf("%d eviction refs for %d records", n, d.cache.Cached())
 	}
 	if tk, _ := d.s.Ticket("L", "a"); tk.State != TicketReleased || tk.FinalSeq != uint64(len(d.log)) {
 		t.Fatalf("ticket %+v", tk)

@@ -3,6 +3,13 @@
 // the append pipeline with group commit, durable storage in LevelDB, and the
 // offline checker used by `sequencer verify` and by every storage test.
 //
+// Where things are: the step function is Core (core.go): Step turns one op
+// into one chained, unsigned entry on the primary, Follow checks and applies
+// one signed entry on a replica or in Verify; the rules it applies are
+// State's (state.go); Cache (cache.go) bounds the records a State keeps in
+// memory over the store; the pipeline is Sequencer (sequencer.go), the
+// replica's write side Mirror (mirror.go), the store LevelStore (store*.go).
+//
 // What it promises:
 //   - Entry hashes are EIP-712 hashes bit for bit (go-ethereum's apitypes and
 //     ethers' TypedDataEncoder give the same value), signatures are 65 bytes

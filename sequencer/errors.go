@@ -20,6 +20,35 @@ var (
 	ErrInUse           = errors.New("datadir in use")
 )
 
+// ErrStorage marks a failure to read the backing store: the state cannot
+// decide, which says nothing about the request or the entry.
+var ErrStorage = errors.New("storage read failed")
+
+// errBadSignature: a signature that does not recover to a key (sign.go).
+var errBadSignature = errors.New("bad signature")
+
+// Errors of a replica following the primary (mirror.go) and of repairing
+// a stored range (rot.go).
+var (
+	// ErrEquivocation is returned by Mirror.Apply when the primary signed
+	// two different entries at one seq; the proof is kept and following
+	// stops.
+	ErrEquivocation = errors.New("primary equivocated")
+	// ErrGap is returned by Mirror.Apply when entries start past head+1.
+	ErrGap = errors.New("entries start past the head")
+	// ErrNotChained (Core.Follow): the entry's prevHash is not the head's
+	// hash.
+	ErrNotChained = errors.New("prevHash does not match the head")
+	// ErrRejected (Core.Follow): the rules of SPEC §3 do not allow the
+	// entry here.
+	ErrRejected = errors.New("entry breaks the rules of the log")
+	// ErrForkSuspected means a signed entry does not chain onto our head.
+	ErrForkSuspected = errors.New("fork suspected")
+	// ErrUnanchored is returned by Repair when the entry before the fetched
+	// ones cannot be read either: start earlier.
+	ErrUnanchored = errors.New("the entry before the fetched range cannot be read")
+)
+
 // TicketError carries the ticket that made a call fail (TicketFinal).
 type TicketError struct {
 	Err    error

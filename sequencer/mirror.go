@@ -10,13 +10,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 )
 
-// ErrEquivocation is returned by Mirror.Apply when the primary signed two
-// different entries at one seq; the proof is kept and following stops.
-var ErrEquivocation = errors.New("primary equivocated")
-
-// ErrGap is returned by Mirror.Apply when entries start past head+1.
-var ErrGap = errors.New("entries start past the head")
-
 // Equivocation is a self-contained proof: two entries with one seq and
 // different hashes, both validly signed by the primary (SPEC §2).
 type Equivocation struct {
@@ -33,10 +26,11 @@ type Mirror struct {
 	domain  Domain
 	log     *slog.Logger
 
-	mu      sync.Mutex // serializes Apply; owns state and hasher
-	state   *State
+	mu      sync.Mutex // serializes Apply; owns core, cache and hasher
+	core    *Core
+	cache   *Cache
 	hasher  *Hasher
-	stopped error // set once an equivocation is seen
+	stopped error // why following stopped (Halted): an equivocation, a forbidden entry, a dead store
 
 	headMu sync.Mutex
 	headCh chan struct{}
@@ -54,12 +48,11 @@ func NewMirror(store Store, primary common.Address, d Domain, log *slog.Logger, 
 	if err := checkMetaFor(store, primary, d); err != nil {
 		return nil, err
 	}
-	st, err := store.LoadState()
-	if err != nil {
+	m := &Mirror{store: store, primary: primary, domain: d, log: log,
+		hasher: NewHasher(d), headCh: make(chan struct{}), onApply: onApply}
+	if err := m.loadState(); err != nil {
 		return nil, fmt.Errorf("load state: %w", err)
 	}
-	m := &Mirror{store: store, primary: primary, domain: d, log: log, state: st,
-		hasher: NewHasher(d), headCh: make(chan struct{}), onApply: onApply}
 	if eqs, err := store.Equivocations(); err != nil {
 		return nil, err
 	} else if len(eqs) > 0 {
@@ -103,8 +96,9 @@ func (m *Mirror) Domain() Domain { return m.domain }
 // Store is the replica's store; a read that finds rot notes it (Damage).
 func (m *Mirror) Store() Store { return guardedStore{Store: m.store, rot: &m.rot} }
 
-// Stopped returns why the mirror stopped following (an equivocation), or nil.
-func (m *Mirror) Stopped() error {
+// Halted returns why the mirror stopped following (an equivocation, an
+// entry the rules forbid, a store that can no longer write), or nil.
+func (m *Mirror) Halted() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.stopped
@@ -117,44 +111,22 @@ func (m *Mirror) Head() (Head, <-chan struct{}) {
 	return m.store.Head(), m.headCh
 }
 
-// CheckSigned verifies that e's hash is the EIP-712 hash of its fields (and
-// its dataHash that of its data, when data is present) and that the primary
-// signed it. It does not look at the log. Safe for concurrent use.
-func CheckSigned(h *Hasher, primary common.Address, e *Entry) error {
-	if !e.Kind.Valid() {
-		return fmt.Errorf("seq %d: unknown kind %d", e.Seq, e.Kind)
-	}
-	if e.Seq == 0 {
-		return errors.New("seq 0")
-	}
-	if got := h.EntryHash(e); got != e.Hash {
-		return fmt.Errorf("seq %d: hash %s, recomputed %s", e.Seq, e.Hash, got)
-	}
-	if e.Kind == KindTx {
-		if got := h.keccak(e.Data); got != e.DataHash {
-			return fmt.Errorf("seq %d: data does not hash to dataHash", e.Seq)
-		}
-	} else if len(e.Data) > 0 {
-		return fmt.Errorf("seq %d: %s entry carries data", e.Seq, e.Kind)
-	}
-	signer, err := Recover(e.Hash, e.Signature[:])
-	if err != nil {
-		return fmt.Errorf("seq %d: %w", e.Seq, err)
-	}
-	if signer != primary {
-		return fmt.Errorf("seq %d: signed by %s, not the primary %s", e.Seq, signer, primary)
-	}
-	return nil
+// Apply stores the entries that continue the log, in one synced batch,
+// checking each one first (CheckSigned). Entries must be in seq order;
+// those at or below the head are compared with the stored ones (a validly
+// signed difference is an equivocation). It returns how many entries were
+// new and stored, and ErrGap when the first new entry is past head+1.
+func (m *Mirror) Apply(entries []*Entry) (int, error) {
+	return m.apply(entries, false)
 }
 
-// Apply stores the entries that continue the log, in one synced batch.
-// Entries must be in seq order; those at or below the head are compared
-// with the stored ones (a validly signed difference is an equivocation).
-// If signed is false each entry's hash and signature are checked here;
-// callers that checked them already (the gossip validator) pass true.
-// It returns how many entries were new and stored, and ErrGap when the
-// first new entry is past head+1.
-func (m *Mirror) Apply(entries []*Entry, signed bool) (int, error) {
+// ApplyVerified is Apply for entries the caller has checked with
+// CheckSigned already (the gossip validator does, in parallel).
+func (m *Mirror) ApplyVerified(entries []*Entry) (int, error) {
+	return m.apply(entries, true)
+}
+
+func (m *Mirror) apply(entries []*Entry, verified bool) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.stopped != nil {
@@ -162,14 +134,13 @@ func (m *Mirror) Apply(entries []*Entry, signed bool) (int, error) {
 	}
 	head := m.store.Head()
 	var fresh []*Entry
-	prev := head
 	for i, e := range entries {
 		if i > 0 && e.Seq != entries[i-1].Seq+1 {
-			return 0, fmt.Errorf("entries out of order: %d after %d", e.Seq, entries[i-1].Seq)
+			return 0, m.drop(fresh, fmt.Errorf("entries out of order: %d after %d", e.Seq, entries[i-1].Seq))
 		}
-		if !signed {
+		if !verified {
 			if err := CheckSigned(m.hasher, m.primary, e); err != nil {
-				return 0, err
+				return 0, m.drop(fresh, err)
 			}
 		}
 		if e.Seq <= head.Seq {
@@ -178,38 +149,31 @@ func (m *Mirror) Apply(entries []*Entry, signed bool) (int, error) {
 			}
 			continue
 		}
-		if e.Seq > prev.Seq+1 {
-			return 0, fmt.Errorf("%w: entry %d, head %d", ErrGap, e.Seq, prev.Seq)
+		if err := m.cache.LoadEntry(e); err != nil {
+			// Our disk, not the primary.
+			return 0, m.drop(fresh, err)
 		}
-		if e.PrevHash != prev.Hash {
-			if len(fresh) == 0 {
+		if err := m.core.Follow(e); err != nil {
+			switch {
+			case errors.Is(err, ErrRejected):
+				// The primary signed an entry the rules forbid: stop trusting it.
+				m.stopped = fmt.Errorf("primary signed an invalid entry: %w", err)
+				m.log.Error("stopped following the primary", "err", m.stopped)
+				return 0, m.stopped
+			case errors.Is(err, ErrNotChained) && len(fresh) == 0:
 				// A validly signed entry that does not chain onto our head:
 				// the primary signed another entry at head.Seq. The caller
 				// fetches that one and hands it to Apply, which proves it.
-				return 0, fmt.Errorf("%w: entry %d does not chain onto our entry %d (fork)", ErrForkSuspected, e.Seq, prev.Seq)
+				err = fmt.Errorf("%w: entry %d does not chain onto our entry %d (fork)", ErrForkSuspected, e.Seq, head.Seq)
 			}
-			return 0, fmt.Errorf("entry %d: prevHash does not match entry %d", e.Seq, prev.Seq)
-		}
-		if e.Timestamp < prev.Timestamp {
-			return 0, fmt.Errorf("entry %d: timestamp goes back", e.Seq)
-		}
-		if err := m.state.Apply(e); errors.Is(err, ErrStorage) {
-			// Our disk, not the primary: drop what this call applied.
-			m.reloadState(err)
-			return 0, err
-		} else if err != nil {
-			// The primary signed an entry the rules forbid: stop trusting it.
-			m.stopped = fmt.Errorf("primary signed an invalid entry: %w", err)
-			m.log.Error("stopped following the primary", "err", m.stopped)
-			return 0, m.stopped
+			return 0, m.drop(fresh, err)
 		}
 		fresh = append(fresh, e)
-		prev = Head{Seq: e.Seq, Hash: e.Hash, Timestamp: e.Timestamp}
 	}
 	if len(fresh) == 0 {
 		return 0, nil
 	}
-	if err := m.store.Commit(fresh, m.state.TakeDirty()); err != nil {
+	if err := m.store.Commit(fresh, m.core.State().TakeDirty()); err != nil {
 		if IsCorrupted(err) || errors.Is(err, leveldb.ErrClosed) {
 			// LevelDB stops writing for good once a compaction meets a
 			// damaged block (bit rot in a table): no retry can succeed.
@@ -221,7 +185,7 @@ func (m *Mirror) Apply(entries []*Entry, signed bool) (int, error) {
 		m.reloadState(err)
 		return 0, err
 	}
-	m.state.Trim(m.store.Head().Seq)
+	m.cache.Trim(m.store.Head().Seq)
 	m.headMu.Lock()
 	close(m.headCh)
 	m.headCh = make(chan struct{})
@@ -232,19 +196,35 @@ func (m *Mirror) Apply(entries []*Entry, signed bool) (int, error) {
 	return len(fresh), nil
 }
 
+// drop returns err after undoing what this call applied to the core (the
+// entries in fresh, or records a failed read left half loaded): the state
+// and head go back to the stored ones.
+func (m *Mirror) drop(fresh []*Entry, err error) error {
+	if len(fresh) > 0 || errors.Is(err, ErrStorage) {
+		m.reloadState(err)
+	}
+	return err
+}
+
+// loadState makes the core and cache those of the stored log.
+func (m *Mirror) loadState() error {
+	c, err := m.store.LoadCache()
+	if err != nil {
+		return err
+	}
+	m.cache = c
+	m.core = NewCore(m.domain, c.State(), m.store.Head(), 0)
+	return nil
+}
+
 // reloadState replaces the in-memory state, which is ahead of the disk
 // after a failed apply or commit, with the stored one; if that fails too
 // the mirror stops.
 func (m *Mirror) reloadState(cause error) {
-	if st, err := m.store.LoadState(); err == nil {
-		m.state = st
-	} else {
+	if err := m.loadState(); err != nil {
 		m.stopped = fmt.Errorf("%w: %v", ErrHalted, cause)
 	}
 }
-
-// ErrForkSuspected means a signed entry does not chain onto our head.
-var ErrForkSuspected = errors.New("fork suspected")
 
 // compareStored checks a signed entry against ours at the same seq; a
 // difference is an equivocation, kept durably.
@@ -278,6 +258,3 @@ func (m *Mirror) Wake() {
 
 // Enqueue refuses writes: a replica does not write its primary's log.
 func (m *Mirror) Enqueue(Op) *Future { return Refused(ErrNotPrimary) }
-
-// Halted reports why the mirror stopped following, or nil.
-func (m *Mirror) Halted() error { return m.Stopped() }

@@ -66,10 +66,6 @@ func (m *Mirror) Repaired(from uint64) {
 	}
 }
 
-// ErrUnanchored is returned by Repair when the entry before the fetched
-// ones cannot be read either: start earlier.
-var ErrUnanchored = errors.New("the entry before the fetched range cannot be read")
-
 type entryRewriter interface{ RewriteEntries([]*Entry) error }
 
 // Repair checks consecutive entries fetched from a peer against the log:

@@ -29,7 +29,7 @@ func TestMirrorHaltsWhenStoreCannotWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Apply(entries[:400], false); err != nil {
+	if _, err := m.Apply(entries[:400]); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
@@ -64,7 +64,7 @@ func TestMirrorHaltsWhenStoreCannotWrite(t *testing.T) {
 	for i := 0; i < 200 && st.db.Put([]byte("\xffprobe"), nil, nil) == nil; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
-	_, err = m.Apply(entries[400:], false)
+	_, err = m.Apply(entries[400:])
 	if err == nil {
 		t.Fatal("a store that can no longer write took entries")
 	}

@@ -83,11 +83,11 @@ type pending struct {
 }
 
 // waiter is a pending request inside a group: answered by the new entry at
-// index idx, or by the existing entry at seq existing.
+// index idx, or by the existing entry at existingSeq.
 type waiter struct {
-	p        *pending
-	idx      int
-	existing uint64
+	p           *pending
+	idx         int
+	existingSeq uint64
 }
 
 type group struct {
@@ -134,9 +134,8 @@ type Sequencer struct {
 	wg sync.WaitGroup
 
 	// owned by the orderer goroutine
-	state    *State
-	hasher   *Hasher
-	next     Head
+	core     *Core
+	cache    *Cache
 	requests *requestSet     // accepted signed requests (used once)
 	accepted []RequestRecord // accepted in the group being built
 	expired  []common.Hash   // to delete with the next group that writes
@@ -166,7 +165,7 @@ func New(store Store, cfg Config) (*Sequencer, error) {
 	if err := checkMetaFor(store, addr, cfg.Domain); err != nil {
 		return nil, err
 	}
-	st, err := store.LoadState()
+	cache, err := store.LoadCache()
 	if err != nil {
 		return nil, fmt.Errorf("load state: %w", err)
 	}
@@ -197,14 +196,13 @@ func New(store Store, cfg Config) (*Sequencer, error) {
 		ordererDone: make(chan struct{}),
 		signJob:     make(chan signJob, cfg.Signers),
 		headCh:      make(chan struct{}),
-		state:       st,
-		hasher:      NewHasher(cfg.Domain),
-		next:        store.Head(),
+		core:        NewCore(cfg.Domain, cache.State(), store.Head(), cfg.MaxInFlight),
+		cache:       cache,
 		requests:    newRequestSet(live),
 		expired:     expired,
 	}
 	if cfg.Metrics != nil {
-		cfg.Metrics.setHead(s.next.Seq)
+		cfg.Metrics.setHead(s.core.Head().Seq)
 		cfg.Metrics.queueLen = func() float64 { return float64(len(s.queue)) }
 	}
 	for range cfg.Signers {
@@ -423,13 +421,13 @@ func (s *Sequencer) orderer() {
 			}
 			s.order(g, p)
 		case <-ready:
-			g.dirty = s.state.TakeDirty()
+			g.dirty = s.core.State().TakeDirty()
 			g.dirty.Requests, s.accepted = s.accepted, nil
 			s.expired = append(s.expired, s.requests.expire(uint64(s.cfg.Now().Unix()))...)
 			if len(g.entries) > 0 && len(s.expired) > 0 {
 				g.dirty.ExpiredRequests, s.expired = s.expired, nil
 			}
-			s.state.Trim(s.store.Head().Seq)
+			s.cache.Trim(s.store.Head().Seq)
 			s.toSign <- g
 			g = &group{}
 		}
@@ -446,33 +444,26 @@ func (s *Sequencer) order(g *group, p *pending) {
 		if r, ok := s.requests.get(p.op.Request.Hash); ok {
 			// This signed request wrote an entry already: answer it, even
 			// if the ticket has moved on since (SPEC §4: used once).
-			g.waiters = append(g.waiters, waiter{p: p, idx: -1, existing: r.Seq})
+			g.waiters = append(g.waiters, waiter{p: p, idx: -1, existingSeq: r.Seq})
 			return
 		}
 	}
-	d := s.state.Decide(&p.op, s.cfg.MaxInFlight)
+	if err := s.cache.LoadOp(&p.op); err != nil {
+		p.done <- outcome{err: err}
+		return
+	}
+	d, err := s.core.Step(&p.op, uint64(s.cfg.Now().UnixMilli()))
 	switch {
+	case err != nil:
+		// Decide and Apply disagree: the state cannot go on.
+		s.halt(err)
+		p.done <- outcome{err: ErrHalted}
 	case d.Err != nil:
 		p.done <- outcome{err: d.Err}
 	case d.New == nil:
-		g.waiters = append(g.waiters, waiter{p: p, idx: -1, existing: d.Existing})
+		g.waiters = append(g.waiters, waiter{p: p, idx: -1, existingSeq: d.ExistingSeq})
 	default:
 		e := d.New
-		e.Seq = s.next.Seq + 1
-		e.PrevHash = s.next.Hash
-		e.Timestamp = max(uint64(s.cfg.Now().UnixMilli()), s.next.Timestamp)
-		e.Hash = s.hasher.EntryHash(e)
-		if err := s.state.Apply(e); err != nil {
-			// A read of the store failed, or Decide and Apply disagree
-			// (our own invariant is broken): the state cannot go on.
-			if !errors.Is(err, ErrStorage) {
-				err = fmt.Errorf("logic error: %w", err)
-			}
-			s.halt(err)
-			p.done <- outcome{err: ErrHalted}
-			return
-		}
-		s.next = Head{Seq: e.Seq, Hash: e.Hash, Timestamp: e.Timestamp}
 		if p.op.Request.Hash != (common.Hash{}) {
 			r := RequestRecord{RequestID: p.op.Request, Seq: e.Seq}
 			s.requests.add(r)
@@ -560,7 +551,7 @@ func (s *Sequencer) writer() {
 				w.p.done <- outcome{res: Result{Entry: g.entries[w.idx]}}
 				continue
 			}
-			e, err := s.existing(g, w.existing)
+			e, err := s.existing(g, w.existingSeq)
 			w.p.done <- outcome{res: Result{Entry: e, Existing: true}, err: err}
 		}
 		if s.cfg.OnCommit != nil && len(g.entries) > 0 {

@@ -2,7 +2,6 @@ package sequencer
 
 import (
 	"crypto/ecdsa"
-	"errors"
 	"fmt"
 	"math/big"
 
@@ -23,8 +22,6 @@ func Sign(hash common.Hash, key *ecdsa.PrivateKey) ([65]byte, error) {
 	out[64] += 27
 	return out, nil
 }
-
-var errBadSignature = errors.New("bad signature")
 
 // Recover returns the address that signed hash. It accepts v in {27,28} and,
 // for tolerance towards tools that emit it, {0,1}; it rejects malleable

@@ -1,7 +1,6 @@
 package sequencer
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -129,23 +128,21 @@ type Op struct {
 }
 
 // Decision is what the state machine makes of an Op: either a new entry to
-// write (New, with every field but seq, prevHash, timestamp, hash and
-// signature), or the seq of an existing entry that answers it, or an error.
+// write (New; Core.Step chains it), or the seq of an existing entry that
+// answers it (ExistingSeq), or an error.
 type Decision struct {
-	New      *Entry
-	Existing uint64
-	Err      error
+	New         *Entry
+	ExistingSeq uint64
+	Err         error
 }
 
 // State is the ticket and nonce state derived from a log. It is a
-// deterministic state machine: no clock, no goroutines. Apply(e) for every
-// entry of a log, in order, gives the same State on every node.
+// deterministic state machine: no clock, no goroutines, no I/O. Apply(e)
+// for every entry of a log, in order, gives the same State on every node.
 //
-// Lineages and leased tickets always live in memory. Final tickets and the
-// externalIds of txs without lineage only accumulate, so with a Backing (the
-// store the state is persisted to) they form a cache: Trim evicts the
-// oldest of them once they are durable, and a lookup that misses the maps
-// reads the backing. Without a Backing the maps hold everything.
+// On a node the final records are a Cache over the store (see cache.go):
+// the records an op or an entry names are loaded before Decide and Apply
+// look at them, which only ever read the maps.
 type State struct {
 	lineages map[string]*Lineage
 	tickets  map[ticketKey]*Ticket
@@ -156,38 +153,11 @@ type State struct {
 	dirtyPlain    map[string]struct{}
 	newLineages   int // created since the last TakeDirty
 
-	back    Backing
-	partial bool // some records are only in back
-	limit   int  // final records kept in memory before Trim evicts
-	// fifo holds the final tickets and plain txs in the order they became
-	// final (or were read from back): eviction candidates, oldest first.
-	// A ref whose record changed since is skipped when it comes up.
-	fifo     []cacheRef
-	fifoHead int
+	// finals are the records that became final since the Cache last
+	// looked (only kept when a Cache bounds this state).
+	trackFinals bool
+	finals      []cacheRef
 }
-
-// Backing is where a State finds the records it evicted: the durable
-// derived records (LevelStore implements it). Both methods answer
-// ErrNotFound for a record never stored.
-type Backing interface {
-	Ticket(lineage, externalID string) (*Ticket, error)
-	Plain(externalID string) (*PlainTx, error)
-}
-
-// ErrStorage marks a failure to read the backing store: the state cannot
-// decide, which says nothing about the request or the entry.
-var ErrStorage = errors.New("storage read failed")
-
-// cacheRef names a final ticket, or with an empty lineage a plain tx, and
-// the seq that made it final.
-type cacheRef struct {
-	lineage, id string
-	seq         uint64
-}
-
-// DefaultCacheRecords is how many final tickets and plain txs a State with
-// a Backing keeps in memory (about 200 bytes each).
-const DefaultCacheRecords = 250_000
 
 // NewState returns the state of an empty log.
 func NewState() *State {
@@ -201,119 +171,16 @@ func NewState() *State {
 	}
 }
 
-// SetBacking makes the maps a cache over b holding about limit final
-// records (DefaultCacheRecords if limit <= 0). partial says that b holds
-// records the maps do not (the state was loaded lazily).
-func (s *State) SetBacking(b Backing, limit int, partial bool) {
-	if limit <= 0 {
-		limit = DefaultCacheRecords
-	}
-	s.back, s.limit, s.partial = b, limit, partial
-}
+// restoreLineage, restoreTicket and restorePlain put back a record read
+// from the store; they leave nothing dirty.
+func (s *State) restoreLineage(l *Lineage)         { s.lineages[l.Name] = l }
+func (s *State) restoreTicket(t *Ticket)           { s.tickets[ticketKey{t.Lineage, t.ExternalID}] = t }
+func (s *State) restorePlain(id string, p PlainTx) { s.plain[id] = p }
 
-// ticket finds a ticket in memory or, failing that, in the backing.
-func (s *State) ticket(k ticketKey) (*Ticket, error) {
-	if t, ok := s.tickets[k]; ok {
-		return t, nil
-	}
-	if !s.partial {
-		return nil, nil
-	}
-	t, err := s.back.Ticket(k.lineage, k.externalID)
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
-	}
-	s.tickets[k] = t
-	if t.State != TicketLeased {
-		s.fifo = append(s.fifo, cacheRef{k.lineage, k.externalID, t.FinalSeq})
-	}
-	return t, nil
-}
-
-// plainTx finds a tx without lineage in memory or in the backing.
-func (s *State) plainTx(id string) (*PlainTx, error) {
-	if p, ok := s.plain[id]; ok {
-		return &p, nil
-	}
-	if !s.partial {
-		return nil, nil
-	}
-	p, err := s.back.Plain(id)
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
-	}
-	s.plain[id] = *p
-	s.fifo = append(s.fifo, cacheRef{"", id, p.Seq})
-	return p, nil
-}
-
-// Trim evicts the oldest final records from memory while more than the
-// limit are held; only records whose last change is at or below durable
-// (so the backing holds them as they are) can go.
-func (s *State) Trim(durable uint64) {
-	if s.back == nil {
-		return
-	}
-	for s.fifoHead < len(s.fifo) && len(s.tickets)+len(s.plain) > s.limit {
-		r := s.fifo[s.fifoHead]
-		if r.seq > durable {
-			break
-		}
-		s.fifo[s.fifoHead] = cacheRef{}
-		s.fifoHead++
-		if !s.current(r) {
-			continue
-		}
-		if r.lineage == "" {
-			delete(s.plain, r.id)
-		} else {
-			delete(s.tickets, ticketKey{r.lineage, r.id})
-		}
-		s.partial = true
-	}
-	if s.fifoHead > 1024 && s.fifoHead > len(s.fifo)/2 {
-		s.fifo = append(s.fifo[:0], s.fifo[s.fifoHead:]...)
-		s.fifoHead = 0
-	}
-	// Refs go stale when a ticket goes final again (release, re-lease,
-	// release...); under the limit nothing pops them, so drop them once
-	// they outnumber the records.
-	if live := len(s.tickets) + len(s.plain); len(s.fifo)-s.fifoHead > 2*live+1024 {
-		keep := s.fifo[:0]
-		for _, r := range s.fifo[s.fifoHead:] {
-			if s.current(r) {
-				keep = append(keep, r)
-			}
-		}
-		clear(s.fifo[len(keep):])
-		s.fifo, s.fifoHead = keep, 0
-	}
-}
-
-// current reports whether ref r still names a final record as it is.
-func (s *State) current(r cacheRef) bool {
-	if r.lineage == "" {
-		p, ok := s.plain[r.id]
-		return ok && p.Seq == r.seq
-	}
-	t, ok := s.tickets[ticketKey{r.lineage, r.id}]
-	return ok && t.State != TicketLeased && t.FinalSeq == r.seq
-}
-
-// Cached is the number of tickets and plain txs held in memory.
-func (s *State) Cached() int { return len(s.tickets) + len(s.plain) }
-
-// Ticket returns a copy of a ticket (false also when the backing cannot be
-// read).
+// Ticket returns a copy of a ticket held in memory.
 func (s *State) Ticket(lineage, externalID string) (Ticket, bool) {
-	t, err := s.ticket(ticketKey{lineage, externalID})
-	if err != nil || t == nil {
+	t, ok := s.tickets[ticketKey{lineage, externalID}]
+	if !ok {
 		return Ticket{}, false
 	}
 	return *t, true
@@ -328,13 +195,11 @@ func (s *State) Lineage(name string) (Lineage, bool) {
 	return *l.clone(), true
 }
 
-// Plain returns the tx without lineage recorded under externalID.
+// Plain returns the tx without lineage recorded under externalID, if held
+// in memory.
 func (s *State) Plain(externalID string) (PlainTx, bool) {
-	p, err := s.plainTx(externalID)
-	if err != nil || p == nil {
-		return PlainTx{}, false
-	}
-	return *p, true
+	p, ok := s.plain[externalID]
+	return p, ok
 }
 
 // LineageCount is the number of lineages.
@@ -345,19 +210,17 @@ func (s *State) LineageCount() int { return len(s.lineages) }
 func (s *State) Decide(op *Op, maxInFlight int) Decision {
 	var t *Ticket
 	var l *Lineage
-	var err error
 	if op.Lineage != "" {
 		if op.ExternalID != "" {
-			t, err = s.ticket(ticketKey{op.Lineage, op.ExternalID})
+			t = s.tickets[ticketKey{op.Lineage, op.ExternalID}]
 		}
 		l = s.lineages[op.Lineage]
 	}
 	var p *PlainTx
 	if op.Kind == KindTx && op.Lineage == "" && op.ExternalID != "" {
-		p, err = s.plainTx(op.ExternalID)
-	}
-	if err != nil {
-		return Decision{Err: err}
+		if q, ok := s.plain[op.ExternalID]; ok {
+			p = &q
+		}
 	}
 	return decide(op, t, l, p, maxInFlight)
 }
@@ -382,7 +245,7 @@ func decide(op *Op, t *Ticket, l *Lineage, p *PlainTx, maxInFlight int) Decision
 				if p.DataHash != op.DataHash {
 					return Decision{Err: ErrExternalIDConfl}
 				}
-				return Decision{Existing: p.Seq}
+				return Decision{ExistingSeq: p.Seq}
 			}
 			e.Data, e.DataHash = op.Data, op.DataHash
 			return Decision{New: e}
@@ -393,7 +256,7 @@ func decide(op *Op, t *Ticket, l *Lineage, p *PlainTx, maxInFlight int) Decision
 				if t.DataHash != op.DataHash {
 					return Decision{Err: ErrExternalIDConfl}
 				}
-				return Decision{Existing: t.LeaseSeq}
+				return Decision{ExistingSeq: t.LeaseSeq}
 			case TicketClosed, TicketFailed:
 				// SPEC §4: when several errors apply, 4008 ranks before 4004.
 				if t.DataHash != op.DataHash {
@@ -425,7 +288,7 @@ func decide(op *Op, t *Ticket, l *Lineage, p *PlainTx, maxInFlight int) Decision
 		case op.Kind == KindClose && t.State == TicketClosed,
 			op.Kind == KindRelease && t.State == TicketReleased,
 			op.Kind == KindFail && t.State == TicketFailed:
-			return Decision{Existing: t.FinalSeq}
+			return Decision{ExistingSeq: t.FinalSeq}
 		}
 		return Decision{Err: &TicketError{Err: ErrTicketFinal, Ticket: *t}}
 	case KindSync:
@@ -436,10 +299,11 @@ func decide(op *Op, t *Ticket, l *Lineage, p *PlainTx, maxInFlight int) Decision
 	return Decision{Err: fmt.Errorf("%w: unknown kind %d", ErrInvalidParams, op.Kind)}
 }
 
-// noteFinal makes a ticket that just became final a candidate for eviction.
-func (s *State) noteFinal(k ticketKey, seq uint64) {
-	if s.back != nil {
-		s.fifo = append(s.fifo, cacheRef{k.lineage, k.externalID, seq})
+// noteFinal makes a record that just became final a candidate for
+// eviction; an empty lineage names a plain tx.
+func (s *State) noteFinal(lineage, id string, seq uint64) {
+	if s.trackFinals {
+		s.finals = append(s.finals, cacheRef{lineage, id, seq})
 	}
 }
 
@@ -466,16 +330,12 @@ func (s *State) Apply(e *Entry) error {
 				return fmt.Errorf("seq %d: tx without lineage has nonce %d", e.Seq, e.Nonce)
 			}
 			if e.ExternalID != "" {
-				if dup, err := s.plainTx(e.ExternalID); err != nil {
-					return err
-				} else if dup != nil {
+				if _, dup := s.plain[e.ExternalID]; dup {
 					return fmt.Errorf("seq %d: externalId %q sequenced twice", e.Seq, e.ExternalID)
 				}
 				s.plain[e.ExternalID] = PlainTx{Seq: e.Seq, DataHash: e.DataHash}
 				s.dirtyPlain[e.ExternalID] = struct{}{}
-				if s.back != nil {
-					s.fifo = append(s.fifo, cacheRef{"", e.ExternalID, e.Seq})
-				}
+				s.noteFinal("", e.ExternalID, e.Seq)
 			}
 			return nil
 		}
@@ -483,9 +343,7 @@ func (s *State) Apply(e *Entry) error {
 			return fmt.Errorf("seq %d: tx with lineage has no externalId", e.Seq)
 		}
 		k := ticketKey{e.Lineage, e.ExternalID}
-		if t, err := s.ticket(k); err != nil {
-			return err
-		} else if t != nil && t.State != TicketReleased {
+		if t := s.tickets[k]; t != nil && t.State != TicketReleased {
 			return fmt.Errorf("seq %d: ticket %s/%s is %s, cannot lease", e.Seq, e.Lineage, e.ExternalID, t.State)
 		}
 		var want uint64
@@ -513,10 +371,7 @@ func (s *State) Apply(e *Entry) error {
 		return nil
 	case KindClose, KindRelease, KindFail:
 		k := ticketKey{e.Lineage, e.ExternalID}
-		t, err := s.ticket(k)
-		if err != nil {
-			return err
-		}
+		t := s.tickets[k]
 		if t == nil || t.State != TicketLeased {
 			return fmt.Errorf("seq %d: %s of ticket %s/%s that is not leased", e.Seq, e.Kind, e.Lineage, e.ExternalID)
 		}
@@ -526,7 +381,7 @@ func (s *State) Apply(e *Entry) error {
 		l := s.lineage(e.Lineage)
 		l.removeInFlight(t.Nonce)
 		t.FinalSeq = e.Seq
-		s.noteFinal(k, e.Seq)
+		s.noteFinal(k.lineage, k.externalID, e.Seq)
 		switch e.Kind {
 		case KindClose:
 			t.State = TicketClosed
@@ -552,7 +407,7 @@ func (s *State) Apply(e *Entry) error {
 				k := ticketKey{e.Lineage, f.ExternalID}
 				t := s.tickets[k] // leased tickets are always in memory
 				t.State, t.FinalSeq = TicketClosed, e.Seq
-				s.noteFinal(k, e.Seq)
+				s.noteFinal(k.lineage, k.externalID, e.Seq)
 				s.dirtyTickets[k] = struct{}{}
 				l.Closed++
 				continue
@@ -607,9 +462,9 @@ func (s *State) TakeDirty() Dirty {
 	return d
 }
 
-// Equal reports whether two states hold the same lineages, tickets and plain
-// txs; the first difference is described in the error.
-func (s *State) Equal(o *State) error {
+// Diff describes the first difference between the lineages, tickets and
+// plain txs of two states; nil when they hold the same.
+func (s *State) Diff(o *State) error {
 	if len(s.lineages) != len(o.lineages) {
 		return fmt.Errorf("%d lineages, other has %d", len(s.lineages), len(o.lineages))
 	}

@@ -86,7 +86,7 @@ func TestStoreStateAndReads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := replayed.Equal(loaded); err != nil {
+	if err := replayed.Diff(loaded); err != nil {
 		t.Fatalf("stored state differs from replay: %v", err)
 	}
 	got, err := store.Range(1, 1000)

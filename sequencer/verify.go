@@ -1,6 +1,7 @@
 package sequencer
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -36,12 +37,13 @@ type indexStore interface {
 	IndexCount() (uint64, error)
 }
 
-// Verify checks a stored log offline (SPEC §5): seq contiguous from 1, the
-// hash chain, every hash recomputed under the stored domain, every
-// signature recovering to the stored primary, timestamps never decreasing,
-// the head record, and the derived ticket state equal to a replay of the
-// log, and the lineage index: a lineage's entries are exactly the entries
-// that name it. A LevelStore that lost records at open (Damaged) is a
+// Verify checks a stored log offline (SPEC §5): every entry as a replica
+// checks it (Core.Follow and the signature of CheckSigned: seq contiguous
+// from 1, the hash chain, every hash recomputed under the stored domain,
+// data only on tx entries, timestamps never decreasing, the rules of SPEC
+// §3, the stored primary's signature), the head record, the derived ticket
+// state equal to a replay of the log, and the lineage index: a lineage's
+// entries are exactly the entries that name it. A LevelStore that lost records at open (Damaged) is a
 // fault; a torn tail it dropped is reported in Recovered. It stops at the
 // first fault, returned as a *Fault.
 func Verify(store Store) (VerifyReport, error) {
@@ -66,9 +68,7 @@ func Verify(store Store) (VerifyReport, error) {
 		return rep, &Fault{Reason: "no meta record"}
 	}
 	rep.Primary = meta.Primary
-	h := NewHasher(meta.Domain())
-	st := NewState()
-	var prev Head
+	core := NewCore(meta.Domain(), NewState(), Head{}, 0)
 	const chunk = 1024
 	for from := uint64(1); ; {
 		es, err := store.Range(from, chunk)
@@ -76,7 +76,12 @@ func Verify(store Store) (VerifyReport, error) {
 			return rep, &Fault{Seq: from + uint64(len(es)), Reason: err.Error()}
 		}
 		for _, e := range es {
-			if err := verifyEntry(h, meta.Primary, prev, e); err != nil {
+			if err := core.Follow(e); errors.Is(err, ErrRejected) {
+				return rep, &Fault{Seq: e.Seq, Reason: "ticket state: " + err.Error()}
+			} else if err != nil {
+				return rep, &Fault{Seq: e.Seq, Reason: err.Error()}
+			}
+			if err := checkSigner(meta.Primary, e); err != nil {
 				return rep, &Fault{Seq: e.Seq, Reason: err.Error()}
 			}
 			if index != nil && e.Lineage != "" {
@@ -89,10 +94,6 @@ func Verify(store Store) (VerifyReport, error) {
 				}
 				indexed++
 			}
-			if err := st.Apply(e); err != nil {
-				return rep, &Fault{Seq: e.Seq, Reason: "ticket state: " + err.Error()}
-			}
-			prev = Head{Seq: e.Seq, Hash: e.Hash, Timestamp: e.Timestamp}
 			rep.Entries++
 		}
 		if len(es) < chunk {
@@ -100,6 +101,7 @@ func Verify(store Store) (VerifyReport, error) {
 		}
 		from += chunk
 	}
+	prev := core.Head()
 	if prev.Seq != head.Seq || prev.Hash != head.Hash {
 		if prev.Seq < head.Seq {
 			return rep, &Fault{Seq: prev.Seq + 1, Reason: fmt.Sprintf("entry missing: log ends at %d, head record says %d", prev.Seq, head.Seq)}
@@ -120,48 +122,8 @@ func Verify(store Store) (VerifyReport, error) {
 	if err != nil {
 		return rep, &Fault{Reason: "derived state: " + err.Error()}
 	}
-	st.TakeDirty()
-	if err := st.Equal(stored); err != nil {
+	if err := core.State().Diff(stored); err != nil {
 		return rep, &Fault{Reason: "stored ticket state differs from a replay of the log: " + err.Error()}
 	}
 	return rep, nil
-}
-
-// verifyEntry checks one entry against its predecessor: the next seq, the
-// hash chain, the recomputed hash, the signature, and the timestamp.
-func verifyEntry(h *Hasher, primary common.Address, prev Head, e *Entry) error {
-	if e.Seq != prev.Seq+1 {
-		return fmt.Errorf("seq %d follows %d", e.Seq, prev.Seq)
-	}
-	if e.PrevHash != prev.Hash {
-		return fmt.Errorf("prevHash %s, previous entry's hash is %s", e.PrevHash, prev.Hash)
-	}
-	if !e.Kind.Valid() {
-		return fmt.Errorf("unknown kind %d", e.Kind)
-	}
-	if got := h.EntryHash(e); got != e.Hash {
-		return fmt.Errorf("hash %s, recomputed %s", e.Hash, got)
-	}
-	if e.Kind == KindTx {
-		if got := h.keccak(e.Data); got != e.DataHash {
-			return fmt.Errorf("dataHash %s, data hashes to %s", e.DataHash, got)
-		}
-	}
-	if e.Timestamp < prev.Timestamp {
-		return fmt.Errorf("timestamp %d before previous %d", e.Timestamp, prev.Timestamp)
-	}
-	signer, err := Recover(e.Hash, e.Signature[:])
-	if err != nil {
-		return err
-	}
-	if signer != primary {
-		return fmt.Errorf("signed by %s, not the primary %s", signer, primary)
-	}
-	return nil
-}
-
-// VerifyEntry checks e's hash and signature under domain d against primary,
-// and that it follows prev. Replicas use it on every entry they accept.
-func VerifyEntry(d Domain, primary common.Address, prev Head, e *Entry) error {
-	return verifyEntry(NewHasher(d), primary, prev, e)
 }

@@ -117,7 +117,7 @@ func peerCheck(ctx context.Context, node *p2p.Node, mirror *sequencer.Mirror, g 
 			}
 			return
 		}
-		if mirror.Stopped() != nil {
+		if mirror.Halted() != nil {
 			g.refuse("the peer check failed: %v; restart after fixing it (or with --unsafe-skip-peer-check if this datadir is known to be complete)", err)
 			log.Error("REFUSING TO WRITE: the peer check failed; reads are still served", "err", err)
 			return

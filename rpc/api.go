@@ -46,13 +46,15 @@ const DefaultMaxReadBytes = 4 << 20
 
 // API is the "sequencer" namespace.
 type API struct {
-	subs    atomic.Int64
-	cfg     Config
-	backend Backend
-	reader  Reader
-	hashers sync.Pool
-	done    chan struct{}
-	errs    *prometheus.CounterVec
+	subs      atomic.Int64
+	cfg       Config
+	backend   Backend
+	reader    Reader
+	hashers   sync.Pool
+	done      chan struct{}
+	streamsMu sync.Mutex     // no stream starts once done is closed
+	streams   sync.WaitGroup // subscription goroutines, waited for at shutdown
+	errs      *prometheus.CounterVec
 }
 
 // NewAPI returns the API that writes to backend and reads from reader;
@@ -87,15 +89,36 @@ func NewAPI(backend Backend, reader Reader, cfg Config, reg prometheus.Registere
 	return api
 }
 
-// stop ends every subscription. (Unexported: every exported method of API
-// is served over JSON-RPC.)
+// stop tells every subscription to end; wait waits until they did. (Not
+// exported: every exported method of API is served over JSON-RPC.)
 func (api *API) stop() {
+	api.streamsMu.Lock()
+	defer api.streamsMu.Unlock()
 	select {
 	case <-api.done:
 	default:
 		close(api.done)
 	}
 }
+
+// startStream runs a subscription's goroutine, unless the API stopped.
+func (api *API) startStream(fn func()) bool {
+	api.streamsMu.Lock()
+	defer api.streamsMu.Unlock()
+	select {
+	case <-api.done:
+		return false
+	default:
+	}
+	api.streams.Add(1)
+	go func() {
+		defer api.streams.Done()
+		fn()
+	}()
+	return true
+}
+
+func (api *API) wait() { api.streams.Wait() }
 
 func (api *API) fail(err error) error {
 	out := toRPC(err, api.cfg.Primary)
@@ -444,10 +467,12 @@ func (api *API) Entries(ctx context.Context, p *SubscribeParams) (*gethrpc.Subsc
 		return nil, api.fail(&Error{Code: CodeOverloaded, Message: "overloaded: too many subscriptions"})
 	}
 	sub := notifier.CreateSubscription()
-	go func() {
+	if !api.startStream(func() {
 		defer api.subs.Add(-1)
 		api.stream(notifier, sub, next)
-	}()
+	}) {
+		api.subs.Add(-1) // shutting down: the connection closes next
+	}
 	return sub, nil
 }
 

@@ -3,22 +3,36 @@ package p2p
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"runtime"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
-// The network side of following: ask peers for their heads and ranges,
-// check what they send, and hand it to the mirror's owner (Follower.own).
-// These run in the loop's jobs, or in a primary's recovery, never on the
-// loop itself: a slow peer must not hold up gossip.
+// fetcher is the network side of following: it asks peers for their
+// heads and ranges, checks what they send, and hands it to the mirror's
+// owner (own). Its methods run in the loop's jobs, or in a primary's
+// recovery, never on the loop itself: a slow peer must not hold up gossip.
+type fetcher struct {
+	node   *Node
+	mirror *sequencer.Mirror // read here; applied to only through own
+	log    *slog.Logger
+	// own runs fn where the mirror's owner runs, and says whether it ran
+	// (false: ctx ended first). Run's loop sets it to hand fn to itself;
+	// without a loop (a primary's recovery) the caller owns the mirror
+	// and fn runs at once.
+	own           func(ctx context.Context, fn func()) bool
+	handle        func(error) // reacts to an Apply error
+	equivocations prometheus.Counter
+}
 
 // apply applies es where the mirror's owner runs.
-func (f *Follower) apply(ctx context.Context, es []*sequencer.Entry, signed bool) (n int, err error) {
-	if !f.own(ctx, func() { n, err = f.mirror.Apply(es, signed) }) {
+func (s *fetcher) apply(ctx context.Context, es []*sequencer.Entry, signed bool) (n int, err error) {
+	if !s.own(ctx, func() { n, err = s.mirror.Apply(es, signed) }) {
 		return 0, ctx.Err()
 	}
 	return n, err
@@ -26,48 +40,48 @@ func (f *Follower) apply(ctx context.Context, es []*sequencer.Entry, signed bool
 
 // catchUp asks every connected host for its head and fetches what it
 // lacks from the one with the highest, verifying every entry.
-func (f *Follower) catchUp(ctx context.Context) {
-	if f.mirror.Stopped() != nil {
+func (s *fetcher) catchUp(ctx context.Context) {
+	if s.mirror.Stopped() != nil {
 		return
 	}
-	best, bestHead := f.bestSource(ctx)
+	best, bestHead := s.bestSource(ctx)
 	if bestHead == nil {
 		return
 	}
 	p := best.RemotePeer()
-	// A fetcher keeps the next range coming (and verified) while the owner
+	// A goroutine keeps the next range coming (and verified) while the owner
 	// applies the current one; it has returned when catchUp does.
 	fctx, stop := context.WithCancel(ctx)
 	ranges := make(chan fetched, 2)
-	go f.fetchRanges(fctx, best, f.mirror.Store().Head().Seq+1, bestHead.Seq, ranges)
+	go s.fetchRanges(fctx, best, s.mirror.Store().Head().Seq+1, bestHead.Seq, ranges)
 	defer func() {
 		stop()
 		for range ranges {
 		}
 	}()
 	for fr := range ranges {
-		if ctx.Err() != nil || f.mirror.Stopped() != nil {
+		if ctx.Err() != nil || s.mirror.Stopped() != nil {
 			return
 		}
-		head := f.mirror.Store().Head()
+		head := s.mirror.Store().Head()
 		es, err := fr.entries, fr.err
 		if len(es) == 0 {
 			if err != nil {
-				f.log.Debug("sync fetch", "peer", p, "from", head.Seq+1, "err", err)
+				s.log.Debug("sync fetch", "peer", p, "from", head.Seq+1, "err", err)
 			}
 			return
 		}
 		if fr.unsigned != nil {
-			f.log.Warn("sync: peer sent an entry the primary did not sign", "peer", p, "err", fr.unsigned)
+			s.log.Warn("sync: peer sent an entry the primary did not sign", "peer", p, "err", fr.unsigned)
 			return
 		}
-		n, err := f.apply(ctx, es, true)
+		n, err := s.apply(ctx, es, true)
 		if errors.Is(err, sequencer.ErrForkSuspected) && head.Seq > 0 {
 			// The peer's entry head+1 does not chain onto ours: fetch its
 			// entry at our head; Apply compares and keeps the proof.
-			other, ferr := f.node.fetchRangeVia(ctx, best, head.Seq, 1)
+			other, ferr := s.node.fetchRangeVia(ctx, best, head.Seq, 1)
 			if ferr == nil && len(other) == 1 {
-				if _, aerr := f.apply(ctx, other, false); aerr != nil {
+				if _, aerr := s.apply(ctx, other, false); aerr != nil {
 					err = aerr
 				}
 			}
@@ -77,14 +91,14 @@ func (f *Follower) catchUp(ctx context.Context) {
 			// again at once. A proof stops the mirror; anything else is
 			// retried at the next poll.
 			if errors.Is(err, sequencer.ErrEquivocation) {
-				f.equivocations.Inc()
+				s.equivocations.Inc()
 			} else if ctx.Err() == nil {
-				f.log.Warn("sync: peer's entries do not continue our log", "peer", p, "from", head.Seq+1, "err", err)
+				s.log.Warn("sync: peer's entries do not continue our log", "peer", p, "from", head.Seq+1, "err", err)
 			}
 			return
 		}
 		if n > 0 && (head.Seq+uint64(n))%10_000 < uint64(n) {
-			f.log.Info("catching up", "head", head.Seq+uint64(n), "target", bestHead.Seq, "peer", p)
+			s.log.Info("catching up", "head", head.Seq+uint64(n), "target", bestHead.Seq, "peer", p)
 		}
 	}
 }
@@ -101,13 +115,13 @@ type fetched struct {
 // fetchRanges fetches consecutive ranges [from, to] over c, checks their
 // signatures, and sends them to out; it closes out when done, on the first
 // error, or when ctx ends.
-func (f *Follower) fetchRanges(ctx context.Context, c network.Conn, from, to uint64, out chan<- fetched) {
+func (s *fetcher) fetchRanges(ctx context.Context, c network.Conn, from, to uint64, out chan<- fetched) {
 	defer close(out)
 	for from <= to && ctx.Err() == nil {
-		es, err := f.node.fetchRangeVia(ctx, c, from, maxRangeEntries)
+		es, err := s.node.fetchRangeVia(ctx, c, from, maxRangeEntries)
 		fr := fetched{entries: es, err: err}
 		if len(es) > 0 {
-			fr.unsigned = f.verify(es)
+			fr.unsigned = s.verify(es)
 		}
 		select {
 		case out <- fr:
@@ -127,52 +141,52 @@ func (f *Follower) fetchRanges(ctx context.Context, c network.Conn, from, to uin
 // checked against our log, whoever serves it (SPEC §6): one at or below
 // our head is compared with our entry at its seq, and a source ahead of
 // us is asked for its entry at our head, which must be ours.
-func (f *Follower) bestSource(ctx context.Context) (network.Conn, *sequencer.Entry) {
+func (s *fetcher) bestSource(ctx context.Context) (network.Conn, *sequencer.Entry) {
 	var best network.Conn
 	var bestHead *sequencer.Entry
-	h := sequencer.NewHasher(f.mirror.Domain())
-	for _, c := range f.node.host.Network().Conns() {
-		if c.IsClosed() || f.mirror.Stopped() != nil || ctx.Err() != nil {
+	h := sequencer.NewHasher(s.mirror.Domain())
+	for _, c := range s.node.host.Network().Conns() {
+		if c.IsClosed() || s.mirror.Stopped() != nil || ctx.Err() != nil {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		e, err := f.node.fetchHeadVia(cctx, c)
+		e, err := s.node.fetchHeadVia(cctx, c)
 		cancel()
 		if err != nil || e == nil {
 			continue
 		}
-		if err := sequencer.CheckSigned(h, f.mirror.Primary(), e); err != nil {
-			f.log.Warn("peer announced a head the primary did not sign", "peer", c.RemotePeer(), "addr", c.RemoteMultiaddr(), "err", err)
+		if err := sequencer.CheckSigned(h, s.mirror.Primary(), e); err != nil {
+			s.log.Warn("peer announced a head the primary did not sign", "peer", c.RemotePeer(), "addr", c.RemoteMultiaddr(), "err", err)
 			continue
 		}
-		f.node.seenHead(e.Seq)
-		ours := f.mirror.Store().Head()
+		s.node.seenHead(e.Seq)
+		ours := s.mirror.Store().Head()
 		if e.Seq <= ours.Seq {
-			_, err := f.apply(ctx, []*sequencer.Entry{e}, true)
-			f.handle(err)
+			_, err := s.apply(ctx, []*sequencer.Entry{e}, true)
+			s.handle(err)
 			continue
 		}
 		if ours.Seq > 0 {
 			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			at, err := f.node.fetchRangeVia(cctx, c, ours.Seq, 1)
+			at, err := s.node.fetchRangeVia(cctx, c, ours.Seq, 1)
 			cancel()
 			if err == nil && len(at) == 1 {
-				_, err := f.apply(ctx, at, false)
-				f.handle(err)
+				_, err := s.apply(ctx, at, false)
+				s.handle(err)
 			}
 		}
 		if bestHead == nil || e.Seq > bestHead.Seq {
 			best, bestHead = c, e
 		}
 	}
-	if f.mirror.Stopped() != nil || ctx.Err() != nil {
+	if s.mirror.Stopped() != nil || ctx.Err() != nil {
 		return nil, nil
 	}
 	return best, bestHead
 }
 
 // verify checks the signatures of fetched entries on every core.
-func (f *Follower) verify(es []*sequencer.Entry) error {
+func (s *fetcher) verify(es []*sequencer.Entry) error {
 	workers := runtime.GOMAXPROCS(0)
 	chunk := (len(es) + workers - 1) / workers
 	errs := make([]error, workers)
@@ -181,10 +195,10 @@ func (f *Follower) verify(es []*sequencer.Entry) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h := f.node.hashers.Get().(*sequencer.Hasher)
-			defer f.node.hashers.Put(h)
+			h := s.node.hashers.Get().(*sequencer.Hasher)
+			defer s.node.hashers.Put(h)
 			for _, e := range es[w*chunk : min((w+1)*chunk, len(es))] {
-				if err := sequencer.CheckSigned(h, f.mirror.Primary(), e); err != nil {
+				if err := sequencer.CheckSigned(h, s.mirror.Primary(), e); err != nil {
 					errs[w] = err
 					return
 				}
@@ -198,15 +212,15 @@ func (f *Follower) verify(es []*sequencer.Entry) error {
 // repair fetches again, from any connected host, the entries its store
 // could not read (bit rot, SPEC §6), starting at the first damaged one,
 // and hands them to the mirror, which checks and rewrites them.
-func (f *Follower) repair(ctx context.Context) {
-	from, _ := f.mirror.Damage()
-	if from == 0 || f.mirror.Stopped() != nil {
+func (s *fetcher) repair(ctx context.Context) {
+	from, _ := s.mirror.Damage()
+	if from == 0 || s.mirror.Stopped() != nil {
 		return
 	}
-	st := f.mirror.Store()
+	st := s.mirror.Store()
 	head := st.Head().Seq
 	if from > head {
-		f.own(ctx, func() { f.mirror.Repaired(from) })
+		s.own(ctx, func() { s.mirror.Repaired(from) })
 		return
 	}
 	// A damaged table block holds many entries: start at the first of
@@ -217,29 +231,29 @@ func (f *Follower) repair(ctx context.Context) {
 		}
 		from--
 	}
-	for _, c := range f.node.host.Network().Conns() {
+	for _, c := range s.node.host.Network().Conns() {
 		if c.IsClosed() || ctx.Err() != nil {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		es, err := f.node.fetchRangeVia(cctx, c, from, int(min(maxRangeEntries, head-from+1)))
+		es, err := s.node.fetchRangeVia(cctx, c, from, int(min(maxRangeEntries, head-from+1)))
 		cancel()
 		if err != nil || len(es) == 0 {
-			f.log.Debug("bit rot: fetch", "peer", c.RemotePeer(), "from", from, "err", err)
+			s.log.Debug("bit rot: fetch", "peer", c.RemotePeer(), "from", from, "err", err)
 			continue
 		}
-		if !f.own(ctx, func() { _, err = f.mirror.Repair(es) }) {
+		if !s.own(ctx, func() { _, err = s.mirror.Repair(es) }) {
 			return
 		}
 		if err != nil {
 			if errors.Is(err, sequencer.ErrEquivocation) {
-				f.equivocations.Inc()
+				s.equivocations.Inc()
 				return
 			}
-			f.log.Warn("bit rot: a peer's entries do not repair our store", "peer", c.RemotePeer(), "from", from, "err", err)
+			s.log.Warn("bit rot: a peer's entries do not repair our store", "peer", c.RemotePeer(), "from", from, "err", err)
 			continue
 		}
-		f.own(ctx, func() { f.mirror.Repaired(from) })
+		s.own(ctx, func() { s.mirror.Repaired(from) })
 		return
 	}
 }
@@ -250,7 +264,7 @@ func (f *Follower) repair(ctx context.Context) {
 // when m stops (a peer holds a different entry at a seq m holds: an
 // equivocation). The caller owns m: nothing else may apply to it meanwhile.
 func FetchMissing(ctx context.Context, n *Node, m *sequencer.Mirror) (peersHead uint64, err error) {
-	f := NewFollower(n, m, nil)
+	f := NewFollower(n, m, nil).fetch
 	f.catchUp(ctx)
 	if err := m.Stopped(); err != nil {
 		return 0, err

@@ -34,12 +34,8 @@ type Follower struct {
 	// says it is not following (SPEC §6 --max-lag); set before Run.
 	MaxLag time.Duration
 
-	// own runs fn where the mirror's owner runs, and says whether it ran
-	// (false: ctx ended first). Run's loop sets it to hand fn to itself;
-	// without a loop (a primary's recovery) the caller owns the mirror
-	// and fn runs at once.
-	own   func(ctx context.Context, fn func()) bool
-	calls chan call
+	fetch *fetcher  // the network side, run in jobs
+	calls chan call // functions jobs hand to the loop
 
 	equivocations prometheus.Counter
 	lagging       lagTracker
@@ -58,7 +54,8 @@ func NewFollower(n *Node, m *sequencer.Mirror, reg prometheus.Registerer) *Follo
 		equivocations: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sequencer_equivocations_total", Help: "Equivocations of the primary seen (proofs stored).",
 		})}
-	f.own = func(_ context.Context, fn func()) bool { fn(); return true }
+	f.fetch = &fetcher{node: n, mirror: m, log: n.log, handle: f.handle, equivocations: f.equivocations,
+		own: func(_ context.Context, fn func()) bool { fn(); return true }}
 	if reg != nil {
 		f.register(reg)
 	}
@@ -156,7 +153,7 @@ func (f *Follower) Run(ctx context.Context) {
 		cancel()
 		j.wg.Wait()
 	}()
-	f.own = f.onLoop // before any job starts
+	f.fetch.own = f.onLoop // before any job starts
 
 	poll := time.NewTicker(f.poll)
 	defer poll.Stop()
@@ -176,7 +173,7 @@ func (f *Follower) Run(ctx context.Context) {
 		f.checkLag(time.Now())
 		if from, _ := f.mirror.Damage(); from != 0 && !repairing {
 			repairing = true
-			j.start(f.repair, repairDone)
+			j.start(f.fetch.repair, repairDone)
 		}
 	}
 	checkLag()
@@ -184,7 +181,7 @@ func (f *Follower) Run(ctx context.Context) {
 		if !syncing && (kickDue || pollDue) {
 			syncing = true
 			if kickDue {
-				j.start(f.catchUp, syncDone)
+				j.start(f.fetch.catchUp, syncDone)
 			} else if h := f.mirror.Store().Head().Seq; h != lastHead {
 				// While gossip moves the head, polling would only fetch
 				// (and verify a second time) what gossip is delivering; a
@@ -193,11 +190,11 @@ func (f *Follower) Run(ctx context.Context) {
 				// does not bring (one sharing a peer id with another,
 				// SPEC §6) must not go unseen.
 				lastHead = h
-				j.start(func(ctx context.Context) { f.bestSource(ctx) }, syncDone)
+				j.start(func(ctx context.Context) { f.fetch.bestSource(ctx) }, syncDone)
 			} else {
 				// A head that stood still for a whole period is checked
 				// against the peers.
-				j.start(f.catchUp, syncDone)
+				j.start(f.fetch.catchUp, syncDone)
 			}
 			kickDue, pollDue = false, false
 		}

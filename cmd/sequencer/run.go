@@ -229,12 +229,9 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) (retErr error) {
 	}
 	var backend rpc.Backend
 	if v.role == node.Primary {
-		backend, err = n.newPrimary(c, v)
-		apiCfg.Node = node.Facts{P2P: n.p2p}
+		backend, apiCfg.Node, err = n.newPrimary(c, v)
 	} else {
-		var f *p2p.Follower
-		backend, f = n.newReplica(c)
-		apiCfg.Node = node.Facts{P2P: n.p2p, Follower: f}
+		backend, apiCfg.Node = n.newReplica(c)
 		apiCfg.PrimaryRPC = c.primaryRPC
 	}
 	if err != nil {

@@ -111,7 +111,7 @@ func (n *nodeParts) open(ctx context.Context, c *runConfig, v settings) error {
 // newPrimary starts a primary's writes: at once, or, with --peers, once
 // its peer check passed (reads are served meanwhile: the gate answers
 // writes with the reason). Its backend is the gate.
-func (n *nodeParts) newPrimary(c *runConfig, v settings) (rpc.Backend, error) {
+func (n *nodeParts) newPrimary(c *runConfig, v settings) (rpc.Backend, rpc.Node, error) {
 	log := n.log
 	g := node.NewGate(n.mirror)
 	n.push("sequencer", func() error { g.Close(); return nil })
@@ -139,7 +139,7 @@ func (n *nodeParts) newPrimary(c *runConfig, v settings) (rpc.Backend, error) {
 			log.Warn("--unsafe-skip-peer-check: writing without asking peers for entries this datadir may lack; this can make the primary equivocate")
 		}
 		if err := start(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	} else {
 		metrics.Halted.Set(1)
@@ -153,16 +153,16 @@ func (n *nodeParts) newPrimary(c *runConfig, v settings) (rpc.Backend, error) {
 			log.Warn(w)
 		}
 	}
-	return g, nil
+	return g, node.Facts{P2P: n.p2p}, nil
 }
 
 // newReplica starts following the primary's log; its backend is the
 // mirror (rpc answers writes with 4002 before they reach it).
-func (n *nodeParts) newReplica(c *runConfig) (rpc.Backend, *p2p.Follower) {
+func (n *nodeParts) newReplica(c *runConfig) (rpc.Backend, rpc.Node) {
 	f := p2p.NewFollower(n.p2p, n.mirror, n.reg)
 	f.MaxLag = c.maxLag
 	n.goBg(f.Run)
-	return n.mirror, f
+	return n.mirror, node.Facts{P2P: n.p2p, Follower: f}
 }
 
 // serve opens the RPC listener and serves api on it; the channel receives

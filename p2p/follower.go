@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/seqnode/sequencer/sequencer"
 )
@@ -154,6 +155,11 @@ func (f *Follower) Run(ctx context.Context) {
 		j.wg.Wait()
 	}()
 	f.fetch.own = f.onLoop // before any job starts
+	// A new connection may be a source ahead of us: look at once rather
+	// than at the next poll.
+	notify := &network.NotifyBundle{ConnectedF: func(network.Network, network.Conn) { f.trigger() }}
+	f.node.host.Network().Notify(notify)
+	defer f.node.host.Network().StopNotify(notify)
 
 	poll := time.NewTicker(f.poll)
 	defer poll.Stop()

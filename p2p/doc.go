@@ -4,6 +4,13 @@
 // catches up from any peer. Gossip is the fast path; its losses are repaired
 // by the sync protocol, never by waiting for more traffic.
 //
+// A replica's Follower keeps its Mirror in step: one loop owns the mirror
+// and applies gossip; the fetches of a catch-up or a repair run in jobs the
+// loop starts, hand their entries to it, and are waited for when it stops.
+// What a node does with its peers (a primary's recovery and guard) is
+// decided in package node; p2p offers the means: FetchMissing, EachHead,
+// DialPeers.
+//
 // A node keeps its libp2p identity key in its datadir, so its peer id and
 // multiaddr are stable across restarts.
 //

@@ -30,7 +30,7 @@ type Config struct {
 	Peers      []peer.AddrInfo // dialed, and redialed when they go away
 	Primary    common.Address  // whose log this is
 	Domain     sequencer.Domain
-	Store      sequencer.Store // served to peers by the sync protocol
+	Store      Log // served to peers by the sync protocol
 	// MaxDataBytes is --max-data-bytes; the gossip message limit is derived
 	// from it so that any single entry fits one message.
 	MaxDataBytes int
@@ -49,6 +49,16 @@ type Config struct {
 	syncTimeout time.Duration   // deadline of a sync stream; zero: syncTimeout (tests shorten it)
 	pubsubOpts  []pubsub.Option // more GossipSub options (tests add tracers)
 }
+
+// Log is what a node reads of its store: the sync protocol serves it, the
+// gossip validator compares what it receives with it. p2p never writes.
+type Log interface {
+	Head() sequencer.Head
+	Entry(seq uint64) (*sequencer.Entry, error)
+	Range(from uint64, limit int) ([]*sequencer.Entry, error)
+}
+
+var _ Log = sequencer.Store(nil)
 
 // Queue sizes, raised from GossipSub's defaults of 32: at 100–1,000
 // entries per message a burst of commits must not overflow a peer's

@@ -18,15 +18,6 @@ import (
 	"github.com/seqnode/sequencer/sequencer"
 )
 
-// Backend is what the API needs of a node. A primary's *sequencer.Sequencer
-// satisfies the write half; a replica answers Submit with ErrNotPrimary.
-type Backend interface {
-	Enqueue(op sequencer.Op) *sequencer.Future
-	Halted() error
-	Head() (sequencer.Head, <-chan struct{})
-	Store() sequencer.Store
-}
-
 // Config configures the API.
 type Config struct {
 	Role         string // "primary" or "replica"
@@ -37,18 +28,12 @@ type Config struct {
 	Allow        Allowlist // nil: open mode
 	Now          func() time.Time
 	Logger       *slog.Logger
-	// Optional hooks for replication: peer count, listen multiaddrs, the
-	// highest seq announced by the primary, and equivocation proofs.
-	Peers         func() int
-	P2PAddrs      func() []string
-	PrimaryHead   func() uint64
-	Equivocations func() [][2]*sequencer.Entry
+	// Node is what the node says of itself beyond its log (peers,
+	// addresses, the primary's head, health); nil: a node alone.
+	Node Node
 	// MaxSubscriptions bounds live subscriptions (each holds a goroutine
 	// and one chunk of entries); more answer Overloaded. Default 1024.
 	MaxSubscriptions int
-	// Health, if set, is nil while the node is healthy, else the reason
-	// /healthz answers 503 (a replica that does not follow, SPEC §6).
-	Health func() error
 	// PrimaryRPC is the primary's JSON-RPC URL, where known (a replica's
 	// --primary-rpc): 4002 NotPrimary names it in data.rpc.
 	PrimaryRPC string
@@ -62,16 +47,20 @@ const DefaultMaxReadBytes = 4 << 20
 
 // API is the "sequencer" namespace.
 type API struct {
-	subs    atomic.Int64
-	cfg     Config
-	backend Backend
-	hashers sync.Pool
-	done    chan struct{}
-	errs    *prometheus.CounterVec
+	subs      atomic.Int64
+	cfg       Config
+	backend   Backend
+	reader    Reader
+	hashers   sync.Pool
+	done      chan struct{}
+	streamsMu sync.Mutex     // no stream starts once done is closed
+	streams   sync.WaitGroup // subscription goroutines, waited for at shutdown
+	errs      *prometheus.CounterVec
 }
 
-// NewAPI returns the API over backend; reg may be nil.
-func NewAPI(backend Backend, cfg Config, reg prometheus.Registerer) *API {
+// NewAPI returns the API that writes to backend and reads from reader;
+// reg may be nil.
+func NewAPI(backend Backend, reader Reader, cfg Config, reg prometheus.Registerer) *API {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -90,7 +79,7 @@ func NewAPI(backend Backend, cfg Config, reg prometheus.Registerer) *API {
 	if cfg.MaxReadBytes <= 0 {
 		cfg.MaxReadBytes = DefaultMaxReadBytes
 	}
-	api := &API{cfg: cfg, backend: backend, done: make(chan struct{})}
+	api := &API{cfg: cfg, backend: backend, reader: reader, done: make(chan struct{})}
 	api.hashers.New = func() any { return sequencer.NewHasher(cfg.Domain) }
 	api.errs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sequencer_rpc_errors_total", Help: "Write and read calls answered with an error, by code.",
@@ -101,15 +90,36 @@ func NewAPI(backend Backend, cfg Config, reg prometheus.Registerer) *API {
 	return api
 }
 
-// stop ends every subscription. (Unexported: every exported method of API
-// is served over JSON-RPC.)
+// stop tells every subscription to end; wait waits until they did. (Not
+// exported: every exported method of API is served over JSON-RPC.)
 func (api *API) stop() {
+	api.streamsMu.Lock()
+	defer api.streamsMu.Unlock()
 	select {
 	case <-api.done:
 	default:
 		close(api.done)
 	}
 }
+
+// startStream runs a subscription's goroutine, unless the API stopped.
+func (api *API) startStream(fn func()) bool {
+	api.streamsMu.Lock()
+	defer api.streamsMu.Unlock()
+	select {
+	case <-api.done:
+		return false
+	default:
+	}
+	api.streams.Add(1)
+	go func() {
+		defer api.streams.Done()
+		fn()
+	}()
+	return true
+}
+
+func (api *API) wait() { api.streams.Wait() }
 
 func (api *API) fail(err error) error {
 	out := toRPC(err, api.cfg.Primary)
@@ -123,12 +133,12 @@ func (api *API) fail(err error) error {
 	return out
 }
 
-// health is nil while the node is healthy (Config.Health).
+// health is nil while the node is healthy (Node.Health).
 func (api *API) health() error {
-	if api.cfg.Health == nil {
+	if api.cfg.Node == nil {
 		return nil
 	}
-	return api.cfg.Health()
+	return api.cfg.Node.Health()
 }
 
 // precheck applies the checks every write makes before its own: not a
@@ -331,7 +341,7 @@ func (api *API) Read(ctx context.Context, p ReadParams) (*ReadResult, error) {
 		}
 		budget = min(budget, left)
 	}
-	st := api.backend.Store()
+	st := api.reader
 	head := st.Head().Seq
 	out := &ReadResult{Entries: []*EntryJSON{}, Head: head}
 	var used int64
@@ -396,7 +406,7 @@ func (api *API) latest(p *ReadParams) error {
 	}
 	n := uint64(*p.Latest)
 	from := Uint64(1)
-	if head := api.backend.Store().Head().Seq; head > n {
+	if head := api.reader.Head().Seq; head > n {
 		from = Uint64(head - n + 1)
 	}
 	limit := Uint64(n)
@@ -415,7 +425,7 @@ func (api *API) Ticket(ctx context.Context, p TicketParams) (*TicketJSON, error)
 	if err := checkTicketName(p.Lineage, p.ExternalID); err != nil {
 		return nil, api.fail(err)
 	}
-	t, err := api.backend.Store().Ticket(p.Lineage, p.ExternalID)
+	t, err := api.reader.Ticket(p.Lineage, p.ExternalID)
 	if err != nil {
 		return nil, api.fail(ticketNotFound(err, p.Lineage, p.ExternalID))
 	}
@@ -430,7 +440,7 @@ func (api *API) Lineage(ctx context.Context, p LineageParams) (*LineageJSON, err
 	if !validLineage(p.Lineage) {
 		return nil, api.fail(invalidParams("lineage must be 1-128 bytes of [A-Za-z0-9:._/-]"))
 	}
-	l, err := api.backend.Store().Lineage(p.Lineage)
+	l, err := api.reader.Lineage(p.Lineage)
 	if err != nil {
 		return nil, api.fail(notFound(err, "no lineage %q", p.Lineage))
 	}
@@ -439,7 +449,7 @@ func (api *API) Lineage(ctx context.Context, p LineageParams) (*LineageJSON, err
 
 // Info describes the node (sequencer_info).
 func (api *API) Info(ctx context.Context, _ *EmptyParams) (*InfoJSON, error) {
-	st := api.backend.Store()
+	st := api.reader
 	h := st.Head()
 	n, err := st.LineageCount()
 	if err != nil {
@@ -451,15 +461,12 @@ func (api *API) Info(ctx context.Context, _ *EmptyParams) (*InfoJSON, error) {
 		Head: HeadJSON{Seq: h.Seq, Hash: h.Hash}, Lineages: n, P2P: []string{},
 		Halted: api.backend.Halted() != nil,
 	}
-	if api.cfg.Peers != nil {
-		info.Peers = api.cfg.Peers()
-	}
-	if api.cfg.P2PAddrs != nil {
-		info.P2P = append(info.P2P, api.cfg.P2PAddrs()...)
-	}
-	if api.cfg.PrimaryHead != nil {
-		ph := api.cfg.PrimaryHead()
-		info.PrimaryHead = &ph
+	if n := api.cfg.Node; n != nil {
+		info.Peers = n.Peers()
+		info.P2P = append(info.P2P, n.P2PAddrs()...)
+		if ph, ok := n.PrimaryHead(); ok {
+			info.PrimaryHead = &ph
+		}
 	}
 	return info, nil
 }
@@ -467,10 +474,9 @@ func (api *API) Info(ctx context.Context, _ *EmptyParams) (*InfoJSON, error) {
 // Equivocations returns the proofs this node holds (sequencer_equivocations).
 func (api *API) Equivocations(ctx context.Context, _ *EmptyParams) ([]EquivocationJSON, error) {
 	out := []EquivocationJSON{}
-	if api.cfg.Equivocations != nil {
-		for _, p := range api.cfg.Equivocations() {
-			out = append(out, EquivocationJSON{A: entryJSON(p[0]), B: entryJSON(p[1])})
-		}
+	eqs, _ := api.reader.Equivocations() // none read: none shown, as before a store holds any
+	for _, p := range eqs {
+		out = append(out, EquivocationJSON{A: entryJSON(p.A), B: entryJSON(p.B)})
 	}
 	return out, nil
 }
@@ -497,15 +503,17 @@ func (api *API) Entries(ctx context.Context, p *SubscribeParams) (*gethrpc.Subsc
 		return nil, api.fail(&Error{Code: CodeOverloaded, Message: "overloaded: too many subscriptions"})
 	}
 	sub := notifier.CreateSubscription()
-	go func() {
+	if !api.startStream(func() {
 		defer api.subs.Add(-1)
 		api.stream(notifier, sub, next)
-	}()
+	}) {
+		api.subs.Add(-1) // shutting down: the connection closes next
+	}
 	return sub, nil
 }
 
 func (api *API) stream(n *gethrpc.Notifier, sub *gethrpc.Subscription, next uint64) {
-	st := api.backend.Store()
+	st := api.reader
 	for {
 		head, changed := api.backend.Head()
 		for next <= head.Seq {

@@ -200,7 +200,7 @@ func toJSON(v any) string {
 func TestServerLimits(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	reg := prometheus.NewRegistry()
-	api := NewAPI(n.seq, Config{Role: "primary", Primary: n.seq.Address(), Domain: chain1, MaxDataBytes: 1024, Logger: quietLogger()}, reg)
+	api := NewAPI(n.seq, n.seq.Store(), Config{Role: "primary", Primary: n.seq.Address(), Domain: chain1, MaxDataBytes: 1024, Logger: quietLogger()}, reg)
 	srv, err := NewServer(api, reg, ServerOptions{BodyLimit: 8 << 10, WSReadLimit: 8 << 10, BatchItemLimit: 2})
 	if err != nil {
 		t.Fatal(err)

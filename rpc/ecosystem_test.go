@@ -52,7 +52,7 @@ func TestNotFoundNamesTheRecord(t *testing.T) {
 func TestBatchTooLargeNamesLimit(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	reg := prometheus.NewRegistry()
-	api := NewAPI(n.seq, Config{Role: "primary", Primary: n.seq.Address(), Domain: chain1, Logger: quietLogger()}, reg)
+	api := NewAPI(n.seq, n.seq.Store(), Config{Role: "primary", Primary: n.seq.Address(), Domain: chain1, Logger: quietLogger()}, reg)
 	srv, err := NewServer(api, reg, ServerOptions{BatchItemLimit: 3})
 	if err != nil {
 		t.Fatal(err)

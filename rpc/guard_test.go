@@ -24,7 +24,7 @@ func serveReal(t *testing.T, n *node, cfg Config, opts ServerOptions) string {
 	if cfg.Role == "" {
 		cfg = Config{Role: "primary", Version: "test", Primary: n.seq.Address(), Domain: chain1, Logger: quietLogger()}
 	}
-	api := NewAPI(n.seq, cfg, nil)
+	api := NewAPI(n.seq, n.seq.Store(), cfg, nil)
 	srv, err := NewServer(api, prometheus.NewRegistry(), opts)
 	if err != nil {
 		t.Fatal(err)

@@ -149,15 +149,15 @@ func newNode(t testing.TB, o nodeOptions) *node {
 	return n
 }
 
-// serveAPI serves an API over backend on a new loopback listener. Several
-// APIs may share one backend (an open and a permissioned one over the same
+// serveAPI serves an API over seq on a new loopback listener. Several
+// APIs may share one sequencer (an open and a permissioned one over the same
 // log, or a "replica" role over a halted node).
-func serveAPI(t testing.TB, backend Backend, cfg Config, reg *prometheus.Registry) (*API, string, *Server) {
+func serveAPI(t testing.TB, seq *sequencer.Sequencer, cfg Config, reg *prometheus.Registry) (*API, string, *Server) {
 	t.Helper()
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	api := NewAPI(backend, cfg, reg)
+	api := NewAPI(seq, seq.Store(), cfg, reg)
 	srv, err := NewServer(api, reg, ServerOptions{})
 	if err != nil {
 		t.Fatal(err)

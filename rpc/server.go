@@ -187,13 +187,15 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops taking connections, waits (up to ctx) for HTTP calls under
-// way, and closes subscriptions and WebSocket connections.
+// way, and closes subscriptions and WebSocket connections; every
+// subscription goroutine has returned when it does.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	if s.http != nil {
 		err = s.http.Shutdown(ctx)
 	}
 	s.api.stop()
-	s.rpc.Stop()
+	s.rpc.Stop() // closes the connections: a stream blocked writing returns
+	s.api.wait()
 	return err
 }

@@ -10,22 +10,21 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/big"
-	"net"
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/seqnode/sequencer/internal/durable"
+	"github.com/seqnode/sequencer/node"
 	"github.com/seqnode/sequencer/p2p"
 	"github.com/seqnode/sequencer/rpc"
 	"github.com/seqnode/sequencer/sequencer"
@@ -190,49 +189,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// run wires a node: flags → config → store → p2p → pipeline or mirror →
-// RPC, then waits for ctx and shuts down in order: stop taking requests,
-// finish in-flight groups, stop p2p, close LevelDB.
+// run wires a node — validate, open the parts every role has, then
+// newPrimary or newReplica, then serve — and waits for ctx; shutdown then
+// stops every part once, in the reverse order of their start.
 func run(ctx context.Context, c *runConfig, log *slog.Logger) (retErr error) {
-	if c.mode != "primary" && c.mode != "replica" {
-		return fmt.Errorf("--mode must be primary or replica, not %q", c.mode)
-	}
-	if c.maxReadBytes < 1 || c.rpcReadTimeout <= 0 || c.rpcWriteTimeout <= 0 || c.rpcIdleTimeout <= 0 {
-		return errors.New("--max-read-bytes and the --rpc-*-timeout flags must be positive")
-	}
-	if c.maxInFlight < 1 || c.maxDataBytes < 0 || c.queueSize < 1 || c.maxBatchCalls < 1 || c.maxBodyBytes < 0 || c.maxConns < 1 || c.queueBytes < 1 || c.cacheRecords < 1 {
-		return errors.New("--max-in-flight, --queue-size, --queue-bytes, --max-conns, --max-batch-calls and --cache-records must be at least 1, --max-data-bytes and --max-body-bytes at least 0")
-	}
-	if c.maxBodyBytes > 0 && c.maxBodyBytes < 2*c.maxDataBytes+4096 {
-		return fmt.Errorf("--max-body-bytes %d cannot carry an append of --max-data-bytes %d (hex doubles it): use at least %d", c.maxBodyBytes, c.maxDataBytes, 2*c.maxDataBytes+4096)
-	}
-	if c.maxLag <= 0 || c.peerWait <= 0 {
-		return errors.New("--max-lag and --peer-wait must be positive")
-	}
-	if c.primaryRPC != "" {
-		if u, err := url.Parse(c.primaryRPC); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss") {
-			return fmt.Errorf("--primary-rpc %q is not an http(s):// or ws(s):// URL", c.primaryRPC)
-		}
-	}
-	if c.gossipDropRate < 0 || c.gossipDropRate > 1 {
-		return errors.New("--gossip-drop-rate must be between 0 and 1")
-	}
-	if !(c.syncRequestRate > 0) || c.syncByteRate <= 0 { // NaN too
-		return errors.New("--sync-request-rate and --sync-byte-rate must be positive")
-	}
-	domain, err := c.domain()
+	v, err := c.validate()
 	if err != nil {
 		return err
-	}
-	var peerList []string
-	for _, p := range strings.Split(c.peers, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			peerList = append(peerList, p)
-		}
-	}
-	peers, err := p2p.ParsePeers(peerList)
-	if err != nil {
-		return fmt.Errorf("--peers: %w", err)
 	}
 	// A start that fails before serving leaves no datadir behind that it
 	// made itself (with a fresh key and identity nobody will use).
@@ -248,188 +211,124 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) (retErr error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	var primary common.Address
-	var key *ecdsa.PrivateKey
-	var allow rpc.Allowlist
-	if c.mode == "primary" {
-		if allow, err = c.allowlist(); err != nil {
-			return err
-		}
-		if key, err = loadKey(c.keyFile, c.passwordFile, c.datadir, log); err != nil {
-			return err
-		}
-		primary = crypto.PubkeyToAddress(key.PublicKey)
-	} else {
-		if !common.IsHexAddress(c.primary) {
-			return fmt.Errorf("--mode replica needs --primary ADDRESS (got %q)", c.primary)
-		}
-		primary = common.HexToAddress(c.primary)
-		if len(peers) == 0 {
-			log.Warn("replica without --peers: it learns the log only from peers that dial it")
-		}
-	}
-
-	store, err := sequencer.OpenLevelStore(filepath.Join(c.datadir, "db"), false)
-	if err != nil {
+	if err := c.identity(&v, log); err != nil {
 		return err
 	}
-	defer store.Close()
-	store.CacheRecords = c.cacheRecords
-	if store.Recovered != "" {
-		log.Warn("storage recovery dropped a torn journal tail (a write cut short, never acknowledged)", "detail", store.Recovered)
-	}
-	if store.Damaged != "" {
-		log.Error("STORAGE DAMAGE: entries that may have been acknowledged are lost here; a primary recovers them from its --peers, a replica fetches them again",
-			"detail", store.Damaged)
-		if c.mode == "primary" && len(peers) == 0 && !c.unsafeSkipPeerCheck {
-			return fmt.Errorf("refusing to write: the log lost entries that may have been acknowledged (%s); start with --peers to recover them from replicas, or --unsafe-skip-peer-check if no replica ever saw them", store.Damaged)
+	n := &nodeParts{log: log, reg: reg}
+	defer func() {
+		if retErr != nil {
+			n.shutdown()
 		}
-	}
-	node, err := p2p.New(p2p.Config{
-		DataDir: c.datadir, ListenAddr: c.p2pAddr, Peers: peers, Primary: primary, Domain: domain,
-		Store: store, MaxDataBytes: c.maxDataBytes, Logger: log, Registerer: reg, DropRate: c.gossipDropRate,
-		SyncRequestRate: c.syncRequestRate, SyncByteRate: c.syncByteRate,
-	})
-	if err != nil {
-		return err
-	}
-	defer node.Close()
-	for _, a := range node.Addrs() {
-		log.Info("p2p address (pass it to --peers)", "multiaddr", a)
-	}
-	mirror, err := sequencer.NewMirror(store, primary, domain, log, nil)
-	if err != nil {
+	}()
+	if err := n.open(ctx, c, v); err != nil {
 		return err
 	}
 	apiCfg := rpc.Config{
-		Role: c.mode, Version: Version, Primary: primary, Domain: domain,
-		MaxDataBytes: c.maxDataBytes, Allow: allow, Logger: log, MaxReadBytes: c.maxReadBytes,
-		Peers: node.PeerCount, P2PAddrs: node.Addrs,
-		Equivocations: func() [][2]*sequencer.Entry {
-			eqs, _ := store.Equivocations()
-			out := make([][2]*sequencer.Entry, 0, len(eqs))
-			for _, e := range eqs {
-				out = append(out, [2]*sequencer.Entry{e.A, e.B})
-			}
-			return out
-		},
+		Role: string(v.role), Version: Version, Primary: v.primary, Domain: v.domain,
+		MaxDataBytes: c.maxDataBytes, Allow: v.allow, Logger: log, MaxReadBytes: c.maxReadBytes,
 	}
-
 	var backend rpc.Backend
-	var bg sync.WaitGroup
-	bgCtx, stopBg := context.WithCancel(ctx)
-	defer func() { stopBg(); bg.Wait() }()
-	if c.mode == "primary" {
-		// The RPC listener opens at once: reads are served while the peer
-		// check runs; writes wait for it (gate, startup.go).
-		g := &gate{mirror: mirror}
-		defer g.close()
-		backend = g
-		metrics := sequencer.NewMetrics(reg)
-		start := func() error {
-			metrics.Halted.Set(0)
-			seq, err := sequencer.New(store, sequencer.Config{
-				Key: key, Domain: domain, MaxInFlight: c.maxInFlight, MaxDataBytes: c.maxDataBytes,
-				QueueSize: c.queueSize, QueueBytes: c.queueBytes, Logger: log, Metrics: metrics, OnCommit: node.Publish,
-			})
-			if err != nil {
-				metrics.Halted.Set(1)
-				return err
-			}
-			if !g.open(seq) {
-				return nil
-			}
-			if !c.unsafeSkipPeerCheck {
-				bg.Add(1)
-				go func() { defer bg.Done(); p2p.GuardPrimary(bgCtx, node, seq) }()
-			}
-			return nil
-		}
-		if c.unsafeSkipPeerCheck || len(peers) == 0 {
-			if c.unsafeSkipPeerCheck {
-				log.Warn("--unsafe-skip-peer-check: writing without asking peers for entries this datadir may lack; this can make the primary equivocate")
-			}
-			if err := start(); err != nil {
-				return err
-			}
-		} else {
-			metrics.Halted.Set(1)
-			bg.Add(1)
-			go func() { defer bg.Done(); peerCheck(bgCtx, node, mirror, g, c.peerWait, log, start) }()
-		}
-		if allow == nil {
-			log.Warn("OPEN MODE: no allowlist, anyone who reaches the RPC port can write; use --allow or --allow-file in production")
-		} else {
-			log.Info("permissioned: every write must be signed by an allowed address", "allowed", len(allow))
-			if w := crossLogWarning(allow, domain); w != "" {
-				log.Warn(w)
-			}
-		}
+	if v.role == node.Primary {
+		backend, apiCfg.Node, err = n.newPrimary(c, v)
 	} else {
-		backend = mirror
-		apiCfg.PrimaryHead = node.PrimaryHead
+		backend, apiCfg.Node = n.newReplica(c)
 		apiCfg.PrimaryRPC = c.primaryRPC
-		f := p2p.NewFollower(node, mirror, reg)
-		f.MaxLag = c.maxLag
-		apiCfg.Health = f.Health
-		bg.Add(1)
-		go func() { defer bg.Done(); f.Run(bgCtx) }()
 	}
-	head := store.Head()
-	log.Info("log loaded", "role", c.mode, "primary", primary.Hex(), "chainId", domain.ChainID,
-		"verifyingContract", domain.VerifyingContract.Hex(), "head", head.Seq, "headHash", head.Hash)
-
-	api := rpc.NewAPI(backend, apiCfg, reg)
-	ln, err := net.Listen("tcp", c.rpcAddr)
-	if err != nil {
-		return fmt.Errorf("--rpc-addr: %w", err)
-	}
-	defer ln.Close()
-	origins := splitList(c.wsOrigins)
-	if len(origins) == 0 {
-		// Browsers: only pages served from this node's own address (its
-		// status page), not every port of localhost.
-		_, port, _ := net.SplitHostPort(ln.Addr().String())
-		origins = []string{"http://localhost:" + port, "http://127.0.0.1:" + port, "http://[::1]:" + port}
-	}
-	srv, err := rpc.NewServer(api, reg, rpc.ServerOptions{
-		WSOrigins: origins, Pprof: c.pprof, VHosts: splitList(c.rpcVHosts), MaxConns: c.maxConns,
-		BodyLimit: c.maxBodyBytes, WSReadLimit: int64(c.maxBodyBytes), BatchItemLimit: c.maxBatchCalls,
-		ReadTimeout: c.rpcReadTimeout, WriteTimeout: c.rpcWriteTimeout, IdleTimeout: c.rpcIdleTimeout,
-	})
 	if err != nil {
 		return err
 	}
-	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
-		log.Warn("the RPC listener is not on loopback: put it behind a firewall or proxy", "addr", ln.Addr())
-	}
-	log.Info("serving JSON-RPC (HTTP and WebSocket), /metrics and /healthz", "addr", "http://"+ln.Addr().String(), "role", c.mode)
+	head := n.store.Head()
+	log.Info("log loaded", "role", v.role, "primary", v.primary.Hex(), "chainId", v.domain.ChainID,
+		"verifyingContract", v.domain.VerifyingContract.Hex(), "head", head.Seq, "headHash", head.Hash)
 
-	serveErr := make(chan error, 1)
+	serveErr, err := n.serve(c, rpc.NewAPI(backend, n.mirror.Store(), apiCfg, reg), v.role)
+	if err != nil {
+		return err
+	}
 	serving = true
-	go func() { serveErr <- srv.Serve(ln) }()
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 	case err := <-serveErr:
 		return fmt.Errorf("rpc server: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("rpc shutdown", "err", err)
+	if err := n.shutdown(); err != nil {
+		return err
 	}
-	if g, ok := backend.(*gate); ok {
-		g.close()
+	log.Info("stopped cleanly", "head", n.store.Head().Seq)
+	return nil
+}
+
+// settings are what validate and identity make of the flags.
+type settings struct {
+	role    node.Role
+	domain  sequencer.Domain
+	peers   []peer.AddrInfo
+	primary common.Address    // whose log this is
+	key     *ecdsa.PrivateKey // a primary's
+	allow   rpc.Allowlist     // a primary's; nil: open mode
+}
+
+// validate checks the flags that need no file.
+func (c *runConfig) validate() (settings, error) {
+	var v settings
+	var err error
+	if v.role, err = node.ParseRole(c.mode); err != nil {
+		return v, err
 	}
-	stopBg()
-	bg.Wait()
-	node.Close()
-	if err := store.Close(); err != nil {
-		return fmt.Errorf("close store: %w", err)
+	if c.maxReadBytes < 1 || c.rpcReadTimeout <= 0 || c.rpcWriteTimeout <= 0 || c.rpcIdleTimeout <= 0 {
+		return v, errors.New("--max-read-bytes and the --rpc-*-timeout flags must be positive")
 	}
-	log.Info("stopped cleanly", "head", store.Head().Seq)
+	if c.maxInFlight < 1 || c.maxDataBytes < 0 || c.queueSize < 1 || c.maxBatchCalls < 1 || c.maxBodyBytes < 0 || c.maxConns < 1 || c.queueBytes < 1 || c.cacheRecords < 1 {
+		return v, errors.New("--max-in-flight, --queue-size, --queue-bytes, --max-conns, --max-batch-calls and --cache-records must be at least 1, --max-data-bytes and --max-body-bytes at least 0")
+	}
+	if c.maxBodyBytes > 0 && c.maxBodyBytes < 2*c.maxDataBytes+4096 {
+		return v, fmt.Errorf("--max-body-bytes %d cannot carry an append of --max-data-bytes %d (hex doubles it): use at least %d", c.maxBodyBytes, c.maxDataBytes, 2*c.maxDataBytes+4096)
+	}
+	if c.maxLag <= 0 || c.peerWait <= 0 {
+		return v, errors.New("--max-lag and --peer-wait must be positive")
+	}
+	if c.primaryRPC != "" {
+		if u, err := url.Parse(c.primaryRPC); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss") {
+			return v, fmt.Errorf("--primary-rpc %q is not an http(s):// or ws(s):// URL", c.primaryRPC)
+		}
+	}
+	if c.gossipDropRate < 0 || c.gossipDropRate > 1 {
+		return v, errors.New("--gossip-drop-rate must be between 0 and 1")
+	}
+	if !(c.syncRequestRate > 0) || c.syncByteRate <= 0 { // NaN too
+		return v, errors.New("--sync-request-rate and --sync-byte-rate must be positive")
+	}
+	if v.domain, err = c.domain(); err != nil {
+		return v, err
+	}
+	if v.peers, err = p2p.ParsePeers(splitList(c.peers)); err != nil {
+		return v, fmt.Errorf("--peers: %w", err)
+	}
+	return v, nil
+}
+
+// identity finds whose log this is: a primary's key (made in the datadir
+// on first start) and allowlist, or a replica's --primary.
+func (c *runConfig) identity(v *settings, log *slog.Logger) error {
+	var err error
+	if v.role == node.Primary {
+		if v.allow, err = c.allowlist(); err != nil {
+			return err
+		}
+		if v.key, err = loadKey(c.keyFile, c.passwordFile, c.datadir, log); err != nil {
+			return err
+		}
+		v.primary = crypto.PubkeyToAddress(v.key.PublicKey)
+		return nil
+	}
+	if !common.IsHexAddress(c.primary) {
+		return fmt.Errorf("--mode replica needs --primary ADDRESS (got %q)", c.primary)
+	}
+	v.primary = common.HexToAddress(c.primary)
+	if len(v.peers) == 0 {
+		log.Warn("replica without --peers: it learns the log only from peers that dial it")
+	}
 	return nil
 }
 

@@ -2,131 +2,207 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/seqnode/sequencer/node"
 	"github.com/seqnode/sequencer/p2p"
+	"github.com/seqnode/sequencer/rpc"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
-// peerRetry is the pause between two failed peer checks.
-const peerRetry = 2 * time.Second
+// nodeParts are a running node's parts. Each part, once started, pushes
+// how to stop it; shutdown stops them in the reverse order, each once:
+// stop taking requests, finish in-flight groups, stop the background
+// goroutines, stop p2p, close LevelDB.
+type nodeParts struct {
+	log *slog.Logger
+	reg *prometheus.Registry
 
-// gate is a primary's backend: until its peer check passes (SPEC §6) it
-// serves reads from the store and answers writes with 4009 and the
-// reason; then the sequencer takes over.
-type gate struct {
+	store  *sequencer.LevelStore
+	p2p    *p2p.Node
 	mirror *sequencer.Mirror
 
-	mu     sync.RWMutex
-	seq    *sequencer.Sequencer
-	reason error // why writes are refused before seq is set
-	closed bool
+	// Background goroutines (the follower, the peer check, the guard):
+	// bgCtx ends and bg is waited for at shutdown.
+	bgCtx context.Context
+	bg    sync.WaitGroup
+
+	stops []stop
 }
 
-func (g *gate) current() (*sequencer.Sequencer, error) {
-	g.mu.RLock()
-	defer g.mu.RUnlock()
-	return g.seq, g.reason
+type stop struct {
+	name string
+	fn   func() error
 }
 
-func (g *gate) Enqueue(op sequencer.Op) *sequencer.Future {
-	if s, why := g.current(); s != nil {
-		return s.Enqueue(op)
+func (n *nodeParts) push(name string, fn func() error) { n.stops = append(n.stops, stop{name, fn}) }
+
+// shutdown stops every part started, last first; it returns the error of
+// closing the store (a failed close may have lost the last writes).
+func (n *nodeParts) shutdown() error {
+	var storeErr error
+	for len(n.stops) > 0 {
+		s := n.stops[len(n.stops)-1]
+		n.stops = n.stops[:len(n.stops)-1]
+		if err := s.fn(); err != nil && s.name == "store" {
+			storeErr = fmt.Errorf("close store: %w", err)
+		} else if err != nil {
+			n.log.Warn(s.name+" shutdown", "err", err)
+		}
+	}
+	return storeErr
+}
+
+// go runs fn in the background until shutdown.
+func (n *nodeParts) goBg(fn func(context.Context)) {
+	n.bg.Add(1)
+	go func() { defer n.bg.Done(); fn(n.bgCtx) }()
+}
+
+// open starts what every role runs on: the store, the p2p node, and a
+// mirror over the store (a replica's write side, a primary's reads until
+// its peer check passes).
+func (n *nodeParts) open(ctx context.Context, c *runConfig, v settings) error {
+	log := n.log
+	store, err := sequencer.OpenLevelStore(filepath.Join(c.datadir, "db"), false)
+	if err != nil {
+		return err
+	}
+	n.store = store
+	n.push("store", store.Close)
+	store.CacheRecords = c.cacheRecords
+	if store.Recovered != "" {
+		log.Warn("storage recovery dropped a torn journal tail (a write cut short, never acknowledged)", "detail", store.Recovered)
+	}
+	if store.Damaged != "" {
+		log.Error("STORAGE DAMAGE: entries that may have been acknowledged are lost here; a primary recovers them from its --peers, a replica fetches them again",
+			"detail", store.Damaged)
+		if v.role == node.Primary && len(v.peers) == 0 && !c.unsafeSkipPeerCheck {
+			return fmt.Errorf("refusing to write: the log lost entries that may have been acknowledged (%s); start with --peers to recover them from replicas, or --unsafe-skip-peer-check if no replica ever saw them", store.Damaged)
+		}
+	}
+	if n.p2p, err = p2p.New(p2p.Config{
+		DataDir: c.datadir, ListenAddr: c.p2pAddr, Peers: v.peers, Primary: v.primary, Domain: v.domain,
+		Store: store, MaxDataBytes: c.maxDataBytes, Logger: log, Registerer: n.reg, DropRate: c.gossipDropRate,
+		SyncRequestRate: c.syncRequestRate, SyncByteRate: c.syncByteRate,
+	}); err != nil {
+		return err
+	}
+	n.push("p2p", func() error { n.p2p.Close(); return nil })
+	for _, a := range n.p2p.Addrs() {
+		log.Info("p2p address (pass it to --peers)", "multiaddr", a)
+	}
+	if n.mirror, err = sequencer.NewMirror(store, v.primary, v.domain, log, nil); err != nil {
+		return err
+	}
+	bgCtx, stopBg := context.WithCancel(ctx)
+	n.bgCtx = bgCtx
+	n.push("background", func() error { stopBg(); n.bg.Wait(); return nil })
+	return nil
+}
+
+// newPrimary starts a primary's writes: at once, or, with --peers, once
+// its peer check passed (reads are served meanwhile: the gate answers
+// writes with the reason). Its backend is the gate.
+func (n *nodeParts) newPrimary(c *runConfig, v settings) (rpc.Backend, rpc.Node, error) {
+	log := n.log
+	g := node.NewGate(n.mirror)
+	n.push("sequencer", func() error { g.Close(); return nil })
+	metrics := sequencer.NewMetrics(n.reg)
+	start := func() error {
+		metrics.Halted.Set(0)
+		seq, err := sequencer.New(n.store, sequencer.Config{
+			Key: v.key, Domain: v.domain, MaxInFlight: c.maxInFlight, MaxDataBytes: c.maxDataBytes,
+			QueueSize: c.queueSize, QueueBytes: c.queueBytes, Logger: log, Metrics: metrics, OnCommit: n.p2p.Publish,
+		})
+		if err != nil {
+			metrics.Halted.Set(1)
+			return err
+		}
+		if !g.Open(seq) {
+			return nil
+		}
+		if !c.unsafeSkipPeerCheck {
+			n.goBg(func(ctx context.Context) { node.GuardPrimary(ctx, n.p2p, seq) })
+		}
+		return nil
+	}
+	if c.unsafeSkipPeerCheck || len(v.peers) == 0 {
+		if c.unsafeSkipPeerCheck {
+			log.Warn("--unsafe-skip-peer-check: writing without asking peers for entries this datadir may lack; this can make the primary equivocate")
+		}
+		if err := start(); err != nil {
+			return nil, nil, err
+		}
 	} else {
-		return sequencer.Refused(why)
+		metrics.Halted.Set(1)
+		n.goBg(func(ctx context.Context) { node.PeerCheck(ctx, n.p2p, n.mirror, g, c.peerWait, log, start) })
 	}
-}
-
-func (g *gate) Halted() error {
-	if s, why := g.current(); s != nil {
-		return s.Halted()
+	if v.allow == nil {
+		log.Warn("OPEN MODE: no allowlist, anyone who reaches the RPC port can write; use --allow or --allow-file in production")
 	} else {
-		return why
-	}
-}
-
-func (g *gate) Head() (sequencer.Head, <-chan struct{}) {
-	if s, _ := g.current(); s != nil {
-		return s.Head()
-	}
-	return g.mirror.Head()
-}
-
-func (g *gate) Store() sequencer.Store { return g.mirror.Store() }
-
-// refuse sets why writes are refused (wrapping ErrHalted: 4009).
-func (g *gate) refuse(format string, args ...any) {
-	err := fmt.Errorf("%w: "+format, append([]any{sequencer.ErrHalted}, args...)...)
-	g.mu.Lock()
-	g.reason = err
-	g.mu.Unlock()
-}
-
-// open hands writes to s; false (and s closed) when the node is stopping.
-func (g *gate) open(s *sequencer.Sequencer) bool {
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		s.Close()
-		return false
-	}
-	g.seq = s
-	g.mu.Unlock()
-	g.mirror.Wake() // subscribers waiting on the mirror's head look again
-	return true
-}
-
-// close stops the sequencer, if any; a later open is refused.
-func (g *gate) close() {
-	g.mu.Lock()
-	s := g.seq
-	g.closed = true
-	g.mu.Unlock()
-	if s != nil {
-		s.Close()
-	}
-}
-
-// peerCheck runs a primary's start-up recovery (SPEC §6) while the RPC
-// listener already serves reads: it asks --peers for entries this datadir
-// lacks and recovers them, then calls start. When no peer answers within
-// --peer-wait it keeps refusing writes (4009, /healthz 503, the reason in
-// both) and tries again, so the primary starts writing as soon as a peer
-// is back; a conflict (a peer holds a different entry this primary
-// signed) refuses writes for good: it needs an operator.
-func peerCheck(ctx context.Context, node *p2p.Node, mirror *sequencer.Mirror, g *gate, wait time.Duration, log *slog.Logger, start func() error) {
-	peers := node.ConfiguredPeers()
-	g.refuse("waiting for the peer check: asking the %d --peers for entries of this log that the datadir lacks (up to --peer-wait %s)", peers, wait)
-	log.Info("peer check: reads are served, writes wait until the --peers answer", "peers", peers, "peerWait", wait)
-	for attempt := 1; ctx.Err() == nil; attempt++ {
-		before := mirror.Store().Head().Seq
-		err := p2p.RecoverPrimary(ctx, node, mirror, wait)
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil {
-			head := mirror.Store().Head()
-			log.Info("peer check passed: no peer holds entries of this log that the datadir lacks; writing",
-				"head", head.Seq, "recovered", head.Seq-before, "peers", node.PeerCount())
-			if err := start(); err != nil {
-				g.refuse("start the sequencer: %v", err)
-				log.Error("cannot start writing", "err", err)
-			}
-			return
-		}
-		if mirror.Halted() != nil {
-			g.refuse("the peer check failed: %v; restart after fixing it (or with --unsafe-skip-peer-check if this datadir is known to be complete)", err)
-			log.Error("REFUSING TO WRITE: the peer check failed; reads are still served", "err", err)
-			return
-		}
-		g.refuse("the peer check has not passed: %v; still trying (attempt %d); reads are served", err, attempt)
-		log.Error("REFUSING TO WRITE until the peer check passes: reads are served, /healthz answers 503; still trying", "err", err, "attempt", attempt)
-		select {
-		case <-ctx.Done():
-		case <-time.After(peerRetry):
+		log.Info("permissioned: every write must be signed by an allowed address", "allowed", len(v.allow))
+		if w := crossLogWarning(v.allow, v.domain); w != "" {
+			log.Warn(w)
 		}
 	}
+	return g, node.Facts{P2P: n.p2p}, nil
+}
+
+// newReplica starts following the primary's log; its backend is the
+// mirror (rpc answers writes with 4002 before they reach it).
+func (n *nodeParts) newReplica(c *runConfig) (rpc.Backend, rpc.Node) {
+	f := p2p.NewFollower(n.p2p, n.mirror, n.reg)
+	f.MaxLag = c.maxLag
+	n.goBg(f.Run)
+	return n.mirror, node.Facts{P2P: n.p2p, Follower: f}
+}
+
+// serve opens the RPC listener and serves api on it; the channel receives
+// the server's error should it stop by itself.
+func (n *nodeParts) serve(c *runConfig, api *rpc.API, role node.Role) (<-chan error, error) {
+	ln, err := net.Listen("tcp", c.rpcAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--rpc-addr: %w", err)
+	}
+	n.push("listener", func() error {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	})
+	origins := splitList(c.wsOrigins)
+	if len(origins) == 0 {
+		// Browsers: only pages served from this node's own address (its
+		// status page), not every port of localhost.
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		origins = []string{"http://localhost:" + port, "http://127.0.0.1:" + port, "http://[::1]:" + port}
+	}
+	srv, err := rpc.NewServer(api, n.reg, rpc.ServerOptions{
+		WSOrigins: origins, Pprof: c.pprof, VHosts: splitList(c.rpcVHosts), MaxConns: c.maxConns,
+		BodyLimit: c.maxBodyBytes, WSReadLimit: int64(c.maxBodyBytes), BatchItemLimit: c.maxBatchCalls,
+		ReadTimeout: c.rpcReadTimeout, WriteTimeout: c.rpcWriteTimeout, IdleTimeout: c.rpcIdleTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
+		n.log.Warn("the RPC listener is not on loopback: put it behind a firewall or proxy", "addr", ln.Addr())
+	}
+	n.log.Info("serving JSON-RPC (HTTP and WebSocket), /metrics and /healthz", "addr", "http://"+ln.Addr().String(), "role", role)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	n.push("rpc", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(ctx)
+	})
+	return serveErr, nil
 }

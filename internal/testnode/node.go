@@ -60,7 +60,7 @@ func Start(dir string, o Options) (*Node, error) {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
-	api := rpc.NewAPI(seq, rpc.Config{Role: "primary", Version: "test", Primary: seq.Address(),
+	api := rpc.NewAPI(seq, seq.Store(), rpc.Config{Role: "primary", Version: "test", Primary: seq.Address(),
 		Domain: o.Domain, Allow: o.Allow, Logger: quiet}, reg)
 	srv, err := rpc.NewServer(api, reg, rpc.ServerOptions{})
 	if err != nil {

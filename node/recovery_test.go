@@ -1,4 +1,4 @@
-package p2p
+package node
 
 import (
 	"context"
@@ -179,7 +179,7 @@ func TestGuardPrimary(t *testing.T) {
 		t.Cleanup(server.Close)
 		diverged := startPrimary(t, lg, primaryOpts{noPublish: true})
 		writePlain(t, diverged.seq, "diverged", 60)
-		if err := diverged.node.host.Connect(context.Background(), peer.AddrInfo{ID: server.ID(), Addrs: server.host.Addrs()}); err != nil {
+		if err := diverged.node.Host().Connect(context.Background(), peer.AddrInfo{ID: server.ID(), Addrs: server.Host().Addrs()}); err != nil {
 			t.Fatal(err)
 		}
 		guard(t, diverged)

@@ -76,7 +76,7 @@ func (m *stModel) expect(op *Op) stWant {
 		switch {
 		case len(l.Released) == 0 && l.NextNonce == math.MaxUint64:
 			return stWant{anyErr: true}
-		case len(l.InFlight) >= m.max:
+		case len(l.InFlight) >= m.max && len(l.Released) == 0: // a pooled lease fills a gap (SPEC §3)
 			return stWant{err: ErrTooManyInFlight}
 		case len(l.Released) > 0:
 			return stWant{isNew: true, newNonce: l.Released[0], newHash: op.DataHash}

@@ -138,6 +138,12 @@ func (sc *scenario) command(t *testing.T, td *datadriven.TestData) string {
 		*sc = *newScenario()
 		sc.core.setMaxInFlight(max)
 		return ""
+	case "limit":
+		// The node restarted with another --max-in-flight.
+		var max int
+		td.ScanArgs(t, "max-in-flight", &max)
+		sc.core.setMaxInFlight(max)
+		return ""
 	case "tx", "close", "release", "fail", "sync":
 		return sc.op(t, td)
 	case "apply":

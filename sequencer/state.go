@@ -268,12 +268,14 @@ func decide(op *Op, t *Ticket, l *Lineage, p *PlainTx, maxInFlight int) Decision
 		if l == nil {
 			l = &Lineage{Name: op.Lineage}
 		}
-		if maxInFlight > 0 && len(l.InFlight) >= maxInFlight {
+		// A lease from the pool fills a gap: never refused at the limit
+		// (SPEC §3), or the tickets waiting behind the gap would stall.
+		if maxInFlight > 0 && len(l.InFlight) >= maxInFlight && len(l.Released) == 0 {
 			return Decision{Err: &LimitError{Err: ErrTooManyInFlight, Limit: maxInFlight}}
 		}
 		n, ok := l.leaseNonce()
 		if !ok {
-			return Decision{Err: fmt.Errorf("%w: lineage %q is exhausted: its next nonce would be past 2^64-1 (a chain nonce of 18446744073709551615 was synced: no account can send another transaction, EIP-2681)", ErrInvalidParams, op.Lineage)}
+			return Decision{Err: fmt.Errorf("%w: lineage %q is exhausted: its next nonce would be 2^64-1, which no account can use (EIP-2681)", ErrInvalidParams, op.Lineage)}
 		}
 		e.Nonce, e.Data, e.DataHash = n, op.Data, op.DataHash
 		return Decision{New: e}

@@ -15,7 +15,15 @@ import (
 // rewriting the damaged entries cannot save the store. The replica then
 // halts (health 503) with a reason that says so and what to do, instead
 // of retrying the write forever while it falls behind.
+//
+// goleveldb's CompactRange, when the compaction fails, closes its reply
+// channel while the compaction goroutine may still answer on it (it
+// recovers from that send, but the race detector reports it, about once
+// in 50 runs): under -race this test skips, and .ci/run runs it without.
 func TestMirrorHaltsWhenStoreCannotWrite(t *testing.T) {
+	if raceEnabled {
+		t.Skip("goleveldb's CompactRange races with its own error path; .ci/run runs this test without -race")
+	}
 	src, _ := openTestStore(t)
 	s := newTestSequencer(t, src, nil)
 	entries := fillLog(t, s, 500)

@@ -84,7 +84,7 @@ func (s *fetcher) catchUp(ctx context.Context) {
 		if errors.Is(err, sequencer.ErrForkSuspected) && head.Seq > 0 {
 			// The peer's entry head+1 does not chain onto ours: fetch its
 			// entry at our head; Apply compares and keeps the proof.
-			other, ferr := s.node.fetchRangeVia(ctx, best, head.Seq, 1)
+			other, ferr := s.node.sync.fetchRangeVia(ctx, best, head.Seq, 1)
 			if ferr == nil && len(other) == 1 {
 				if _, aerr := s.apply(ctx, other, false); aerr != nil {
 					err = aerr
@@ -123,7 +123,7 @@ type fetched struct {
 func (s *fetcher) fetchRanges(ctx context.Context, c network.Conn, from, to uint64, out chan<- fetched) {
 	defer close(out)
 	for from <= to && ctx.Err() == nil {
-		es, err := s.node.fetchRangeVia(ctx, c, from, maxRangeEntries)
+		es, err := s.node.sync.fetchRangeVia(ctx, c, from, maxRangeEntries)
 		fr := fetched{entries: es, err: err}
 		if len(es) > 0 {
 			fr.unsigned = s.verify(es)
@@ -155,7 +155,7 @@ func (s *fetcher) bestSource(ctx context.Context) (network.Conn, *sequencer.Entr
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		e, err := s.node.fetchHeadVia(cctx, c)
+		e, err := s.node.sync.fetchHeadVia(cctx, c)
 		cancel()
 		if err != nil || e == nil {
 			continue
@@ -173,7 +173,7 @@ func (s *fetcher) bestSource(ctx context.Context) (network.Conn, *sequencer.Entr
 		}
 		if ours.Seq > 0 {
 			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			at, err := s.node.fetchRangeVia(cctx, c, ours.Seq, 1)
+			at, err := s.node.sync.fetchRangeVia(cctx, c, ours.Seq, 1)
 			cancel()
 			if err == nil && len(at) == 1 {
 				_, err := s.apply(ctx, at, false)
@@ -241,7 +241,7 @@ func (s *fetcher) repair(ctx context.Context) {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		es, err := s.node.fetchRangeVia(cctx, c, from, int(min(maxRangeEntries, head-from+1)))
+		es, err := s.node.sync.fetchRangeVia(cctx, c, from, int(min(maxRangeEntries, head-from+1)))
 		cancel()
 		if err != nil || len(es) == 0 {
 			s.log.Debug("bit rot: fetch", "peer", c.RemotePeer(), "from", from, "err", err)
@@ -301,7 +301,7 @@ func (n *Node) EachHead(ctx context.Context, fn func(peer string, head *sequence
 			return
 		}
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		e, err := n.fetchHeadVia(cctx, c)
+		e, err := n.sync.fetchHeadVia(cctx, c)
 		cancel()
 		if err != nil {
 			continue

@@ -63,6 +63,11 @@ var _ Log = sequencer.Store(nil)
 // Queue sizes, raised from GossipSub's defaults of 32: at 100–1,000
 // entries per message a burst of commits must not overflow a peer's
 // outbound queue (dropped silently) or the validation queue.
+// envelopeBytes is what a gossip message or a sync record may carry
+// beyond its payload limit (maxMsg): the framing of the batch and
+// GossipSub's RPC envelope around it.
+const envelopeBytes = 4096
+
 const (
 	peerOutboundQueue = 4096
 	validateQueue     = 4096
@@ -89,15 +94,14 @@ type Node struct {
 	scoresMu    sync.Mutex
 	scores      map[peer.ID]float64
 	penalties   *penalties
-	syncSem     chan struct{}
-	syncTimeout time.Duration
-	limits      *syncLimits
+	server      *syncServer // answers the sync protocol
+	sync        *syncClient // asks peers over it
 
-	m       *metrics
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	closeMu sync.Once
+	m         *metrics
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 type metrics struct {
@@ -162,19 +166,23 @@ func New(cfg Config) (*Node, error) {
 	maxMsg := max(1<<20, cfg.MaxDataBytes+64<<10)
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, host: h,
-		maxMsg:      maxMsg,
-		pubq:        make(chan []*sequencer.Entry, publishQueue),
-		batches:     make(chan []*sequencer.Entry, 64),
-		scores:      map[peer.ID]float64{},
-		penalties:   newPenalties(),
-		syncSem:     make(chan struct{}, 16),
-		syncTimeout: cfg.syncTimeout,
-		// The largest answer: maxRangeBytes, or one record of the largest
-		// size readRecord takes.
-		limits: newSyncLimits(cfg.SyncRequestRate, cfg.SyncByteRate, maxRangeBytes+maxMsg+4096),
-		m:      newMetrics(cfg.Registerer),
-		ctx:    ctx, cancel: cancel,
+		maxMsg:    maxMsg,
+		pubq:      make(chan []*sequencer.Entry, publishQueue),
+		batches:   make(chan []*sequencer.Entry, 64),
+		scores:    map[peer.ID]float64{},
+		penalties: newPenalties(),
+		m:         newMetrics(cfg.Registerer),
+		ctx:       ctx, cancel: cancel,
 	}
+	n.server = &syncServer{
+		store: cfg.Store, log: cfg.Logger, m: n.m, ctx: ctx,
+		sem:     make(chan struct{}, 16),
+		timeout: cfg.syncTimeout,
+		// The largest answer: maxRangeBytes, or one record of the largest
+		// size a client reads.
+		limits: newSyncLimits(cfg.SyncRequestRate, cfg.SyncByteRate, maxRangeBytes+maxMsg+envelopeBytes),
+	}
+	n.sync = &syncClient{host: h, timeout: cfg.syncTimeout, maxRecord: uint64(maxMsg + envelopeBytes), m: n.m}
 	n.hashers.New = func() any { return sequencer.NewHasher(cfg.Domain) }
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -182,7 +190,7 @@ func New(cfg Config) (*Node, error) {
 		}, func() float64 { return float64(n.PeerCount()) }))
 	}
 	topic := TopicName(cfg.Primary, cfg.Domain)
-	maxRPC := n.maxMsg + 4096 // a message of maxMsg in its RPC envelope
+	maxRPC := n.maxMsg + envelopeBytes // a message of maxMsg in its RPC envelope
 	opts := []pubsub.Option{
 		// Entries carry their own EIP-712 signatures: no libp2p envelope
 		// signature, and messages are identified by their content.
@@ -221,7 +229,7 @@ func New(cfg Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
-	h.SetStreamHandler(syncProtocol, n.serveSync)
+	h.SetStreamHandler(syncProtocol, n.server.serve)
 	n.wg.Add(3)
 	go n.readGossip()
 	go n.publisher()
@@ -308,7 +316,7 @@ func (n *Node) Score(p peer.ID) float64 {
 
 // Close stops the node.
 func (n *Node) Close() {
-	n.closeMu.Do(func() {
+	n.closeOnce.Do(func() {
 		n.cancel()
 		if n.sub != nil {
 			n.sub.Cancel()
@@ -380,7 +388,7 @@ func (n *Node) validate(ctx context.Context, from peer.ID, msg *pubsub.Message) 
 	if msg.Local || from == n.host.ID() {
 		return pubsub.ValidationAccept // our own publication of durable entries
 	}
-	if len(msg.Data) > n.maxMsg+4096 {
+	if len(msg.Data) > n.maxMsg+envelopeBytes {
 		n.m.rejected.Inc()
 		return pubsub.ValidationReject
 	}

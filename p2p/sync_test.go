@@ -482,7 +482,7 @@ func TestSyncPerPeerLimit(t *testing.T) {
 	defer cancel()
 	raw := rawPeer(ctx, t, server)
 	var streams []network.Stream
-	for range cap(server.syncSem) {
+	for range cap(server.server.sem) {
 		s, err := raw.NewStream(ctx, server.ID(), syncProtocol)
 		if err != nil {
 			t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 )
 
 // Per-peer limits of the sync protocol server, on top of the bound on
-// streams served at once (cap(syncSem), maxSyncPerPeer each): a request
+// streams served at once (cap(syncServer.sem), maxSyncPerPeer each): a request
 // rate, over which a peer is answered "rate limited" at once, and a byte
 // rate, which a response waits for (within the stream's deadline) before
 // it is written, so that a greedy peer is slowed rather than served

@@ -130,8 +130,8 @@ func TestSyncByteRateLimit(t *testing.T) {
 	es := bigChain(t, lg, sequencer.Head{}, 110, 100_000) // 11 MB, three answers
 	const rate = 2 << 20                                  // bytes a second
 	server, client, _ := serverWithOpts(t, lg, es, nodeOpts{syncByteRate: rate})
-	burst := server.limits.byteBurst
-	if want := maxRangeBytes + server.maxMsg + 4096; burst != want {
+	burst := server.server.limits.byteBurst
+	if want := maxRangeBytes + server.maxMsg + envelopeBytes; burst != want {
 		t.Fatalf("byte burst %d, want one largest answer, %d", burst, want)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
@@ -239,7 +239,7 @@ func TestSyncPeerNeverReads(t *testing.T) {
 		}
 	})
 	waitFor(t, waitLong, "the server to take the silent reader's streams", func() bool {
-		return server.limits.streams(raw.ID()) == maxSyncPerPeer
+		return server.server.limits.streams(raw.ID()) == maxSyncPerPeer
 	})
 	// One more stream of that peer is refused at once.
 	before := counter(t, server.m.syncRefused.WithLabelValues(refusedPeerStreams))
@@ -257,12 +257,12 @@ func TestSyncPeerNeverReads(t *testing.T) {
 	if h, err := client.FetchHead(ctx, server.ID()); err != nil || h.Seq != 60 {
 		t.Fatalf("honest FetchHead while a peer does not read: %v, %v", h, err)
 	}
-	if n := server.limits.streams(raw.ID()); n != maxSyncPerPeer {
+	if n := server.server.limits.streams(raw.ID()); n != maxSyncPerPeer {
 		t.Fatalf("the silent reader's streams ended (%d left) before the honest peer was served: the test proves nothing", n)
 	}
 	// The deadline frees them.
 	waitFor(t, waitLong, "the silent reader's streams to be cut", func() bool {
-		return server.limits.streams(raw.ID()) == 0 && len(server.syncSem) == 0
+		return server.server.limits.streams(raw.ID()) == 0 && len(server.server.sem) == 0
 	})
 	if held := time.Since(opened); held < deadline-100*time.Millisecond {
 		t.Errorf("streams freed after %s, before the %s deadline: were they stuck?", held, deadline)

@@ -8,12 +8,10 @@ import (
 	"math/big"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
-	gethrpc "github.com/ethereum/go-ethereum/rpc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/seqnode/sequencer/sequencer"
 )
@@ -47,15 +45,12 @@ const DefaultMaxReadBytes = 4 << 20
 
 // API is the "sequencer" namespace.
 type API struct {
-	subs      atomic.Int64
-	cfg       Config
-	backend   Backend
-	reader    Reader
-	hashers   sync.Pool
-	done      chan struct{}
-	streamsMu sync.Mutex     // no stream starts once done is closed
-	streams   sync.WaitGroup // subscription goroutines, waited for at shutdown
-	errs      *prometheus.CounterVec
+	cfg     Config
+	backend Backend
+	reader  Reader
+	hashers sync.Pool
+	streams *streams // the subscriptions
+	errs    *prometheus.CounterVec
 }
 
 // NewAPI returns the API that writes to backend and reads from reader;
@@ -79,7 +74,8 @@ func NewAPI(backend Backend, reader Reader, cfg Config, reg prometheus.Registere
 	if cfg.MaxReadBytes <= 0 {
 		cfg.MaxReadBytes = DefaultMaxReadBytes
 	}
-	api := &API{cfg: cfg, backend: backend, reader: reader, done: make(chan struct{})}
+	api := &API{cfg: cfg, backend: backend, reader: reader,
+		streams: newStreams(cfg.MaxSubscriptions, reader, backend, cfg.Logger)}
 	api.hashers.New = func() any { return sequencer.NewHasher(cfg.Domain) }
 	api.errs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sequencer_rpc_errors_total", Help: "Write and read calls answered with an error, by code.",
@@ -89,37 +85,6 @@ func NewAPI(backend Backend, reader Reader, cfg Config, reg prometheus.Registere
 	}
 	return api
 }
-
-// stop tells every subscription to end; wait waits until they did. (Not
-// exported: every exported method of API is served over JSON-RPC.)
-func (api *API) stop() {
-	api.streamsMu.Lock()
-	defer api.streamsMu.Unlock()
-	select {
-	case <-api.done:
-	default:
-		close(api.done)
-	}
-}
-
-// startStream runs a subscription's goroutine, unless the API stopped.
-func (api *API) startStream(fn func()) bool {
-	api.streamsMu.Lock()
-	defer api.streamsMu.Unlock()
-	select {
-	case <-api.done:
-		return false
-	default:
-	}
-	api.streams.Add(1)
-	go func() {
-		defer api.streams.Done()
-		fn()
-	}()
-	return true
-}
-
-func (api *API) wait() { api.streams.Wait() }
 
 func (api *API) fail(err error) error {
 	out := toRPC(err, api.cfg.Primary)
@@ -302,124 +267,6 @@ func (api *API) startSync(p SyncParams) *pendingWrite {
 	return api.enqueue(sequencer.Op{Kind: sequencer.KindSync, Lineage: p.Lineage, ChainNonce: c, Sender: sender, Request: rid})
 }
 
-// MaxReadLimit is the most entries one sequencer_read returns.
-const MaxReadLimit = 1000
-
-// Read returns consecutive entries from `from`, or one lineage's entries
-// with seq ≥ from (sequencer_read).
-func (api *API) Read(ctx context.Context, p ReadParams) (*ReadResult, error) {
-	newest := p.Latest != nil // over the byte limit, keep the newest entries
-	if newest {
-		if err := api.latest(&p); err != nil {
-			return nil, api.fail(err)
-		}
-	}
-	if p.From == nil {
-		return nil, api.fail(invalidParams("missing field from"))
-	}
-	if *p.From < 1 {
-		return nil, api.fail(invalidParams("from must be at least 1"))
-	}
-	limit := uint64(100)
-	if p.Limit != nil {
-		limit = uint64(*p.Limit)
-	}
-	if limit < 1 || limit > MaxReadLimit {
-		return nil, api.fail(invalidParams("limit must be 1-1000"))
-	}
-	if p.Lineage != "" && !validLineage(p.Lineage) {
-		return nil, api.fail(invalidParams("lineage must be 1-128 bytes of [A-Za-z0-9:._/-]"))
-	}
-	// SPEC §4: an answer holds at most MaxReadBytes of entries (at least
-	// one); a batch's reads share the batch's answer limit.
-	budget := int64(api.cfg.MaxReadBytes)
-	shared := readBudgetOf(ctx)
-	if shared != nil {
-		left := shared.left.Load()
-		if left <= 0 {
-			return nil, api.fail(&Error{Code: codeResponseTooLarge, Message: msgResponseTooLarge + ": the reads of this request already fill its answer limit"})
-		}
-		budget = min(budget, left)
-	}
-	st := api.reader
-	head := st.Head().Seq
-	out := &ReadResult{Entries: []*EntryJSON{}, Head: head}
-	var used int64
-	var sizes []int64 // with newest: the size of each entry in out
-	from := uint64(*p.From)
-	const chunk = 32 // entries read from the store at a time
-read:
-	for uint64(len(out.Entries)) < limit {
-		n := int(min(limit-uint64(len(out.Entries)), chunk))
-		var es []*sequencer.Entry
-		var err error
-		if p.Lineage != "" {
-			es, err = st.LineageRange(p.Lineage, from, n)
-		} else {
-			es, err = st.Range(from, n)
-		}
-		if err != nil {
-			return nil, api.fail(err)
-		}
-		for _, e := range es {
-			if e.Seq > head { // written after we read the head: keep the answer consistent
-				break read
-			}
-			size := entryJSONSize(e)
-			for newest && len(out.Entries) > 0 && used+size > budget {
-				used -= sizes[0] // drop the oldest: the answer ends at the head
-				out.Entries[0] = nil
-				out.Entries, sizes = out.Entries[1:], sizes[1:]
-			}
-			if len(out.Entries) > 0 && used+size > budget {
-				break read
-			}
-			used += size
-			out.Entries = append(out.Entries, entryJSON(e))
-			if newest {
-				sizes = append(sizes, size)
-			}
-			from = e.Seq + 1
-		}
-		if len(es) < n {
-			break
-		}
-	}
-	if shared != nil {
-		shared.left.Add(-used)
-	}
-	return out, nil
-}
-
-// latest turns {latest: N} into the read of the log's last N entries:
-// from = head-N+1 (at least 1), limit = N.
-func (api *API) latest(p *ReadParams) error {
-	switch {
-	case p.From != nil:
-		return invalidParams("give from or latest, not both")
-	case p.Limit != nil:
-		return invalidParams("give limit or latest, not both")
-	case p.Lineage != "":
-		return invalidParams("latest reads the whole log: leave out lineage")
-	case *p.Latest < 1 || *p.Latest > MaxReadLimit:
-		return invalidParams("latest must be 1-1000")
-	}
-	n := uint64(*p.Latest)
-	from := Uint64(1)
-	if head := api.reader.Head().Seq; head > n {
-		from = Uint64(head - n + 1)
-	}
-	limit := Uint64(n)
-	p.From, p.Limit = &from, &limit
-	return nil
-}
-
-// entryJSONSize is the size of an entry's JSON in an answer, a few bytes
-// over: hex doubles the data, and the fixed fields take about 640 bytes.
-func entryJSONSize(e *sequencer.Entry) int64 {
-	return int64(2*len(e.Data) + len(e.Lineage) + len(e.ExternalID) + 700)
-}
-
 // Ticket returns a ticket (sequencer_ticket).
 func (api *API) Ticket(ctx context.Context, p TicketParams) (*TicketJSON, error) {
 	if err := checkTicketName(p.Lineage, p.ExternalID); err != nil {
@@ -479,64 +326,4 @@ func (api *API) Equivocations(ctx context.Context, _ *EmptyParams) ([]Equivocati
 		out = append(out, EquivocationJSON{A: entryJSON(p.A), B: entryJSON(p.B)})
 	}
 	return out, nil
-}
-
-// Entries streams entries in seq order from `from` (default head+1):
-// sequencer_subscribe("entries", {from}). Backfill comes from storage, then
-// live entries as they become durable; a slow subscriber reads from storage
-// at its own pace, so no buffer grows and no entry is skipped or repeated.
-func (api *API) Entries(ctx context.Context, p *SubscribeParams) (*gethrpc.Subscription, error) {
-	notifier, ok := gethrpc.NotifierFromContext(ctx)
-	if !ok {
-		return nil, gethrpc.ErrNotificationsUnsupported
-	}
-	head, _ := api.backend.Head()
-	next := head.Seq + 1
-	if p != nil && p.From != nil {
-		if *p.From < 1 {
-			return nil, api.fail(invalidParams("from must be at least 1"))
-		}
-		next = uint64(*p.From)
-	}
-	if api.subs.Add(1) > int64(api.cfg.MaxSubscriptions) {
-		api.subs.Add(-1)
-		return nil, api.fail(&Error{Code: CodeOverloaded, Message: "overloaded: too many subscriptions"})
-	}
-	sub := notifier.CreateSubscription()
-	if !api.startStream(func() {
-		defer api.subs.Add(-1)
-		api.stream(notifier, sub, next)
-	}) {
-		api.subs.Add(-1) // shutting down: the connection closes next
-	}
-	return sub, nil
-}
-
-func (api *API) stream(n *gethrpc.Notifier, sub *gethrpc.Subscription, next uint64) {
-	st := api.reader
-	for {
-		head, changed := api.backend.Head()
-		for next <= head.Seq {
-			// Small chunks: a subscriber that does not read holds at most one
-			// chunk (entries may carry up to --max-data-bytes each).
-			es, err := st.Range(next, min(16, int(head.Seq-next+1)))
-			if err != nil || len(es) == 0 {
-				api.cfg.Logger.Error("subscription read", "from", next, "err", err)
-				return
-			}
-			for _, e := range es {
-				if err := n.Notify(sub.ID, entryJSON(e)); err != nil {
-					return
-				}
-				next = e.Seq + 1
-			}
-		}
-		select {
-		case <-changed:
-		case <-sub.Err():
-			return
-		case <-api.done:
-			return
-		}
-	}
 }

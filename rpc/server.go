@@ -194,8 +194,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.http != nil {
 		err = s.http.Shutdown(ctx)
 	}
-	s.api.stop()
+	s.api.streams.stop()
 	s.rpc.Stop() // closes the connections: a stream blocked writing returns
-	s.api.wait()
+	s.api.streams.wait()
 	return err
 }

@@ -52,6 +52,10 @@ type runConfig struct {
 	primaryRPC                                      string
 }
 
+// appendEnvelopeBytes is the JSON-RPC call around an append's hex data
+// (method, id, lineage, externalId, a signed request's auth).
+const appendEnvelopeBytes = 4096
+
 func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	c := &runConfig{}
 	fs := flag.NewFlagSet("sequencer run", flag.ContinueOnError)
@@ -282,8 +286,8 @@ func (c *runConfig) validate() (settings, error) {
 	if c.maxInFlight < 1 || c.maxDataBytes < 0 || c.queueSize < 1 || c.maxBatchCalls < 1 || c.maxBodyBytes < 0 || c.maxConns < 1 || c.queueBytes < 1 || c.cacheRecords < 1 {
 		return v, errors.New("--max-in-flight, --queue-size, --queue-bytes, --max-conns, --max-batch-calls and --cache-records must be at least 1, --max-data-bytes and --max-body-bytes at least 0")
 	}
-	if c.maxBodyBytes > 0 && c.maxBodyBytes < 2*c.maxDataBytes+4096 {
-		return v, fmt.Errorf("--max-body-bytes %d cannot carry an append of --max-data-bytes %d (hex doubles it): use at least %d", c.maxBodyBytes, c.maxDataBytes, 2*c.maxDataBytes+4096)
+	if least := 2*c.maxDataBytes + appendEnvelopeBytes; c.maxBodyBytes > 0 && c.maxBodyBytes < least {
+		return v, fmt.Errorf("--max-body-bytes %d cannot carry an append of --max-data-bytes %d (hex doubles it): use at least %d", c.maxBodyBytes, c.maxDataBytes, least)
 	}
 	if c.maxLag <= 0 || c.peerWait <= 0 {
 		return v, errors.New("--max-lag and --peer-wait must be positive")

@@ -27,16 +27,10 @@ type bench struct {
 	res *results
 	key *ecdsa.PrivateKey // signed mode
 
-	cl          *cluster // nil with --rpc
-	replicaArgs []string // how to start one more replica
-	primaryURL  string
-	replicaURLs []string
-	pc          *rpc.Client   // control calls to the primary
-	repClients  []*rpc.Client // control calls to the replicas
-	info        *nodeInfo     // the primary just before the load
-	watches     []*watcher
-	cancels     []context.CancelFunc // of the watchers
-	closers     []func()
+	fleet
+	info    *nodeInfo // the primary just before the load
+	watches []*watcher
+	cancels []context.CancelFunc // of the watchers
 
 	receipts *receiptLog
 	rec      *recorder
@@ -102,87 +96,11 @@ func (b *bench) setup(ctx context.Context) error {
 		fmt.Fprintf(b.out, "signing every write as %s\n", res.Target.Client)
 	}
 
-	b.primaryURL, b.replicaURLs = cfg.RPC, cfg.ReplicaRPC
-	if cfg.RPC == "" {
-		cl, err := newCluster(ctx, cfg.NodeBin, b.out)
-		if err != nil {
-			return err
-		}
-		b.cl = cl
-		res.Target.NodeBin = cl.bin
-		if sum, err := binarySum(cl.bin); err == nil {
-			res.Target.NodeSHA = sum
-			fmt.Fprintf(b.out, "node binary sha256 %s\n", sum[:16])
-		}
-		b.closers = append(b.closers, func() {
-			fmt.Fprintln(b.out, "stopping the nodes and removing", cl.tmp)
-			cl.close()
-		})
-		args := []string{"--max-in-flight", strconv.Itoa(cfg.MaxInFlight)}
-		if cfg.Signed {
-			args = append(args, "--allow", res.Target.Client)
-		}
-		p, err := cl.start(ctx, "primary", "primary", args, childEnv("PRIVATE_KEY="+benchPrimaryKeyHex))
-		if err != nil {
-			return err
-		}
-		b.primaryURL = p.url()
+	if err := b.reach(ctx, cfg, b.out, res); err != nil {
+		return err
 	}
-	pc, err := rpc.DialOptions(ctx, b.primaryURL)
-	if err != nil {
-		return fmt.Errorf("dial %s: %w", b.primaryURL, err)
-	}
-	b.pc = pc
-	b.closers = append(b.closers, pc.Close)
-	info, err := getInfo(ctx, pc)
-	if err != nil {
-		return fmt.Errorf("%s: %w", b.primaryURL, err)
-	}
-	if info.Role != "primary" {
-		return fmt.Errorf("%s is a %s, not a primary", b.primaryURL, info.Role)
-	}
-
-	if b.cl != nil && cfg.Replicas+btoi(cfg.LateReplica) > 0 {
-		if len(info.P2P) == 0 {
-			return errors.New("the primary reports no p2p address")
-		}
-		b.replicaArgs = []string{"--primary", info.Primary.Hex(), "--peers", info.P2P[0]}
-		for i := 1; i <= cfg.Replicas; i++ {
-			n, err := b.cl.start(ctx, fmt.Sprintf("r%d", i), "replica", b.replicaArgs, childEnv())
-			if err != nil {
-				return err
-			}
-			b.replicaURLs = append(b.replicaURLs, n.url())
-		}
-	}
-	for _, u := range b.replicaURLs {
-		c, err := rpc.DialOptions(ctx, u)
-		if err != nil {
-			return fmt.Errorf("dial %s: %w", u, err)
-		}
-		b.closers = append(b.closers, c.Close)
-		ri, err := getInfo(ctx, c)
-		if err != nil {
-			return fmt.Errorf("%s: %w", u, err)
-		}
-		if ri.Role != "replica" || ri.Primary != info.Primary {
-			return fmt.Errorf("%s is a %s of %s, not a replica of %s", u, ri.Role, ri.Primary, info.Primary)
-		}
-		b.repClients = append(b.repClients, c)
-	}
-	if b.cl != nil && len(b.repClients) > 0 {
-		if err := waitPeers(ctx, pc, b.repClients, len(b.repClients), 20*time.Second); err != nil {
-			return err
-		}
-		fmt.Fprintln(b.out, "replicas connected; waiting 1 s for the GossipSub mesh to form")
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-
-	if b.info, err = getInfo(ctx, pc); err != nil {
+	var err error
+	if b.info, err = getInfo(ctx, b.pc); err != nil {
 		return err
 	}
 	res.Target.RPC, res.Target.Version, res.Target.Primary, res.Target.StartHead =
@@ -455,4 +373,102 @@ func forecast(cfg *config, out io.Writer) {
 	if room <= 0 || expected > capacity {
 		fmt.Fprintln(out, "warning: this mix can fill every lineage up to --max-in-flight; then leases go without lineage (counted as lineageFull); raise --lineages or --close-share")
 	}
+}
+
+// fleet is the nodes a run drives, started here (a cluster) or reached
+// (--rpc), and the control clients that talk to them; closers undo it.
+type fleet struct {
+	cl          *cluster // nil with --rpc
+	replicaArgs []string // how to start one more replica
+	primaryURL  string
+	replicaURLs []string
+	pc          *rpc.Client   // control calls to the primary
+	repClients  []*rpc.Client // control calls to the replicas
+	closers     []func()
+}
+
+// reach starts the nodes (or checks the given ones) and waits until the
+// replicas are connected.
+func (b *fleet) reach(ctx context.Context, cfg *config, out io.Writer, res *results) error {
+	b.primaryURL, b.replicaURLs = cfg.RPC, cfg.ReplicaRPC
+	if cfg.RPC == "" {
+		cl, err := newCluster(ctx, cfg.NodeBin, out)
+		if err != nil {
+			return err
+		}
+		b.cl = cl
+		res.Target.NodeBin = cl.bin
+		if sum, err := binarySum(cl.bin); err == nil {
+			res.Target.NodeSHA = sum
+			fmt.Fprintf(out, "node binary sha256 %s\n", sum[:16])
+		}
+		b.closers = append(b.closers, func() {
+			fmt.Fprintln(out, "stopping the nodes and removing", cl.tmp)
+			cl.close()
+		})
+		args := []string{"--max-in-flight", strconv.Itoa(cfg.MaxInFlight)}
+		if cfg.Signed {
+			args = append(args, "--allow", res.Target.Client)
+		}
+		p, err := cl.start(ctx, "primary", "primary", args, childEnv("PRIVATE_KEY="+benchPrimaryKeyHex))
+		if err != nil {
+			return err
+		}
+		b.primaryURL = p.url()
+	}
+	pc, err := rpc.DialOptions(ctx, b.primaryURL)
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", b.primaryURL, err)
+	}
+	b.pc = pc
+	b.closers = append(b.closers, pc.Close)
+	info, err := getInfo(ctx, pc)
+	if err != nil {
+		return fmt.Errorf("%s: %w", b.primaryURL, err)
+	}
+	if info.Role != "primary" {
+		return fmt.Errorf("%s is a %s, not a primary", b.primaryURL, info.Role)
+	}
+
+	if b.cl != nil && cfg.Replicas+btoi(cfg.LateReplica) > 0 {
+		if len(info.P2P) == 0 {
+			return errors.New("the primary reports no p2p address")
+		}
+		b.replicaArgs = []string{"--primary", info.Primary.Hex(), "--peers", info.P2P[0]}
+		for i := 1; i <= cfg.Replicas; i++ {
+			n, err := b.cl.start(ctx, fmt.Sprintf("r%d", i), "replica", b.replicaArgs, childEnv())
+			if err != nil {
+				return err
+			}
+			b.replicaURLs = append(b.replicaURLs, n.url())
+		}
+	}
+	for _, u := range b.replicaURLs {
+		c, err := rpc.DialOptions(ctx, u)
+		if err != nil {
+			return fmt.Errorf("dial %s: %w", u, err)
+		}
+		b.closers = append(b.closers, c.Close)
+		ri, err := getInfo(ctx, c)
+		if err != nil {
+			return fmt.Errorf("%s: %w", u, err)
+		}
+		if ri.Role != "replica" || ri.Primary != info.Primary {
+			return fmt.Errorf("%s is a %s of %s, not a replica of %s", u, ri.Role, ri.Primary, info.Primary)
+		}
+		b.repClients = append(b.repClients, c)
+	}
+	if b.cl != nil && len(b.repClients) > 0 {
+		if err := waitPeers(ctx, pc, b.repClients, len(b.repClients), 20*time.Second); err != nil {
+			return err
+		}
+		fmt.Fprintln(out, "replicas connected; waiting 1 s for the GossipSub mesh to form")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+
+	return nil
 }

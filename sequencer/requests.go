@@ -3,6 +3,7 @@ package sequencer
 import (
 	"container/heap"
 	"encoding/binary"
+	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
 )
@@ -32,6 +33,61 @@ type RequestRecord struct {
 func encodeRequest(r RequestRecord) []byte {
 	b := binary.BigEndian.AppendUint64(make([]byte, 0, 16), r.Seq)
 	return binary.BigEndian.AppendUint64(b, r.Deadline)
+}
+
+// requestLedger is the orderer's record of the signed requests used once:
+// the live ones, those accepted in the group being built (written with
+// it), and expired ones (deleted with the next group that writes).
+type requestLedger struct {
+	live     *requestSet
+	accepted []RequestRecord
+	expired  []common.Hash
+}
+
+// requestStore is a store that keeps accepted signed requests.
+type requestStore interface {
+	Requests() ([]RequestRecord, error)
+}
+
+// loadRequests reads the accepted requests of store (if it keeps them):
+// those past their deadline at now (Unix seconds) are to be deleted.
+func loadRequests(store Store, now uint64) (*requestLedger, error) {
+	var live []RequestRecord
+	var expired []common.Hash
+	if rs, ok := store.(requestStore); ok {
+		recs, err := rs.Requests()
+		if err != nil {
+			return nil, fmt.Errorf("load accepted requests: %w", err)
+		}
+		for _, r := range recs {
+			if r.Deadline < now {
+				expired = append(expired, r.Hash)
+			} else {
+				live = append(live, r)
+			}
+		}
+	}
+	return &requestLedger{live: newRequestSet(live), expired: expired}, nil
+}
+
+// used returns the record of a signed request that wrote an entry already.
+func (l *requestLedger) used(h common.Hash) (RequestRecord, bool) { return l.live.get(h) }
+
+// accept records a signed request that wrote an entry in this group.
+func (l *requestLedger) accept(r RequestRecord) {
+	l.live.add(r)
+	l.accepted = append(l.accepted, r)
+}
+
+// take hands the group's accepted requests to d, and the expired ones
+// too when the group writes entries (a group of answers only writes
+// nothing).
+func (l *requestLedger) take(d *Dirty, now uint64, writes bool) {
+	d.Requests, l.accepted = l.accepted, nil
+	l.expired = append(l.expired, l.live.expire(now)...)
+	if writes && len(l.expired) > 0 {
+		d.ExpiredRequests, l.expired = l.expired, nil
+	}
 }
 
 // requestSet holds the accepted requests in memory, with their deadlines

@@ -136,14 +136,7 @@ type Sequencer struct {
 	// owned by the orderer goroutine
 	core     *Core
 	cache    *Cache
-	requests *requestSet     // accepted signed requests (used once)
-	accepted []RequestRecord // accepted in the group being built
-	expired  []common.Hash   // to delete with the next group that writes
-}
-
-// requestStore is a store that keeps accepted signed requests.
-type requestStore interface {
-	Requests() ([]RequestRecord, error)
+	requests *requestLedger // signed requests, used once
 }
 
 type signJob struct {
@@ -169,21 +162,9 @@ func New(store Store, cfg Config) (*Sequencer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load state: %w", err)
 	}
-	var live []RequestRecord
-	var expired []common.Hash
-	if rs, ok := store.(requestStore); ok {
-		recs, err := rs.Requests()
-		if err != nil {
-			return nil, fmt.Errorf("load accepted requests: %w", err)
-		}
-		now := uint64(cfg.Now().Unix())
-		for _, r := range recs {
-			if r.Deadline < now {
-				expired = append(expired, r.Hash)
-			} else {
-				live = append(live, r)
-			}
-		}
+	requests, err := loadRequests(store, uint64(cfg.Now().Unix()))
+	if err != nil {
+		return nil, err
 	}
 	s := &Sequencer{
 		cfg:         cfg,
@@ -198,8 +179,7 @@ func New(store Store, cfg Config) (*Sequencer, error) {
 		headCh:      make(chan struct{}),
 		core:        NewCore(cfg.Domain, cache.State(), store.Head(), cfg.MaxInFlight),
 		cache:       cache,
-		requests:    newRequestSet(live),
-		expired:     expired,
+		requests:    requests,
 	}
 	if cfg.Metrics != nil {
 		cfg.Metrics.setHead(s.core.Head().Seq)
@@ -422,11 +402,7 @@ func (s *Sequencer) orderer() {
 			s.order(g, p)
 		case <-ready:
 			g.dirty = s.core.State().TakeDirty()
-			g.dirty.Requests, s.accepted = s.accepted, nil
-			s.expired = append(s.expired, s.requests.expire(uint64(s.cfg.Now().Unix()))...)
-			if len(g.entries) > 0 && len(s.expired) > 0 {
-				g.dirty.ExpiredRequests, s.expired = s.expired, nil
-			}
+			s.requests.take(&g.dirty, uint64(s.cfg.Now().Unix()), len(g.entries) > 0)
 			s.cache.Trim(s.store.Head().Seq)
 			s.toSign <- g
 			g = &group{}
@@ -441,7 +417,7 @@ func (s *Sequencer) order(g *group, p *pending) {
 		return
 	}
 	if p.op.Request.Hash != (common.Hash{}) {
-		if r, ok := s.requests.get(p.op.Request.Hash); ok {
+		if r, ok := s.requests.used(p.op.Request.Hash); ok {
 			// This signed request wrote an entry already: answer it, even
 			// if the ticket has moved on since (SPEC §4: used once).
 			g.waiters = append(g.waiters, waiter{p: p, idx: -1, existingSeq: r.Seq})
@@ -466,8 +442,7 @@ func (s *Sequencer) order(g *group, p *pending) {
 		e := d.New
 		if p.op.Request.Hash != (common.Hash{}) {
 			r := RequestRecord{RequestID: p.op.Request, Seq: e.Seq}
-			s.requests.add(r)
-			s.accepted = append(s.accepted, r)
+			s.requests.accept(r)
 		}
 		g.waiters = append(g.waiters, waiter{p: p, idx: len(g.entries)})
 		g.entries = append(g.entries, e)

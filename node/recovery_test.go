@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/seqnode/sequencer/internal/testnode"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -15,7 +16,7 @@ import (
 // cmd/sequencer does before it starts the sequencer.
 func recoverInto(t testing.TB, p *testPrimary, wait time.Duration) error {
 	t.Helper()
-	m, err := sequencer.NewMirror(p.store, p.lg.addr, p.lg.domain, quietLogger(), nil)
+	m, err := sequencer.NewMirror(p.store, p.lg.Addr, p.lg.Domain, quietLogger(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,12 +29,12 @@ func recoverInto(t testing.TB, p *testPrimary, wait time.Duration) error {
 // its log: it recovers every entry before it writes, and then continues
 // the log at the next seq — no equivocation anywhere.
 func TestRecoverPrimaryAfterWipe(t *testing.T) {
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	old := startPrimary(t, lg, primaryOpts{})
 	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, old.node)}})
-	n := workload{seq: old.seq, prefix: "before-wipe"}.run(t, 1500, 16, nil)
+	n := testnode.Workload{Seq: old.seq, Prefix: "before-wipe"}.Run(t, 1500, 16, nil)
 	want := uint64(n)
-	waitHead(t, r.store, want, "replica")
+	testnode.WaitHead(t, r.store, want, "replica")
 	wantHead := old.store.Head()
 	old.close() // the disk is lost: store, identity key and all
 
@@ -46,19 +47,19 @@ func TestRecoverPrimaryAfterWipe(t *testing.T) {
 	if h := p.store.Head(); h != wantHead {
 		t.Fatalf("recovered head %+v, want %+v", h, wantHead)
 	}
-	assertSameLog(t, r.store, p.store)
+	testnode.AssertSameLog(t, r.store, p.store)
 
 	p.startSequencer(t, primaryOpts{})
-	res, err := p.seq.Submit(context.Background(), txOp("first write after recovery"))
+	res, err := p.seq.Submit(context.Background(), testnode.TxOp("first write after recovery"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Entry.Seq != want+1 || res.Entry.PrevHash != wantHead.Hash {
 		t.Fatalf("first write: seq %d prevHash %s, want seq %d after %s", res.Entry.Seq, res.Entry.PrevHash, want+1, wantHead.Hash)
 	}
-	writePlain(t, p.seq, "after recovery", 20)
-	waitHead(t, r.store, want+21, "replica after recovery")
-	assertSameLog(t, p.store, r.store)
+	testnode.WritePlain(t, p.seq, "after recovery", 20)
+	testnode.WaitHead(t, r.store, want+21, "replica after recovery")
+	testnode.AssertSameLog(t, p.store, r.store)
 	if eqs, _ := r.store.Equivocations(); len(eqs) != 0 || r.mirror.Halted() != nil {
 		t.Fatalf("replica saw equivocation: %d proofs, %v", len(eqs), r.mirror.Halted())
 	}
@@ -69,8 +70,8 @@ func TestRecoverPrimaryAfterWipe(t *testing.T) {
 // its wait. Without peers there is nothing to ask and it passes.
 func TestRecoverPrimaryUnreachablePeers(t *testing.T) {
 	t.Parallel()
-	lg := newTestLog(t)
-	gone := startNode(t, lg, memStore(t), nodeOpts{})
+	lg := testnode.NewLog(t)
+	gone := startNode(t, lg, testnode.MemStore(t), nodeOpts{})
 	peers := addrInfo(t, gone)
 	gone.Close() // its address now refuses connections
 
@@ -99,17 +100,17 @@ func TestRecoverPrimaryUnreachablePeers(t *testing.T) {
 // written again (say with --unsafe-skip-peer-check) holds a different
 // entry at a seq its peers hold: RecoverPrimary refuses.
 func TestRecoverPrimaryRefusesOnConflict(t *testing.T) {
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	old := startPrimary(t, lg, primaryOpts{})
 	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, old.node)}})
-	writePlain(t, old.seq, "first life", 30)
-	waitHead(t, r.store, 30, "replica")
+	testnode.WritePlain(t, old.seq, "first life", 30)
+	testnode.WaitHead(t, r.store, 30, "replica")
 	old.close()
 
 	// Written without asking the peers, then restarted with them.
 	dir := t.TempDir()
 	unsafe := startPrimary(t, lg, primaryOpts{dir: dir, noPublish: true})
-	writePlain(t, unsafe.seq, "second life", 3)
+	testnode.WritePlain(t, unsafe.seq, "second life", 3)
 	unsafe.close()
 	p := startPrimary(t, lg, primaryOpts{dir: dir, noSeq: true, nodeOpts: nodeOpts{peers: addrInfo(t, r.node)}})
 	err := recoverInto(t, p, 10*time.Second)
@@ -127,7 +128,7 @@ func TestRecoverPrimaryRefusesOnConflict(t *testing.T) {
 // guarded the whole time is never halted.
 func TestGuardPrimary(t *testing.T) {
 	t.Parallel()
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	guard := func(t *testing.T, p *testPrimary) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -144,8 +145,8 @@ func TestGuardPrimary(t *testing.T) {
 	healthy := startPrimary(t, lg, primaryOpts{})
 	guard(t, healthy)
 	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, healthy.node)}})
-	writePlain(t, healthy.seq, "healthy", 50)
-	waitHead(t, r.store, 50, "replica")
+	testnode.WritePlain(t, healthy.seq, "healthy", 50)
+	testnode.WaitHead(t, r.store, 50, "replica")
 
 	t.Run("peer ahead", func(t *testing.T) {
 		// Same key, empty datadir, started without recovery.
@@ -155,7 +156,7 @@ func TestGuardPrimary(t *testing.T) {
 		if err := wiped.seq.Halted(); !errors.Is(err, sequencer.ErrHalted) || !strings.Contains(err.Error(), "beyond our head") {
 			t.Fatalf("halted with %v", err)
 		}
-		if _, err := wiped.seq.Submit(context.Background(), txOp("must not be signed")); !errors.Is(err, sequencer.ErrHalted) {
+		if _, err := wiped.seq.Submit(context.Background(), testnode.TxOp("must not be signed")); !errors.Is(err, sequencer.ErrHalted) {
 			t.Fatalf("write after halt: %v, want ErrHalted", err)
 		}
 		if h := wiped.store.Head(); h.Seq != 0 {
@@ -165,9 +166,9 @@ func TestGuardPrimary(t *testing.T) {
 	t.Run("different entry at a held seq", func(t *testing.T) {
 		// A peer that does not follow: a store holding the healthy log up
 		// to 50, served as is.
-		frozen := openStore(t, t.TempDir())
+		frozen := testnode.OpenStore(t, t.TempDir())
 		t.Cleanup(func() { frozen.Close() })
-		m, err := sequencer.NewMirror(frozen, lg.addr, lg.domain, quietLogger(), nil)
+		m, err := sequencer.NewMirror(frozen, lg.Addr, lg.Domain, quietLogger(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +179,7 @@ func TestGuardPrimary(t *testing.T) {
 		server := startNode(t, lg, frozen, nodeOpts{})
 		t.Cleanup(server.Close)
 		diverged := startPrimary(t, lg, primaryOpts{noPublish: true})
-		writePlain(t, diverged.seq, "diverged", 60)
+		testnode.WritePlain(t, diverged.seq, "diverged", 60)
 		if err := diverged.node.Host().Connect(context.Background(), peer.AddrInfo{ID: server.ID(), Addrs: server.Host().Addrs()}); err != nil {
 			t.Fatal(err)
 		}
@@ -191,5 +192,5 @@ func TestGuardPrimary(t *testing.T) {
 	if err := healthy.seq.Halted(); err != nil {
 		t.Fatalf("the healthy primary halted: %v", err)
 	}
-	writePlain(t, healthy.seq, "still writing", 1)
+	testnode.WritePlain(t, healthy.seq, "still writing", 1)
 }

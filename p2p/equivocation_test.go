@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seqnode/sequencer/internal/testnode"
 	"github.com/seqnode/sequencer/sequencer/oracle"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -42,7 +43,7 @@ func oracleSigner(t testing.TB, d sequencer.Domain, e *sequencer.Entry) common.A
 
 // checkProof checks an equivocation proof as anyone can, with no access
 // to our code: same seq, different hashes, both signed by the primary.
-func checkProof(t testing.TB, lg testLog, p sequencer.Equivocation) {
+func checkProof(t testing.TB, lg testnode.Log, p sequencer.Equivocation) {
 	t.Helper()
 	if p.A.Seq != p.B.Seq {
 		t.Fatalf("proof of seqs %d and %d", p.A.Seq, p.B.Seq)
@@ -51,8 +52,8 @@ func checkProof(t testing.TB, lg testLog, p sequencer.Equivocation) {
 		t.Fatalf("proof at seq %d: both entries have hash %s", p.A.Seq, p.A.Hash)
 	}
 	for _, e := range []*sequencer.Entry{p.A, p.B} {
-		if got := oracleSigner(t, lg.domain, e); got != lg.addr {
-			t.Fatalf("proof at seq %d: entry %s signed by %s, not the primary %s", e.Seq, e.Hash, got, lg.addr)
+		if got := oracleSigner(t, lg.Domain, e); got != lg.Addr {
+			t.Fatalf("proof at seq %d: entry %s signed by %s, not the primary %s", e.Seq, e.Hash, got, lg.Addr)
 		}
 	}
 }
@@ -115,17 +116,17 @@ func waitProof(t testing.TB, r *testReplica) sequencer.Equivocation {
 // self-contained proof (both entries verify with go-ethereum alone), logs
 // it at error level, stops following, and its own log stays intact.
 func TestEquivocationWipedPrimary(t *testing.T) {
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	a := startPrimary(t, lg, primaryOpts{})
 	rec := &recordingHandler{}
 	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, a.node)}, mirrorLog: slog.New(rec)})
-	writePlain(t, a.seq, "first life", 20)
-	waitHead(t, r.store, 20, "replica")
+	testnode.WritePlain(t, a.seq, "first life", 20)
+	testnode.WaitHead(t, r.store, 20, "replica")
 
 	// The wiped primary: same key, empty store, a new p2p identity.
 	b := startPrimary(t, lg, primaryOpts{nodeOpts: nodeOpts{peers: addrInfo(t, r.node)}})
 	waitConnected(t, b.node, r.node)
-	writePlain(t, b.seq, "second life", 5)
+	testnode.WritePlain(t, b.seq, "second life", 5)
 
 	p := waitProof(t, r)
 	checkProof(t, lg, p)
@@ -143,7 +144,7 @@ func TestEquivocationWipedPrimary(t *testing.T) {
 	if !rec.logged("EQUIVOCATION") {
 		t.Error("the equivocation was not logged at error level")
 	}
-	assertSameLog(t, a.store, r.store)
+	testnode.AssertSameLog(t, a.store, r.store)
 	t.Logf("proof at seq %d", p.A.Seq)
 }
 
@@ -152,7 +153,7 @@ func TestEquivocationWipedPrimary(t *testing.T) {
 // X's hash. The follower fetches the peer's entry at N and ends with a
 // proof at exactly N.
 func TestEquivocationFork(t *testing.T) {
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	clock := func() time.Time { return time.UnixMilli(1_700_000_000_000) }
 	a := startPrimary(t, lg, primaryOpts{now: clock})
 	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, a.node)}})
@@ -160,14 +161,14 @@ func TestEquivocationFork(t *testing.T) {
 	// Deterministic clock and signatures: the same writes give the same
 	// entries, so both logs share entries 1..9.
 	const n = 10
-	writePlain(t, a.seq, "shared", n-1)
-	writePlain(t, b.seq, "shared", n-1)
+	testnode.WritePlain(t, a.seq, "shared", n-1)
+	testnode.WritePlain(t, b.seq, "shared", n-1)
 	if a.store.Head() != b.store.Head() {
 		t.Fatalf("shared prefix differs: %+v vs %+v", a.store.Head(), b.store.Head())
 	}
-	writePlain(t, a.seq, "branch a", 1)
-	writePlain(t, b.seq, "branch b", 2)
-	waitHead(t, r.store, n, "replica")
+	testnode.WritePlain(t, a.seq, "branch a", 1)
+	testnode.WritePlain(t, b.seq, "branch b", 2)
+	testnode.WaitHead(t, r.store, n, "replica")
 	x, _ := r.store.Entry(n)
 	bNext, _ := b.store.Entry(n + 1)
 	if bNext.PrevHash == x.Hash {
@@ -190,7 +191,7 @@ func TestEquivocationFork(t *testing.T) {
 	if h := r.store.Head(); h.Seq != n || h.Hash != x.Hash {
 		t.Fatalf("replica head moved to %d", h.Seq)
 	}
-	assertSameLog(t, a.store, r.store)
+	testnode.AssertSameLog(t, a.store, r.store)
 }
 
 // A sync peer whose log does not chain (its entry at our head is ours,
@@ -199,9 +200,9 @@ func TestEquivocationFork(t *testing.T) {
 // loop; it retries at its poll interval.
 func TestFollowerBrokenPeerLog(t *testing.T) {
 	t.Parallel()
-	lg := newTestLog(t)
-	held := chain(t, lg.key, lg.domain, sequencer.Head{}, 5, "held")
-	orphan := chain(t, lg.key, lg.domain, sequencer.Head{Seq: 5, Hash: common.Hash{0xf0, 0x0c}, Timestamp: held[4].Timestamp}, 1, "orphan")[0]
+	lg := testnode.NewLog(t)
+	held := chain(t, lg.Key, lg.Domain, sequencer.Head{}, 5, "held")
+	orphan := chain(t, lg.Key, lg.Domain, sequencer.Head{Seq: 5, Hash: common.Hash{0xf0, 0x0c}, Timestamp: held[4].Timestamp}, 1, "orphan")[0]
 	fake := newFakeSync(t, func(w *bufio.Writer, typ byte, from, limit uint64) {
 		w.WriteByte(0)
 		switch {
@@ -245,7 +246,7 @@ func TestFollowerBrokenPeerLog(t *testing.T) {
 // prefix; the replica must find the equivocation whichever of them
 // relays what, and stop following.
 func TestEquivocationSharedIdentity(t *testing.T) {
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	clock := func() time.Time { return time.UnixMilli(1_700_000_000_000) }
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := startPrimary(t, lg, primaryOpts{now: clock, nodeOpts: nodeOpts{dataDir: dirA}})
@@ -258,8 +259,8 @@ func TestEquivocationSharedIdentity(t *testing.T) {
 	}
 	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, a.node)}})
 	const shared = 50
-	writePlain(t, a.seq, "shared", shared)
-	waitHead(t, r.store, shared, "replica")
+	testnode.WritePlain(t, a.seq, "shared", shared)
+	testnode.WaitHead(t, r.store, shared, "replica")
 
 	// The copy: same identity, same key, the same first 50 entries; it
 	// dials the replica, which now holds two connections to one peer id.
@@ -268,15 +269,15 @@ func TestEquivocationSharedIdentity(t *testing.T) {
 	if b.node.ID() != a.node.ID() {
 		t.Fatal("test setup: the copies have different peer ids")
 	}
-	writePlain(t, b.seq, "shared", shared)
+	testnode.WritePlain(t, b.seq, "shared", shared)
 	if a.store.Head() != b.store.Head() {
 		t.Fatal("test setup: the shared prefix differs")
 	}
 	waitFor(t, waitLong, "the replica to hold two connections to the shared peer id", func() bool {
 		return len(r.node.host.Network().ConnsToPeer(a.node.ID())) >= 2
 	})
-	writePlain(t, a.seq, "branch a", 5)
-	writePlain(t, b.seq, "branch b", 5)
+	testnode.WritePlain(t, a.seq, "branch a", 5)
+	testnode.WritePlain(t, b.seq, "branch b", 5)
 
 	p := waitProof(t, r)
 	checkProof(t, lg, p)
@@ -289,9 +290,9 @@ func TestEquivocationSharedIdentity(t *testing.T) {
 // A --peers entry with this node's own peer id (a copied datadir) is said
 // at error level at start-up: libp2p refuses to dial it.
 func TestPeerWithOwnID(t *testing.T) {
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	dirA, dirB := t.TempDir(), t.TempDir()
-	a := startNode(t, lg, memStore(t), nodeOpts{dataDir: dirA})
+	a := startNode(t, lg, testnode.MemStore(t), nodeOpts{dataDir: dirA})
 	t.Cleanup(a.Close)
 	id, err := os.ReadFile(filepath.Join(dirA, identityFile))
 	if err != nil {
@@ -301,7 +302,7 @@ func TestPeerWithOwnID(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recordingHandler{}
-	b := startNode(t, lg, memStore(t), nodeOpts{dataDir: dirB, peers: addrInfo(t, a), logger: slog.New(rec)})
+	b := startNode(t, lg, testnode.MemStore(t), nodeOpts{dataDir: dirB, peers: addrInfo(t, a), logger: slog.New(rec)})
 	t.Cleanup(b.Close)
 	if !rec.logged("has this node's own peer id: a copied datadir?") {
 		t.Fatalf("no error-level warning of a peer with our own id; logged %q", rec.errors)

@@ -13,6 +13,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/seqnode/sequencer/internal/testnode"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -67,9 +68,9 @@ func (c *floodTracer) UndeliverableMessage(*pubsub.Message)     {}
 // newFlooder is a rogue that sends every message it publishes to every
 // peer on the topic (not only its mesh, which an honest node's prune
 // would empty), with room to queue a whole flood.
-func newFlooder(t testing.TB, lg testLog) *rogue {
+func newFlooder(t testing.TB, lg testnode.Log) *rogue {
 	t.Helper()
-	return newRogue(t, TopicName(lg.addr, lg.domain), pubsub.WithFloodPublish(true), pubsub.WithPeerOutboundQueueSize(8192))
+	return newRogue(t, TopicName(lg.Addr, lg.Domain), pubsub.WithFloodPublish(true), pubsub.WithPeerOutboundQueueSize(8192))
 }
 
 // joinRogue connects a rogue to n and waits until each sees the other on
@@ -93,7 +94,7 @@ func submitPaced(ctx context.Context, s *sequencer.Sequencer, prefix string, n i
 	done := make(chan error, 1)
 	go func() {
 		for i := range n {
-			if _, err := s.Submit(ctx, txOp(fmt.Sprintf("%s-%d", prefix, i))); err != nil {
+			if _, err := s.Submit(ctx, testnode.TxOp(fmt.Sprintf("%s-%d", prefix, i))); err != nil {
 				done <- err
 				return
 			}
@@ -111,13 +112,13 @@ func submitPaced(ctx context.Context, s *sequencer.Sequencer, prefix string, n i
 // before validation, so only a small share of the flood costs a
 // validation.
 func TestGossipFlood(t *testing.T) {
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	p := startPrimary(t, lg, primaryOpts{})
 	mark := []byte{msgEntries, 0xf1, 0x00, 0xd0}
 	tr := &floodTracer{isFlood: func(b []byte) bool { return bytes.HasPrefix(b, mark) }}
 	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node), pubsubOpts: []pubsub.Option{pubsub.WithRawTracer(tr)}}})
-	writePlain(t, p.seq, "before", 20)
-	waitHead(t, r.store, 20, "replica")
+	testnode.WritePlain(t, p.seq, "before", 20)
+	testnode.WaitHead(t, r.store, 20, "replica")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLong)
 	defer cancel()
@@ -140,7 +141,7 @@ func TestGossipFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, waitLong, "the flood to arrive", func() bool { return tr.received.Load() == flood })
-	waitHead(t, r.store, 70, "replica during the flood")
+	testnode.WaitHead(t, r.store, 70, "replica during the flood")
 	waitFor(t, waitLong, "the rogue's score to go negative", func() bool { return r.node.Score(rg.host.ID()) < 0 })
 
 	validated, queueFull := tr.validated.Load(), tr.queueFull.Load()
@@ -163,9 +164,9 @@ func TestGossipFlood(t *testing.T) {
 	if s := r.node.Score(p.node.ID()); s < 0 {
 		t.Errorf("the honest primary's score went to %v", s)
 	}
-	writePlain(t, p.seq, "after", 10)
-	waitHead(t, r.store, 80, "replica after the flood")
-	assertSameLog(t, p.store, r.store)
+	testnode.WritePlain(t, p.seq, "after", 10)
+	testnode.WaitHead(t, r.store, 80, "replica after the flood")
+	testnode.AssertSameLog(t, p.store, r.store)
 }
 
 // A rogue replays, as fast as it can, batches the replica already holds
@@ -175,7 +176,7 @@ func TestGossipFlood(t *testing.T) {
 // rogue is not penalized: an honest primary's gossip is a replay to a
 // replica that caught up by sync.
 func TestGossipReplayFlood(t *testing.T) {
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	p := startPrimary(t, lg, primaryOpts{})
 	held := 300
 	var replaySet atomic.Pointer[map[string]bool] // set once the replays are built
@@ -184,8 +185,8 @@ func TestGossipReplayFlood(t *testing.T) {
 		return m != nil && (*m)[string(b)]
 	}}
 	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node), pubsubOpts: []pubsub.Option{pubsub.WithRawTracer(tr)}}})
-	writePlain(t, p.seq, "held", held)
-	waitHead(t, r.store, uint64(held), "replica")
+	testnode.WritePlain(t, p.seq, "held", held)
+	testnode.WaitHead(t, r.store, uint64(held), "replica")
 	es, err := r.store.Range(1, held)
 	if err != nil {
 		t.Fatal(err)
@@ -240,7 +241,7 @@ func TestGossipReplayFlood(t *testing.T) {
 		t.Fatalf("replica head moved to %d", h.Seq)
 	}
 	// The primary's gossip still gets through, and the logs agree.
-	writePlain(t, p.seq, "after", 10)
-	waitHead(t, r.store, uint64(held+10), "replica after the replays")
-	assertSameLog(t, p.store, r.store)
+	testnode.WritePlain(t, p.seq, "after", 10)
+	testnode.WaitHead(t, r.store, uint64(held+10), "replica after the replays")
+	testnode.AssertSameLog(t, p.store, r.store)
 }

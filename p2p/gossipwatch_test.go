@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"io"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/seqnode/sequencer/internal/testnode"
 
 	"github.com/libp2p/go-msgio"
 )
@@ -130,11 +132,11 @@ func FuzzGossipFrames(f *testing.F) {
 // negative, and under the graylist threshold after two. The honest
 // primary is not charged and the replica goes on following it.
 func TestOversizedGossipPenalized(t *testing.T) {
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	p := startPrimary(t, lg, primaryOpts{})
 	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node)}})
-	writePlain(t, p.seq, "before", 10)
-	waitHead(t, r.store, 10, "replica")
+	testnode.WritePlain(t, p.seq, "before", 10)
+	testnode.WaitHead(t, r.store, 10, "replica")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLong)
 	defer cancel()
 	rg := newFlooder(t, lg)
@@ -168,9 +170,9 @@ func TestOversizedGossipPenalized(t *testing.T) {
 	if d := counter(t, r.node.m.rejected); d != 0 {
 		t.Errorf("%v messages reached the validator; oversized ones never should", d)
 	}
-	writePlain(t, p.seq, "after", 10)
-	waitHead(t, r.store, 20, "replica after the oversized messages")
-	assertSameLog(t, p.store, r.store)
+	testnode.WritePlain(t, p.seq, "after", 10)
+	testnode.WaitHead(t, r.store, 20, "replica after the oversized messages")
+	testnode.AssertSameLog(t, p.store, r.store)
 }
 
 // Charges decay like the invalid-message counter, and are scored the

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/seqnode/sequencer/internal/testnode"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -21,11 +22,11 @@ func (r *testReplica) health() error {
 // --max-lag has passed, and says why; it follows again when a peer is back.
 func TestReplicaCutOff(t *testing.T) {
 	t.Parallel()
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	a := startPrimary(t, lg, primaryOpts{})
 	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, a.node)}, maxLag: time.Second})
-	writePlain(t, a.seq, "before", 5)
-	waitHead(t, r.store, 5, "replica")
+	testnode.WritePlain(t, a.seq, "before", 5)
+	testnode.WaitHead(t, r.store, 5, "replica")
 	if err := r.health(); err != nil {
 		t.Fatalf("a replica that follows: %v", err)
 	}
@@ -45,8 +46,8 @@ func TestReplicaCutOff(t *testing.T) {
 // (the peer never serves the entries) is not healthy after --max-lag.
 func TestReplicaBehind(t *testing.T) {
 	t.Parallel()
-	lg := newTestLog(t)
-	es := chain(t, lg.key, lg.domain, sequencer.Head{}, 10, "behind")
+	lg := testnode.NewLog(t)
+	es := chain(t, lg.Key, lg.Domain, sequencer.Head{}, 10, "behind")
 	fake := newFakeSync(t, func(w *bufio.Writer, typ byte, from, limit uint64) {
 		w.WriteByte(0)
 		switch {
@@ -59,7 +60,7 @@ func TestReplicaBehind(t *testing.T) {
 		w.WriteByte(0)
 	})
 	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: []peer.AddrInfo{fake.info()}}, maxLag: time.Second})
-	waitHead(t, r.store, 3, "replica")
+	testnode.WaitHead(t, r.store, 3, "replica")
 	var err error
 	waitFor(t, waitLong, "the lagging replica to say it does not follow", func() bool {
 		err = r.health()

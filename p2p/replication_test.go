@@ -5,20 +5,21 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/seqnode/sequencer/internal/testnode"
 )
 
 // SPEC §6: the primary gossips durable entries; a replica verifies and
 // stores them and derives the same ticket state. Replica 2 dials only
 // replica 1, so everything it holds was relayed by a replica.
 func TestGossipReplication(t *testing.T) {
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	p := startPrimary(t, lg, primaryOpts{})
 	r1 := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node)}})
 	r2 := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, r1.node)}})
 	waitConnected(t, r1.node, p.node)
 	waitConnected(t, r2.node, r1.node)
 
-	n := workload{seq: p.seq, prefix: "g"}.run(t, 2000, 16, nil)
+	n := testnode.Workload{Seq: p.seq, Prefix: "g"}.Run(t, 2000, 16, nil)
 	head := p.store.Head()
 	if head.Seq != uint64(n) || n < 1900 {
 		t.Fatalf("primary head %d after %d writes", head.Seq, n)
@@ -27,10 +28,10 @@ func TestGossipReplication(t *testing.T) {
 	if lineages != 16 {
 		t.Fatalf("%d lineages, want 16", lineages)
 	}
-	waitHead(t, r1.store, head.Seq, "replica 1")
-	waitHead(t, r2.store, head.Seq, "replica 2")
-	assertSameLog(t, p.store, r1.store)
-	assertSameLog(t, p.store, r2.store)
+	testnode.WaitHead(t, r1.store, head.Seq, "replica 1")
+	testnode.WaitHead(t, r2.store, head.Seq, "replica 2")
+	testnode.AssertSameLog(t, p.store, r1.store)
+	testnode.AssertSameLog(t, p.store, r2.store)
 
 	if r2.node.host.Network().Connectedness(p.node.ID()) == network.Connected {
 		t.Error("replica 2 connected to the primary: the relay through replica 1 was not tested")
@@ -60,9 +61,9 @@ func TestGossipReplication(t *testing.T) {
 // protocol, with no gossip traffic at all.
 func TestCatchUpLateJoiner(t *testing.T) {
 	t.Parallel()
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	p := startPrimary(t, lg, primaryOpts{})
-	n := workload{seq: p.seq, prefix: "late"}.run(t, 5000, 32, nil)
+	n := testnode.Workload{Seq: p.seq, Prefix: "late"}.Run(t, 5000, 32, nil)
 	head := p.store.Head()
 	if head.Seq != uint64(n) || n < 4900 {
 		t.Fatalf("primary head %d after %d writes", head.Seq, n)
@@ -72,9 +73,9 @@ func TestCatchUpLateJoiner(t *testing.T) {
 	time.Sleep(3500 * time.Millisecond)
 	start := time.Now()
 	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node)}})
-	waitHead(t, r.store, head.Seq, "late replica")
+	testnode.WaitHead(t, r.store, head.Seq, "late replica")
 	t.Logf("caught up %d entries in %s", head.Seq, time.Since(start).Round(time.Millisecond))
-	assertSameLog(t, p.store, r.store)
+	testnode.AssertSameLog(t, p.store, r.store)
 	if got := counter(t, r.node.m.received); got != 0 {
 		t.Errorf("late replica received %v entries by gossip; want 0 (the primary wrote nothing after it joined)", got)
 	}
@@ -90,7 +91,7 @@ func TestCatchUpLateJoiner(t *testing.T) {
 // message follows by sync polling alone; one that loses half of them under
 // continuous load converges once the load stops.
 func TestCatchUpLossyGossip(t *testing.T) {
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	p := startPrimary(t, lg, primaryOpts{})
 	deaf := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node), dropRate: 1}})
 	lossy := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node), dropRate: 0.5}})
@@ -99,15 +100,15 @@ func TestCatchUpLossyGossip(t *testing.T) {
 
 	stop := make(chan struct{})
 	time.AfterFunc(2*time.Second, func() { close(stop) })
-	n := workload{seq: p.seq, prefix: "lossy"}.run(t, 1_000_000, 8, stop)
+	n := testnode.Workload{Seq: p.seq, Prefix: "lossy"}.Run(t, 1_000_000, 8, stop)
 	head := p.store.Head()
 	if head.Seq != uint64(n) || n < 100 {
 		t.Fatalf("primary head %d after %d writes", head.Seq, n)
 	}
-	waitHead(t, deaf.store, head.Seq, "replica dropping all gossip")
-	waitHead(t, lossy.store, head.Seq, "replica dropping half the gossip")
-	assertSameLog(t, p.store, deaf.store)
-	assertSameLog(t, p.store, lossy.store)
+	testnode.WaitHead(t, deaf.store, head.Seq, "replica dropping all gossip")
+	testnode.WaitHead(t, lossy.store, head.Seq, "replica dropping half the gossip")
+	testnode.AssertSameLog(t, p.store, deaf.store)
+	testnode.AssertSameLog(t, p.store, lossy.store)
 	if got := counter(t, deaf.node.m.received); got != 0 {
 		t.Errorf("replica with DropRate 1 passed %v gossip entries on", got)
 	}
@@ -123,14 +124,14 @@ func TestCatchUpLossyGossip(t *testing.T) {
 // the same store catches up (stale gossip batches queued meanwhile
 // included).
 func TestFollowerRestart(t *testing.T) {
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	p := startPrimary(t, lg, primaryOpts{})
 	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node)}})
-	writePlain(t, p.seq, "before", 100)
-	waitHead(t, r.store, 100, "replica")
+	testnode.WritePlain(t, p.seq, "before", 100)
+	testnode.WaitHead(t, r.store, 100, "replica")
 
 	r.stopFollower(t)
-	n := workload{seq: p.seq, prefix: "while-stopped"}.run(t, 400, 8, nil)
+	n := testnode.Workload{Seq: p.seq, Prefix: "while-stopped"}.Run(t, 400, 8, nil)
 	want := uint64(100 + n)
 	if p.store.Head().Seq != want {
 		t.Fatalf("primary head %d, want %d", p.store.Head().Seq, want)
@@ -145,8 +146,8 @@ func TestFollowerRestart(t *testing.T) {
 	}
 	r.mirror = m
 	r.startFollower()
-	waitHead(t, r.store, want, "restarted replica")
-	writePlain(t, p.seq, "after", 50)
-	waitHead(t, r.store, want+50, "restarted replica")
-	assertSameLog(t, p.store, r.store)
+	testnode.WaitHead(t, r.store, want, "restarted replica")
+	testnode.WritePlain(t, p.seq, "after", 50)
+	testnode.WaitHead(t, r.store, want+50, "restarted replica")
+	testnode.AssertSameLog(t, p.store, r.store)
 }

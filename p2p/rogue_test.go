@@ -17,6 +17,7 @@ import (
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/seqnode/sequencer/internal/testnode"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -29,8 +30,8 @@ type rogueMessage struct {
 }
 
 // rogueMessages are built against a replica that holds held, the start of
-// the log of lg.key; several carry valid signatures by that key.
-func rogueMessages(t testing.TB, lg testLog, held []*sequencer.Entry) []rogueMessage {
+// the log of lg.Key; several carry valid signatures by that key.
+func rogueMessages(t testing.TB, lg testnode.Log, held []*sequencer.Entry) []rogueMessage {
 	t.Helper()
 	head := headOf(held[len(held)-1])
 	enc := func(es ...*sequencer.Entry) []byte {
@@ -40,37 +41,37 @@ func rogueMessages(t testing.TB, lg testLog, held []*sequencer.Entry) []rogueMes
 		}
 		return b
 	}
-	h := sequencer.NewHasher(lg.domain)
-	next := chain(t, lg.key, lg.domain, head, 3, "rogue")
+	h := sequencer.NewHasher(lg.Domain)
+	next := chain(t, lg.Key, lg.Domain, head, 3, "rogue")
 
 	other, _ := crypto.GenerateKey()
-	badSig := chain(t, other, lg.domain, head, 2, "rogue") // signed by another key
+	badSig := chain(t, other, lg.Domain, head, 2, "rogue") // signed by another key
 
 	tampered := cloneEntry(next[0]) // signed, then a field changed
 	tampered.Timestamp++
 	tamperedData := cloneEntry(next[0]) // signed, then data swapped
 	tamperedData.Data = []byte("not what was signed")
 
-	otherDomain := chain(t, lg.key, sequencer.Domain{ChainID: big.NewInt(5), VerifyingContract: lg.domain.VerifyingContract}, head, 2, "rogue")
+	otherDomain := chain(t, lg.Key, sequencer.Domain{ChainID: big.NewInt(5), VerifyingContract: lg.Domain.VerifyingContract}, head, 2, "rogue")
 
 	huge := make([]byte, sequencer.DefaultMaxDataBytes+1) // over --max-data-bytes, signed
 	hugeEntry := &sequencer.Entry{Seq: head.Seq + 1, PrevHash: head.Hash, Timestamp: head.Timestamp,
 		Data: huge, DataHash: crypto.Keccak256Hash(huge)}
-	sign(t, h, lg.key, hugeEntry)
+	sign(t, h, lg.Key, hugeEntry)
 
 	closeWithData := &sequencer.Entry{Seq: head.Seq + 1, PrevHash: head.Hash, Kind: sequencer.KindClose,
 		Lineage: "l", ExternalID: "x", Timestamp: head.Timestamp, Data: []byte{1}}
-	sign(t, h, lg.key, closeWithData)
+	sign(t, h, lg.Key, closeWithData)
 
 	// Valid signatures, but entry 2 does not chain onto entry 1.
-	broken := chain(t, lg.key, lg.domain, head, 1, "rogue")
+	broken := chain(t, lg.Key, lg.Domain, head, 1, "rogue")
 	forged := &sequencer.Entry{Seq: head.Seq + 2, PrevHash: common.Hash{0xba, 0xd}, Kind: sequencer.KindTx,
 		Timestamp: head.Timestamp, DataHash: crypto.Keccak256Hash(nil)}
-	sign(t, h, lg.key, forged)
+	sign(t, h, lg.Key, forged)
 	broken = append(broken, forged)
 
 	seq0 := &sequencer.Entry{Seq: 0, Timestamp: head.Timestamp, DataHash: crypto.Keccak256Hash(nil)}
-	sign(t, h, lg.key, seq0)
+	sign(t, h, lg.Key, seq0)
 
 	garbage := make([]byte, 300)
 	for i := range garbage {
@@ -112,9 +113,9 @@ func rogueMessages(t testing.TB, lg testLog, held []*sequencer.Entry) []rogueMes
 // entries signed by the primary — including an equivocating one, which
 // the follower must see.
 func TestValidatorVerdicts(t *testing.T) {
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	r := startReplica(t, lg, replicaOpts{noFollower: true})
-	held := chain(t, lg.key, lg.domain, sequencer.Head{}, 5, "held")
+	held := chain(t, lg.Key, lg.Domain, sequencer.Head{}, 5, "held")
 	if _, err := r.mirror.Apply(held); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestValidatorVerdicts(t *testing.T) {
 	}
 
 	// The next entries of the log: accepted, decoded for the follower.
-	next := chain(t, lg.key, lg.domain, headOf(held[4]), 3, "next")
+	next := chain(t, lg.Key, lg.Domain, headOf(held[4]), 3, "next")
 	b, _ := encodeBatch(next)
 	got, msg := validate(b)
 	if got != pubsub.ValidationAccept {
@@ -164,7 +165,7 @@ func TestValidatorVerdicts(t *testing.T) {
 	}
 	// A validly signed, different entry at a seq we hold is an
 	// equivocation: accepted so that the follower stores the proof.
-	fork := chain(t, lg.key, lg.domain, headOf(held[1]), 1, "fork")
+	fork := chain(t, lg.Key, lg.Domain, headOf(held[1]), 1, "fork")
 	b, _ = encodeBatch(fork)
 	if got, _ := validate(b); got != pubsub.ValidationAccept {
 		t.Errorf("equivocating entry at a held seq: %s, want accept", verdict(got))
@@ -236,17 +237,17 @@ func newRogue(t testing.TB, topic string, opts ...pubsub.Option) *rogue {
 // verifies, the validator counts the rejections, the rogue's score on the
 // replica goes negative, and the replica goes on following the primary.
 func TestRoguePeer(t *testing.T) {
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	p := startPrimary(t, lg, primaryOpts{})
 	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node)}})
-	writePlain(t, p.seq, "honest", 30)
-	waitHead(t, r.store, 30, "replica")
+	testnode.WritePlain(t, p.seq, "honest", 30)
+	testnode.WaitHead(t, r.store, 30, "replica")
 	held, err := r.store.Range(1, 30)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	rg := newRogue(t, TopicName(lg.addr, lg.domain))
+	rg := newRogue(t, TopicName(lg.Addr, lg.Domain))
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 	if err := rg.host.Connect(ctx, addrInfo(t, r.node)[0]); err != nil {
@@ -297,9 +298,9 @@ func TestRoguePeer(t *testing.T) {
 	if _, err := sequencer.Verify(r.store); err != nil {
 		t.Fatal(err)
 	}
-	writePlain(t, p.seq, "after", 10)
-	waitHead(t, r.store, 40, "replica after the attack")
-	assertSameLog(t, p.store, r.store)
+	testnode.WritePlain(t, p.seq, "after", 10)
+	testnode.WaitHead(t, r.store, 40, "replica after the attack")
+	testnode.AssertSameLog(t, p.store, r.store)
 }
 
 func boolInt(b bool) int {

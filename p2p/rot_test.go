@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/seqnode/sequencer/internal/testnode"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -43,17 +44,17 @@ func flipTable(t testing.TB, dir string, n int) string {
 // its health, fetches the range again from a peer, checks it and rewrites
 // it, and then serves it again, entry for entry the primary's.
 func TestBitRotRepaired(t *testing.T) {
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	a := startPrimary(t, lg, primaryOpts{})
 	const n = 400
-	writePlain(t, a.seq, "entry with some bytes of data to fill table blocks", n)
+	testnode.WritePlain(t, a.seq, "entry with some bytes of data to fill table blocks", n)
 	es, err := a.store.Range(1, n)
 	if err != nil || len(es) != n {
 		t.Fatal(len(es), err)
 	}
 	dir := t.TempDir()
-	st := openStore(t, dir)
-	m, err := sequencer.NewMirror(st, lg.addr, lg.domain, quietLogger(), nil)
+	st := testnode.OpenStore(t, dir)
+	m, err := sequencer.NewMirror(st, lg.Addr, lg.Domain, quietLogger(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestBitRotRepaired(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	openStore(t, dir).Close() // the journal becomes a table
+	testnode.OpenStore(t, dir).Close() // the journal becomes a table
 	table := flipTable(t, dir, 64)
 
 	// No peer yet: the damage cannot be repaired, and the health says so.
@@ -92,5 +93,5 @@ func TestBitRotRepaired(t *testing.T) {
 	if err := r.health(); err != nil {
 		t.Errorf("repaired replica still unhealthy: %v", err)
 	}
-	assertSameLog(t, a.store, r.store)
+	testnode.AssertSameLog(t, a.store, r.store)
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/seqnode/sequencer/internal/testnode"
 )
 
 // goroutines is the stack dump of every goroutine.
@@ -22,9 +24,9 @@ func goroutines() string {
 // no goroutine of theirs is left. Not parallel: it counts the process's
 // goroutines.
 func TestFollowerShutdownLeavesNoGoroutine(t *testing.T) {
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	// Warm up: libp2p starts a few process-wide goroutines on first use.
-	startNode(t, lg, memStore(t), nodeOpts{}).Close()
+	startNode(t, lg, testnode.MemStore(t), nodeOpts{}).Close()
 	settle := func(limit int) bool {
 		deadline := time.Now().Add(waitLong)
 		for runtime.NumGoroutine() > limit && time.Now().Before(deadline) {
@@ -46,8 +48,8 @@ func TestFollowerShutdownLeavesNoGoroutine(t *testing.T) {
 
 	p := startPrimary(t, lg, primaryOpts{})
 	live := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node), dropRate: 0.3}})
-	n := workload{seq: p.seq, prefix: "shutdown"}.run(t, 3000, 8, nil)
-	waitHead(t, live.store, uint64(n), "replica")
+	n := testnode.Workload{Seq: p.seq, Prefix: "shutdown"}.Run(t, 3000, 8, nil)
+	testnode.WaitHead(t, live.store, uint64(n), "replica")
 	// A late replica, stopped while it catches up by sync.
 	late := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node)}})
 	waitFor(t, waitLong, "the late replica to start catching up", func() bool { return late.store.Head().Seq > 0 })

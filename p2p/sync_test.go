@@ -15,24 +15,25 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/seqnode/sequencer/internal/testnode"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
 // serverWith starts a node serving a store that holds entries (applied
 // through a Mirror, so the store is a valid log), and a client node
 // connected to it.
-func serverWith(t testing.TB, lg testLog, entries []*sequencer.Entry, maxData int) (server, client *Node, st *sequencer.LevelStore) {
+func serverWith(t testing.TB, lg testnode.Log, entries []*sequencer.Entry, maxData int) (server, client *Node, st *sequencer.LevelStore) {
 	t.Helper()
 	return serverWithOpts(t, lg, entries, nodeOpts{maxDataBytes: maxData})
 }
 
 // serverWithOpts is serverWith with the server's options (the client gets
 // the same maxDataBytes and otherwise defaults).
-func serverWithOpts(t testing.TB, lg testLog, entries []*sequencer.Entry, o nodeOpts) (server, client *Node, st *sequencer.LevelStore) {
+func serverWithOpts(t testing.TB, lg testnode.Log, entries []*sequencer.Entry, o nodeOpts) (server, client *Node, st *sequencer.LevelStore) {
 	t.Helper()
-	st = openStore(t, t.TempDir())
+	st = testnode.OpenStore(t, t.TempDir())
 	t.Cleanup(func() { st.Close() })
-	m, err := sequencer.NewMirror(st, lg.addr, lg.domain, quietLogger(), nil)
+	m, err := sequencer.NewMirror(st, lg.Addr, lg.Domain, quietLogger(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,13 +58,13 @@ func serverWithOpts(t testing.TB, lg testLog, entries []*sequencer.Entry, o node
 }
 
 // bigEntry is a signed tx entry after prev carrying size bytes of data.
-func bigEntry(t testing.TB, lg testLog, prev sequencer.Head, size int) *sequencer.Entry {
+func bigEntry(t testing.TB, lg testnode.Log, prev sequencer.Head, size int) *sequencer.Entry {
 	t.Helper()
 	data := make([]byte, size)
 	data[0] = byte(prev.Seq)
 	e := &sequencer.Entry{Seq: prev.Seq + 1, PrevHash: prev.Hash, Timestamp: prev.Timestamp,
 		Data: data, DataHash: crypto.Keccak256Hash(data)}
-	sign(t, sequencer.NewHasher(lg.domain), lg.key, e)
+	sign(t, sequencer.NewHasher(lg.Domain), lg.Key, e)
 	return e
 }
 
@@ -80,9 +81,9 @@ func recordBytes(es []*sequencer.Entry) int {
 // entries and maxRangeBytes bytes, but always at least one entry; asking
 // past the head gives an empty answer, not an error.
 func TestSyncRangeBounds(t *testing.T) {
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	const small = 1200
-	es := chain(t, lg.key, lg.domain, sequencer.Head{}, small, "s")
+	es := chain(t, lg.Key, lg.Domain, sequencer.Head{}, small, "s")
 	prev := headOf(es[len(es)-1])
 	for range 5 { // five entries of ~1 MB: four fit in maxRangeBytes
 		e := bigEntry(t, lg, prev, 1_000_000)
@@ -90,7 +91,7 @@ func TestSyncRangeBounds(t *testing.T) {
 	}
 	giant := bigEntry(t, lg, prev, 4_500_000) // alone over maxRangeBytes
 	es = append(es, giant)
-	es = append(es, chain(t, lg.key, lg.domain, headOf(giant), 1, "tail")...)
+	es = append(es, chain(t, lg.Key, lg.Domain, headOf(giant), 1, "tail")...)
 	server, client, st := serverWith(t, lg, es, 5<<20)
 	headSeq := st.Head().Seq
 	if headSeq != small+7 {
@@ -170,8 +171,8 @@ func TestSyncRangeBounds(t *testing.T) {
 // answering others; a silent stream is cut at the stream deadline.
 func TestSyncServerSurvivesBadStreams(t *testing.T) {
 	t.Parallel()
-	lg := newTestLog(t)
-	es := chain(t, lg.key, lg.domain, sequencer.Head{}, 20, "s")
+	lg := testnode.NewLog(t)
+	es := chain(t, lg.Key, lg.Domain, sequencer.Head{}, 20, "s")
 	server, client, _ := serverWith(t, lg, es, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*syncTimeout)
 	defer cancel()
@@ -313,8 +314,8 @@ func writeEntries(w *bufio.Writer, es ...*sequencer.Entry) {
 // out of order, too long, malformed or errors come back as errors,
 // keeping only the good prefix.
 func TestFetchRangeFromBrokenServer(t *testing.T) {
-	lg := newTestLog(t)
-	es := chain(t, lg.key, lg.domain, sequencer.Head{}, 5, "s")
+	lg := testnode.NewLog(t)
+	es := chain(t, lg.Key, lg.Domain, sequencer.Head{}, 5, "s")
 	var mode atomic.Int32
 	fake := newFakeSync(t, func(w *bufio.Writer, typ byte, from, limit uint64) {
 		switch mode.Load() {
@@ -345,7 +346,7 @@ func TestFetchRangeFromBrokenServer(t *testing.T) {
 			writeEntries(w, es[0], es[1])
 		}
 	})
-	client := startNode(t, lg, memStore(t), nodeOpts{peers: []peer.AddrInfo{fake.info()}})
+	client := startNode(t, lg, testnode.MemStore(t), nodeOpts{peers: []peer.AddrInfo{fake.info()}})
 	t.Cleanup(client.Close)
 	waitFor(t, waitLong, "client to connect to the fake server", func() bool {
 		return client.host.Network().Connectedness(fake.host.ID()) == network.Connected
@@ -381,9 +382,9 @@ func TestFetchRangeFromBrokenServer(t *testing.T) {
 // (bestPeer gives each peer 3 s) and its cancellation (shutdown).
 func TestFetchFromSilentPeer(t *testing.T) {
 	t.Parallel()
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	fake := newFakeSync(t, nil)
-	client := startNode(t, lg, memStore(t), nodeOpts{peers: []peer.AddrInfo{fake.info()}})
+	client := startNode(t, lg, testnode.MemStore(t), nodeOpts{peers: []peer.AddrInfo{fake.info()}})
 	t.Cleanup(client.Close)
 	waitFor(t, waitLong, "client to connect to the fake server", func() bool {
 		return client.host.Network().Connectedness(fake.host.ID()) == network.Connected
@@ -417,16 +418,16 @@ func TestFetchFromSilentPeer(t *testing.T) {
 // replica takes them.
 func TestFollowerRejectsForgedSyncEntries(t *testing.T) {
 	t.Parallel()
-	lg := newTestLog(t)
-	held := chain(t, lg.key, lg.domain, sequencer.Head{}, 5, "held")
-	genuine := chain(t, lg.key, lg.domain, headOf(held[4]), 2, "genuine")
+	lg := testnode.NewLog(t)
+	held := chain(t, lg.Key, lg.Domain, sequencer.Head{}, 5, "held")
+	genuine := chain(t, lg.Key, lg.Domain, headOf(held[4]), 2, "genuine")
 	other, _ := crypto.GenerateKey()
 	tampered := []*sequencer.Entry{cloneEntry(genuine[0]), genuine[1]}
 	tampered[0].Nonce = 1
 	forged := map[string][]*sequencer.Entry{
-		"another key":           chain(t, other, lg.domain, headOf(held[4]), 2, "genuine"),
+		"another key":           chain(t, other, lg.Domain, headOf(held[4]), 2, "genuine"),
 		"changed after signing": tampered,
-		"another domain":        chain(t, lg.key, sequencer.Domain{ChainID: lg.domain.ChainID, VerifyingContract: [20]byte{1}}, headOf(held[4]), 2, "genuine"),
+		"another domain":        chain(t, lg.Key, sequencer.Domain{ChainID: lg.Domain.ChainID, VerifyingContract: [20]byte{1}}, headOf(held[4]), 2, "genuine"),
 		"genuine":               genuine,
 	}
 	var serving atomic.Value
@@ -462,7 +463,7 @@ func TestFollowerRejectsForgedSyncEntries(t *testing.T) {
 		}
 	}
 	serving.Store("genuine")
-	waitHead(t, r.store, 7, "replica served genuine entries")
+	testnode.WaitHead(t, r.store, 7, "replica served genuine entries")
 	if got, _ := r.store.Entry(7); got.Hash != genuine[1].Hash {
 		t.Fatal("entry 7 is not the genuine one")
 	}
@@ -475,8 +476,8 @@ func TestFollowerRejectsForgedSyncEntries(t *testing.T) {
 // served; the others are reset at once, and another peer is still served.
 func TestSyncPerPeerLimit(t *testing.T) {
 	t.Parallel()
-	lg := newTestLog(t)
-	es := chain(t, lg.key, lg.domain, sequencer.Head{}, 10, "p")
+	lg := testnode.NewLog(t)
+	es := chain(t, lg.Key, lg.Domain, sequencer.Head{}, 10, "p")
 	server, client, _ := serverWith(t, lg, es, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*syncTimeout)
 	defer cancel()

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/seqnode/sequencer/internal/testnode"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -42,8 +43,8 @@ var (
 // token bucket allows; another peer is served throughout the flood.
 func TestSyncRequestRateLimit(t *testing.T) {
 	t.Parallel()
-	lg := newTestLog(t)
-	es := chain(t, lg.key, lg.domain, sequencer.Head{}, 20, "r")
+	lg := testnode.NewLog(t)
+	es := chain(t, lg.Key, lg.Domain, sequencer.Head{}, 20, "r")
 	const rate = 20 // requests a second, burst 20
 	server, client, _ := serverWithOpts(t, lg, es, nodeOpts{syncRequestRate: rate})
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
@@ -112,7 +113,7 @@ func TestSyncRequestRateLimit(t *testing.T) {
 }
 
 // bigChain is n signed entries after prev, each carrying size bytes of data.
-func bigChain(t testing.TB, lg testLog, prev sequencer.Head, n, size int) []*sequencer.Entry {
+func bigChain(t testing.TB, lg testnode.Log, prev sequencer.Head, n, size int) []*sequencer.Entry {
 	t.Helper()
 	out := make([]*sequencer.Entry, 0, n)
 	for range n {
@@ -126,7 +127,7 @@ func bigChain(t testing.TB, lg testLog, prev sequencer.Head, n, size int) []*seq
 // answers come, but no sooner than the token bucket allows.
 func TestSyncByteRateLimit(t *testing.T) {
 	t.Parallel()
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	es := bigChain(t, lg, sequencer.Head{}, 110, 100_000) // 11 MB, three answers
 	const rate = 2 << 20                                  // bytes a second
 	server, client, _ := serverWithOpts(t, lg, es, nodeOpts{syncByteRate: rate})
@@ -214,7 +215,7 @@ func TestSyncLimitsBounded(t *testing.T) {
 // further streams are refused, and another peer is served meanwhile.
 func TestSyncPeerNeverReads(t *testing.T) {
 	t.Parallel()
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	es := bigChain(t, lg, sequencer.Head{}, 60, 100_000) // a range answer is 4 MiB
 	const deadline = 3 * time.Second
 	server, client, _ := serverWithOpts(t, lg, es, nodeOpts{syncTimeout: deadline})
@@ -285,7 +286,7 @@ func TestSyncPeerNeverReads(t *testing.T) {
 // only peer limits it does not spin.
 func TestClientBacksOffWhenRateLimited(t *testing.T) {
 	t.Parallel()
-	lg := newTestLog(t)
+	lg := testnode.NewLog(t)
 	fake := newFakeSync(t, func(w *bufio.Writer, typ byte, from, limit uint64) {
 		writeStatusError(w, msgRateLimited)
 	})
@@ -330,12 +331,12 @@ func TestClientBacksOffWhenRateLimited(t *testing.T) {
 // catches up: the rate-limited answers are waited out, not fatal.
 func TestCatchUpThroughRateLimit(t *testing.T) {
 	t.Parallel()
-	lg := newTestLog(t)
-	es := chain(t, lg.key, lg.domain, sequencer.Head{}, 3500, "c")
+	lg := testnode.NewLog(t)
+	es := chain(t, lg.Key, lg.Domain, sequencer.Head{}, 3500, "c")
 	server, _, st := serverWithOpts(t, lg, es, nodeOpts{syncRequestRate: 2})
 	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, server)}})
-	waitHead(t, r.store, 3500, "replica behind a rate limit")
-	assertSameLog(t, st, r.store)
+	testnode.WaitHead(t, r.store, 3500, "replica behind a rate limit")
+	testnode.AssertSameLog(t, st, r.store)
 	if got := counter(t, server.m.syncRefused.WithLabelValues(refusedRate)); got == 0 {
 		t.Error("the follower was never rate limited: the test proves nothing")
 	} else {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/seqnode/sequencer/internal/testnode"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -16,8 +17,8 @@ import (
 // empty and maximal strings and data.
 func wireEntries(t testing.TB) []*sequencer.Entry {
 	t.Helper()
-	lg := newTestLog(t)
-	h := sequencer.NewHasher(lg.domain)
+	lg := testnode.NewLog(t)
+	h := sequencer.NewHasher(lg.Domain)
 	var out []*sequencer.Entry
 	prev := sequencer.Head{}
 	add := func(e *sequencer.Entry) {
@@ -25,7 +26,7 @@ func wireEntries(t testing.TB) []*sequencer.Entry {
 		if e.Kind == sequencer.KindTx {
 			e.DataHash = crypto.Keccak256Hash(e.Data)
 		}
-		sign(t, h, lg.key, e)
+		sign(t, h, lg.Key, e)
 		out = append(out, e)
 		prev = headOf(e)
 	}
@@ -60,8 +61,8 @@ func TestBatchRoundTrip(t *testing.T) {
 		}
 	}
 	// A batch of exactly maxBatchEntries is fine.
-	lg := newTestLog(t)
-	many := chain(t, lg.key, lg.domain, sequencer.Head{}, maxBatchEntries, "m")
+	lg := testnode.NewLog(t)
+	many := chain(t, lg.Key, lg.Domain, sequencer.Head{}, maxBatchEntries, "m")
 	b, _ := encodeBatch(many)
 	if got, err := decodeBatch(b, maxBatchEntries); err != nil || len(got) != maxBatchEntries {
 		t.Fatalf("batch of %d: %d entries, %v", maxBatchEntries, len(got), err)

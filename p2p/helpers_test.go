@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -230,6 +231,17 @@ func waitConnected(t testing.TB, a, b *Node) {
 	t.Helper()
 	waitFor(t, waitLong, "peers to connect", func() bool {
 		return a.host.Network().Connectedness(b.ID()) == network.Connected
+	})
+}
+
+// waitTopicPeers waits until a and b each know the other subscribes to the
+// log's topic: before that, a publish does not reach the other (a test of
+// what gossip carries must not race the subscription exchange).
+func waitTopicPeers(t testing.TB, a, b *Node) {
+	t.Helper()
+	waitFor(t, waitLong, "peers to see each other on the topic", func() bool {
+		return slices.Contains(a.ps.ListPeers(a.topic.String()), b.ID()) &&
+			slices.Contains(b.ps.ListPeers(b.topic.String()), a.ID())
 	})
 }
 

@@ -18,6 +18,8 @@ func TestGossipReplication(t *testing.T) {
 	r2 := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, r1.node)}})
 	waitConnected(t, r1.node, p.node)
 	waitConnected(t, r2.node, r1.node)
+	waitTopicPeers(t, r1.node, p.node)
+	waitTopicPeers(t, r2.node, r1.node)
 
 	n := testnode.Workload{Seq: p.seq, Prefix: "g"}.Run(t, 2000, 16, nil)
 	head := p.store.Head()

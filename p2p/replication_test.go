@@ -11,7 +11,29 @@ import (
 // SPEC §6: the primary gossips durable entries; a replica verifies and
 // stores them and derives the same ticket state. Replica 2 dials only
 // replica 1, so everything it holds was relayed by a replica.
+//
+// Gossip must carry the log, sync only repair it. On a starved machine
+// (the whole suite under -race on 2 cores) sync can still win every race
+// for a short burst and make gossip's copies replays, so a run in which
+// gossip carried nothing is tried again, at most 3 times in all: a broken
+// gossip path fails every one.
 func TestGossipReplication(t *testing.T) {
+	for attempt := 1; ; attempt++ {
+		r1, r2 := gossipReplicationRun(t)
+		if r1 > 0 && r2 > 0 {
+			return
+		}
+		if attempt == 3 {
+			t.Fatalf("in %d runs gossip never carried entries to both replicas (last run: replica 1 received %v, replica 2 %v)", attempt, r1, r2)
+		}
+		t.Logf("run %d: replica 1 received %v entries by gossip, replica 2 %v: sync won every race; again", attempt, r1, r2)
+	}
+}
+
+// gossipReplicationRun writes 2000 entries on a primary with a chain of two
+// replicas, checks that both hold the same log, and returns how many
+// entries each replica received by gossip.
+func gossipReplicationRun(t *testing.T) (received1, received2 float64) {
 	lg := testnode.NewLog(t)
 	p := startPrimary(t, lg, primaryOpts{})
 	r1 := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node)}})
@@ -38,12 +60,7 @@ func TestGossipReplication(t *testing.T) {
 	if r2.node.host.Network().Connectedness(p.node.ID()) == network.Connected {
 		t.Error("replica 2 connected to the primary: the relay through replica 1 was not tested")
 	}
-	// Gossip carried the log (sync only repairs): replica 1 received entries
-	// on the topic, and so did replica 2, from replica 1.
 	for i, r := range []*testReplica{r1, r2} {
-		if got := counter(t, r.node.m.received); got == 0 {
-			t.Errorf("replica %d received no entries by gossip", i+1)
-		}
 		if r.mirror.Halted() != nil {
 			t.Errorf("replica %d stopped: %v", i+1, r.mirror.Halted())
 		}
@@ -54,9 +71,10 @@ func TestGossipReplication(t *testing.T) {
 	if got := counter(t, p.node.m.published); got != float64(head.Seq) {
 		t.Errorf("primary published %v entries, want %d", got, head.Seq)
 	}
+	received1, received2 = counter(t, r1.node.m.received), counter(t, r2.node.m.received)
 	t.Logf("%d entries; replica 1 received %v by gossip, fetched %v by sync; replica 2 received %v, fetched %v",
-		head.Seq, counter(t, r1.node.m.received), counter(t, r1.node.m.syncFetched),
-		counter(t, r2.node.m.received), counter(t, r2.node.m.syncFetched))
+		head.Seq, received1, counter(t, r1.node.m.syncFetched), received2, counter(t, r2.node.m.syncFetched))
+	return received1, received2
 }
 
 // SPEC §6: a replica that joins late catches up by itself over the sync

@@ -287,7 +287,7 @@ func TestPipelineCachedRetries(t *testing.T) {
 	retries()
 	head := st.Head().Seq
 	s.Close()
-	if c := s.cache.Cached(); c > 16+n/2 {
+	if c := s.machine.cache.Cached(); c > 16+n/2 {
 		t.Fatalf("state holds %d records, limit 16 plus at most %d leased", c, n/2)
 	}
 	st.Close()

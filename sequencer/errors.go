@@ -15,6 +15,7 @@ var (
 	ErrTicketFinal     = errors.New("ticket is final")            // 4004
 	ErrTooManyInFlight = errors.New("too many tickets in flight") // 4005
 	ErrOverloaded      = errors.New("overloaded")                 // 4007
+	ErrNoQuorum        = errors.New("no quorum")                  // 4010
 	ErrClosed          = errors.New("sequencer closed")
 	ErrCorrupt         = errors.New("corrupt log")
 	ErrInUse           = errors.New("datadir in use")

@@ -143,3 +143,12 @@ func (h *deadlineHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return x
 }
+
+// records returns the live requests, in no particular order.
+func (s *requestSet) records() []RequestRecord {
+	out := make([]RequestRecord, 0, len(s.byHash))
+	for _, r := range s.byHash {
+		out = append(out, r)
+	}
+	return out
+}

@@ -82,27 +82,16 @@ type pending struct {
 	done chan outcome // buffered 1
 }
 
-// waiter is a pending request inside a group: answered by the new entry at
-// index idx, or by the existing entry at existingSeq.
+// waiter is a pending request inside a group and its answer.
 type waiter struct {
-	p           *pending
-	idx         int
-	existingSeq uint64
+	p *pending
+	a Answer
 }
 
+// group is a Group and the callers it answers.
 type group struct {
-	entries []*Entry
+	Group
 	waiters []waiter
-	dirty   Dirty
-	bytes   int // data of the entries
-}
-
-// maxGroupBytes cuts a group at this much data, so that the three stages
-// of the pipeline hold a bounded amount of memory whatever MaxBatch is.
-const maxGroupBytes = 64 << 20
-
-func (g *group) full(maxBatch int) bool {
-	return len(g.entries) >= maxBatch || g.bytes >= maxGroupBytes
 }
 
 // Sequencer is the append pipeline of a primary: requests are validated by
@@ -133,10 +122,7 @@ type Sequencer struct {
 
 	wg sync.WaitGroup
 
-	// owned by the orderer goroutine
-	core     *Core
-	cache    *Cache
-	requests *requestLedger // signed requests, used once
+	machine *Machine // owned by the orderer goroutine
 }
 
 type signJob struct {
@@ -158,11 +144,7 @@ func New(store Store, cfg Config) (*Sequencer, error) {
 	if err := checkMetaFor(store, addr, cfg.Domain); err != nil {
 		return nil, err
 	}
-	cache, err := store.LoadCache()
-	if err != nil {
-		return nil, fmt.Errorf("load state: %w", err)
-	}
-	requests, err := loadRequests(store, uint64(cfg.Now().Unix()))
+	machine, err := NewMachine(store, cfg.Domain, cfg.MaxInFlight, uint64(cfg.Now().Unix()))
 	if err != nil {
 		return nil, err
 	}
@@ -177,12 +159,10 @@ func New(store Store, cfg Config) (*Sequencer, error) {
 		ordererDone: make(chan struct{}),
 		signJob:     make(chan signJob, cfg.Signers),
 		headCh:      make(chan struct{}),
-		core:        NewCore(cfg.Domain, cache.State(), store.Head(), cfg.MaxInFlight),
-		cache:       cache,
-		requests:    requests,
+		machine:     machine,
 	}
 	if cfg.Metrics != nil {
-		cfg.Metrics.setHead(s.core.Head().Seq)
+		cfg.Metrics.setHead(machine.Head().Seq)
 		cfg.Metrics.queueLen = func() float64 { return float64(len(s.queue)) }
 	}
 	for range cfg.Signers {
@@ -246,6 +226,14 @@ func resolved(res Result, err error) *Future {
 	return &Future{o: &outcome{res: res, err: err}}
 }
 
+// NewFuture returns a Future and the function that resolves it (once),
+// for a backend that answers ops by other means than a Sequencer: a
+// cluster voter that proposes them to Raft or forwards them to its leader.
+func NewFuture() (*Future, func(Result, error)) {
+	done := make(chan outcome, 1)
+	return &Future{done: done}, func(res Result, err error) { done <- outcome{res: res, err: err} }
+}
+
 // Refused returns a Future that answers err: a backend that takes no
 // writes (a replica, a primary before its peer check) answers with it.
 func Refused(err error) *Future { return resolved(Result{}, err) }
@@ -292,7 +280,7 @@ func (s *Sequencer) Enqueue(op Op) *Future {
 	}
 	s.closeMu.RUnlock()
 	if full {
-		if err := s.precheck(&op); err != nil {
+		if err := precheck(s.store, &op, s.cfg.MaxInFlight); err != nil {
 			return resolved(Result{}, err)
 		}
 		if s.cfg.Metrics != nil {
@@ -323,22 +311,6 @@ func (s *Sequencer) reserveBytes(size int64) bool {
 	}
 }
 
-// precheck applies the rules to the durable records, for the error to give
-// instead of Overloaded.
-func (s *Sequencer) precheck(op *Op) error {
-	var t *Ticket
-	var l *Lineage
-	var p *PlainTx
-	if op.Lineage != "" {
-		t, _ = s.store.Ticket(op.Lineage, op.ExternalID)
-		l, _ = s.store.Lineage(op.Lineage)
-	} else if op.ExternalID != "" {
-		p, _ = s.store.Plain(op.ExternalID)
-	}
-	d := decide(op, t, l, p, s.cfg.MaxInFlight)
-	return d.Err
-}
-
 // Close stops taking requests, finishes every queued request and group,
 // and waits for the pipeline to stop. It does not close the store.
 func (s *Sequencer) Close() {
@@ -367,7 +339,7 @@ func (s *Sequencer) orderer() {
 		// Take what is queued already, so that a ready signer never gets
 		// a smaller group than it could.
 	drain:
-		for queue != nil && !g.full(s.cfg.MaxBatch) {
+		for queue != nil && !g.Full(s.cfg.MaxBatch) {
 			select {
 			case p, ok := <-queue:
 				if !ok {
@@ -384,7 +356,7 @@ func (s *Sequencer) orderer() {
 			ready = s.signerReady
 		}
 		in := queue
-		if g.full(s.cfg.MaxBatch) {
+		if g.Full(s.cfg.MaxBatch) {
 			in = nil // full: wait for the signer
 		}
 		if in == nil && ready == nil {
@@ -401,9 +373,7 @@ func (s *Sequencer) orderer() {
 			}
 			s.order(g, p)
 		case <-ready:
-			g.dirty = s.core.State().TakeDirty()
-			s.requests.take(&g.dirty, uint64(s.cfg.Now().Unix()), len(g.entries) > 0)
-			s.cache.Trim(s.store.Head().Seq)
+			s.machine.Seal(&g.Group, uint64(s.cfg.Now().Unix()))
 			s.toSign <- g
 			g = &group{}
 		}
@@ -416,38 +386,16 @@ func (s *Sequencer) order(g *group, p *pending) {
 		p.done <- outcome{err: err}
 		return
 	}
-	if p.op.Request.Hash != (common.Hash{}) {
-		if r, ok := s.requests.used(p.op.Request.Hash); ok {
-			// This signed request wrote an entry already: answer it, even
-			// if the ticket has moved on since (SPEC §4: used once).
-			g.waiters = append(g.waiters, waiter{p: p, idx: -1, existingSeq: r.Seq})
-			return
-		}
-	}
-	if err := s.cache.LoadOp(&p.op); err != nil {
-		p.done <- outcome{err: err}
-		return
-	}
-	d, err := s.core.Step(&p.op, uint64(s.cfg.Now().UnixMilli()))
-	switch {
-	case err != nil:
+	a, err := s.machine.Order(&g.Group, &p.op, uint64(s.cfg.Now().UnixMilli()))
+	if err != nil {
 		// Decide and Apply disagree: the state cannot go on.
 		s.halt(err)
-		p.done <- outcome{err: ErrHalted}
-	case d.Err != nil:
-		p.done <- outcome{err: d.Err}
-	case d.New == nil:
-		g.waiters = append(g.waiters, waiter{p: p, idx: -1, existingSeq: d.ExistingSeq})
-	default:
-		e := d.New
-		if p.op.Request.Hash != (common.Hash{}) {
-			r := RequestRecord{RequestID: p.op.Request, Seq: e.Seq}
-			s.requests.accept(r)
-		}
-		g.waiters = append(g.waiters, waiter{p: p, idx: len(g.entries)})
-		g.entries = append(g.entries, e)
-		g.bytes += len(e.Data)
 	}
+	if a.Err != nil {
+		p.done <- outcome{err: a.Err}
+		return
+	}
+	g.waiters = append(g.waiters, waiter{p: p, a: a})
 }
 
 // signer signs each group's entries in parallel, keeping group order.
@@ -466,13 +414,13 @@ func (s *Sequencer) signer() {
 		if !ok {
 			return
 		}
-		if n := len(g.entries); n > 0 && s.Halted() == nil {
+		if n := len(g.Entries); n > 0 && s.Halted() == nil {
 			var wg sync.WaitGroup
 			var firstErr atomic.Pointer[error]
 			chunk := (n + s.cfg.Signers - 1) / s.cfg.Signers
 			for i := 0; i < n; i += chunk {
 				wg.Add(1)
-				s.signJob <- signJob{entries: g.entries[i:min(i+chunk, n)], key: s.cfg.Key, wg: &wg, err: &firstErr}
+				s.signJob <- signJob{entries: g.Entries[i:min(i+chunk, n)], key: s.cfg.Key, wg: &wg, err: &firstErr}
 			}
 			wg.Wait()
 			if p := firstErr.Load(); p != nil {
@@ -507,37 +455,37 @@ func (s *Sequencer) writer() {
 			continue
 		}
 		start := time.Now()
-		if err := s.store.Commit(g.entries, g.dirty); err != nil {
+		if err := s.store.Commit(g.Entries, g.Dirty); err != nil {
 			s.halt(fmt.Errorf("%w: %v", ErrHalted, err))
 			s.fail(g, ErrHalted)
 			continue
 		}
 		if m := s.cfg.Metrics; m != nil {
-			m.observeCommit(g.entries, time.Since(start))
+			m.observeCommit(g.Entries, time.Since(start))
 		}
-		if len(g.entries) > 0 {
+		if len(g.Entries) > 0 {
 			s.headMu.Lock()
 			close(s.headCh)
 			s.headCh = make(chan struct{})
 			s.headMu.Unlock()
 		}
 		for _, w := range g.waiters {
-			if w.idx >= 0 {
-				w.p.done <- outcome{res: Result{Entry: g.entries[w.idx]}}
+			if w.a.Idx >= 0 {
+				w.p.done <- outcome{res: Result{Entry: g.Entries[w.a.Idx]}}
 				continue
 			}
-			e, err := s.existing(g, w.existingSeq)
+			e, err := s.existing(g, w.a.ExistingSeq)
 			w.p.done <- outcome{res: Result{Entry: e, Existing: true}, err: err}
 		}
-		if s.cfg.OnCommit != nil && len(g.entries) > 0 {
-			s.cfg.OnCommit(g.entries)
+		if s.cfg.OnCommit != nil && len(g.Entries) > 0 {
+			s.cfg.OnCommit(g.Entries)
 		}
 	}
 }
 
 func (s *Sequencer) existing(g *group, seq uint64) (*Entry, error) {
-	if len(g.entries) > 0 && seq >= g.entries[0].Seq {
-		return g.entries[seq-g.entries[0].Seq], nil
+	if len(g.Entries) > 0 && seq >= g.Entries[0].Seq {
+		return g.Entries[seq-g.Entries[0].Seq], nil
 	}
 	return s.store.Entry(seq)
 }

@@ -439,6 +439,10 @@ type Dirty struct {
 	// NewLineages counts the lineages created since the last TakeDirty
 	// (the store keeps a count for sequencer_info).
 	NewLineages int
+	// Applied is the last Raft index the group completes, on a cluster
+	// voter (0 otherwise): written with the entries, so that a voter that
+	// restarts applies every command exactly once.
+	Applied uint64
 }
 
 // TakeDirty returns copies of every record changed since the last call.

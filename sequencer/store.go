@@ -28,6 +28,7 @@ import (
 //	"u" externalId               tx without lineage, by externalId: seq(8) dataHash(32)
 //	"q" seq(8) hash(32)          equivocation proof: len(4) entry A, entry B (replicas)
 //	"r" requestHash(32)          accepted signed request: seq(8) deadline(8) (until its deadline)
+//	"c"                          a cluster voter: the last Raft index applied, index(8)
 //
 // Integers are big-endian so that keys sort by seq. A lineage never holds
 // 0x00 (SPEC §4 limits it to [A-Za-z0-9:._/-]), so the separator is safe.
@@ -42,6 +43,7 @@ const (
 	pfxPlain   = 'u'
 	pfxEquiv   = 'q'
 	pfxRequest = 'r'
+	pfxApplied = 'c'
 )
 
 // Head is the last entry of a log; Seq 0 means an empty log.
@@ -339,6 +341,9 @@ func commitBatch(head Head, entries []*Entry, d Dirty) (*leveldb.Batch, Head, er
 	for _, h := range d.ExpiredRequests {
 		b.Delete(append([]byte{pfxRequest}, h[:]...))
 	}
+	if d.Applied > 0 {
+		b.Put([]byte{pfxApplied}, binary.BigEndian.AppendUint64(nil, d.Applied))
+	}
 	last := entries[len(entries)-1]
 	nh := Head{Seq: last.Seq, Hash: last.Hash, Timestamp: last.Timestamp}
 	hb := binary.BigEndian.AppendUint64(make([]byte, 0, 48), nh.Seq)
@@ -373,7 +378,40 @@ func batchSize(entries []*Entry, d Dirty) int {
 		n += rec + 1 + len(id) + 40
 	}
 	n += len(d.Requests)*(rec+33+16) + len(d.ExpiredRequests)*(rec+33)
-	return n
+	return n + rec + 9 // applied index
+}
+
+// Applied is the last Raft index a cluster voter applied to this store
+// (0 if none), written with the entries it produced.
+func (s *LevelStore) Applied() (uint64, error) {
+	b, err := s.db.Get([]byte{pfxApplied}, nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read applied index: %w", err)
+	}
+	if len(b) != 8 {
+		return 0, fmt.Errorf("%w: applied index record", ErrCorrupt)
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+// PutApplied records idx as the last Raft index applied (synced), for a
+// voter that reached it without writing entries (a snapshot it caught up
+// to).
+func (s *LevelStore) PutApplied(idx uint64) error {
+	return s.db.Put([]byte{pfxApplied}, binary.BigEndian.AppendUint64(nil, idx), &opt.WriteOptions{Sync: true})
+}
+
+// PutRequests stores accepted signed requests (synced): a cluster voter
+// that fetched entries from peers learns them from a snapshot.
+func (s *LevelStore) PutRequests(recs []RequestRecord) error {
+	b := new(leveldb.Batch)
+	for _, r := range recs {
+		b.Put(append([]byte{pfxRequest}, r.Hash[:]...), encodeRequest(r))
+	}
+	return s.db.Write(b, &opt.WriteOptions{Sync: true})
 }
 
 // PutEquivocation stores a proof durably.

@@ -1,0 +1,125 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/seqnode/sequencer/sequencer"
+)
+
+// SPEC §8: writes go to any voter; a receipt means committed by a majority
+// and durable on the answering node; every voter stores byte-identical
+// entries at every seq.
+func TestClusterWritesOnAnyVoter(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	tc.leader()
+	const perVoter = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, 3*perVoter)
+	receipts := make(chan *sequencer.Entry, 3*perVoter)
+	for _, v := range tc.running() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perVoter {
+				id := fmt.Sprintf("%s-%d", v.id, i)
+				res, err := submit(v, leaseOp("eip155:1:0xabc", id, "tx "+id))
+				if err != nil {
+					errs <- fmt.Errorf("%s: %w", id, err)
+					continue
+				}
+				// The receipt is durable on the voter that answered.
+				got, err := v.store.Entry(res.Entry.Seq)
+				if err != nil || got.Hash != res.Entry.Hash {
+					errs <- fmt.Errorf("%s: receipt seq %d not in the answering voter's store: %v", id, res.Entry.Seq, err)
+				}
+				receipts <- res.Entry
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	close(receipts)
+	for err := range errs {
+		t.Error(err)
+	}
+	head := tc.converge()
+	if head.Seq != 3*perVoter {
+		t.Fatalf("head %d, want %d", head.Seq, 3*perVoter)
+	}
+	nonces := map[uint64]bool{}
+	for e := range receipts {
+		if nonces[e.Nonce] {
+			t.Fatalf("nonce %d leased twice", e.Nonce)
+		}
+		nonces[e.Nonce] = true
+	}
+}
+
+// SPEC §8: failover, and idempotency across it: a retry on another voter
+// of a write committed before the leader died gets the committed receipt.
+func TestClusterFailoverKeepsIdempotency(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	old := tc.leader()
+	first, err := submit(old, leaseOp("L", "before", "tx before"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.stop()
+	next := tc.leader()
+	if next == old {
+		t.Fatal("a stopped voter still leads")
+	}
+	for _, v := range tc.running() {
+		res, err := submit(v, leaseOp("L", "before", "tx before"))
+		if err != nil {
+			t.Fatalf("retry on %s: %v", v.id, err)
+		}
+		if !res.Existing || res.Entry.Hash != first.Entry.Hash {
+			t.Fatalf("retry on %s: existing=%v seq %d, want the committed seq %d", v.id, res.Existing, res.Entry.Seq, first.Entry.Seq)
+		}
+	}
+	after, err := submit(tc.follower(), leaseOp("L", "after", "tx after"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Entry.Seq != first.Entry.Seq+1 || after.Entry.Timestamp < first.Entry.Timestamp {
+		t.Fatalf("after failover: seq %d ts %d, want seq %d and a timestamp not before %d", after.Entry.Seq, after.Entry.Timestamp, first.Entry.Seq+1, first.Entry.Timestamp)
+	}
+	// The old leader restarts on its datadir and catches up from Raft.
+	tc.start(old.id, old.dir, false)
+	tc.converge()
+}
+
+// SPEC §8: a voter that cannot reach a majority answers NoQuorum within
+// --forward-timeout, never a receipt, and keeps serving reads.
+func TestClusterMinorityAnswersNoQuorum(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	l := tc.leader()
+	if _, err := submit(l, leaseOp("L", "a", "tx a")); err != nil {
+		t.Fatal(err)
+	}
+	tc.converge()
+	var alone *testVoter
+	for _, v := range tc.running() {
+		if v != l && alone == nil {
+			alone = v
+			continue
+		}
+		v.stop()
+	}
+	for i := range 3 {
+		res, err := submit(alone, leaseOp("L", fmt.Sprintf("x%d", i), "tx"))
+		if !errors.Is(err, sequencer.ErrNoQuorum) {
+			t.Fatalf("minority write %d: %+v, %v; want NoQuorum", i, res, err)
+		}
+	}
+	if h := alone.store.Head().Seq; h != 1 {
+		t.Fatalf("minority store head %d, want 1", h)
+	}
+	if _, err := alone.store.Entry(1); err != nil {
+		t.Fatalf("reads on the minority: %v", err)
+	}
+}

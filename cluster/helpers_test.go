@@ -1,0 +1,173 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/seqnode/sequencer/internal/testnode"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
+	"github.com/seqnode/sequencer/sequencer"
+)
+
+// The harness runs voters in-process with real components: LevelDB on a
+// temp dir (entries and Raft's log), hashicorp/raft over TCP on
+// 127.0.0.1, the real Applier. A voter is stopped with Close (its process
+// dying) and started again on the same datadir.
+
+type testVoter struct {
+	id    string
+	dir   string
+	store *sequencer.LevelStore
+	c     *Cluster
+}
+
+type testCluster struct {
+	t       testing.TB
+	lg      testnode.Log
+	members []Member
+	voters  map[string]*testVoter
+	fwd     time.Duration
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func newTestCluster(t testing.TB, n int) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t, lg: testnode.NewLog(t), voters: map[string]*testVoter{}, fwd: 3 * time.Second}
+	for i := range n {
+		tc.members = append(tc.members, Member{ID: fmt.Sprintf("v%d", i+1), Addr: freeAddr(t)})
+	}
+	for _, m := range tc.members {
+		tc.start(m.ID, t.TempDir(), false)
+	}
+	t.Cleanup(func() {
+		for _, v := range tc.voters {
+			v.stop()
+		}
+	})
+	return tc
+}
+
+func (tc *testCluster) config(id, dir string, store *sequencer.LevelStore, join bool) Config {
+	return Config{
+		NodeID:  id,
+		Members: tc.members,
+		Join:    join,
+		DataDir: dir,
+		Store:   store,
+		Sequencer: sequencer.Config{
+			Key: tc.lg.Key, Domain: tc.lg.Domain, Logger: quiet(), MaxInFlight: 1000,
+		},
+		ForwardTimeout:   tc.fwd,
+		HeartbeatTimeout: 300 * time.Millisecond,
+		ElectionTimeout:  300 * time.Millisecond,
+	}
+}
+
+// start starts voter id on dir (a fresh or a used datadir).
+func (tc *testCluster) start(id, dir string, join bool) *testVoter {
+	tc.t.Helper()
+	st := testnode.OpenStore(tc.t, dir)
+	c, err := Start(tc.config(id, dir, st, join))
+	if err != nil {
+		st.Close()
+		tc.t.Fatalf("start %s: %v", id, err)
+	}
+	v := &testVoter{id: id, dir: dir, store: st, c: c}
+	tc.voters[id] = v
+	return v
+}
+
+func (v *testVoter) stop() {
+	if v.c == nil {
+		return
+	}
+	v.c.Close()
+	v.store.Close()
+	v.c = nil
+}
+
+// leader waits until the running voters agree on a leader among them.
+func (tc *testCluster) leader() *testVoter {
+	tc.t.Helper()
+	var l *testVoter
+	wire.WaitFor(tc.t, testnode.WaitLong, "a leader", func() bool {
+		for _, v := range tc.voters {
+			if v.c != nil && v.c.IsLeader() {
+				l = v
+				return true
+			}
+		}
+		return false
+	})
+	return l
+}
+
+func (tc *testCluster) running() []*testVoter {
+	var out []*testVoter
+	for _, m := range tc.members {
+		if v := tc.voters[m.ID]; v != nil && v.c != nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (tc *testCluster) follower() *testVoter {
+	l := tc.leader()
+	for _, v := range tc.running() {
+		if v != l {
+			return v
+		}
+	}
+	tc.t.Fatal("no follower running")
+	return nil
+}
+
+func submit(v *testVoter, op sequencer.Op) (sequencer.Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), testnode.WaitLong)
+	defer cancel()
+	return v.c.Enqueue(op).Wait(ctx)
+}
+
+func leaseOp(lineage, id, data string) sequencer.Op {
+	op := testnode.TxOp(data)
+	op.Lineage, op.ExternalID = lineage, id
+	return op
+}
+
+// converge waits until every running voter holds the same head and checks
+// that their logs are identical, entry by entry, and verify.
+func (tc *testCluster) converge() sequencer.Head {
+	tc.t.Helper()
+	rs := tc.running()
+	want := tc.leader().store
+	wire.WaitFor(tc.t, testnode.WaitLong, "voters to converge", func() bool {
+		h := want.Head()
+		for _, v := range rs {
+			if v.store.Head() != h {
+				return false
+			}
+		}
+		return true
+	})
+	for _, v := range rs {
+		testnode.AssertSameLog(tc.t, want, v.store)
+	}
+	return want.Head()
+}

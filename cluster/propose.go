@@ -1,0 +1,200 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/seqnode/sequencer/sequencer"
+)
+
+// The write path of a voter. Enqueue puts an op in one bounded queue; the
+// batcher takes what is queued as one group: on the leader it proposes the
+// group to Raft as one command (the FSM answers each op once the command
+// is committed and applied), elsewhere it forwards the group whole to the
+// leader and hands back the leader's answers. While maxProposals groups
+// are in flight the next one keeps growing, as the single primary's group
+// does while it syncs.
+
+const maxProposals = 4
+
+// maxGroupData cuts a group at this much data (the single primary's bound).
+const maxGroupData = 64 << 20
+
+type pendingOp struct {
+	op      sequencer.Op
+	resolve func(sequencer.Result, error)
+	// forwarded: a follower sent it; if leadership moved meanwhile it is
+	// answered NoQuorum, never forwarded a second hop.
+	forwarded bool
+}
+
+// Enqueue gives op its place; the Future resolves once its entry is
+// committed by a majority and durable on this voter (SPEC §8). op must be
+// validated and authorized already.
+func (c *Cluster) Enqueue(op sequencer.Op) *sequencer.Future {
+	f, resolve := sequencer.NewFuture()
+	c.enqueue(&pendingOp{op: op, resolve: resolve})
+	return f
+}
+
+func (c *Cluster) enqueue(p *pendingOp) {
+	if err := c.Halted(); err != nil {
+		p.resolve(sequencer.Result{}, fmt.Errorf("%w: %v", sequencer.ErrHalted, err))
+		return
+	}
+	c.closeMu.RLock()
+	defer c.closeMu.RUnlock()
+	if c.closed {
+		p.resolve(sequencer.Result{}, sequencer.ErrClosed)
+		return
+	}
+	select {
+	case c.queue <- p:
+	default:
+		c.metrics.overloaded.Inc()
+		p.resolve(sequencer.Result{}, sequencer.ErrOverloaded)
+	}
+}
+
+func (c *Cluster) batcher() {
+	defer c.wg.Done()
+	slots := make(chan struct{}, maxProposals)
+	for {
+		p, ok := <-c.queue
+		if !ok {
+			return
+		}
+		slots <- struct{}{} // wait for a free slot: meanwhile the queue fills
+		group := []*pendingOp{p}
+		bytes := len(p.op.Data)
+	drain:
+		for len(group) < c.cfg.Sequencer.MaxBatch && bytes < maxGroupData {
+			select {
+			case p, ok := <-c.queue:
+				if !ok {
+					break drain
+				}
+				group = append(group, p)
+				bytes += len(p.op.Data)
+			default:
+				break drain
+			}
+		}
+		if c.IsLeader() {
+			c.propose(group, slots)
+			continue
+		}
+		c.forwardGroup(group)
+		<-slots
+	}
+}
+
+// propose appends the group to Raft as one command and answers it from
+// the FSM's outcomes, without blocking the batcher.
+func (c *Cluster) propose(group []*pendingOp, slots chan struct{}) {
+	cmd := sequencer.Command{
+		NowMillis:   uint64(c.cfg.Sequencer.Now().UnixMilli()),
+		MaxInFlight: c.cfg.Sequencer.MaxInFlight,
+		Ops:         make([]sequencer.Op, len(group)),
+	}
+	for i, p := range group {
+		cmd.Ops[i] = p.op
+	}
+	start := time.Now()
+	fut := c.raft.Apply(encodeCommand(&cmd), c.cfg.ForwardTimeout)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer func() { <-slots }()
+		outs, err := awaitCommand(fut)
+		c.metrics.commit.Observe(time.Since(start).Seconds())
+		answer(group, outs, err)
+	}()
+}
+
+// awaitCommand waits for a proposed command and returns its ops'
+// outcomes. Any Raft failure is NoQuorum: the command may or may not
+// commit later, and a retry (idempotent by externalId) finds out.
+func awaitCommand(fut raft.ApplyFuture) ([]sequencer.Outcome, error) {
+	if err := fut.Error(); err != nil {
+		return nil, fmt.Errorf("%w: %v", sequencer.ErrNoQuorum, err)
+	}
+	r, ok := fut.Response().(response)
+	if !ok {
+		return nil, errNotApplied
+	}
+	return r.outcomes, r.err
+}
+
+func answer(group []*pendingOp, outs []sequencer.Outcome, err error) {
+	if err == nil && len(outs) != len(group) {
+		err = fmt.Errorf("%w: %d outcomes for %d ops", errNotApplied, len(outs), len(group))
+	}
+	for i, p := range group {
+		if err != nil {
+			p.resolve(sequencer.Result{}, err)
+			continue
+		}
+		p.resolve(outs[i].Result, outs[i].Err)
+	}
+}
+
+// forwardGroup sends the group to the leader, waiting for one to be known
+// for up to --forward-timeout; ops a follower forwarded here are not sent
+// on (one hop).
+func (c *Cluster) forwardGroup(group []*pendingOp) {
+	var mine []*pendingOp
+	for _, p := range group {
+		if p.forwarded {
+			p.resolve(sequencer.Result{}, fmt.Errorf("%w: leadership moved", sequencer.ErrNoQuorum))
+			continue
+		}
+		mine = append(mine, p)
+	}
+	if len(mine) == 0 {
+		return
+	}
+	outs, err := c.fwd.send(mine)
+	if errors.Is(err, errBecameLeader) {
+		slots := make(chan struct{}, 1)
+		slots <- struct{}{}
+		c.propose(mine, slots)
+		return
+	}
+	if err != nil {
+		c.metrics.forwardErrors.Inc()
+	} else {
+		err = c.awaitApplied(outs)
+	}
+	answer(mine, outs, err)
+}
+
+// awaitApplied waits until this voter's store holds every entry the
+// leader answered with: a receipt means durable on the answering node too
+// (SPEC §8). A voter that does not get there within --forward-timeout
+// answers NoQuorum; a retry finds the entries committed.
+func (c *Cluster) awaitApplied(outs []sequencer.Outcome) error {
+	var want uint64
+	for _, o := range outs {
+		if o.Err == nil && o.Result.Entry != nil {
+			want = max(want, o.Result.Entry.Seq)
+		}
+	}
+	timeout := time.NewTimer(c.cfg.ForwardTimeout)
+	defer timeout.Stop()
+	for {
+		h, moved := c.Head()
+		if h.Seq >= want {
+			return nil
+		}
+		select {
+		case <-moved:
+		case <-timeout.C:
+			return fmt.Errorf("%w: committed entries up to %d not applied here within the forward timeout", sequencer.ErrNoQuorum, want)
+		case <-c.fwd.done:
+			return sequencer.ErrClosed
+		}
+	}
+}

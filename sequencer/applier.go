@@ -1,0 +1,229 @@
+package sequencer
+
+import (
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+)
+
+// Command is one group of ops as a cluster replicates it (SPEC §8): the
+// ops, already validated and authorized by the voter that took them, and
+// what the leader chose for them — its clock and its --max-in-flight — so
+// that every voter that applies the command writes the same entries, byte
+// for byte (signatures are deterministic, RFC 6979).
+type Command struct {
+	NowMillis   uint64
+	MaxInFlight int
+	Ops         []Op
+}
+
+// Outcome answers one op of a command.
+type Outcome struct {
+	Result Result
+	Err    error
+}
+
+// Applier writes whole commands durably, one call at a time, on the
+// goroutine of a replicated state machine: it orders the commands' ops
+// with its Machine, signs the new entries (in parallel) and writes them
+// with the records they change and the Raft index they complete in one
+// synced batch. It signs only what it is given, and a cluster gives it
+// only committed commands: no entry is signed before it is committed.
+type Applier struct {
+	cfg     Config
+	store   Store
+	address common.Address
+	machine *Machine
+
+	halted atomic.Pointer[error]
+	headMu sync.Mutex
+	headCh chan struct{}
+}
+
+// NewApplier loads store's state for applying commands. cfg's Key,
+// Domain, Signers, Logger, Metrics and OnCommit are used; MaxInFlight and
+// the clock come with each command. Signed requests are forgotten only by
+// the commands' clock, never by this node's.
+func NewApplier(store Store, cfg Config) (*Applier, error) {
+	cfg.setDefaults()
+	if cfg.Key == nil {
+		return nil, errors.New("sequencer: no signing key")
+	}
+	addr := crypto.PubkeyToAddress(cfg.Key.PublicKey)
+	if err := checkMetaFor(store, addr, cfg.Domain); err != nil {
+		return nil, err
+	}
+	m, err := NewMachine(store, cfg.Domain, cfg.MaxInFlight, 0)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.setHead(store.Head().Seq)
+	}
+	return &Applier{cfg: cfg, store: store, address: addr, machine: m, headCh: make(chan struct{})}, nil
+}
+
+// Address is the log's signer.
+func (a *Applier) Address() common.Address { return a.address }
+
+// Store is the store the applier writes.
+func (a *Applier) Store() Store { return a.store }
+
+// Logger is the applier's logger.
+func (a *Applier) Logger() *slog.Logger { return a.cfg.Logger }
+
+// Machine is the applier's machine (for snapshots: call it from the
+// applying goroutine only).
+func (a *Applier) Machine() *Machine { return a.machine }
+
+// Halted returns why writes stopped, or nil.
+func (a *Applier) Halted() error {
+	if p := a.halted.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Halt stops writes with err.
+func (a *Applier) Halt(err error) {
+	if a.halted.CompareAndSwap(nil, &err) {
+		a.cfg.Logger.Error("writes halted", "err", err)
+		if a.cfg.Metrics != nil {
+			a.cfg.Metrics.Halted.Set(1)
+		}
+	}
+}
+
+// Head returns the durable head and a channel closed at the next commit.
+func (a *Applier) Head() (Head, <-chan struct{}) {
+	a.headMu.Lock()
+	defer a.headMu.Unlock()
+	return a.store.Head(), a.headCh
+}
+
+// Apply applies cmds, consecutive commands whose last is Raft index
+// applied, and returns each op's outcome. Their entries are written in one
+// synced batch with applied. After a failure to write or a broken
+// invariant the applier halts: it writes nothing more, and every later
+// call answers ErrHalted, so that a voter never goes on from a state the
+// others do not share.
+func (a *Applier) Apply(cmds []Command, applied uint64) [][]Outcome {
+	out := make([][]Outcome, len(cmds))
+	if err := a.Halted(); err != nil {
+		return failAll(cmds, out, err)
+	}
+	var g Group
+	answers := make([][]Answer, len(cmds))
+	var now uint64
+	for i := range cmds {
+		c := &cmds[i]
+		a.machine.SetMaxInFlight(c.MaxInFlight)
+		now = max(now, c.NowMillis)
+		answers[i] = make([]Answer, len(c.Ops))
+		for j := range c.Ops {
+			ans, err := a.machine.Order(&g, &c.Ops[j], c.NowMillis)
+			if err != nil {
+				a.Halt(err)
+				return failAll(cmds, out, ErrHalted)
+			}
+			answers[i][j] = ans
+		}
+	}
+	a.machine.Seal(&g, max(now, a.machine.Head().Timestamp)/1000)
+	g.Dirty.Applied = applied
+	if err := a.write(g.Entries, g.Dirty); err != nil {
+		a.Halt(fmt.Errorf("%w: %v", ErrHalted, err))
+		return failAll(cmds, out, ErrHalted)
+	}
+	for i, as := range answers {
+		out[i] = make([]Outcome, len(as))
+		for j, ans := range as {
+			out[i][j] = a.answer(&g, ans)
+		}
+	}
+	return out
+}
+
+func (a *Applier) answer(g *Group, ans Answer) Outcome {
+	switch {
+	case ans.Err != nil:
+		return Outcome{Err: ans.Err}
+	case ans.Idx >= 0:
+		return Outcome{Result: Result{Entry: g.Entries[ans.Idx]}}
+	}
+	if n := len(g.Entries); n > 0 && ans.ExistingSeq >= g.Entries[0].Seq {
+		return Outcome{Result: Result{Entry: g.Entries[ans.ExistingSeq-g.Entries[0].Seq], Existing: true}}
+	}
+	e, err := a.store.Entry(ans.ExistingSeq)
+	return Outcome{Result: Result{Entry: e, Existing: true}, Err: err}
+}
+
+// write signs entries and commits them with d in one synced batch.
+func (a *Applier) write(entries []*Entry, d Dirty) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if err := signAll(entries, a.cfg.Key, a.cfg.Signers); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := a.store.Commit(entries, d); err != nil {
+		return err
+	}
+	if m := a.cfg.Metrics; m != nil {
+		m.observeCommit(entries, time.Since(start))
+	}
+	a.headMu.Lock()
+	close(a.headCh)
+	a.headCh = make(chan struct{})
+	a.headMu.Unlock()
+	if a.cfg.OnCommit != nil {
+		a.cfg.OnCommit(entries)
+	}
+	return nil
+}
+
+func failAll(cmds []Command, out [][]Outcome, err error) [][]Outcome {
+	for i, c := range cmds {
+		out[i] = make([]Outcome, len(c.Ops))
+		for j := range out[i] {
+			out[i][j] = Outcome{Err: err}
+		}
+	}
+	return out
+}
+
+// signAll signs entries with key on up to workers goroutines.
+func signAll(entries []*Entry, key *ecdsa.PrivateKey, workers int) error {
+	n := len(entries)
+	workers = max(1, min(workers, n/8))
+	chunk := (n + workers - 1) / workers
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	for i := 0; i < n; i += chunk {
+		wg.Add(1)
+		go func(es []*Entry) {
+			defer wg.Done()
+			for _, e := range es {
+				sig, err := Sign(e.Hash, key)
+				if err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+				e.Signature = sig
+			}
+		}(entries[i:min(i+chunk, n)])
+	}
+	wg.Wait()
+	if p := firstErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}

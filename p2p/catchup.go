@@ -284,6 +284,22 @@ func FetchMissing(ctx context.Context, n *Node, m *sequencer.Mirror) (peersHead 
 	return bestHead.Seq, nil
 }
 
+// DialAddrs dials the multiaddrs given (each ending in /p2p/<id>) that are
+// not connected yet, once: a cluster voter learns where to fetch entries
+// from a snapshot.
+func (n *Node) DialAddrs(ctx context.Context, addrs []string) error {
+	ais, err := ParsePeers(addrs)
+	if err != nil {
+		return err
+	}
+	for _, ai := range ais {
+		if ai.ID != n.host.ID() {
+			connect(ctx, n.host, ai)
+		}
+	}
+	return nil
+}
+
 // DialPeers dials every --peers entry not connected yet, once.
 func (n *Node) DialPeers(ctx context.Context) {
 	for _, ai := range n.cfg.Peers {

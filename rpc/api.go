@@ -314,6 +314,7 @@ func (api *API) Info(ctx context.Context, _ *EmptyParams) (*InfoJSON, error) {
 		if ph, ok := n.PrimaryHead(); ok {
 			info.PrimaryHead = &ph
 		}
+		info.Cluster = n.Cluster()
 	}
 	return info, nil
 }

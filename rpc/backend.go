@@ -43,6 +43,9 @@ type Node interface {
 	// a replica, which watches for it).
 	PrimaryHead() (seq uint64, ok bool)
 	// Health is nil while the node is healthy, else the reason /healthz
-	// answers 503 (a replica that does not follow, SPEC §6).
+	// answers 503 (a replica that does not follow, SPEC §6; a cluster
+	// voter that knows no leader, SPEC §8).
 	Health() error
+	// Cluster describes the cluster of a voter (SPEC §8), nil elsewhere.
+	Cluster() *ClusterJSON
 }

@@ -22,6 +22,7 @@ const (
 	CodeOverloaded         = 4007
 	CodeExternalIDConflict = 4008
 	CodeHalted             = 4009
+	CodeNoQuorum           = 4010
 
 	// A batch whose answer passes the response limit: go-ethereum's code
 	// and words, kept as the message's prefix.
@@ -57,6 +58,7 @@ var codeTable = []struct {
 	{sequencer.ErrTicketFinal, CodeTicketFinal, "ticket final: its state forbids the call"},
 	{sequencer.ErrTooManyInFlight, CodeTooManyInFlight, "too many tickets in flight for this lineage"},
 	{sequencer.ErrOverloaded, CodeOverloaded, "overloaded: retry later"},
+	{sequencer.ErrNoQuorum, CodeNoQuorum, "no quorum: the cluster has no leader this node can reach; retry"},
 }
 
 // toRPC maps an error of the core to its JSON-RPC error.
@@ -90,11 +92,19 @@ func toRPC(err error, primary common.Address) error {
 			out.Data = map[string]int{"limit": le.Limit}
 		case c.code == CodeNotPrimary:
 			out.Data = map[string]string{"primary": primary.Hex()}
+		case c.code == CodeNoQuorum:
+			var kl knownLeader
+			if errors.As(err, &kl) && kl.Leader() != "" {
+				out.Data = map[string]string{"leader": kl.Leader()}
+			}
 		}
 		return out
 	}
 	return &Error{Code: CodeInternal, Message: fmt.Sprintf("internal error: %v", err)}
 }
+
+// knownLeader is a NoQuorum error that names the leader the node knew of.
+type knownLeader interface{ Leader() string }
 
 // notFound names what was not found in a 4003 answer: the code and the
 // "not found" prefix are stable, the rest says which record.

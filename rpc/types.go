@@ -198,17 +198,33 @@ type HeadJSON struct {
 
 // InfoJSON answers sequencer_info.
 type InfoJSON struct {
-	Role              string   `json:"role"`
-	Version           string   `json:"version"`
-	Primary           Address  `json:"primary"`
-	ChainID           *big.Int `json:"chainId"`
-	VerifyingContract Address  `json:"verifyingContract"`
-	Head              HeadJSON `json:"head"`
-	Lineages          int      `json:"lineages"`
-	Peers             int      `json:"peers"`
-	P2P               []string `json:"p2p"`
-	Halted            bool     `json:"halted"`
-	PrimaryHead       *uint64  `json:"primaryHead,omitempty"`
+	Role              string       `json:"role"`
+	Version           string       `json:"version"`
+	Primary           Address      `json:"primary"`
+	ChainID           *big.Int     `json:"chainId"`
+	VerifyingContract Address      `json:"verifyingContract"`
+	Head              HeadJSON     `json:"head"`
+	Lineages          int          `json:"lineages"`
+	Peers             int          `json:"peers"`
+	P2P               []string     `json:"p2p"`
+	Halted            bool         `json:"halted"`
+	PrimaryHead       *uint64      `json:"primaryHead,omitempty"`
+	Cluster           *ClusterJSON `json:"cluster,omitempty"`
+}
+
+// ClusterJSON is a voter's view of its cluster (SPEC §8): leader is the
+// leader's node id, "" when none is known.
+type ClusterJSON struct {
+	NodeID string      `json:"nodeId"`
+	Leader string      `json:"leader"`
+	Term   uint64      `json:"term"`
+	Voters []VoterJSON `json:"voters"`
+}
+
+// VoterJSON is one voter: its node id and cluster address.
+type VoterJSON struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
 }
 
 // ReadResult answers sequencer_read.

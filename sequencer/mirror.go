@@ -31,6 +31,7 @@ type Mirror struct {
 	cache   *Cache
 	hasher  *Hasher
 	stopped error // why following stopped (Halted): an equivocation, a forbidden entry, a dead store
+	limit   uint64 // entries past this seq are not applied (0: no limit)
 
 	headMu sync.Mutex
 	headCh chan struct{}
@@ -96,6 +97,15 @@ func (m *Mirror) Domain() Domain { return m.domain }
 // Store is the replica's store; a read that finds rot notes it (Damage).
 func (m *Mirror) Store() Store { return guardedStore{Store: m.store, rot: &m.rot} }
 
+// Limit makes the mirror apply no entry past seq: a cluster voter that
+// catches up to a snapshot's head must stop exactly there, for Raft's log
+// to go on from it.
+func (m *Mirror) Limit(seq uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.limit = seq
+}
+
 // Halted returns why the mirror stopped following (an equivocation, an
 // entry the rules forbid, a store that can no longer write), or nil.
 func (m *Mirror) Halted() error {
@@ -135,6 +145,9 @@ func (m *Mirror) apply(entries []*Entry, verified bool) (int, error) {
 	head := m.store.Head()
 	var fresh []*Entry
 	for i, e := range entries {
+		if m.limit > 0 && e.Seq > m.limit {
+			break
+		}
 		if i > 0 && e.Seq != entries[i-1].Seq+1 {
 			return 0, m.drop(fresh, fmt.Errorf("entries out of order: %d after %d", e.Seq, entries[i-1].Seq))
 		}

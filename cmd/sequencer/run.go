@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/seqnode/sequencer/cluster"
 	"github.com/seqnode/sequencer/internal/durable"
 	"github.com/seqnode/sequencer/node"
 	"github.com/seqnode/sequencer/p2p"
@@ -50,6 +52,9 @@ type runConfig struct {
 	rpcReadTimeout, rpcWriteTimeout, rpcIdleTimeout time.Duration
 	maxLag                                          time.Duration
 	primaryRPC                                      string
+	clusterSpec, nodeID                             string
+	clusterJoin                                     bool
+	forwardTimeout                                  time.Duration
 }
 
 // appendEnvelopeBytes is the JSON-RPC call around an append's hex data
@@ -94,6 +99,10 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	fs.DurationVar(&c.rpcReadTimeout, "rpc-read-timeout", 30*time.Second, "time a client has to send a whole HTTP request (headers: 10 s)")
 	fs.DurationVar(&c.rpcWriteTimeout, "rpc-write-timeout", 60*time.Second, "time a client has to take an HTTP answer, from the end of its request")
 	fs.DurationVar(&c.rpcIdleTimeout, "rpc-idle-timeout", 60*time.Second, "keep-alive connections idle longer are closed (and at --max-conns the longest-idle goes first)")
+	fs.StringVar(&c.clusterSpec, "cluster", "", "cluster voters ID=HOST:PORT,... (the TCP address each listens on for consensus); the same on every voter (SPEC §8)")
+	fs.StringVar(&c.nodeID, "node-id", "", "this voter's ID in --cluster")
+	fs.BoolVar(&c.clusterJoin, "cluster-join", false, "this voter has an empty datadir and is being added to a running cluster (sequencer cluster add): do not form a new one")
+	fs.DurationVar(&c.forwardTimeout, "forward-timeout", cluster.DefaultForwardTimeout, "cluster: how long a voter waits for a leader to answer a write before 4010 NoQuorum")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the RPC listener")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -232,9 +241,12 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) (retErr error) {
 		MaxDataBytes: c.maxDataBytes, Allow: v.allow, Logger: log, MaxReadBytes: c.maxReadBytes,
 	}
 	var backend rpc.Backend
-	if v.role == node.Primary {
+	switch {
+	case v.members != nil:
+		backend, apiCfg.Node, err = n.newVoter(c, v)
+	case v.role == node.Primary:
 		backend, apiCfg.Node, err = n.newPrimary(c, v)
-	} else {
+	default:
 		backend, apiCfg.Node = n.newReplica(c)
 		apiCfg.PrimaryRPC = c.primaryRPC
 	}
@@ -271,6 +283,7 @@ type settings struct {
 	primary common.Address    // whose log this is
 	key     *ecdsa.PrivateKey // a primary's
 	allow   rpc.Allowlist     // a primary's; nil: open mode
+	members []cluster.Member  // a cluster voter's --cluster; nil: no cluster
 }
 
 // validate checks the flags that need no file.
@@ -308,6 +321,27 @@ func (c *runConfig) validate() (settings, error) {
 	}
 	if v.peers, err = p2p.ParsePeers(splitList(c.peers)); err != nil {
 		return v, fmt.Errorf("--peers: %w", err)
+	}
+	if c.clusterSpec == "" {
+		if c.nodeID != "" || c.clusterJoin {
+			return v, errors.New("--node-id and --cluster-join need --cluster")
+		}
+		return v, nil
+	}
+	if v.role != node.Primary {
+		return v, errors.New("--cluster runs voters: use it with --mode primary; replicas follow a cluster with --primary and --peers")
+	}
+	if v.members, err = cluster.ParseMembers(c.clusterSpec); err != nil {
+		return v, err
+	}
+	if c.nodeID == "" {
+		return v, errors.New("--cluster needs --node-id, this voter's ID in it")
+	}
+	if !slices.ContainsFunc(v.members, func(m cluster.Member) bool { return m.ID == c.nodeID }) {
+		return v, fmt.Errorf("--node-id %q is not one of --cluster", c.nodeID)
+	}
+	if c.forwardTimeout <= 0 {
+		return v, errors.New("--forward-timeout must be positive")
 	}
 	return v, nil
 }

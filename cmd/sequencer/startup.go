@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/seqnode/sequencer/cluster"
 	"github.com/seqnode/sequencer/node"
 	"github.com/seqnode/sequencer/p2p"
 	"github.com/seqnode/sequencer/rpc"
@@ -84,7 +85,7 @@ func (n *nodeParts) open(ctx context.Context, c *runConfig, v settings) error {
 	if store.Damaged != "" {
 		log.Error("STORAGE DAMAGE: entries that may have been acknowledged are lost here; a primary recovers them from its --peers, a replica fetches them again",
 			"detail", store.Damaged)
-		if v.role == node.Primary && len(v.peers) == 0 && !c.unsafeSkipPeerCheck {
+		if v.role == node.Primary && v.members == nil && len(v.peers) == 0 && !c.unsafeSkipPeerCheck {
 			return fmt.Errorf("refusing to write: the log lost entries that may have been acknowledged (%s); start with --peers to recover them from replicas, or --unsafe-skip-peer-check if no replica ever saw them", store.Damaged)
 		}
 	}
@@ -154,6 +155,34 @@ func (n *nodeParts) newPrimary(c *runConfig, v settings) (rpc.Backend, rpc.Node,
 		}
 	}
 	return g, node.Facts{P2P: n.p2p}, nil
+}
+
+// newVoter starts a cluster voter (SPEC §8): Raft decides what is
+// written, so there is no peer check and no guard; a voter behind a
+// snapshot fetches entries from peers. Its backend is the cluster.
+func (n *nodeParts) newVoter(c *runConfig, v settings) (rpc.Backend, rpc.Node, error) {
+	log := n.log
+	cl, err := cluster.Start(cluster.Config{
+		NodeID: c.nodeID, Members: v.members, Join: c.clusterJoin, DataDir: c.datadir, Store: n.store,
+		Sequencer: sequencer.Config{
+			Key: v.key, Domain: v.domain, MaxInFlight: c.maxInFlight, MaxDataBytes: c.maxDataBytes,
+			QueueSize: c.queueSize, QueueBytes: c.queueBytes, Logger: log, Metrics: sequencer.NewMetrics(n.reg),
+			OnCommit: n.p2p.Publish,
+		},
+		ForwardTimeout: c.forwardTimeout,
+		P2PAddrs:       n.p2p.Addrs,
+		CatchUp:        node.SnapshotCatchUp(n.p2p, n.store, v.primary, v.domain, log),
+		Registerer:     n.reg,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	n.push("cluster", func() error { cl.Close(); return nil })
+	log.Info("cluster voter", "nodeId", c.nodeID, "voters", len(v.members), "join", c.clusterJoin)
+	if v.allow == nil {
+		log.Warn("OPEN MODE: no allowlist, anyone who reaches the RPC port can write; use --allow or --allow-file in production")
+	}
+	return cl, node.Facts{P2P: n.p2p, Voter: cl}, nil
 }
 
 // newReplica starts following the primary's log; its backend is the

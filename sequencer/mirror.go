@@ -30,7 +30,7 @@ type Mirror struct {
 	core    *Core
 	cache   *Cache
 	hasher  *Hasher
-	stopped error // why following stopped (Halted): an equivocation, a forbidden entry, a dead store
+	stopped error  // why following stopped (Halted): an equivocation, a forbidden entry, a dead store
 	limit   uint64 // entries past this seq are not applied (0: no limit)
 
 	headMu sync.Mutex

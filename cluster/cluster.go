@@ -78,8 +78,9 @@ type Config struct {
 	// election timeouts). Tests shorten them.
 	HeartbeatTimeout  time.Duration
 	ElectionTimeout   time.Duration
-	SnapshotThreshold uint64 // Raft logs between snapshots; default 8192
-	TrailingLogs      uint64 // Raft logs kept after a snapshot; default 10240
+	SnapshotThreshold uint64        // Raft logs between snapshots; default 8192
+	TrailingLogs      uint64        // Raft logs kept after a snapshot; default 10240
+	SnapshotInterval  time.Duration // how often to check SnapshotThreshold; default 2 min
 }
 
 // DefaultForwardTimeout is --forward-timeout's default (SPEC §8).
@@ -203,6 +204,9 @@ func Start(cfg Config) (*Cluster, error) {
 	}
 	if cfg.SnapshotThreshold > 0 {
 		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = cfg.SnapshotInterval
 	}
 	if cfg.TrailingLogs > 0 {
 		rc.TrailingLogs = cfg.TrailingLogs

@@ -54,7 +54,8 @@ type runConfig struct {
 	primaryRPC                                      string
 	clusterSpec, nodeID                             string
 	clusterJoin                                     bool
-	forwardTimeout                                  time.Duration
+	forwardTimeout, snapshotInterval                time.Duration
+	snapshotLogs, trailingLogs                      uint64
 }
 
 // appendEnvelopeBytes is the JSON-RPC call around an append's hex data
@@ -103,6 +104,9 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	fs.StringVar(&c.nodeID, "node-id", "", "this voter's ID in --cluster")
 	fs.BoolVar(&c.clusterJoin, "cluster-join", false, "this voter has an empty datadir and is being added to a running cluster (sequencer cluster add): do not form a new one")
 	fs.DurationVar(&c.forwardTimeout, "forward-timeout", cluster.DefaultForwardTimeout, "cluster: how long a voter waits for a leader to answer a write before 4010 NoQuorum")
+	fs.Uint64Var(&c.snapshotLogs, "cluster-snapshot-logs", 8192, "cluster: Raft log entries (groups of writes) between snapshots; a snapshot holds the head, not the log")
+	fs.Uint64Var(&c.trailingLogs, "cluster-trailing-logs", 10240, "cluster: Raft log entries kept after a snapshot, so that a voter that was briefly away catches up from Raft, not from peers")
+	fs.DurationVar(&c.snapshotInterval, "cluster-snapshot-interval", 2*time.Minute, "cluster: how often a voter checks whether --cluster-snapshot-logs have passed")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the RPC listener")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -340,8 +344,8 @@ func (c *runConfig) validate() (settings, error) {
 	if !slices.ContainsFunc(v.members, func(m cluster.Member) bool { return m.ID == c.nodeID }) {
 		return v, fmt.Errorf("--node-id %q is not one of --cluster", c.nodeID)
 	}
-	if c.forwardTimeout <= 0 {
-		return v, errors.New("--forward-timeout must be positive")
+	if c.forwardTimeout <= 0 || c.snapshotInterval <= 0 || c.snapshotLogs < 1 || c.trailingLogs < 1 {
+		return v, errors.New("--forward-timeout, --cluster-snapshot-interval, --cluster-snapshot-logs and --cluster-trailing-logs must be positive")
 	}
 	return v, nil
 }

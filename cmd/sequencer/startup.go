@@ -169,10 +169,13 @@ func (n *nodeParts) newVoter(c *runConfig, v settings) (rpc.Backend, rpc.Node, e
 			QueueSize: c.queueSize, QueueBytes: c.queueBytes, Logger: log, Metrics: sequencer.NewMetrics(n.reg),
 			OnCommit: n.p2p.Publish,
 		},
-		ForwardTimeout: c.forwardTimeout,
-		P2PAddrs:       n.p2p.Addrs,
-		CatchUp:        node.SnapshotCatchUp(n.p2p, n.store, v.primary, v.domain, log),
-		Registerer:     n.reg,
+		ForwardTimeout:    c.forwardTimeout,
+		SnapshotThreshold: c.snapshotLogs,
+		TrailingLogs:      c.trailingLogs,
+		SnapshotInterval:  c.snapshotInterval,
+		P2PAddrs:          n.p2p.Addrs,
+		CatchUp:           node.SnapshotCatchUp(n.p2p, n.store, v.primary, v.domain, log),
+		Registerer:        n.reg,
 	})
 	if err != nil {
 		return nil, nil, err

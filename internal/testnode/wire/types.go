@@ -150,6 +150,18 @@ type Info struct {
 	P2P         []string `json:"p2p"`
 	Halted      bool     `json:"halted"`
 	PrimaryHead *uint64  `json:"primaryHead"`
+	Cluster     *Cluster `json:"cluster"`
+}
+
+// Cluster is sequencer_info's cluster object (SPEC §8).
+type Cluster struct {
+	NodeID string `json:"nodeId"`
+	Leader string `json:"leader"`
+	Term   uint64 `json:"term"`
+	Voters []struct {
+		ID      string `json:"id"`
+		Address string `json:"address"`
+	} `json:"voters"`
 }
 
 // Error is a JSON-RPC error object.

@@ -1,0 +1,381 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/seqnode/sequencer/internal/testnode"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
+)
+
+// A cluster of real voter processes on 127.0.0.1 (SPEC §8), with Raft's
+// default timing.
+
+type voterProc struct {
+	id, dir, clusterAddr, p2p, rpc string
+	p                              *testnode.Proc
+}
+
+type procCluster struct {
+	t      *testing.T
+	spec   string
+	voters []*voterProc
+	extra  []string // flags of every voter
+}
+
+func newProcCluster(t *testing.T, n int, extra ...string) *procCluster {
+	t.Helper()
+	pc := &procCluster{t: t, extra: extra}
+	base := t.TempDir()
+	var spec []string
+	for i := range n {
+		v := &voterProc{id: fmt.Sprintf("v%d", i+1), dir: filepath.Join(base, fmt.Sprintf("v%d", i+1)),
+			clusterAddr: testnode.FreeAddr(t), p2p: p2pPort(t), rpc: testnode.FreeAddr(t)}
+		pc.voters = append(pc.voters, v)
+		spec = append(spec, v.id+"="+v.clusterAddr)
+	}
+	pc.spec = strings.Join(spec, ",")
+	var wg sync.WaitGroup
+	for _, v := range pc.voters {
+		pc.spawn(v, false)
+	}
+	for _, v := range pc.voters {
+		wg.Add(1)
+		go func() { defer wg.Done(); pc.waitUp(v) }()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return pc
+}
+
+// spawn starts voter v's process on its datadir (join: an empty datadir
+// being added to the running cluster).
+func (pc *procCluster) spawn(v *voterProc, join bool) {
+	args := append([]string{"run", "--datadir", v.dir, "--rpc-addr", v.rpc, "--p2p-addr", v.p2p,
+		"--cluster", pc.spec, "--node-id", v.id}, pc.extra...)
+	if join {
+		args = append(args, "--cluster-join")
+	}
+	v.p = testnode.Spawn(pc.t, testnode.ChildEnv("PRIVATE_KEY="+testnode.TestKeyHex), args...)
+	v.p.Addr = v.rpc
+}
+
+// waitUp waits until v answers sequencer_info (a voter answers reads
+// before it knows a leader). Safe on any goroutine: it reports with Error.
+func (pc *procCluster) waitUp(v *voterProc) {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if v.p.Exited() {
+			pc.t.Errorf("voter %s exited: %s", v.id, testnode.Tail(v.p.Stderr(), 4000))
+			return
+		}
+		c, err := gethrpc.Dial("http://" + v.rpc)
+		if err == nil {
+			var in wire.Info
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			err = c.CallContext(ctx, &in, "sequencer_info")
+			cancel()
+			if err == nil {
+				v.p.Client = c
+				return
+			}
+			c.Close()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	pc.t.Errorf("voter %s did not answer within 60 s: %s", v.id, testnode.Tail(v.p.Stderr(), 4000))
+}
+
+func (pc *procCluster) restart(v *voterProc, join bool) {
+	pc.t.Helper()
+	pc.spawn(v, join)
+	pc.waitUp(v)
+	if pc.t.Failed() {
+		pc.t.FailNow()
+	}
+}
+
+// leader waits until a running voter says it leads.
+func (pc *procCluster) leader() *voterProc {
+	pc.t.Helper()
+	var l *voterProc
+	wire.WaitFor(pc.t, 30*time.Second, "a cluster leader", func() bool {
+		for _, v := range pc.voters {
+			var in wire.Info
+			if v.p.Exited() || v.p.Call(&in, "sequencer_info") != nil || in.Cluster == nil {
+				continue
+			}
+			if in.Cluster.Leader == v.id {
+				l = v
+				return true
+			}
+		}
+		return false
+	})
+	return l
+}
+
+func (pc *procCluster) p2pAddrs() string {
+	var out []string
+	for _, v := range pc.voters {
+		out = append(out, p2pAddr(v.p))
+	}
+	return strings.Join(out, ",")
+}
+
+// clusterLoad is a set of clients that write through random voters and
+// retry every write, with the same externalId, on another voter until it
+// is answered: leases, closes, releases, txs without lineage and syncs.
+type clusterLoad struct {
+	pc   *procCluster
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	receipts map[string]wire.Entry // by call: the receipt the client kept
+	failed   []string
+}
+
+func startClusterLoad(pc *procCluster, workers int) *clusterLoad {
+	l := &clusterLoad{pc: pc, stop: make(chan struct{}), receipts: map[string]wire.Entry{}}
+	for w := range workers {
+		l.wg.Add(1)
+		go l.worker(w)
+	}
+	return l
+}
+
+func (l *clusterLoad) finish() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+// call makes one write until some voter answers it (30 s at most).
+func (l *clusterLoad) call(r *rand.Rand, key, method string, params map[string]any) (wire.Entry, bool) {
+	deadline := time.Now().Add(30 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		v := l.pc.voters[r.IntN(len(l.pc.voters))]
+		var e wire.Entry
+		err := errClientGone
+		if c := v.p.Client; c != nil && !v.p.Exited() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err = c.CallContext(ctx, &e, method, params)
+			cancel()
+		}
+		if err == nil {
+			l.mu.Lock()
+			l.receipts[key] = e
+			l.mu.Unlock()
+			return e, true
+		}
+		last = err
+		switch wire.Code(err) {
+		case 0, 4007, 4009, 4010: // transport, Overloaded, Halted (a voter leaving), NoQuorum: retry
+			time.Sleep(time.Duration(20+r.IntN(80)) * time.Millisecond)
+			continue
+		}
+		break
+	}
+	l.mu.Lock()
+	l.failed = append(l.failed, fmt.Sprintf("%s %s: %v", method, key, last))
+	l.mu.Unlock()
+	return wire.Entry{}, false
+}
+
+var errClientGone = fmt.Errorf("voter down")
+
+func (l *clusterLoad) worker(w int) {
+	defer l.wg.Done()
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(w)))
+	for i := 0; ; i++ {
+		select {
+		case <-l.stop:
+			return
+		default:
+		}
+		lin := fmt.Sprintf("eip155:1:w%d/%d", w, i%4)
+		id := fmt.Sprintf("w%d-%d", w, i)
+		data := hexutil.Encode([]byte("tx " + id))
+		switch i % 6 {
+		case 0:
+			l.call(r, "plain/"+id, "sequencer_append", map[string]any{"data": data, "externalId": id})
+		case 5:
+			l.call(r, "sync/"+id, "sequencer_syncLineage", map[string]any{"lineage": fmt.Sprintf("eip155:1:sync%d", w), "chainNonce": i})
+		default:
+			if _, ok := l.call(r, "lease/"+id, "sequencer_append", map[string]any{"data": data, "lineage": lin, "externalId": id}); !ok {
+				continue
+			}
+			switch i % 3 {
+			case 0:
+				l.call(r, "release/"+id, "sequencer_release", map[string]any{"lineage": lin, "externalId": id, "reason": "rejected"})
+			default:
+				l.call(r, "close/"+id, "sequencer_close", map[string]any{"lineage": lin, "externalId": id})
+			}
+		}
+	}
+}
+
+// Chaos (SPEC §8): 3 voters and a replica under mixed load from clients
+// that retry on another voter, while the leader is SIGKILLed and
+// restarted, a leader is paused with SIGSTOP past the election timeout
+// and resumed, and a follower's datadir is wiped and it rejoins (fetching
+// entries from peers if Raft compacted its log meanwhile). After: every
+// receipt any client got is in every node's log byte for byte, all logs
+// are identical (one hash per seq), no nonce was leased twice at once, and
+// every datadir verifies. SEQUENCER_CLUSTER_KILLS sets the cycles (CI: 4;
+// long mode: 30 or more).
+func TestClusterChaos(t *testing.T) {
+	cycles := 4
+	if v, err := strconv.Atoi(os.Getenv("SEQUENCER_CLUSTER_KILLS")); err == nil && v > 0 {
+		cycles = v
+	}
+	// Small snapshots, so that a wiped voter is sent one and fetches the
+	// entries behind it from peers.
+	pc := newProcCluster(t, 3, "--cluster-snapshot-logs", "64", "--cluster-trailing-logs", "32", "--cluster-snapshot-interval", "1s")
+	pc.leader()
+	rdir := filepath.Join(t.TempDir(), "replica")
+	replica := startReplica(t, rdir, pc.voters[0].p.Info().Primary, pc.p2pAddrs(), p2pPort(t))
+
+	load := startClusterLoad(pc, 4)
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	kills, pauses := 0, 0
+	var wipes []*testnode.Proc // the processes that started on a wiped datadir
+	for c := range cycles {
+		time.Sleep(time.Duration(800+r.IntN(1200)) * time.Millisecond)
+		l := pc.leader()
+		switch {
+		case c%4 == 2:
+			// A leader paused past the election timeout wakes up deposed.
+			if err := l.p.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(4 * time.Second)
+			if err := l.p.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
+				t.Fatal(err)
+			}
+			pauses++
+			t.Logf("cycle %d: paused leader %s for 4 s", c, l.id)
+		case c%4 == 3:
+			// A follower loses its datadir and joins again, empty.
+			var f *voterProc
+			for _, v := range pc.voters {
+				if v != l {
+					f = v
+					break
+				}
+			}
+			f.p.Kill()
+			if err := os.RemoveAll(f.dir); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Duration(500+r.IntN(1000)) * time.Millisecond)
+			pc.restart(f, true)
+			wipes = append(wipes, f.p)
+			t.Logf("cycle %d: wiped follower %s and rejoined it", c, f.id)
+		default:
+			l.p.Kill()
+			kills++
+			time.Sleep(time.Duration(300+r.IntN(1200)) * time.Millisecond)
+			pc.restart(l, false)
+			t.Logf("cycle %d: killed leader %s and restarted it", c, l.id)
+		}
+	}
+	time.Sleep(time.Second)
+	load.finish()
+	for _, f := range load.failed {
+		t.Errorf("write never answered: %s", f)
+	}
+
+	// Every node converges to one log.
+	lead := pc.leader()
+	head := lead.p.Info().Head
+	for _, v := range pc.voters {
+		waitHead(t, v.p, head.Seq, 60*time.Second)
+	}
+	waitHead(t, replica, head.Seq, 60*time.Second)
+	log := lead.p.ReadAll()
+	for _, v := range pc.voters {
+		if v != lead {
+			sameLogs(t, lead.p, v.p)
+		}
+	}
+	sameLogs(t, lead.p, replica)
+	for key, e := range load.receipts {
+		if e.Seq == 0 || e.Seq > uint64(len(log)) {
+			t.Fatalf("receipt %s: seq %d not in the log of %d entries", key, e.Seq, len(log))
+		}
+		if got := log[e.Seq-1].Signed(); got != e.Signed() {
+			t.Fatalf("receipt %s at seq %d differs from the log:\n got %+v\nlog %+v", key, e.Seq, e.Signed(), got)
+		}
+	}
+	checkNoDoubleLease(t, log)
+	// Raft compacted its log long before a wipe: the wiped voter was sent
+	// a snapshot and fetched the entries behind it from peers.
+	for _, p := range wipes {
+		if !strings.Contains(p.Stderr(), "catching up to a cluster snapshot") {
+			t.Errorf("a wiped voter did not catch up from a snapshot:\n%s", testnode.Tail(p.Stderr(), 3000))
+		}
+	}
+	t.Logf("%d cycles (%d leader kills, %d pauses), %d receipts, %d entries", cycles, kills, pauses, len(load.receipts), len(log))
+
+	for _, v := range pc.voters {
+		if code := v.p.Term(30 * time.Second); code != 0 {
+			t.Fatalf("voter %s exit %d: %s", v.id, code, testnode.Tail(v.p.Stderr(), 3000))
+		}
+	}
+	replica.Term(30 * time.Second)
+	for _, dir := range append([]string{rdir}, pc.voterDirs()...) {
+		code, out, errOut := testnode.RunChild(t, testnode.ChildEnv(), 60*time.Second, "verify", "--datadir", dir)
+		if code != 0 {
+			t.Fatalf("verify %s: exit %d\n%s%s", dir, code, out, errOut)
+		}
+	}
+}
+
+func (pc *procCluster) voterDirs() []string {
+	var out []string
+	for _, v := range pc.voters {
+		out = append(out, v.dir)
+	}
+	return out
+}
+
+// checkNoDoubleLease replays the log: a nonce is never leased while a
+// lease of it is open.
+func checkNoDoubleLease(t *testing.T, log []*wire.Entry) {
+	t.Helper()
+	open := map[string]map[uint64]string{}
+	for _, e := range log {
+		if e.Lineage == "" {
+			continue
+		}
+		m := open[e.Lineage]
+		if m == nil {
+			m = map[uint64]string{}
+			open[e.Lineage] = m
+		}
+		switch e.Kind {
+		case "tx":
+			if other, ok := m[e.Nonce]; ok {
+				t.Fatalf("seq %d leases nonce %d of %s to %s while %s holds it", e.Seq, e.Nonce, e.Lineage, e.ExternalID, other)
+			}
+			m[e.Nonce] = e.ExternalID
+		case "close", "release", "fail":
+			delete(m, e.Nonce)
+		}
+	}
+}

@@ -94,6 +94,9 @@ func takeOps(b []byte) ([]sequencer.Op, []byte, error) {
 		return nil, nil, errBadCommand
 	}
 	b = b[k:]
+	if n == 0 {
+		return nil, b, nil
+	}
 	ops := make([]sequencer.Op, n)
 	for i := range ops {
 		op := &ops[i]

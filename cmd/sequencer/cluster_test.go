@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -24,8 +25,10 @@ import (
 
 type voterProc struct {
 	id, dir, clusterAddr, p2p, rpc string
-	p                              *testnode.Proc
+	cur                            atomic.Pointer[testnode.Proc] // the running process
 }
+
+func (v *voterProc) proc() *testnode.Proc { return v.cur.Load() }
 
 type procCluster struct {
 	t      *testing.T
@@ -47,12 +50,13 @@ func newProcCluster(t *testing.T, n int, extra ...string) *procCluster {
 	}
 	pc.spec = strings.Join(spec, ",")
 	var wg sync.WaitGroup
-	for _, v := range pc.voters {
-		pc.spawn(v, false)
+	procs := make([]*testnode.Proc, n)
+	for i, v := range pc.voters {
+		procs[i] = pc.spawn(v, false)
 	}
-	for _, v := range pc.voters {
+	for i, v := range pc.voters {
 		wg.Add(1)
-		go func() { defer wg.Done(); pc.waitUp(v) }()
+		go func() { defer wg.Done(); pc.waitUp(v, procs[i]) }()
 	}
 	wg.Wait()
 	if t.Failed() {
@@ -62,24 +66,26 @@ func newProcCluster(t *testing.T, n int, extra ...string) *procCluster {
 }
 
 // spawn starts voter v's process on its datadir (join: an empty datadir
-// being added to the running cluster).
-func (pc *procCluster) spawn(v *voterProc, join bool) {
+// being added to the running cluster); waitUp makes it v's.
+func (pc *procCluster) spawn(v *voterProc, join bool) *testnode.Proc {
 	args := append([]string{"run", "--datadir", v.dir, "--rpc-addr", v.rpc, "--p2p-addr", v.p2p,
 		"--cluster", pc.spec, "--node-id", v.id}, pc.extra...)
 	if join {
 		args = append(args, "--cluster-join")
 	}
-	v.p = testnode.Spawn(pc.t, testnode.ChildEnv("PRIVATE_KEY="+testnode.TestKeyHex), args...)
-	v.p.Addr = v.rpc
+	p := testnode.Spawn(pc.t, testnode.ChildEnv("PRIVATE_KEY="+testnode.TestKeyHex), args...)
+	p.Addr = v.rpc
+	return p
 }
 
-// waitUp waits until v answers sequencer_info (a voter answers reads
-// before it knows a leader). Safe on any goroutine: it reports with Error.
-func (pc *procCluster) waitUp(v *voterProc) {
+// waitUp waits until p answers sequencer_info (a voter answers reads
+// before it knows a leader), then makes it v's process. Safe on any
+// goroutine: it reports with Error.
+func (pc *procCluster) waitUp(v *voterProc, p *testnode.Proc) {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		if v.p.Exited() {
-			pc.t.Errorf("voter %s exited: %s", v.id, testnode.Tail(v.p.Stderr(), 4000))
+		if p.Exited() {
+			pc.t.Errorf("voter %s exited: %s", v.id, testnode.Tail(p.Stderr(), 4000))
 			return
 		}
 		c, err := gethrpc.Dial("http://" + v.rpc)
@@ -89,20 +95,20 @@ func (pc *procCluster) waitUp(v *voterProc) {
 			err = c.CallContext(ctx, &in, "sequencer_info")
 			cancel()
 			if err == nil {
-				v.p.Client = c
+				p.Client = c
+				v.cur.Store(p)
 				return
 			}
 			c.Close()
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	pc.t.Errorf("voter %s did not answer within 60 s: %s", v.id, testnode.Tail(v.p.Stderr(), 4000))
+	pc.t.Errorf("voter %s did not answer within 60 s: %s", v.id, testnode.Tail(p.Stderr(), 4000))
 }
 
 func (pc *procCluster) restart(v *voterProc, join bool) {
 	pc.t.Helper()
-	pc.spawn(v, join)
-	pc.waitUp(v)
+	pc.waitUp(v, pc.spawn(v, join))
 	if pc.t.Failed() {
 		pc.t.FailNow()
 	}
@@ -115,7 +121,7 @@ func (pc *procCluster) leader() *voterProc {
 	wire.WaitFor(pc.t, 30*time.Second, "a cluster leader", func() bool {
 		for _, v := range pc.voters {
 			var in wire.Info
-			if v.p.Exited() || v.p.Call(&in, "sequencer_info") != nil || in.Cluster == nil {
+			if v.proc().Exited() || v.proc().Call(&in, "sequencer_info") != nil || in.Cluster == nil {
 				continue
 			}
 			if in.Cluster.Leader == v.id {
@@ -131,7 +137,7 @@ func (pc *procCluster) leader() *voterProc {
 func (pc *procCluster) p2pAddrs() string {
 	var out []string
 	for _, v := range pc.voters {
-		out = append(out, p2pAddr(v.p))
+		out = append(out, p2pAddr(v.proc()))
 	}
 	return strings.Join(out, ",")
 }
@@ -171,7 +177,8 @@ func (l *clusterLoad) call(r *rand.Rand, key, method string, params map[string]a
 		v := l.pc.voters[r.IntN(len(l.pc.voters))]
 		var e wire.Entry
 		err := errClientGone
-		if c := v.p.Client; c != nil && !v.p.Exited() {
+		if p := v.proc(); !p.Exited() {
+			c := p.Client
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			err = c.CallContext(ctx, &e, method, params)
 			cancel()
@@ -248,7 +255,7 @@ func TestClusterChaos(t *testing.T) {
 	pc := newProcCluster(t, 3, "--cluster-snapshot-logs", "64", "--cluster-trailing-logs", "32", "--cluster-snapshot-interval", "1s")
 	pc.leader()
 	rdir := filepath.Join(t.TempDir(), "replica")
-	replica := startReplica(t, rdir, pc.voters[0].p.Info().Primary, pc.p2pAddrs(), p2pPort(t))
+	replica := startReplica(t, rdir, pc.voters[0].proc().Info().Primary, pc.p2pAddrs(), p2pPort(t))
 
 	load := startClusterLoad(pc, 4)
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
@@ -260,11 +267,11 @@ func TestClusterChaos(t *testing.T) {
 		switch {
 		case c%4 == 2:
 			// A leader paused past the election timeout wakes up deposed.
-			if err := l.p.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			if err := l.proc().Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(4 * time.Second)
-			if err := l.p.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			if err := l.proc().Cmd.Process.Signal(syscall.SIGCONT); err != nil {
 				t.Fatal(err)
 			}
 			pauses++
@@ -278,16 +285,16 @@ func TestClusterChaos(t *testing.T) {
 					break
 				}
 			}
-			f.p.Kill()
+			f.proc().Kill()
 			if err := os.RemoveAll(f.dir); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(time.Duration(500+r.IntN(1000)) * time.Millisecond)
 			pc.restart(f, true)
-			wipes = append(wipes, f.p)
+			wipes = append(wipes, f.proc())
 			t.Logf("cycle %d: wiped follower %s and rejoined it", c, f.id)
 		default:
-			l.p.Kill()
+			l.proc().Kill()
 			kills++
 			time.Sleep(time.Duration(300+r.IntN(1200)) * time.Millisecond)
 			pc.restart(l, false)
@@ -302,18 +309,18 @@ func TestClusterChaos(t *testing.T) {
 
 	// Every node converges to one log.
 	lead := pc.leader()
-	head := lead.p.Info().Head
+	head := lead.proc().Info().Head
 	for _, v := range pc.voters {
-		waitHead(t, v.p, head.Seq, 60*time.Second)
+		waitHead(t, v.proc(), head.Seq, 60*time.Second)
 	}
 	waitHead(t, replica, head.Seq, 60*time.Second)
-	log := lead.p.ReadAll()
+	log := lead.proc().ReadAll()
 	for _, v := range pc.voters {
 		if v != lead {
-			sameLogs(t, lead.p, v.p)
+			sameLogs(t, lead.proc(), v.proc())
 		}
 	}
-	sameLogs(t, lead.p, replica)
+	sameLogs(t, lead.proc(), replica)
 	for key, e := range load.receipts {
 		if e.Seq == 0 || e.Seq > uint64(len(log)) {
 			t.Fatalf("receipt %s: seq %d not in the log of %d entries", key, e.Seq, len(log))
@@ -333,8 +340,8 @@ func TestClusterChaos(t *testing.T) {
 	t.Logf("%d cycles (%d leader kills, %d pauses), %d receipts, %d entries", cycles, kills, pauses, len(load.receipts), len(log))
 
 	for _, v := range pc.voters {
-		if code := v.p.Term(30 * time.Second); code != 0 {
-			t.Fatalf("voter %s exit %d: %s", v.id, code, testnode.Tail(v.p.Stderr(), 3000))
+		if code := v.proc().Term(30 * time.Second); code != 0 {
+			t.Fatalf("voter %s exit %d: %s", v.id, code, testnode.Tail(v.proc().Stderr(), 3000))
 		}
 	}
 	replica.Term(30 * time.Second)

@@ -1,11 +1,15 @@
 package cluster
 
 import (
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"sync"
 	"testing"
 
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/seqnode/sequencer/internal/testnode"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -121,5 +125,45 @@ func TestClusterMinorityAnswersNoQuorum(t *testing.T) {
 	}
 	if _, err := alone.store.Entry(1); err != nil {
 		t.Fatalf("reads on the minority: %v", err)
+	}
+}
+
+// A voter started with another key than the log's never signs an entry
+// of the log: it skips the leader's commands (and the others skip its
+// own, should it lead).
+func TestClusterVoterWithAnotherKeySignsNothing(t *testing.T) {
+	other, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := newTestClusterWith(t, 3, map[string]*ecdsa.PrivateKey{"v3": other})
+	var good *testVoter
+	wire.WaitFor(t, testnode.WaitLong, "v1 or v2 to lead", func() bool {
+		for _, id := range []string{"v1", "v2"} {
+			if tc.voters[id].c.IsLeader() {
+				good = tc.voters[id]
+				return true
+			}
+		}
+		if tc.voters["v3"].c.IsLeader() {
+			// Let a voter of the log's key lead this test.
+			_ = tc.voters["v3"].c.Raft().LeadershipTransfer().Error()
+		}
+		return false
+	})
+	for i := range 5 {
+		if _, err := submit(good, leaseOp("L", fmt.Sprintf("k%d", i), "tx")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	odd := tc.voters["v3"]
+	wire.WaitFor(t, testnode.WaitLong, "v3 to see the commands", func() bool {
+		return odd.c.Raft().AppliedIndex() >= good.c.Raft().CommitIndex()
+	})
+	if h := odd.store.Head().Seq; h != 0 {
+		t.Fatalf("the voter with another key wrote %d entries", h)
+	}
+	if h := good.store.Head().Seq; h != 5 {
+		t.Fatalf("leader head %d, want 5", h)
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 // The replicated command (SPEC §8), one Raft log entry:
 //
-//	version(1) nowMillis(8) maxInFlight(4) ops
+//	version(1) log(32) nowMillis(8) maxInFlight(4) ops
 //
 // and ops (also the body of a forwarded write): count uvarint, then per op
 //
@@ -23,6 +23,8 @@ import (
 // with the ops.
 const commandVersion = 1
 
+const commandHeader = 1 + 32 + 8 + 4
+
 // maxOps bounds the ops one command or forwarded write may claim, so that
 // a damaged count cannot make a decoder allocate without end.
 const maxOps = 1 << 20
@@ -30,8 +32,9 @@ const maxOps = 1 << 20
 var errBadCommand = errors.New("cluster: damaged command")
 
 func encodeCommand(c *sequencer.Command) []byte {
-	b := make([]byte, 0, 13+opsSize(c.Ops))
+	b := make([]byte, 0, commandHeader+opsSize(c.Ops))
 	b = append(b, commandVersion)
+	b = append(b, c.Log[:]...)
 	b = binary.BigEndian.AppendUint64(b, c.NowMillis)
 	b = binary.BigEndian.AppendUint32(b, uint32(c.MaxInFlight))
 	return appendOps(b, c.Ops)
@@ -39,12 +42,13 @@ func encodeCommand(c *sequencer.Command) []byte {
 
 func decodeCommand(b []byte) (sequencer.Command, error) {
 	var c sequencer.Command
-	if len(b) < 13 || b[0] != commandVersion {
+	if len(b) < commandHeader || b[0] != commandVersion {
 		return c, errBadCommand
 	}
-	c.NowMillis = binary.BigEndian.Uint64(b[1:])
-	c.MaxInFlight = int(binary.BigEndian.Uint32(b[9:]))
-	ops, rest, err := takeOps(b[13:])
+	c.Log = common.BytesToHash(b[1:33])
+	c.NowMillis = binary.BigEndian.Uint64(b[33:])
+	c.MaxInFlight = int(binary.BigEndian.Uint32(b[41:]))
+	ops, rest, err := takeOps(b[commandHeader:])
 	if err != nil {
 		return c, err
 	}

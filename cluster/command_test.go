@@ -12,7 +12,7 @@ import (
 )
 
 func randomCommand(r *rand.Rand) sequencer.Command {
-	c := sequencer.Command{NowMillis: r.Uint64(), MaxInFlight: r.IntN(1 << 20)}
+	c := sequencer.Command{Log: common.Hash{byte(r.Uint32()), 9}, NowMillis: r.Uint64(), MaxInFlight: r.IntN(1 << 20)}
 	for range r.IntN(8) {
 		op := sequencer.Op{Kind: sequencer.Kind(r.IntN(int(sequencer.KindSync) + 1)), ChainNonce: r.Uint64()}
 		if r.IntN(2) == 0 {

@@ -215,6 +215,7 @@ var errorKinds = map[string]error{
 	"overloaded":      sequencer.ErrOverloaded,
 	"closed":          sequencer.ErrClosed,
 	"storage":         sequencer.ErrStorage,
+	"otherLog":        sequencer.ErrOtherLog,
 }
 
 // remoteError is an error the leader answered: its message, and the

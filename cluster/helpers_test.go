@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,6 +33,7 @@ type testCluster struct {
 	members []Member
 	voters  map[string]*testVoter
 	fwd     time.Duration
+	keys    map[string]*ecdsa.PrivateKey // a voter's own key, if not the log's
 }
 
 func freeAddr(t testing.TB) string {
@@ -48,7 +50,14 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func newTestCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t, lg: testnode.NewLog(t), voters: map[string]*testVoter{}, fwd: 3 * time.Second}
+	return newTestClusterWith(t, n, nil)
+}
+
+// newTestClusterWith starts n voters; keys gives some of them a key of
+// their own (a misconfigured voter).
+func newTestClusterWith(t testing.TB, n int, keys map[string]*ecdsa.PrivateKey) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t, lg: testnode.NewLog(t), voters: map[string]*testVoter{}, fwd: 3 * time.Second, keys: keys}
 	for i := range n {
 		tc.members = append(tc.members, Member{ID: fmt.Sprintf("v%d", i+1), Addr: freeAddr(t)})
 	}
@@ -64,6 +73,10 @@ func newTestCluster(t testing.TB, n int) *testCluster {
 }
 
 func (tc *testCluster) config(id, dir string, store *sequencer.LevelStore, join bool) Config {
+	key := tc.lg.Key
+	if k := tc.keys[id]; k != nil {
+		key = k
+	}
 	return Config{
 		NodeID:  id,
 		Members: tc.members,
@@ -71,7 +84,7 @@ func (tc *testCluster) config(id, dir string, store *sequencer.LevelStore, join 
 		DataDir: dir,
 		Store:   store,
 		Sequencer: sequencer.Config{
-			Key: tc.lg.Key, Domain: tc.lg.Domain, Logger: quiet(), MaxInFlight: 1000,
+			Key: key, Domain: tc.lg.Domain, Logger: quiet(), MaxInFlight: 1000,
 		},
 		ForwardTimeout:   tc.fwd,
 		HeartbeatTimeout: 300 * time.Millisecond,

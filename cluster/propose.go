@@ -95,6 +95,7 @@ func (c *Cluster) batcher() {
 // the FSM's outcomes, without blocking the batcher.
 func (c *Cluster) propose(group []*pendingOp, slots chan struct{}) {
 	cmd := sequencer.Command{
+		Log:         c.fsm.applier().LogID(),
 		NowMillis:   uint64(c.cfg.Sequencer.Now().UnixMilli()),
 		MaxInFlight: c.cfg.Sequencer.MaxInFlight,
 		Ops:         make([]sequencer.Op, len(group)),

@@ -19,10 +19,24 @@ import (
 // that every voter that applies the command writes the same entries, byte
 // for byte (signatures are deterministic, RFC 6979).
 type Command struct {
+	// Log names the log the leader writes: keccak256(signer ‖ EIP-712
+	// domain separator). A voter whose key or domain differs skips the
+	// command rather than sign it for another log (see Apply).
+	Log         common.Hash
 	NowMillis   uint64
 	MaxInFlight int
 	Ops         []Op
 }
+
+// LogID is a Command's Log for the log signed by signer under d.
+func LogID(signer common.Address, d Domain) common.Hash {
+	sep := d.Separator()
+	return crypto.Keccak256Hash(signer[:], sep[:])
+}
+
+// ErrOtherLog answers the ops of a command for another log than the
+// applier's: a voter started with another key or domain than the leader.
+var ErrOtherLog = errors.New("the cluster's voters disagree on the log's key or domain")
 
 // Outcome answers one op of a command.
 type Outcome struct {
@@ -40,6 +54,7 @@ type Applier struct {
 	cfg     Config
 	store   Store
 	address common.Address
+	logID   common.Hash
 	machine *Machine
 
 	halted atomic.Pointer[error]
@@ -67,8 +82,11 @@ func NewApplier(store Store, cfg Config) (*Applier, error) {
 	if cfg.Metrics != nil {
 		cfg.Metrics.setHead(store.Head().Seq)
 	}
-	return &Applier{cfg: cfg, store: store, address: addr, machine: m, headCh: make(chan struct{})}, nil
+	return &Applier{cfg: cfg, store: store, address: addr, logID: LogID(addr, cfg.Domain), machine: m, headCh: make(chan struct{})}, nil
 }
+
+// LogID is the Log of the commands this applier applies.
+func (a *Applier) LogID() common.Hash { return a.logID }
 
 // Address is the log's signer.
 func (a *Applier) Address() common.Address { return a.address }
@@ -124,6 +142,16 @@ func (a *Applier) Apply(cmds []Command, applied uint64) [][]Outcome {
 	var now uint64
 	for i := range cmds {
 		c := &cmds[i]
+		if c.Log != a.logID {
+			// Every voter of one key and domain skips it alike; one that
+			// was started with another key never signs for this log.
+			a.cfg.Logger.Error("skipping a command for another log: every voter must run with the same key and domain", "command", c.Log, "ours", a.logID)
+			answers[i] = make([]Answer, len(c.Ops))
+			for j := range answers[i] {
+				answers[i][j] = Answer{Idx: -1, Err: ErrOtherLog}
+			}
+			continue
+		}
 		a.machine.SetMaxInFlight(c.MaxInFlight)
 		now = max(now, c.NowMillis)
 		answers[i] = make([]Answer, len(c.Ops))

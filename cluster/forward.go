@@ -182,6 +182,7 @@ func (c *Cluster) forwardHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(outs)
 	})
+	c.adminRoutes(mux)
 	return mux
 }
 

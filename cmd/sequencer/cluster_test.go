@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,10 +32,49 @@ type voterProc struct {
 func (v *voterProc) proc() *testnode.Proc { return v.cur.Load() }
 
 type procCluster struct {
-	t      *testing.T
-	spec   string
-	voters []*voterProc
-	extra  []string // flags of every voter
+	t     *testing.T
+	spec  string
+	extra []string // flags of every voter
+
+	mu     sync.Mutex
+	voters []*voterProc // replaced by replace while clients read it
+}
+
+// all returns the current voters.
+func (pc *procCluster) all() []*voterProc {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return slices.Clone(pc.voters)
+}
+
+// replace swaps voter old for a fresh voter with an empty datadir through
+// a membership change, as docs/cluster.md's runbook does: old is killed
+// for good, removed, and the new voter is started with --cluster-join and
+// added; it catches up by itself.
+func (pc *procCluster) replace(old *voterProc, id string) *voterProc {
+	pc.t.Helper()
+	via := pc.leader().clusterAddr
+	old.proc().Kill()
+	if code, out, errOut := testnode.RunChild(pc.t, testnode.ChildEnv(), 60*time.Second, "cluster", "remove", "--cluster-addr", via, "--id", old.id); code != 0 {
+		pc.t.Fatalf("cluster remove: exit %d\n%s%s", code, out, errOut)
+	}
+	v := &voterProc{id: id, dir: filepath.Join(filepath.Dir(old.dir), id), clusterAddr: testnode.FreeAddr(pc.t), p2p: p2pPort(pc.t), rpc: testnode.FreeAddr(pc.t)}
+	pc.mu.Lock()
+	pc.spec = strings.Replace(pc.spec, old.id+"="+old.clusterAddr, v.id+"="+v.clusterAddr, 1)
+	pc.mu.Unlock()
+	p := pc.spawn(v, true)
+	via = pc.leader().clusterAddr
+	if code, out, errOut := testnode.RunChild(pc.t, testnode.ChildEnv(), 60*time.Second, "cluster", "add", "--cluster-addr", via, "--id", v.id, "--address", v.clusterAddr); code != 0 {
+		pc.t.Fatalf("cluster add: exit %d\n%s%s", code, out, errOut)
+	}
+	pc.waitUp(v, p)
+	if pc.t.Failed() {
+		pc.t.FailNow()
+	}
+	pc.mu.Lock()
+	pc.voters[slices.Index(pc.voters, old)] = v
+	pc.mu.Unlock()
+	return v
 }
 
 func newProcCluster(t *testing.T, n int, extra ...string) *procCluster {
@@ -68,8 +108,11 @@ func newProcCluster(t *testing.T, n int, extra ...string) *procCluster {
 // spawn starts voter v's process on its datadir (join: an empty datadir
 // being added to the running cluster); waitUp makes it v's.
 func (pc *procCluster) spawn(v *voterProc, join bool) *testnode.Proc {
+	pc.mu.Lock()
+	spec := pc.spec
+	pc.mu.Unlock()
 	args := append([]string{"run", "--datadir", v.dir, "--rpc-addr", v.rpc, "--p2p-addr", v.p2p,
-		"--cluster", pc.spec, "--node-id", v.id}, pc.extra...)
+		"--cluster", spec, "--node-id", v.id}, pc.extra...)
 	if join {
 		args = append(args, "--cluster-join")
 	}
@@ -119,7 +162,7 @@ func (pc *procCluster) leader() *voterProc {
 	pc.t.Helper()
 	var l *voterProc
 	wire.WaitFor(pc.t, 30*time.Second, "a cluster leader", func() bool {
-		for _, v := range pc.voters {
+		for _, v := range pc.all() {
 			var in wire.Info
 			if v.proc().Exited() || v.proc().Call(&in, "sequencer_info") != nil || in.Cluster == nil {
 				continue
@@ -136,7 +179,7 @@ func (pc *procCluster) leader() *voterProc {
 
 func (pc *procCluster) p2pAddrs() string {
 	var out []string
-	for _, v := range pc.voters {
+	for _, v := range pc.all() {
 		out = append(out, p2pAddr(v.proc()))
 	}
 	return strings.Join(out, ",")
@@ -174,7 +217,8 @@ func (l *clusterLoad) call(r *rand.Rand, key, method string, params map[string]a
 	deadline := time.Now().Add(30 * time.Second)
 	var last error
 	for time.Now().Before(deadline) {
-		v := l.pc.voters[r.IntN(len(l.pc.voters))]
+		vs := l.pc.all()
+		v := vs[r.IntN(len(vs))]
 		var e wire.Entry
 		err := errClientGone
 		if p := v.proc(); !p.Exited() {
@@ -255,7 +299,7 @@ func TestClusterChaos(t *testing.T) {
 	pc := newProcCluster(t, 3, "--cluster-snapshot-logs", "64", "--cluster-trailing-logs", "32", "--cluster-snapshot-interval", "1s")
 	pc.leader()
 	rdir := filepath.Join(t.TempDir(), "replica")
-	replica := startReplica(t, rdir, pc.voters[0].proc().Info().Primary, pc.p2pAddrs(), p2pPort(t))
+	replica := startReplica(t, rdir, pc.all()[0].proc().Info().Primary, pc.p2pAddrs(), p2pPort(t))
 
 	load := startClusterLoad(pc, 4)
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
@@ -279,7 +323,7 @@ func TestClusterChaos(t *testing.T) {
 		case c%4 == 3:
 			// A follower loses its datadir and joins again, empty.
 			var f *voterProc
-			for _, v := range pc.voters {
+			for _, v := range pc.all() {
 				if v != l {
 					f = v
 					break
@@ -301,6 +345,16 @@ func TestClusterChaos(t *testing.T) {
 			t.Logf("cycle %d: killed leader %s and restarted it", c, l.id)
 		}
 	}
+	// A dead voter is replaced by a fresh one through membership change.
+	var f *voterProc
+	for _, v := range pc.all() {
+		if v != pc.leader() && !slices.Contains(wipes, v.proc()) {
+			f = v // not one whose snapshot catch-up is checked below
+			break
+		}
+	}
+	nv := pc.replace(f, "v4")
+	t.Logf("replaced voter %s with %s", f.id, nv.id)
 	time.Sleep(time.Second)
 	load.finish()
 	for _, f := range load.failed {
@@ -310,12 +364,12 @@ func TestClusterChaos(t *testing.T) {
 	// Every node converges to one log.
 	lead := pc.leader()
 	head := lead.proc().Info().Head
-	for _, v := range pc.voters {
+	for _, v := range pc.all() {
 		waitHead(t, v.proc(), head.Seq, 60*time.Second)
 	}
 	waitHead(t, replica, head.Seq, 60*time.Second)
 	log := lead.proc().ReadAll()
-	for _, v := range pc.voters {
+	for _, v := range pc.all() {
 		if v != lead {
 			sameLogs(t, lead.proc(), v.proc())
 		}
@@ -339,7 +393,16 @@ func TestClusterChaos(t *testing.T) {
 	}
 	t.Logf("%d cycles (%d leader kills, %d pauses), %d receipts, %d entries", cycles, kills, pauses, len(load.receipts), len(log))
 
-	for _, v := range pc.voters {
+	var in wire.Info
+	lead.proc().MustCall(&in, "sequencer_info")
+	var ids []string
+	for _, v := range in.Cluster.Voters {
+		ids = append(ids, v.ID)
+	}
+	if slices.Contains(ids, f.id) || !slices.Contains(ids, nv.id) || len(ids) != 3 {
+		t.Fatalf("voters after replacing %s with %s: %v", f.id, nv.id, ids)
+	}
+	for _, v := range pc.all() {
 		if code := v.proc().Term(30 * time.Second); code != 0 {
 			t.Fatalf("voter %s exit %d: %s", v.id, code, testnode.Tail(v.proc().Stderr(), 3000))
 		}
@@ -355,7 +418,7 @@ func TestClusterChaos(t *testing.T) {
 
 func (pc *procCluster) voterDirs() []string {
 	var out []string
-	for _, v := range pc.voters {
+	for _, v := range pc.all() {
 		out = append(out, v.dir)
 	}
 	return out

@@ -4,6 +4,8 @@
 //	sequencer [run] [flags]     start a node (the default)
 //	sequencer keygen [flags]    make a signing key
 //	sequencer verify --datadir  check a stored log offline
+//	sequencer cluster status|add|remove --cluster-addr HOST:PORT
+//	                            a cluster's voters (SPEC §8)
 //	sequencer info|append|close|release|sync|read|ticket|lineage|equivocations --rpc URL
 //	                            operator calls
 //	sequencer version           print the version
@@ -49,6 +51,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdKeygen(args, stdout, stderr)
 	case "verify":
 		return cmdVerify(args, stdout, stderr)
+	case "cluster":
+		return cmdCluster(args, stdout, stderr)
 	case "info", "append", "close", "release", "sync", "read", "ticket", "lineage", "equivocations":
 		return cmdOp(cmd, args, stdout, stderr)
 	case "help":
@@ -69,6 +73,8 @@ Node:
   run            start a node (the default command; flags below)
   keygen         make a signing key (--key-file F --password-file P: an encrypted keystore)
   verify         check a stored log offline (--datadir DIR; stop the node first)
+  cluster        a cluster's voters: status | add --id ID --address HOST:PORT | remove --id ID
+                 (--cluster-addr: any voter's cluster address; changes go to the leader)
   version        print the version
 
 Operator calls to a running node (--rpc URL, default http://127.0.0.1:24444; --json for JSON;

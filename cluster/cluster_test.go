@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/seqnode/sequencer/internal/testnode"
@@ -165,5 +166,43 @@ func TestClusterVoterWithAnotherKeySignsNothing(t *testing.T) {
 	}
 	if h := good.store.Head().Seq; h != 5 {
 		t.Fatalf("leader head %d, want 5", h)
+	}
+}
+
+// SPEC §4, §8: a signed request is used once across failover. A signed
+// release committed on the old leader, replayed on the new one after the
+// ticket was leased again, is answered with the entry it wrote and does
+// not release the new lease: the request ledger is replicated state.
+func TestClusterSignedRequestUsedOnceAcrossFailover(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	old := tc.leader()
+	if _, err := submit(old, leaseOp("L", "a", "v1")); err != nil {
+		t.Fatal(err)
+	}
+	release := sequencer.Op{Kind: sequencer.KindRelease, Lineage: "L", ExternalID: "a",
+		Request: sequencer.RequestID{Hash: crypto.Keccak256Hash([]byte("signed release")), Deadline: uint64(time.Now().Add(time.Hour).Unix())}}
+	first, err := submit(old, release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.converge()
+	old.stop()
+	next := tc.follower()
+	relet, err := submit(next, leaseOp("L", "a", "v2"))
+	if err != nil || relet.Existing {
+		t.Fatalf("lease again: %+v, %v", relet, err)
+	}
+	for _, v := range tc.running() {
+		replay, err := submit(v, release)
+		if err != nil {
+			t.Fatalf("replay on %s: %v", v.id, err)
+		}
+		if !replay.Existing || replay.Entry.Seq != first.Entry.Seq {
+			t.Fatalf("replay on %s: existing=%v seq %d, want the first release's seq %d", v.id, replay.Existing, replay.Entry.Seq, first.Entry.Seq)
+		}
+	}
+	tk, err := next.store.Ticket("L", "a")
+	if err != nil || tk.State != sequencer.TicketLeased || tk.LeaseSeq != relet.Entry.Seq {
+		t.Fatalf("ticket after the replays: %+v, %v; want leased at %d", tk, err, relet.Entry.Seq)
 	}
 }

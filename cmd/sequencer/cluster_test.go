@@ -449,3 +449,59 @@ func checkNoDoubleLease(t *testing.T, log []*wire.Entry) {
 		}
 	}
 }
+
+// SPEC §8: a voter cut off from the majority (here: the two others
+// SIGSTOPped) never answers a receipt: its writes get 4010 NoQuorum
+// within --forward-timeout, its reads go on, and /healthz says 503 once
+// it knows no leader. When the majority comes back, writes go on.
+func TestClusterMinorityNeverAnswersReceipt(t *testing.T) {
+	pc := newProcCluster(t, 3, "--forward-timeout", "2s")
+	l := pc.leader()
+	first := wire.AppendTx(t, "http://"+l.rpc, []byte("before"), "L", "before")
+	var alone *voterProc
+	var stopped []*voterProc
+	for _, v := range pc.all() {
+		if v != l && alone == nil {
+			alone = v
+			continue
+		}
+		stopped = append(stopped, v)
+	}
+	waitHead(t, alone.proc(), first.Seq, 30*time.Second)
+	for _, v := range stopped {
+		if err := v.proc().Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		var e wire.Entry
+		start := time.Now()
+		err := alone.proc().Call(&e, "sequencer_append", map[string]any{"data": "0x01", "lineage": "L", "externalId": fmt.Sprintf("cut%d", i)})
+		if wire.Code(err) != 4010 {
+			t.Fatalf("write %d on the minority: %+v, %v; want 4010 NoQuorum", i, e, err)
+		}
+		if d := time.Since(start); d > 20*time.Second {
+			t.Fatalf("NoQuorum took %v", d)
+		}
+	}
+	if got := alone.proc().Info().Head.Seq; got != first.Seq {
+		t.Fatalf("minority head %d, want %d", got, first.Seq)
+	}
+	wire.WaitFor(t, 30*time.Second, "the minority's /healthz to say 503", func() bool {
+		resp, err := testnode.HealthClient.Get("http://" + alone.rpc + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 503
+	})
+	for _, v := range stopped {
+		if err := v.proc().Cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wire.WaitFor(t, 30*time.Second, "writes through the minority voter again", func() bool {
+		var e wire.Entry
+		return alone.proc().Call(&e, "sequencer_append", map[string]any{"data": "0x02", "lineage": "L", "externalId": "after"}) == nil
+	})
+}

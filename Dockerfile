@@ -16,8 +16,8 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/sequencer /usr/local/bin/sequencer
 USER nonroot:nonroot
 WORKDIR /data
-# JSON-RPC + /metrics + /healthz, and libp2p.
-EXPOSE 24444 24445
+# JSON-RPC + /metrics + /healthz, libp2p, and a cluster voter's Raft port.
+EXPOSE 24444 24445 24446
 VOLUME ["/data"]
 ENTRYPOINT ["/usr/local/bin/sequencer"]
 CMD ["run", "--datadir", "/data", "--rpc-addr", "0.0.0.0:24444", "--p2p-addr", "/ip4/0.0.0.0/tcp/24445"]

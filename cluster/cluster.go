@@ -63,7 +63,12 @@ type Config struct {
 	// of its own.
 	Join    bool
 	DataDir string // Raft's state lives in DataDir/raft
-	Store   *sequencer.LevelStore
+	// ListenAddr is where this voter listens for the cluster's traffic;
+	// default its own address in Members (which the others dial). They
+	// differ where a name resolves late or not to a local interface
+	// (Kubernetes: listen on 0.0.0.0:24446, be dialed by DNS name).
+	ListenAddr string
+	Store      *sequencer.LevelStore
 	// Sequencer: Key, Domain, MaxInFlight (the leader's travels with each
 	// command), QueueSize, QueueBytes, MaxBatch, Signers, Logger, Metrics.
 	// OnCommit is called on the leader only (gossip publishes there).
@@ -163,11 +168,15 @@ func Start(cfg Config) (*Cluster, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", c.self.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("cluster listen %s: %w", c.self.Addr, err)
+	listen := cfg.ListenAddr
+	if listen == "" {
+		listen = c.self.Addr
 	}
-	c.mux = newMux(ln)
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("cluster listen %s: %w", listen, err)
+	}
+	c.mux = newMux(ln, c.self.Addr)
 	hlog := newRaftLogger(seqCfg.Logger)
 	c.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  raftStream{c.mux.raft},

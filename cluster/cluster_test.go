@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -204,5 +205,24 @@ func TestClusterSignedRequestUsedOnceAcrossFailover(t *testing.T) {
 	tk, err := next.store.Ticket("L", "a")
 	if err != nil || tk.State != sequencer.TicketLeased || tk.LeaseSeq != relet.Entry.Seq {
 		t.Fatalf("ticket after the replays: %+v, %v; want leased at %d", tk, err, relet.Entry.Seq)
+	}
+}
+
+// A voter may listen on another address than the one the others dial
+// (--cluster-listen, as in Kubernetes): Raft must tell the followers the
+// leader's dialed address, or forwarding would dial the listener's.
+func TestClusterAdvertisesMemberAddress(t *testing.T) {
+	tc := newTestClusterOpts(t, 3, nil, true)
+	l := tc.leader()
+	f := tc.follower()
+	wire.WaitFor(t, testnode.WaitLong, "the follower to know the leader", func() bool {
+		id, _ := f.c.Leader()
+		return id == l.id
+	})
+	if _, addr := f.c.Leader(); !strings.HasPrefix(addr, "localhost:") {
+		t.Fatalf("follower knows the leader at %q, want its member address localhost:PORT", addr)
+	}
+	if _, err := submit(f, leaseOp("L", "fwd", "tx")); err != nil {
+		t.Fatalf("forwarded write: %v", err)
 	}
 }

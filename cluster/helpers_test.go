@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +35,7 @@ type testCluster struct {
 	voters  map[string]*testVoter
 	fwd     time.Duration
 	keys    map[string]*ecdsa.PrivateKey // a voter's own key, if not the log's
+	listen  map[string]string            // a voter's listen address, if not its member address
 }
 
 func freeAddr(t testing.TB) string {
@@ -57,9 +59,21 @@ func newTestCluster(t testing.TB, n int) *testCluster {
 // their own (a misconfigured voter).
 func newTestClusterWith(t testing.TB, n int, keys map[string]*ecdsa.PrivateKey) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t, lg: testnode.NewLog(t), voters: map[string]*testVoter{}, fwd: 3 * time.Second, keys: keys}
+	return newTestClusterOpts(t, n, keys, false)
+}
+
+// newTestClusterOpts: byName gives every voter the member address
+// localhost:PORT while it listens on 127.0.0.1:PORT.
+func newTestClusterOpts(t testing.TB, n int, keys map[string]*ecdsa.PrivateKey, byName bool) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t, lg: testnode.NewLog(t), voters: map[string]*testVoter{}, fwd: 3 * time.Second, keys: keys, listen: map[string]string{}}
 	for i := range n {
-		tc.members = append(tc.members, Member{ID: fmt.Sprintf("v%d", i+1), Addr: freeAddr(t)})
+		m := Member{ID: fmt.Sprintf("v%d", i+1), Addr: freeAddr(t)}
+		if byName {
+			tc.listen[m.ID] = m.Addr
+			m.Addr = strings.Replace(m.Addr, "127.0.0.1", "localhost", 1)
+		}
+		tc.members = append(tc.members, m)
 	}
 	for _, m := range tc.members {
 		tc.start(m.ID, t.TempDir(), false)
@@ -78,11 +92,12 @@ func (tc *testCluster) config(id, dir string, store *sequencer.LevelStore, join 
 		key = k
 	}
 	return Config{
-		NodeID:  id,
-		Members: tc.members,
-		Join:    join,
-		DataDir: dir,
-		Store:   store,
+		NodeID:     id,
+		Members:    tc.members,
+		Join:       join,
+		DataDir:    dir,
+		ListenAddr: tc.listen[id],
+		Store:      store,
 		Sequencer: sequencer.Config{
 			Key: key, Domain: tc.lg.Domain, Logger: quiet(), MaxInFlight: 1000,
 		},

@@ -29,8 +29,13 @@ type mux struct {
 	wg      sync.WaitGroup
 }
 
-func newMux(ln net.Listener) *mux {
-	m := &mux{ln: ln, raft: newSubListener(ln.Addr()), forward: newSubListener(ln.Addr())}
+// newMux routes ln's connections. advertise is the address the other
+// voters dial (this voter's entry in --cluster): Raft tells its peers the
+// leader's address from its listener's Addr, so that must be it, not a
+// wildcard the listener is bound to.
+func newMux(ln net.Listener, advertise string) *mux {
+	addr := advertised(advertise)
+	m := &mux{ln: ln, raft: newSubListener(addr), forward: newSubListener(addr)}
 	m.wg.Add(1)
 	go m.run()
 	return m
@@ -77,6 +82,12 @@ func (m *mux) close() {
 	m.ln.Close()
 	m.wg.Wait()
 }
+
+// advertised is a voter's cluster address as the others dial it.
+type advertised string
+
+func (a advertised) Network() string { return "tcp" }
+func (a advertised) String() string  { return string(a) }
 
 // subListener is a net.Listener fed by the mux.
 type subListener struct {

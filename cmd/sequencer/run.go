@@ -52,7 +52,7 @@ type runConfig struct {
 	rpcReadTimeout, rpcWriteTimeout, rpcIdleTimeout time.Duration
 	maxLag                                          time.Duration
 	primaryRPC                                      string
-	clusterSpec, nodeID                             string
+	clusterSpec, nodeID, clusterListen              string
 	clusterJoin                                     bool
 	forwardTimeout, snapshotInterval                time.Duration
 	snapshotLogs, trailingLogs                      uint64
@@ -102,6 +102,7 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	fs.DurationVar(&c.rpcIdleTimeout, "rpc-idle-timeout", 60*time.Second, "keep-alive connections idle longer are closed (and at --max-conns the longest-idle goes first)")
 	fs.StringVar(&c.clusterSpec, "cluster", "", "cluster voters ID=HOST:PORT,... (the TCP address each listens on for consensus); the same on every voter (SPEC §8)")
 	fs.StringVar(&c.nodeID, "node-id", "", "this voter's ID in --cluster")
+	fs.StringVar(&c.clusterListen, "cluster-listen", "", "cluster: listen here for the cluster's traffic (default: this voter's address in --cluster, which the others dial)")
 	fs.BoolVar(&c.clusterJoin, "cluster-join", false, "this voter has an empty datadir and is being added to a running cluster (sequencer cluster add): do not form a new one")
 	fs.DurationVar(&c.forwardTimeout, "forward-timeout", cluster.DefaultForwardTimeout, "cluster: how long a voter waits for a leader to answer a write before 4010 NoQuorum")
 	fs.Uint64Var(&c.snapshotLogs, "cluster-snapshot-logs", 8192, "cluster: Raft log entries (groups of writes) between snapshots; a snapshot holds the head, not the log")

@@ -163,7 +163,7 @@ func (n *nodeParts) newPrimary(c *runConfig, v settings) (rpc.Backend, rpc.Node,
 func (n *nodeParts) newVoter(c *runConfig, v settings) (rpc.Backend, rpc.Node, error) {
 	log := n.log
 	cl, err := cluster.Start(cluster.Config{
-		NodeID: c.nodeID, Members: v.members, Join: c.clusterJoin, DataDir: c.datadir, Store: n.store,
+		NodeID: c.nodeID, Members: v.members, Join: c.clusterJoin, DataDir: c.datadir, Store: n.store, ListenAddr: c.clusterListen,
 		Sequencer: sequencer.Config{
 			Key: v.key, Domain: v.domain, MaxInFlight: c.maxInFlight, MaxDataBytes: c.maxDataBytes,
 			QueueSize: c.queueSize, QueueBytes: c.queueBytes, Logger: log, Metrics: sequencer.NewMetrics(n.reg),

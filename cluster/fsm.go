@@ -199,9 +199,11 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.mu.Lock()
+	old := f.app
 	f.app = app
 	f.applied = s.Applied
 	f.mu.Unlock()
+	old.Wake()
 	return nil
 }
 

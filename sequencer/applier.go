@@ -126,6 +126,16 @@ func (a *Applier) Head() (Head, <-chan struct{}) {
 	return a.store.Head(), a.headCh
 }
 
+// Wake closes the channel Head last returned: an applier that is being
+// replaced (a cluster voter restored from a snapshot) wakes its waiters,
+// who then ask the new one.
+func (a *Applier) Wake() {
+	a.headMu.Lock()
+	close(a.headCh)
+	a.headCh = make(chan struct{})
+	a.headMu.Unlock()
+}
+
 // Apply applies cmds, consecutive commands whose last is Raft index
 // applied, and returns each op's outcome. Their entries are written in one
 // synced batch with applied. After a failure to write or a broken
@@ -208,10 +218,7 @@ func (a *Applier) write(entries []*Entry, d Dirty) error {
 	if m := a.cfg.Metrics; m != nil {
 		m.observeCommit(entries, time.Since(start))
 	}
-	a.headMu.Lock()
-	close(a.headCh)
-	a.headCh = make(chan struct{})
-	a.headMu.Unlock()
+	a.Wake()
 	if a.cfg.OnCommit != nil {
 		a.cfg.OnCommit(entries)
 	}

@@ -57,9 +57,7 @@ type Applier struct {
 	logID   common.Hash
 	machine *Machine
 
-	halted atomic.Pointer[error]
-	headMu sync.Mutex
-	headCh chan struct{}
+	*writeState // why writes halted; the durable head and its channel
 }
 
 // NewApplier loads store's state for applying commands. cfg's Key,
@@ -82,7 +80,7 @@ func NewApplier(store Store, cfg Config) (*Applier, error) {
 	if cfg.Metrics != nil {
 		cfg.Metrics.setHead(store.Head().Seq)
 	}
-	return &Applier{cfg: cfg, store: store, address: addr, logID: LogID(addr, cfg.Domain), machine: m, headCh: make(chan struct{})}, nil
+	return &Applier{cfg: cfg, store: store, address: addr, logID: LogID(addr, cfg.Domain), machine: m, writeState: newWriteState(store, cfg.Logger, cfg.Metrics)}, nil
 }
 
 // LogID is the Log of the commands this applier applies.
@@ -100,41 +98,6 @@ func (a *Applier) Logger() *slog.Logger { return a.cfg.Logger }
 // Machine is the applier's machine (for snapshots: call it from the
 // applying goroutine only).
 func (a *Applier) Machine() *Machine { return a.machine }
-
-// Halted returns why writes stopped, or nil.
-func (a *Applier) Halted() error {
-	if p := a.halted.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-// Halt stops writes with err.
-func (a *Applier) Halt(err error) {
-	if a.halted.CompareAndSwap(nil, &err) {
-		a.cfg.Logger.Error("writes halted", "err", err)
-		if a.cfg.Metrics != nil {
-			a.cfg.Metrics.Halted.Set(1)
-		}
-	}
-}
-
-// Head returns the durable head and a channel closed at the next commit.
-func (a *Applier) Head() (Head, <-chan struct{}) {
-	a.headMu.Lock()
-	defer a.headMu.Unlock()
-	return a.store.Head(), a.headCh
-}
-
-// Wake closes the channel Head last returned: an applier that is being
-// replaced (a cluster voter restored from a snapshot) wakes its waiters,
-// who then ask the new one.
-func (a *Applier) Wake() {
-	a.headMu.Lock()
-	close(a.headCh)
-	a.headCh = make(chan struct{})
-	a.headMu.Unlock()
-}
 
 // Apply applies cmds, consecutive commands whose last is Raft index
 // applied, and returns each op's outcome. Their entries are written in one

@@ -115,10 +115,7 @@ type Sequencer struct {
 	// queuedBytes is the data held by queued requests: with QueueSize it
 	// bounds the memory a flood of large appends can pin.
 	queuedBytes atomic.Int64
-	halted      atomic.Pointer[error]
-
-	headMu sync.Mutex
-	headCh chan struct{}
+	*writeState // why writes halted; the durable head and its channel
 
 	wg sync.WaitGroup
 
@@ -158,7 +155,7 @@ func New(store Store, cfg Config) (*Sequencer, error) {
 		signerReady: make(chan struct{}),
 		ordererDone: make(chan struct{}),
 		signJob:     make(chan signJob, cfg.Signers),
-		headCh:      make(chan struct{}),
+		writeState:  newWriteState(store, cfg.Logger, cfg.Metrics),
 		machine:     machine,
 	}
 	if cfg.Metrics != nil {
@@ -184,34 +181,6 @@ func (s *Sequencer) Config() Config { return s.cfg }
 
 // Store is the store the sequencer writes.
 func (s *Sequencer) Store() Store { return s.store }
-
-// Halted returns the reason writes stopped, or nil.
-func (s *Sequencer) Halted() error {
-	if p := s.halted.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-// Halt stops writes with err (for example when a peer shows that this
-// primary's datadir lost entries it had signed).
-func (s *Sequencer) Halt(err error) { s.halt(err) }
-
-func (s *Sequencer) halt(err error) {
-	if s.halted.CompareAndSwap(nil, &err) {
-		s.cfg.Logger.Error("writes halted", "err", err)
-		if s.cfg.Metrics != nil {
-			s.cfg.Metrics.Halted.Set(1)
-		}
-	}
-}
-
-// Head returns the durable head and a channel closed at the next commit.
-func (s *Sequencer) Head() (Head, <-chan struct{}) {
-	s.headMu.Lock()
-	defer s.headMu.Unlock()
-	return s.store.Head(), s.headCh
-}
 
 // Future is the answer to one enqueued op. It resolves only when the op's
 // entry is durable (or the op failed), as Tessera's IndexFuture does. One
@@ -389,7 +358,7 @@ func (s *Sequencer) order(g *group, p *pending) {
 	a, err := s.machine.Order(&g.Group, &p.op, uint64(s.cfg.Now().UnixMilli()))
 	if err != nil {
 		// Decide and Apply disagree: the state cannot go on.
-		s.halt(err)
+		s.Halt(err)
 	}
 	if a.Err != nil {
 		p.done <- outcome{err: a.Err}
@@ -424,7 +393,7 @@ func (s *Sequencer) signer() {
 			}
 			wg.Wait()
 			if p := firstErr.Load(); p != nil {
-				s.halt(*p)
+				s.Halt(*p)
 			}
 		}
 		s.toWrite <- g
@@ -456,7 +425,7 @@ func (s *Sequencer) writer() {
 		}
 		start := time.Now()
 		if err := s.store.Commit(g.Entries, g.Dirty); err != nil {
-			s.halt(fmt.Errorf("%w: %v", ErrHalted, err))
+			s.Halt(fmt.Errorf("%w: %v", ErrHalted, err))
 			s.fail(g, ErrHalted)
 			continue
 		}
@@ -464,10 +433,7 @@ func (s *Sequencer) writer() {
 			m.observeCommit(g.Entries, time.Since(start))
 		}
 		if len(g.Entries) > 0 {
-			s.headMu.Lock()
-			close(s.headCh)
-			s.headCh = make(chan struct{})
-			s.headMu.Unlock()
+			s.Wake()
 		}
 		for _, w := range g.waiters {
 			if w.a.Idx >= 0 {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"fmt"
+	"math/big"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -16,9 +18,11 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
 	"github.com/seqnode/sequencer/internal/testnode"
 	"github.com/seqnode/sequencer/internal/testnode/wire"
+	"github.com/seqnode/sequencer/sequencer"
 )
 
 // A cluster of real voter processes on 127.0.0.1 (SPEC §8), with Raft's
@@ -192,14 +196,18 @@ type clusterLoad struct {
 	pc   *procCluster
 	stop chan struct{}
 	wg   sync.WaitGroup
+	// key signs every write (SPEC §4: the voters run with --allow); a
+	// retry sends the same signed request again or, every other time, a
+	// fresh one (a new deadline) for the same externalId.
+	key *ecdsa.PrivateKey
 
 	mu       sync.Mutex
 	receipts map[string]wire.Entry // by call: the receipt the client kept
 	failed   []string
 }
 
-func startClusterLoad(pc *procCluster, workers int) *clusterLoad {
-	l := &clusterLoad{pc: pc, stop: make(chan struct{}), receipts: map[string]wire.Entry{}}
+func startClusterLoad(pc *procCluster, workers int, key *ecdsa.PrivateKey) *clusterLoad {
+	l := &clusterLoad{pc: pc, stop: make(chan struct{}), receipts: map[string]wire.Entry{}, key: key}
 	for w := range workers {
 		l.wg.Add(1)
 		go l.worker(w)
@@ -216,7 +224,11 @@ func (l *clusterLoad) finish() {
 func (l *clusterLoad) call(r *rand.Rand, key, method string, params map[string]any) (wire.Entry, bool) {
 	deadline := time.Now().Add(30 * time.Second)
 	var last error
-	for time.Now().Before(deadline) {
+	l.sign(method, params, 0)
+	for attempt := 1; time.Now().Before(deadline); attempt++ {
+		if attempt > 1 && r.IntN(2) == 0 {
+			l.sign(method, params, attempt)
+		}
 		vs := l.pc.all()
 		v := vs[r.IntN(len(vs))]
 		var e wire.Entry
@@ -248,6 +260,34 @@ func (l *clusterLoad) call(r *rand.Rand, key, method string, params map[string]a
 }
 
 var errClientGone = fmt.Errorf("voter down")
+
+// sign signs a write's params as SPEC §4 says (the voters' default
+// domain); attempt makes the deadline, and so the request, a new one.
+func (l *clusterLoad) sign(method string, params map[string]any, attempt int) {
+	req := sequencer.Request{Deadline: uint64(time.Now().Add(10*time.Minute).Unix()) + uint64(attempt)}
+	req.Lineage, _ = params["lineage"].(string)
+	req.ExternalID, _ = params["externalId"].(string)
+	switch method {
+	case "sequencer_append":
+		req.Kind = sequencer.KindTx
+		req.DataHash = crypto.Keccak256Hash(hexutil.MustDecode(params["data"].(string)))
+	case "sequencer_close":
+		req.Kind = sequencer.KindClose
+	case "sequencer_release":
+		req.Kind = sequencer.KindRelease
+	case "sequencer_syncLineage":
+		req.Kind = sequencer.KindSync
+		req.Nonce = uint64(params["chainNonce"].(int))
+	}
+	d := sequencer.Domain{ChainID: big.NewInt(1)}
+	sig, err := sequencer.Sign(sequencer.NewHasher(d).RequestHash(&req), l.key)
+	if err != nil {
+		panic(err)
+	}
+	params["from"] = crypto.PubkeyToAddress(l.key.PublicKey).Hex()
+	params["deadline"] = req.Deadline
+	params["signature"] = hexutil.Encode(sig[:])
+}
 
 func (l *clusterLoad) worker(w int) {
 	defer l.wg.Done()
@@ -281,7 +321,8 @@ func (l *clusterLoad) worker(w int) {
 }
 
 // Chaos (SPEC §8): 3 voters and a replica under mixed load from clients
-// that retry on another voter, while the leader is SIGKILLed and
+// that sign every write and retry it on another voter (the same signed
+// request, or a fresh one for the same externalId), while the leader is SIGKILLed and
 // restarted, a leader is paused with SIGSTOP past the election timeout
 // and resumed, and a follower's datadir is wiped and it rejoins (fetching
 // entries from peers if Raft compacted its log meanwhile). After: every
@@ -296,12 +337,17 @@ func TestClusterChaos(t *testing.T) {
 	}
 	// Small snapshots, so that a wiped voter is sent one and fetches the
 	// entries behind it from peers.
-	pc := newProcCluster(t, 3, "--cluster-snapshot-logs", "64", "--cluster-trailing-logs", "32", "--cluster-snapshot-interval", "1s")
+	client, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := newProcCluster(t, 3, "--cluster-snapshot-logs", "64", "--cluster-trailing-logs", "32", "--cluster-snapshot-interval", "1s",
+		"--allow", crypto.PubkeyToAddress(client.PublicKey).Hex())
 	pc.leader()
 	rdir := filepath.Join(t.TempDir(), "replica")
 	replica := startReplica(t, rdir, pc.all()[0].proc().Info().Primary, pc.p2pAddrs(), p2pPort(t))
 
-	load := startClusterLoad(pc, 4)
+	load := startClusterLoad(pc, 4, client)
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	kills, pauses := 0, 0
 	var wipes []*testnode.Proc // the processes that started on a wiped datadir
@@ -384,6 +430,11 @@ func TestClusterChaos(t *testing.T) {
 		}
 	}
 	checkNoDoubleLease(t, log)
+	for _, e := range log {
+		if e.Sender != crypto.PubkeyToAddress(client.PublicKey) {
+			t.Fatalf("seq %d: sender %s, not the signing client", e.Seq, e.Sender)
+		}
+	}
 	// Raft compacted its log long before a wipe: the wiped voter was sent
 	// a snapshot and fetched the entries behind it from peers.
 	for _, p := range wipes {

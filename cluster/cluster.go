@@ -106,13 +106,14 @@ type Cluster struct {
 	fwd     *forwarder
 	metrics *metrics
 
-	queue     chan *pendingOp
-	closeMu   sync.RWMutex
-	closed    bool
-	wg        sync.WaitGroup
-	halted    atomic.Pointer[error]
-	observer  *raft.Observer
-	observeCh chan raft.Observation
+	queue       chan *pendingOp
+	queuedBytes atomic.Int64 // data of the queued ops, within QueueBytes
+	closeMu     sync.RWMutex
+	closed      bool
+	wg          sync.WaitGroup
+	halted      atomic.Pointer[error]
+	observer    *raft.Observer
+	observeCh   chan raft.Observation
 }
 
 // Start opens the voter's Raft state in cfg.DataDir, listens on its
@@ -134,6 +135,9 @@ func Start(cfg Config) (*Cluster, error) {
 	seqCfg := cfg.Sequencer
 	if seqCfg.QueueSize <= 0 {
 		seqCfg.QueueSize = 16384
+	}
+	if seqCfg.QueueBytes <= 0 {
+		seqCfg.QueueBytes = 256 << 20
 	}
 	if seqCfg.MaxBatch <= 0 {
 		seqCfg.MaxBatch = 2048

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
@@ -224,5 +225,41 @@ func TestClusterAdvertisesMemberAddress(t *testing.T) {
 	}
 	if _, err := submit(f, leaseOp("L", "fwd", "tx")); err != nil {
 		t.Fatalf("forwarded write: %v", err)
+	}
+}
+
+// A voter bounds the data its write queue holds (--queue-bytes), as the
+// single primary does: past it, writes get 4007 Overloaded.
+func TestClusterQueueBytes(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	l := tc.leader()
+	for _, v := range tc.running() {
+		if v != l {
+			v.stop()
+		}
+	}
+	wire.WaitFor(t, testnode.WaitLong, "the lone voter to step down", func() bool { return !l.c.IsLeader() })
+	// Restart it with a small queue: its batcher then waits for a leader
+	// (up to the forward timeout) while the queue fills.
+	l.stop()
+	tc.queueBytes = 1000
+	l = tc.start(l.id, l.dir, false)
+	data := strings.Repeat("x", 400)
+	var futures []*sequencer.Future
+	for i := range 6 {
+		futures = append(futures, l.c.Enqueue(leaseOp("L", fmt.Sprintf("q%d", i), data)))
+	}
+	over := 0
+	for _, f := range futures {
+		if _, err := f.Wait(context.Background()); errors.Is(err, sequencer.ErrOverloaded) {
+			over++
+		} else if !errors.Is(err, sequencer.ErrNoQuorum) {
+			t.Fatalf("want Overloaded or NoQuorum, got %v", err)
+		}
+	}
+	// 1000 bytes hold two ops of 400 in the queue, and the batcher holds
+	// at most one more.
+	if over < 3 {
+		t.Fatalf("%d of 6 writes of 400 bytes were refused with a 1000-byte queue, want at least 3", over)
 	}
 }

@@ -29,13 +29,14 @@ type testVoter struct {
 }
 
 type testCluster struct {
-	t       testing.TB
-	lg      testnode.Log
-	members []Member
-	voters  map[string]*testVoter
-	fwd     time.Duration
-	keys    map[string]*ecdsa.PrivateKey // a voter's own key, if not the log's
-	listen  map[string]string            // a voter's listen address, if not its member address
+	t          testing.TB
+	lg         testnode.Log
+	members    []Member
+	voters     map[string]*testVoter
+	fwd        time.Duration
+	keys       map[string]*ecdsa.PrivateKey // a voter's own key, if not the log's
+	listen     map[string]string            // a voter's listen address, if not its member address
+	queueBytes int64                        // --queue-bytes of every voter started from now on
 }
 
 func freeAddr(t testing.TB) string {
@@ -99,7 +100,7 @@ func (tc *testCluster) config(id, dir string, store *sequencer.LevelStore, join 
 		ListenAddr: tc.listen[id],
 		Store:      store,
 		Sequencer: sequencer.Config{
-			Key: key, Domain: tc.lg.Domain, Logger: quiet(), MaxInFlight: 1000,
+			Key: key, Domain: tc.lg.Domain, Logger: quiet(), MaxInFlight: 1000, QueueBytes: tc.queueBytes,
 		},
 		ForwardTimeout:   tc.fwd,
 		HeartbeatTimeout: 300 * time.Millisecond,

@@ -50,12 +50,38 @@ func (c *Cluster) enqueue(p *pendingOp) {
 		p.resolve(sequencer.Result{}, sequencer.ErrClosed)
 		return
 	}
-	select {
-	case c.queue <- p:
-	default:
-		c.metrics.overloaded.Inc()
-		p.resolve(sequencer.Result{}, sequencer.ErrOverloaded)
+	size := int64(len(p.op.Data))
+	if c.reserveBytes(size) {
+		select {
+		case c.queue <- p:
+			return
+		default:
+			c.queuedBytes.Add(-size)
+		}
 	}
+	c.metrics.overloaded.Inc()
+	p.resolve(sequencer.Result{}, sequencer.ErrOverloaded)
+}
+
+// reserveBytes counts size bytes as queued if that keeps the count within
+// --queue-bytes, as the single primary's queue does: with --queue-size it
+// bounds the memory a flood of large writes can pin.
+func (c *Cluster) reserveBytes(size int64) bool {
+	for {
+		q := c.queuedBytes.Load()
+		if size > 0 && q+size > c.cfg.Sequencer.QueueBytes {
+			return false
+		}
+		if c.queuedBytes.CompareAndSwap(q, q+size) {
+			return true
+		}
+	}
+}
+
+// take is the batcher's receipt of a queued op: its bytes leave the queue.
+func (c *Cluster) take(p *pendingOp) *pendingOp {
+	c.queuedBytes.Add(-int64(len(p.op.Data)))
+	return p
 }
 
 func (c *Cluster) batcher() {
@@ -67,7 +93,7 @@ func (c *Cluster) batcher() {
 			return
 		}
 		slots <- struct{}{} // wait for a free slot: meanwhile the queue fills
-		group := []*pendingOp{p}
+		group := []*pendingOp{c.take(p)}
 		bytes := len(p.op.Data)
 	drain:
 		for len(group) < c.cfg.Sequencer.MaxBatch && bytes < maxGroupData {
@@ -76,7 +102,7 @@ func (c *Cluster) batcher() {
 				if !ok {
 					break drain
 				}
-				group = append(group, p)
+				group = append(group, c.take(p))
 				bytes += len(p.op.Data)
 			default:
 				break drain

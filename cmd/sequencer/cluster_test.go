@@ -328,12 +328,12 @@ func (l *clusterLoad) worker(w int) {
 // entries from peers if Raft compacted its log meanwhile). After: every
 // receipt any client got is in every node's log byte for byte, all logs
 // are identical (one hash per seq), no nonce was leased twice at once, and
-// every datadir verifies. SEQUENCER_CLUSTER_KILLS sets the cycles (CI: 4;
-// long mode: 30 or more).
+// every datadir verifies. Cycles go kill, kill, pause, wipe;
+// SEQUENCER_CLUSTER_KILLS sets the leader kills (CI: 2; long mode: 30).
 func TestClusterChaos(t *testing.T) {
 	cycles := 4
 	if v, err := strconv.Atoi(os.Getenv("SEQUENCER_CLUSTER_KILLS")); err == nil && v > 0 {
-		cycles = v
+		cycles = 2 * v
 	}
 	// Small snapshots, so that a wiped voter is sent one and fetches the
 	// entries behind it from peers.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -49,7 +47,7 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+var quiet = testnode.QuietLogger
 
 func newTestCluster(t testing.TB, n int) *testCluster {
 	t.Helper()

@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -20,7 +18,7 @@ import (
 
 const waitLong = testnode.WaitLong // bound of every wait for convergence
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+var quietLogger = testnode.QuietLogger
 
 type nodeOpts struct {
 	peers []peer.AddrInfo
@@ -46,13 +44,9 @@ func addrInfo(t testing.TB, n *p2p.Node) []peer.AddrInfo {
 	return ais
 }
 
-type testPrimary struct {
-	lg    testnode.Log
-	dir   string
-	store *sequencer.LevelStore
-	node  *p2p.Node
-	seq   *sequencer.Sequencer
-}
+// testPrimary is a primary: store, node, sequencer publishing on commit
+// (internal/testnode's harness, with p2p's node).
+type testPrimary = testnode.Primary[*p2p.Node]
 
 type primaryOpts struct {
 	nodeOpts
@@ -63,39 +57,8 @@ type primaryOpts struct {
 
 func startPrimary(t testing.TB, lg testnode.Log, o primaryOpts) *testPrimary {
 	t.Helper()
-	p := &testPrimary{lg: lg, dir: o.dir}
-	if p.dir == "" {
-		p.dir = t.TempDir()
-	}
-	p.store = testnode.OpenStore(t, p.dir)
-	p.node = startNode(t, lg, p.store, o.nodeOpts)
-	t.Cleanup(p.close)
-	if !o.noSeq {
-		p.startSequencer(t, o)
-	}
-	return p
-}
-
-func (p *testPrimary) startSequencer(t testing.TB, o primaryOpts) {
-	t.Helper()
-	cfg := sequencer.Config{Key: p.lg.Key, Domain: p.lg.Domain, Logger: quietLogger(), MaxInFlight: 1000}
-	if !o.noPublish {
-		cfg.OnCommit = p.node.Publish
-	}
-	s, err := sequencer.New(p.store, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.seq = s
-}
-
-// close stops the primary in shutdown order; safe to call twice.
-func (p *testPrimary) close() {
-	if p.seq != nil {
-		p.seq.Close()
-	}
-	p.node.Close()
-	p.store.Close()
+	to := testnode.PrimaryOpts{Dir: o.dir, NoPublish: o.noPublish, NoSeq: o.noSeq}
+	return testnode.StartPrimary(t, lg, to, func(st *sequencer.LevelStore) *p2p.Node { return startNode(t, lg, st, o.nodeOpts) })
 }
 
 // testReplica is a replica: store, mirror, node and a follower goroutine.

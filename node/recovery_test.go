@@ -16,13 +16,13 @@ import (
 // cmd/sequencer does before it starts the sequencer.
 func recoverInto(t testing.TB, p *testPrimary, wait time.Duration) error {
 	t.Helper()
-	m, err := sequencer.NewMirror(p.store, p.lg.Addr, p.lg.Domain, quietLogger(), nil)
+	m, err := sequencer.NewMirror(p.Store, p.Log.Addr, p.Log.Domain, quietLogger(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong+wait)
 	defer cancel()
-	return RecoverPrimary(ctx, p.node, m, wait)
+	return RecoverPrimary(ctx, p.Node, m, wait)
 }
 
 // SPEC §6: a primary whose datadir was wiped starts with --peers holding
@@ -31,12 +31,12 @@ func recoverInto(t testing.TB, p *testPrimary, wait time.Duration) error {
 func TestRecoverPrimaryAfterWipe(t *testing.T) {
 	lg := testnode.NewLog(t)
 	old := startPrimary(t, lg, primaryOpts{})
-	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, old.node)}})
-	n := testnode.Workload{Seq: old.seq, Prefix: "before-wipe"}.Run(t, 1500, 16, nil)
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, old.Node)}})
+	n := testnode.Workload{Seq: old.Seq, Prefix: "before-wipe"}.Run(t, 1500, 16, nil)
 	want := uint64(n)
 	testnode.WaitHead(t, r.store, want, "replica")
-	wantHead := old.store.Head()
-	old.close() // the disk is lost: store, identity key and all
+	wantHead := old.Store.Head()
+	old.Close() // the disk is lost: store, identity key and all
 
 	p := startPrimary(t, lg, primaryOpts{noSeq: true, nodeOpts: nodeOpts{peers: addrInfo(t, r.node)}})
 	start := time.Now()
@@ -44,22 +44,22 @@ func TestRecoverPrimaryAfterWipe(t *testing.T) {
 		t.Fatalf("RecoverPrimary: %v", err)
 	}
 	t.Logf("recovered %d entries in %s", want, time.Since(start).Round(time.Millisecond))
-	if h := p.store.Head(); h != wantHead {
+	if h := p.Store.Head(); h != wantHead {
 		t.Fatalf("recovered head %+v, want %+v", h, wantHead)
 	}
-	testnode.AssertSameLog(t, r.store, p.store)
+	testnode.AssertSameLog(t, r.store, p.Store)
 
-	p.startSequencer(t, primaryOpts{})
-	res, err := p.seq.Submit(context.Background(), testnode.TxOp("first write after recovery"))
+	p.StartSequencer(t)
+	res, err := p.Seq.Submit(context.Background(), testnode.TxOp("first write after recovery"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Entry.Seq != want+1 || res.Entry.PrevHash != wantHead.Hash {
 		t.Fatalf("first write: seq %d prevHash %s, want seq %d after %s", res.Entry.Seq, res.Entry.PrevHash, want+1, wantHead.Hash)
 	}
-	testnode.WritePlain(t, p.seq, "after recovery", 20)
+	testnode.WritePlain(t, p.Seq, "after recovery", 20)
 	testnode.WaitHead(t, r.store, want+21, "replica after recovery")
-	testnode.AssertSameLog(t, p.store, r.store)
+	testnode.AssertSameLog(t, p.Store, r.store)
 	if eqs, _ := r.store.Equivocations(); len(eqs) != 0 || r.mirror.Halted() != nil {
 		t.Fatalf("replica saw equivocation: %d proofs, %v", len(eqs), r.mirror.Halted())
 	}
@@ -102,22 +102,22 @@ func TestRecoverPrimaryUnreachablePeers(t *testing.T) {
 func TestRecoverPrimaryRefusesOnConflict(t *testing.T) {
 	lg := testnode.NewLog(t)
 	old := startPrimary(t, lg, primaryOpts{})
-	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, old.node)}})
-	testnode.WritePlain(t, old.seq, "first life", 30)
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, old.Node)}})
+	testnode.WritePlain(t, old.Seq, "first life", 30)
 	testnode.WaitHead(t, r.store, 30, "replica")
-	old.close()
+	old.Close()
 
 	// Written without asking the peers, then restarted with them.
 	dir := t.TempDir()
 	unsafe := startPrimary(t, lg, primaryOpts{dir: dir, noPublish: true})
-	testnode.WritePlain(t, unsafe.seq, "second life", 3)
-	unsafe.close()
+	testnode.WritePlain(t, unsafe.Seq, "second life", 3)
+	unsafe.Close()
 	p := startPrimary(t, lg, primaryOpts{dir: dir, noSeq: true, nodeOpts: nodeOpts{peers: addrInfo(t, r.node)}})
 	err := recoverInto(t, p, 10*time.Second)
 	if !errors.Is(err, sequencer.ErrEquivocation) {
 		t.Fatalf("RecoverPrimary: %v, want ErrEquivocation", err)
 	}
-	if h := p.store.Head(); h.Seq != 3 {
+	if h := p.Store.Head(); h.Seq != 3 {
 		t.Fatalf("head %d after a refused recovery, want 3", h.Seq)
 	}
 }
@@ -132,7 +132,7 @@ func TestGuardPrimary(t *testing.T) {
 	guard := func(t *testing.T, p *testPrimary) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { defer close(done); GuardPrimary(ctx, p.node, p.seq) }()
+		go func() { defer close(done); GuardPrimary(ctx, p.Node, p.Seq) }()
 		t.Cleanup(func() {
 			cancel()
 			select {
@@ -144,22 +144,22 @@ func TestGuardPrimary(t *testing.T) {
 	}
 	healthy := startPrimary(t, lg, primaryOpts{})
 	guard(t, healthy)
-	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, healthy.node)}})
-	testnode.WritePlain(t, healthy.seq, "healthy", 50)
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, healthy.Node)}})
+	testnode.WritePlain(t, healthy.Seq, "healthy", 50)
 	testnode.WaitHead(t, r.store, 50, "replica")
 
 	t.Run("peer ahead", func(t *testing.T) {
 		// Same key, empty datadir, started without recovery.
 		wiped := startPrimary(t, lg, primaryOpts{nodeOpts: nodeOpts{peers: addrInfo(t, r.node)}})
 		guard(t, wiped)
-		waitFor(t, waitLong, "the wiped primary to halt", func() bool { return wiped.seq.Halted() != nil })
-		if err := wiped.seq.Halted(); !errors.Is(err, sequencer.ErrHalted) || !strings.Contains(err.Error(), "beyond our head") {
+		waitFor(t, waitLong, "the wiped primary to halt", func() bool { return wiped.Seq.Halted() != nil })
+		if err := wiped.Seq.Halted(); !errors.Is(err, sequencer.ErrHalted) || !strings.Contains(err.Error(), "beyond our head") {
 			t.Fatalf("halted with %v", err)
 		}
-		if _, err := wiped.seq.Submit(context.Background(), testnode.TxOp("must not be signed")); !errors.Is(err, sequencer.ErrHalted) {
+		if _, err := wiped.Seq.Submit(context.Background(), testnode.TxOp("must not be signed")); !errors.Is(err, sequencer.ErrHalted) {
 			t.Fatalf("write after halt: %v, want ErrHalted", err)
 		}
-		if h := wiped.store.Head(); h.Seq != 0 {
+		if h := wiped.Store.Head(); h.Seq != 0 {
 			t.Fatalf("the halted primary wrote %d entries", h.Seq)
 		}
 	})
@@ -172,25 +172,25 @@ func TestGuardPrimary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		es, _ := healthy.store.Range(1, 50)
+		es, _ := healthy.Store.Range(1, 50)
 		if _, err := m.Apply(es); err != nil {
 			t.Fatal(err)
 		}
 		server := startNode(t, lg, frozen, nodeOpts{})
 		t.Cleanup(server.Close)
 		diverged := startPrimary(t, lg, primaryOpts{noPublish: true})
-		testnode.WritePlain(t, diverged.seq, "diverged", 60)
-		if err := diverged.node.Host().Connect(context.Background(), peer.AddrInfo{ID: server.ID(), Addrs: server.Host().Addrs()}); err != nil {
+		testnode.WritePlain(t, diverged.Seq, "diverged", 60)
+		if err := diverged.Node.Host().Connect(context.Background(), peer.AddrInfo{ID: server.ID(), Addrs: server.Host().Addrs()}); err != nil {
 			t.Fatal(err)
 		}
 		guard(t, diverged)
-		waitFor(t, waitLong, "the diverged primary to halt", func() bool { return diverged.seq.Halted() != nil })
-		if err := diverged.seq.Halted(); !errors.Is(err, sequencer.ErrHalted) || !strings.Contains(err.Error(), "equivocation") {
+		waitFor(t, waitLong, "the diverged primary to halt", func() bool { return diverged.Seq.Halted() != nil })
+		if err := diverged.Seq.Halted(); !errors.Is(err, sequencer.ErrHalted) || !strings.Contains(err.Error(), "equivocation") {
 			t.Fatalf("halted with %v", err)
 		}
 	})
-	if err := healthy.seq.Halted(); err != nil {
+	if err := healthy.Seq.Halted(); err != nil {
 		t.Fatalf("the healthy primary halted: %v", err)
 	}
-	testnode.WritePlain(t, healthy.seq, "still writing", 1)
+	testnode.WritePlain(t, healthy.Seq, "still writing", 1)
 }

@@ -119,22 +119,22 @@ func TestEquivocationWipedPrimary(t *testing.T) {
 	lg := testnode.NewLog(t)
 	a := startPrimary(t, lg, primaryOpts{})
 	rec := &recordingHandler{}
-	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, a.node)}, mirrorLog: slog.New(rec)})
-	testnode.WritePlain(t, a.seq, "first life", 20)
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, a.Node)}, mirrorLog: slog.New(rec)})
+	testnode.WritePlain(t, a.Seq, "first life", 20)
 	testnode.WaitHead(t, r.store, 20, "replica")
 
 	// The wiped primary: same key, empty store, a new p2p identity.
 	b := startPrimary(t, lg, primaryOpts{nodeOpts: nodeOpts{peers: addrInfo(t, r.node)}})
-	waitConnected(t, b.node, r.node)
-	testnode.WritePlain(t, b.seq, "second life", 5)
+	waitConnected(t, b.Node, r.node)
+	testnode.WritePlain(t, b.Seq, "second life", 5)
 
 	p := waitProof(t, r)
 	checkProof(t, lg, p)
-	ours, err := a.store.Entry(p.A.Seq)
+	ours, err := a.Store.Entry(p.A.Seq)
 	if err != nil {
 		t.Fatal(err)
 	}
-	theirs, err := b.store.Entry(p.A.Seq)
+	theirs, err := b.Store.Entry(p.A.Seq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestEquivocationWipedPrimary(t *testing.T) {
 	if !rec.logged("EQUIVOCATION") {
 		t.Error("the equivocation was not logged at error level")
 	}
-	testnode.AssertSameLog(t, a.store, r.store)
+	testnode.AssertSameLog(t, a.Store, r.store)
 	t.Logf("proof at seq %d", p.A.Seq)
 }
 
@@ -156,27 +156,27 @@ func TestEquivocationFork(t *testing.T) {
 	lg := testnode.NewLog(t)
 	clock := func() time.Time { return time.UnixMilli(1_700_000_000_000) }
 	a := startPrimary(t, lg, primaryOpts{now: clock})
-	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, a.node)}})
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, a.Node)}})
 	b := startPrimary(t, lg, primaryOpts{now: clock, noPublish: true}) // no peers yet
 	// Deterministic clock and signatures: the same writes give the same
 	// entries, so both logs share entries 1..9.
 	const n = 10
-	testnode.WritePlain(t, a.seq, "shared", n-1)
-	testnode.WritePlain(t, b.seq, "shared", n-1)
-	if a.store.Head() != b.store.Head() {
-		t.Fatalf("shared prefix differs: %+v vs %+v", a.store.Head(), b.store.Head())
+	testnode.WritePlain(t, a.Seq, "shared", n-1)
+	testnode.WritePlain(t, b.Seq, "shared", n-1)
+	if a.Store.Head() != b.Store.Head() {
+		t.Fatalf("shared prefix differs: %+v vs %+v", a.Store.Head(), b.Store.Head())
 	}
-	testnode.WritePlain(t, a.seq, "branch a", 1)
-	testnode.WritePlain(t, b.seq, "branch b", 2)
+	testnode.WritePlain(t, a.Seq, "branch a", 1)
+	testnode.WritePlain(t, b.Seq, "branch b", 2)
 	testnode.WaitHead(t, r.store, n, "replica")
 	x, _ := r.store.Entry(n)
-	bNext, _ := b.store.Entry(n + 1)
+	bNext, _ := b.Store.Entry(n + 1)
 	if bNext.PrevHash == x.Hash {
 		t.Fatal("test setup: the branches do not fork")
 	}
 
 	// Now the replica learns of b's log, by sync (b does not publish).
-	if err := r.node.host.Connect(context.Background(), addrInfo(t, b.node)[0]); err != nil {
+	if err := r.node.host.Connect(context.Background(), addrInfo(t, b.Node)[0]); err != nil {
 		t.Fatal(err)
 	}
 	p := waitProof(t, r)
@@ -184,14 +184,14 @@ func TestEquivocationFork(t *testing.T) {
 	if p.A.Seq != n {
 		t.Fatalf("proof at seq %d, want %d", p.A.Seq, n)
 	}
-	bx, _ := b.store.Entry(n)
+	bx, _ := b.Store.Entry(n)
 	if p.A.Hash != x.Hash || p.B.Hash != bx.Hash {
 		t.Fatalf("proof holds %s and %s, want ours %s and the fork's %s", p.A.Hash, p.B.Hash, x.Hash, bx.Hash)
 	}
 	if h := r.store.Head(); h.Seq != n || h.Hash != x.Hash {
 		t.Fatalf("replica head moved to %d", h.Seq)
 	}
-	testnode.AssertSameLog(t, a.store, r.store)
+	testnode.AssertSameLog(t, a.Store, r.store)
 }
 
 // A sync peer whose log does not chain (its entry at our head is ours,
@@ -257,27 +257,27 @@ func TestEquivocationSharedIdentity(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dirB, identityFile), id, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, a.node)}})
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, a.Node)}})
 	const shared = 50
-	testnode.WritePlain(t, a.seq, "shared", shared)
+	testnode.WritePlain(t, a.Seq, "shared", shared)
 	testnode.WaitHead(t, r.store, shared, "replica")
 
 	// The copy: same identity, same key, the same first 50 entries; it
 	// dials the replica, which now holds two connections to one peer id.
 	// It does not publish: the replica learns its entries by sync only.
 	b := startPrimary(t, lg, primaryOpts{now: clock, noPublish: true, nodeOpts: nodeOpts{dataDir: dirB, peers: addrInfo(t, r.node)}})
-	if b.node.ID() != a.node.ID() {
+	if b.Node.ID() != a.Node.ID() {
 		t.Fatal("test setup: the copies have different peer ids")
 	}
-	testnode.WritePlain(t, b.seq, "shared", shared)
-	if a.store.Head() != b.store.Head() {
+	testnode.WritePlain(t, b.Seq, "shared", shared)
+	if a.Store.Head() != b.Store.Head() {
 		t.Fatal("test setup: the shared prefix differs")
 	}
 	waitFor(t, waitLong, "the replica to hold two connections to the shared peer id", func() bool {
-		return len(r.node.host.Network().ConnsToPeer(a.node.ID())) >= 2
+		return len(r.node.host.Network().ConnsToPeer(a.Node.ID())) >= 2
 	})
-	testnode.WritePlain(t, a.seq, "branch a", 5)
-	testnode.WritePlain(t, b.seq, "branch b", 5)
+	testnode.WritePlain(t, a.Seq, "branch a", 5)
+	testnode.WritePlain(t, b.Seq, "branch b", 5)
 
 	p := waitProof(t, r)
 	checkProof(t, lg, p)

@@ -116,8 +116,8 @@ func TestGossipFlood(t *testing.T) {
 	p := startPrimary(t, lg, primaryOpts{})
 	mark := []byte{msgEntries, 0xf1, 0x00, 0xd0}
 	tr := &floodTracer{isFlood: func(b []byte) bool { return bytes.HasPrefix(b, mark) }}
-	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node), pubsubOpts: []pubsub.Option{pubsub.WithRawTracer(tr)}}})
-	testnode.WritePlain(t, p.seq, "before", 20)
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.Node), pubsubOpts: []pubsub.Option{pubsub.WithRawTracer(tr)}}})
+	testnode.WritePlain(t, p.Seq, "before", 20)
 	testnode.WaitHead(t, r.store, 20, "replica")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLong)
@@ -127,7 +127,7 @@ func TestGossipFlood(t *testing.T) {
 
 	rejectedBefore := counter(t, r.node.m.rejected)
 	gossipBefore := counter(t, r.node.m.received)
-	honest := submitPaced(ctx, p.seq, "during", 50)
+	honest := submitPaced(ctx, p.Seq, "during", 50)
 	const flood = 3000
 	start := time.Now()
 	for i := range flood {
@@ -161,12 +161,12 @@ func TestGossipFlood(t *testing.T) {
 	if counter(t, r.node.m.received) == gossipBefore {
 		t.Error("no gossip from the primary applied during the flood")
 	}
-	if s := r.node.Score(p.node.ID()); s < 0 {
+	if s := r.node.Score(p.Node.ID()); s < 0 {
 		t.Errorf("the honest primary's score went to %v", s)
 	}
-	testnode.WritePlain(t, p.seq, "after", 10)
+	testnode.WritePlain(t, p.Seq, "after", 10)
 	testnode.WaitHead(t, r.store, 80, "replica after the flood")
-	testnode.AssertSameLog(t, p.store, r.store)
+	testnode.AssertSameLog(t, p.Store, r.store)
 }
 
 // A rogue replays, as fast as it can, batches the replica already holds
@@ -184,8 +184,8 @@ func TestGossipReplayFlood(t *testing.T) {
 		m := replaySet.Load()
 		return m != nil && (*m)[string(b)]
 	}}
-	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node), pubsubOpts: []pubsub.Option{pubsub.WithRawTracer(tr)}}})
-	testnode.WritePlain(t, p.seq, "held", held)
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.Node), pubsubOpts: []pubsub.Option{pubsub.WithRawTracer(tr)}}})
+	testnode.WritePlain(t, p.Seq, "held", held)
 	testnode.WaitHead(t, r.store, uint64(held), "replica")
 	es, err := r.store.Range(1, held)
 	if err != nil {
@@ -241,7 +241,7 @@ func TestGossipReplayFlood(t *testing.T) {
 		t.Fatalf("replica head moved to %d", h.Seq)
 	}
 	// The primary's gossip still gets through, and the logs agree.
-	testnode.WritePlain(t, p.seq, "after", 10)
+	testnode.WritePlain(t, p.Seq, "after", 10)
 	testnode.WaitHead(t, r.store, uint64(held+10), "replica after the replays")
-	testnode.AssertSameLog(t, p.store, r.store)
+	testnode.AssertSameLog(t, p.Store, r.store)
 }

@@ -134,8 +134,8 @@ func FuzzGossipFrames(f *testing.F) {
 func TestOversizedGossipPenalized(t *testing.T) {
 	lg := testnode.NewLog(t)
 	p := startPrimary(t, lg, primaryOpts{})
-	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node)}})
-	testnode.WritePlain(t, p.seq, "before", 10)
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.Node)}})
+	testnode.WritePlain(t, p.Seq, "before", 10)
 	testnode.WaitHead(t, r.store, 10, "replica")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLong)
 	defer cancel()
@@ -164,15 +164,15 @@ func TestOversizedGossipPenalized(t *testing.T) {
 		return r.node.Score(rg.host.ID()) < -100
 	})
 	t.Logf("rogue score %.0f after %v refused frames", r.node.Score(rg.host.ID()), counter(t, r.node.m.refusedFrames))
-	if got := r.node.penalties.score(p.node.ID()); got != 0 || r.node.Score(p.node.ID()) < 0 {
-		t.Errorf("the honest primary was charged: %v, score %v", got, r.node.Score(p.node.ID()))
+	if got := r.node.penalties.score(p.Node.ID()); got != 0 || r.node.Score(p.Node.ID()) < 0 {
+		t.Errorf("the honest primary was charged: %v, score %v", got, r.node.Score(p.Node.ID()))
 	}
 	if d := counter(t, r.node.m.rejected); d != 0 {
 		t.Errorf("%v messages reached the validator; oversized ones never should", d)
 	}
-	testnode.WritePlain(t, p.seq, "after", 10)
+	testnode.WritePlain(t, p.Seq, "after", 10)
 	testnode.WaitHead(t, r.store, 20, "replica after the oversized messages")
-	testnode.AssertSameLog(t, p.store, r.store)
+	testnode.AssertSameLog(t, p.Store, r.store)
 }
 
 // Charges decay like the invalid-message counter, and are scored the

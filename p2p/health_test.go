@@ -24,13 +24,13 @@ func TestReplicaCutOff(t *testing.T) {
 	t.Parallel()
 	lg := testnode.NewLog(t)
 	a := startPrimary(t, lg, primaryOpts{})
-	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, a.node)}, maxLag: time.Second})
-	testnode.WritePlain(t, a.seq, "before", 5)
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, a.Node)}, maxLag: time.Second})
+	testnode.WritePlain(t, a.Seq, "before", 5)
 	testnode.WaitHead(t, r.store, 5, "replica")
 	if err := r.health(); err != nil {
 		t.Fatalf("a replica that follows: %v", err)
 	}
-	a.close()
+	a.Close()
 	var err error
 	waitFor(t, waitLong, "the cut-off replica to say it does not follow", func() bool {
 		err = r.health()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -28,7 +27,7 @@ import (
 
 const waitLong = testnode.WaitLong // bound of every wait for convergence
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+var quietLogger = testnode.QuietLogger
 
 type nodeOpts struct {
 	peers           []peer.AddrInfo
@@ -73,14 +72,9 @@ func addrInfo(t testing.TB, n *Node) []peer.AddrInfo {
 	return ais
 }
 
-// testPrimary is a primary: store, node, sequencer publishing on commit.
-type testPrimary struct {
-	lg    testnode.Log
-	dir   string
-	store *sequencer.LevelStore
-	node  *Node
-	seq   *sequencer.Sequencer
-}
+// testPrimary is a primary: store, node, sequencer publishing on commit
+// (internal/testnode's harness, with this package's libp2p node).
+type testPrimary = testnode.Primary[*Node]
 
 type primaryOpts struct {
 	nodeOpts
@@ -92,40 +86,8 @@ type primaryOpts struct {
 
 func startPrimary(t testing.TB, lg testnode.Log, o primaryOpts) *testPrimary {
 	t.Helper()
-	p := &testPrimary{lg: lg, dir: o.dir}
-	if p.dir == "" {
-		p.dir = t.TempDir()
-	}
-	p.store = testnode.OpenStore(t, p.dir)
-	p.node = startNode(t, lg, p.store, o.nodeOpts)
-	t.Cleanup(p.close)
-	if !o.noSeq {
-		p.startSequencer(t, o)
-	}
-	return p
-}
-
-func (p *testPrimary) startSequencer(t testing.TB, o primaryOpts) {
-	t.Helper()
-	cfg := sequencer.Config{Key: p.lg.Key, Domain: p.lg.Domain, Logger: quietLogger(), Now: o.now,
-		MaxDataBytes: o.maxDataBytes, MaxInFlight: 1000}
-	if !o.noPublish {
-		cfg.OnCommit = p.node.Publish
-	}
-	s, err := sequencer.New(p.store, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.seq = s
-}
-
-// close stops the primary in shutdown order; safe to call twice.
-func (p *testPrimary) close() {
-	if p.seq != nil {
-		p.seq.Close()
-	}
-	p.node.Close()
-	p.store.Close()
+	to := testnode.PrimaryOpts{Dir: o.dir, Now: o.now, MaxDataBytes: o.maxDataBytes, NoPublish: o.noPublish, NoSeq: o.noSeq}
+	return testnode.StartPrimary(t, lg, to, func(st *sequencer.LevelStore) *Node { return startNode(t, lg, st, o.nodeOpts) })
 }
 
 // testReplica is a replica: store, mirror, node and a follower goroutine.

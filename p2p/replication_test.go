@@ -36,28 +36,28 @@ func TestGossipReplication(t *testing.T) {
 func gossipReplicationRun(t *testing.T) (received1, received2 float64) {
 	lg := testnode.NewLog(t)
 	p := startPrimary(t, lg, primaryOpts{})
-	r1 := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node)}})
+	r1 := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.Node)}})
 	r2 := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, r1.node)}})
-	waitConnected(t, r1.node, p.node)
+	waitConnected(t, r1.node, p.Node)
 	waitConnected(t, r2.node, r1.node)
-	waitTopicPeers(t, r1.node, p.node)
+	waitTopicPeers(t, r1.node, p.Node)
 	waitTopicPeers(t, r2.node, r1.node)
 
-	n := testnode.Workload{Seq: p.seq, Prefix: "g"}.Run(t, 2000, 16, nil)
-	head := p.store.Head()
+	n := testnode.Workload{Seq: p.Seq, Prefix: "g"}.Run(t, 2000, 16, nil)
+	head := p.Store.Head()
 	if head.Seq != uint64(n) || n < 1900 {
 		t.Fatalf("primary head %d after %d writes", head.Seq, n)
 	}
-	lineages, _ := p.store.LineageCount()
+	lineages, _ := p.Store.LineageCount()
 	if lineages != 16 {
 		t.Fatalf("%d lineages, want 16", lineages)
 	}
 	testnode.WaitHead(t, r1.store, head.Seq, "replica 1")
 	testnode.WaitHead(t, r2.store, head.Seq, "replica 2")
-	testnode.AssertSameLog(t, p.store, r1.store)
-	testnode.AssertSameLog(t, p.store, r2.store)
+	testnode.AssertSameLog(t, p.Store, r1.store)
+	testnode.AssertSameLog(t, p.Store, r2.store)
 
-	if r2.node.host.Network().Connectedness(p.node.ID()) == network.Connected {
+	if r2.node.host.Network().Connectedness(p.Node.ID()) == network.Connected {
 		t.Error("replica 2 connected to the primary: the relay through replica 1 was not tested")
 	}
 	for i, r := range []*testReplica{r1, r2} {
@@ -66,9 +66,9 @@ func gossipReplicationRun(t *testing.T) (received1, received2 float64) {
 		}
 	}
 	waitFor(t, waitLong, "the primary to publish every entry", func() bool {
-		return counter(t, p.node.m.published) >= float64(head.Seq)
+		return counter(t, p.Node.m.published) >= float64(head.Seq)
 	})
-	if got := counter(t, p.node.m.published); got != float64(head.Seq) {
+	if got := counter(t, p.Node.m.published); got != float64(head.Seq) {
 		t.Errorf("primary published %v entries, want %d", got, head.Seq)
 	}
 	received1, received2 = counter(t, r1.node.m.received), counter(t, r2.node.m.received)
@@ -83,8 +83,8 @@ func TestCatchUpLateJoiner(t *testing.T) {
 	t.Parallel()
 	lg := testnode.NewLog(t)
 	p := startPrimary(t, lg, primaryOpts{})
-	n := testnode.Workload{Seq: p.seq, Prefix: "late"}.Run(t, 5000, 32, nil)
-	head := p.store.Head()
+	n := testnode.Workload{Seq: p.Seq, Prefix: "late"}.Run(t, 5000, 32, nil)
+	head := p.Store.Head()
 	if head.Seq != uint64(n) || n < 4900 {
 		t.Fatalf("primary head %d after %d writes", head.Seq, n)
 	}
@@ -92,17 +92,17 @@ func TestCatchUpLateJoiner(t *testing.T) {
 	// to new peers; past that, nothing old can arrive by gossip.
 	time.Sleep(3500 * time.Millisecond)
 	start := time.Now()
-	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node)}})
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.Node)}})
 	testnode.WaitHead(t, r.store, head.Seq, "late replica")
 	t.Logf("caught up %d entries in %s", head.Seq, time.Since(start).Round(time.Millisecond))
-	testnode.AssertSameLog(t, p.store, r.store)
+	testnode.AssertSameLog(t, p.Store, r.store)
 	if got := counter(t, r.node.m.received); got != 0 {
 		t.Errorf("late replica received %v entries by gossip; want 0 (the primary wrote nothing after it joined)", got)
 	}
 	if got := counter(t, r.node.m.syncFetched); got < float64(head.Seq) {
 		t.Errorf("late replica fetched %v entries by sync, want at least %d", got, head.Seq)
 	}
-	if got := counter(t, p.node.m.syncServed); got < float64(head.Seq) {
+	if got := counter(t, p.Node.m.syncServed); got < float64(head.Seq) {
 		t.Errorf("primary served %v entries by sync, want at least %d", got, head.Seq)
 	}
 }
@@ -113,22 +113,22 @@ func TestCatchUpLateJoiner(t *testing.T) {
 func TestCatchUpLossyGossip(t *testing.T) {
 	lg := testnode.NewLog(t)
 	p := startPrimary(t, lg, primaryOpts{})
-	deaf := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node), dropRate: 1}})
-	lossy := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node), dropRate: 0.5}})
-	waitConnected(t, deaf.node, p.node)
-	waitConnected(t, lossy.node, p.node)
+	deaf := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.Node), dropRate: 1}})
+	lossy := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.Node), dropRate: 0.5}})
+	waitConnected(t, deaf.node, p.Node)
+	waitConnected(t, lossy.node, p.Node)
 
 	stop := make(chan struct{})
 	time.AfterFunc(2*time.Second, func() { close(stop) })
-	n := testnode.Workload{Seq: p.seq, Prefix: "lossy"}.Run(t, 1_000_000, 8, stop)
-	head := p.store.Head()
+	n := testnode.Workload{Seq: p.Seq, Prefix: "lossy"}.Run(t, 1_000_000, 8, stop)
+	head := p.Store.Head()
 	if head.Seq != uint64(n) || n < 100 {
 		t.Fatalf("primary head %d after %d writes", head.Seq, n)
 	}
 	testnode.WaitHead(t, deaf.store, head.Seq, "replica dropping all gossip")
 	testnode.WaitHead(t, lossy.store, head.Seq, "replica dropping half the gossip")
-	testnode.AssertSameLog(t, p.store, deaf.store)
-	testnode.AssertSameLog(t, p.store, lossy.store)
+	testnode.AssertSameLog(t, p.Store, deaf.store)
+	testnode.AssertSameLog(t, p.Store, lossy.store)
 	if got := counter(t, deaf.node.m.received); got != 0 {
 		t.Errorf("replica with DropRate 1 passed %v gossip entries on", got)
 	}
@@ -146,15 +146,15 @@ func TestCatchUpLossyGossip(t *testing.T) {
 func TestFollowerRestart(t *testing.T) {
 	lg := testnode.NewLog(t)
 	p := startPrimary(t, lg, primaryOpts{})
-	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node)}})
-	testnode.WritePlain(t, p.seq, "before", 100)
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.Node)}})
+	testnode.WritePlain(t, p.Seq, "before", 100)
 	testnode.WaitHead(t, r.store, 100, "replica")
 
 	r.stopFollower(t)
-	n := testnode.Workload{Seq: p.seq, Prefix: "while-stopped"}.Run(t, 400, 8, nil)
+	n := testnode.Workload{Seq: p.Seq, Prefix: "while-stopped"}.Run(t, 400, 8, nil)
 	want := uint64(100 + n)
-	if p.store.Head().Seq != want {
-		t.Fatalf("primary head %d, want %d", p.store.Head().Seq, want)
+	if p.Store.Head().Seq != want {
+		t.Fatalf("primary head %d, want %d", p.Store.Head().Seq, want)
 	}
 	time.Sleep(300 * time.Millisecond) // let gossip arrive: nothing may apply it
 	if h := r.store.Head().Seq; h != 100 {
@@ -167,7 +167,7 @@ func TestFollowerRestart(t *testing.T) {
 	r.mirror = m
 	r.startFollower()
 	testnode.WaitHead(t, r.store, want, "restarted replica")
-	testnode.WritePlain(t, p.seq, "after", 50)
+	testnode.WritePlain(t, p.Seq, "after", 50)
 	testnode.WaitHead(t, r.store, want+50, "restarted replica")
-	testnode.AssertSameLog(t, p.store, r.store)
+	testnode.AssertSameLog(t, p.Store, r.store)
 }

@@ -239,8 +239,8 @@ func newRogue(t testing.TB, topic string, opts ...pubsub.Option) *rogue {
 func TestRoguePeer(t *testing.T) {
 	lg := testnode.NewLog(t)
 	p := startPrimary(t, lg, primaryOpts{})
-	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node)}})
-	testnode.WritePlain(t, p.seq, "honest", 30)
+	r := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.Node)}})
+	testnode.WritePlain(t, p.Seq, "honest", 30)
 	testnode.WaitHead(t, r.store, 30, "replica")
 	held, err := r.store.Range(1, 30)
 	if err != nil {
@@ -284,7 +284,7 @@ func TestRoguePeer(t *testing.T) {
 		t.Errorf("sequencer_gossip_rejected_total rose by %v, want at least 2", d)
 	}
 	t.Logf("rogue score %.1f, rejected %v", r.node.Score(rg.host.ID()), counter(t, r.node.m.rejected)-rejectedBefore)
-	if s := r.node.Score(p.node.ID()); s < 0 {
+	if s := r.node.Score(p.Node.ID()); s < 0 {
 		t.Errorf("the honest primary's score went to %v", s)
 	}
 
@@ -298,9 +298,9 @@ func TestRoguePeer(t *testing.T) {
 	if _, err := sequencer.Verify(r.store); err != nil {
 		t.Fatal(err)
 	}
-	testnode.WritePlain(t, p.seq, "after", 10)
+	testnode.WritePlain(t, p.Seq, "after", 10)
 	testnode.WaitHead(t, r.store, 40, "replica after the attack")
-	testnode.AssertSameLog(t, p.store, r.store)
+	testnode.AssertSameLog(t, p.Store, r.store)
 }
 
 func boolInt(b bool) int {

@@ -47,8 +47,8 @@ func TestBitRotRepaired(t *testing.T) {
 	lg := testnode.NewLog(t)
 	a := startPrimary(t, lg, primaryOpts{})
 	const n = 400
-	testnode.WritePlain(t, a.seq, "entry with some bytes of data to fill table blocks", n)
-	es, err := a.store.Range(1, n)
+	testnode.WritePlain(t, a.Seq, "entry with some bytes of data to fill table blocks", n)
+	es, err := a.Store.Range(1, n)
 	if err != nil || len(es) != n {
 		t.Fatal(len(es), err)
 	}
@@ -83,7 +83,7 @@ func TestBitRotRepaired(t *testing.T) {
 	t.Logf("health: %v", herr)
 
 	// A peer: the range is fetched again, checked and rewritten.
-	if err := r.node.host.Connect(context.Background(), addrInfo(t, a.node)[0]); err != nil {
+	if err := r.node.host.Connect(context.Background(), addrInfo(t, a.Node)[0]); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, waitLong, "the damaged range to read again", func() bool {
@@ -93,5 +93,5 @@ func TestBitRotRepaired(t *testing.T) {
 	if err := r.health(); err != nil {
 		t.Errorf("repaired replica still unhealthy: %v", err)
 	}
-	testnode.AssertSameLog(t, a.store, r.store)
+	testnode.AssertSameLog(t, a.Store, r.store)
 }

@@ -47,11 +47,11 @@ func TestFollowerShutdownLeavesNoGoroutine(t *testing.T) {
 	}
 
 	p := startPrimary(t, lg, primaryOpts{})
-	live := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node), dropRate: 0.3}})
-	n := testnode.Workload{Seq: p.seq, Prefix: "shutdown"}.Run(t, 3000, 8, nil)
+	live := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.Node), dropRate: 0.3}})
+	n := testnode.Workload{Seq: p.Seq, Prefix: "shutdown"}.Run(t, 3000, 8, nil)
 	testnode.WaitHead(t, live.store, uint64(n), "replica")
 	// A late replica, stopped while it catches up by sync.
-	late := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.node)}})
+	late := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.Node)}})
 	waitFor(t, waitLong, "the late replica to start catching up", func() bool { return late.store.Head().Seq > 0 })
 	for _, r := range []*testReplica{live, late} {
 		r.stopFollower(t)
@@ -61,7 +61,7 @@ func TestFollowerShutdownLeavesNoGoroutine(t *testing.T) {
 	}
 	live.close()
 	late.close()
-	p.close()
+	p.Close()
 	if !settle(before) {
 		t.Fatalf("%d goroutines after shutdown, %d before:\n%s", runtime.NumGoroutine(), before, goroutines())
 	}

@@ -40,6 +40,9 @@ type node struct {
 	ready   time.Time // when /healthz first answered 200
 	exited  chan struct{}
 	waitErr error // valid after exited is closed
+
+	full []string // its command line, to start it again (failover)
+	env  []string
 }
 
 func (n *node) url() string { return "http://" + n.rpcAddr + "/" }
@@ -172,6 +175,18 @@ func (c *cluster) start(ctx context.Context, name, role string, args []string, e
 var errPortTaken = errors.New("address already in use")
 
 func (c *cluster) startOnce(ctx context.Context, name, role string, args []string, env []string) (*node, error) {
+	n, err := c.spawn(name, role, args, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.waitHealthy(ctx, 30*time.Second); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+// spawn starts a node on fresh ports without waiting for it.
+func (c *cluster) spawn(name, role string, args []string, env []string) (*node, error) {
 	rpcPort, err := freePort()
 	if err != nil {
 		return nil, err
@@ -184,37 +199,54 @@ func (c *cluster) startOnce(ctx context.Context, name, role string, args []strin
 		name: name, role: role, dir: filepath.Join(c.tmp, name),
 		rpcAddr: fmt.Sprintf("127.0.0.1:%d", rpcPort),
 		p2pAddr: fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2pPort),
-		exited:  make(chan struct{}),
 	}
 	if err := os.MkdirAll(n.dir, 0o700); err != nil {
 		return nil, err
 	}
-	if n.logFile, err = os.Create(filepath.Join(n.dir, "node.log")); err != nil {
+	mode := role
+	if role == "voter" {
+		mode = "primary"
+	}
+	n.full = append([]string{"--mode", mode, "--datadir", filepath.Join(n.dir, "data"),
+		"--rpc-addr", n.rpcAddr, "--p2p-addr", n.p2pAddr}, args...)
+	n.env = env
+	if err := c.exec(n); err != nil {
 		return nil, err
 	}
-	full := append([]string{"--mode", role, "--datadir", filepath.Join(n.dir, "data"),
-		"--rpc-addr", n.rpcAddr, "--p2p-addr", n.p2pAddr}, args...)
-	n.cmd = exec.Command(c.bin, full...)
-	n.cmd.Env = env
+	c.nodes = append(c.nodes, n)
+	return n, nil
+}
+
+// exec runs n's command line (again, after a kill: same datadir, same
+// ports), its output appended to its log.
+func (c *cluster) exec(n *node) error {
+	f, err := os.OpenFile(filepath.Join(n.dir, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if n.logFile != nil {
+		n.logFile.Close()
+	}
+	n.logFile = f
+	n.exited = make(chan struct{})
+	n.cmd = exec.Command(c.bin, n.full...)
+	n.cmd.Env = n.env
 	n.cmd.Stdout, n.cmd.Stderr = n.logFile, n.logFile
 	// Own process group: a Ctrl-C reaches only the harness, which then stops
 	// the nodes in order. Pdeathsig: if the harness dies, so do they.
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	fmt.Fprintf(c.out, "starting %s: %s %s\n", name, c.bin, strings.Join(full, " "))
+	fmt.Fprintf(c.out, "starting %s: %s %s\n", n.name, c.bin, strings.Join(n.full, " "))
 	n.started = time.Now()
 	if err := n.cmd.Start(); err != nil {
 		n.logFile.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
+		return fmt.Errorf("start %s: %w", n.name, err)
 	}
-	c.nodes = append(c.nodes, n)
+	cmd, exited := n.cmd, n.exited
 	go func() {
-		n.waitErr = n.cmd.Wait()
-		close(n.exited)
+		n.waitErr = cmd.Wait()
+		close(exited)
 	}()
-	if err := n.waitHealthy(ctx, 30*time.Second); err != nil {
-		return n, err
-	}
-	return n, nil
+	return nil
 }
 
 // waitHealthy polls /healthz until it answers 200.

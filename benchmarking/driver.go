@@ -78,9 +78,10 @@ type driver struct {
 }
 
 // newClients makes one client per connection, all over one shared HTTP
-// transport with an idle connection kept for each of them. They never
-// retry (every answer is counted) and sign with key when it is set.
-func newClients(ctx context.Context, url string, n int, domain sequencer.Domain, key *ecdsa.PrivateKey) ([]*client.Client, *http.Transport, error) {
+// transport with an idle connection kept for each of them, spread over
+// urls in turn. They never retry (every answer is counted) and sign with
+// key when it is set.
+func newClients(ctx context.Context, urls []string, n int, domain sequencer.Domain, key *ecdsa.PrivateKey) ([]*client.Client, *http.Transport, error) {
 	tr := &http.Transport{
 		MaxIdleConns:        2 * n,
 		MaxIdleConnsPerHost: 2 * n,
@@ -92,7 +93,8 @@ func newClients(ctx context.Context, url string, n int, domain sequencer.Domain,
 		opts = append(opts, client.WithKey(key))
 	}
 	var out []*client.Client
-	for range n {
+	for i := range n {
+		url := urls[i%len(urls)]
 		c, err := client.Dial(ctx, url, opts...)
 		if err != nil {
 			for _, c := range out {
@@ -162,7 +164,14 @@ func (d *driver) closedWorker(ctx context.Context, c *client.Client, g *gen) {
 		if len(calls) == 0 {
 			return
 		}
-		d.send(ctx, c, calls, time.Now())
+		if !d.send(ctx, c, calls, time.Now()) {
+			// No node answered (a voter being restarted by --failover):
+			// back off a little, as a client would, rather than spin.
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
 	}
 }
 
@@ -248,7 +257,9 @@ func (d *driver) openWorker(ctx context.Context, c *client.Client, g *gen, ticke
 
 // send makes the calls (one plain request with --batch 1, else one batch)
 // and records them with latency = answer time - base.
-func (d *driver) send(ctx context.Context, c *client.Client, calls []call, base time.Time) {
+// send sends calls (one batch, or one request) and records their
+// outcomes; it reports whether the node answered any of them.
+func (d *driver) send(ctx context.Context, c *client.Client, calls []call, base time.Time) bool {
 	d.sent.Add(int64(len(calls)))
 	res := make([]*client.Receipt, len(calls))
 	errs := make([]error, len(calls))
@@ -286,7 +297,10 @@ func (d *driver) send(ctx context.Context, c *client.Client, calls []call, base 
 		}
 	}
 	d.rec.record(done, done.Sub(base), outs)
+	any := false
 	for i := range calls {
 		d.w.done(&calls[i], &outs[i], answered[i])
+		any = any || answered[i] || outs[i].errKey == ""
 	}
+	return any
 }

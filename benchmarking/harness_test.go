@@ -158,4 +158,45 @@ func TestHarness(t *testing.T) {
 			t.Errorf("replicas %d, nodes %d", len(s.Replicas), len(s.Nodes))
 		}
 	})
+
+	t.Run("cluster of 3, leader killed twice, signed, replica", func(t *testing.T) {
+		cfg := testConfig(t, bin)
+		cfg.Cluster, cfg.Failover, cfg.Signed, cfg.Duration = 3, 2, true, 6*time.Second
+		if _, err := run(ctx, cfg, &lineWriter{t: t}); err != nil {
+			t.Fatal(err)
+		}
+		r := readResults(t, cfg.Out)
+		s := r.Summary
+		f := s.Failover
+		if f == nil || f.Kills != 2 || len(f.OutageMs) != 2 || f.Note != "" {
+			t.Fatalf("failover: %+v", f)
+		}
+		for _, o := range f.OutageMs {
+			if o <= 0 || o > 60_000 || o > f.MaxMs || f.P50Ms > f.MaxMs {
+				t.Fatalf("outages %v, p50 %v, max %v", f.OutageMs, f.P50Ms, f.MaxMs)
+			}
+		}
+		if s.Counts.Entries == 0 {
+			t.Fatalf("no entries: %+v", s.Counts)
+		}
+		// No acknowledged write is lost: the replica, following whichever
+		// voter leads, holds every entry a receipt named, at the head the
+		// cluster reached.
+		if len(s.Replicas) != 1 {
+			t.Fatalf("replicas: %+v", s.Replicas)
+		}
+		rep := s.Replicas[0]
+		if !rep.Converged || rep.Head != r.Target.EndHead || rep.Matched != int(s.Counts.Entries) || rep.Missing != 0 {
+			t.Errorf("replica: %+v (entries %d)", rep, s.Counts.Entries)
+		}
+		voters := 0
+		for _, n := range s.Nodes {
+			if n.Role == "voter" {
+				voters++
+			}
+		}
+		if voters != 3 || r.Config.Cluster != 3 {
+			t.Errorf("nodes: %+v", s.Nodes)
+		}
+	})
 }

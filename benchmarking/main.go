@@ -34,6 +34,9 @@ replicas as child processes on 127.0.0.1, drives them for 10 s, prints a
 progress line every second and a summary at the end, and writes
 benchmark-results.json and benchmark.svg. With --rpc it drives a node that
 is already running instead (and --replica-rpc measures lag on its replicas).
+With --cluster 3 it starts three voters instead of the primary, spreads the
+connections over them, and with --failover K kills the leader K times during
+the load and reports each client-visible write outage.
 
 Flags:
 `
@@ -64,6 +67,11 @@ type config struct {
 	RPC           string
 	ReplicaRPC    []string
 	Wait          time.Duration
+	// Cluster runs N voters (SPEC §8) instead of one primary; the load is
+	// spread over them. Failover kills the leader that many times during
+	// the load and measures each write outage.
+	Cluster  int
+	Failover int
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -95,6 +103,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.NodeBin, "node-bin", "", "prebuilt sequencer binary (default: build ./cmd/sequencer)")
 	fs.StringVar(&c.RPC, "rpc", "", "drive this running primary (http://host:port/) instead of starting nodes")
 	replicaRPC := fs.String("replica-rpc", "", "with --rpc: comma-separated RPC URLs of replicas to measure lag on")
+	fs.IntVar(&c.Cluster, "cluster", 0, "start a cluster of this many voters (3 or 5) instead of one primary; connections are spread over the voters")
+	fs.IntVar(&c.Failover, "failover", 0, "with --cluster: SIGKILL the leader this many times during the load (restarting it) and measure each write outage")
 	fs.DurationVar(&c.Wait, "wait", 60*time.Second, "how long to wait after the load for replicas to converge and a late replica to catch up")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -152,6 +162,15 @@ func (c *config) validate() error {
 	}
 	if c.RPC == "" && len(c.ReplicaRPC) > 0 {
 		return errors.New("--replica-rpc needs --rpc (without --rpc the harness starts its own replicas)")
+	}
+	if c.Cluster != 0 && c.Cluster != 3 && c.Cluster != 5 {
+		return errors.New("--cluster must be 3 or 5")
+	}
+	if c.Cluster != 0 && c.RPC != "" {
+		return errors.New("--cluster starts its own voters (not with --rpc)")
+	}
+	if c.Failover < 0 || (c.Failover > 0 && (c.Cluster == 0 || c.Count > 0)) {
+		return errors.New("--failover needs --cluster and a --duration (not --count)")
 	}
 	if c.RPC != "" && c.LateReplica {
 		return errors.New("--late-replica needs nodes started by the harness (not --rpc)")

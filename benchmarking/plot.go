@@ -45,6 +45,11 @@ func writePlot(path string, r *results) error {
 		return err
 	}
 	thr.Add(plotter.NewGrid())
+	if f := r.Summary.Failover; f != nil && len(f.AtSec) > 0 {
+		if err := markKills(thr, tp, f); err != nil {
+			return err
+		}
+	}
 
 	lat := plot.New()
 	lat.X.Label.Text = "seconds since load start"
@@ -112,6 +117,29 @@ func writePlot(path string, r *results) error {
 		return err
 	}
 	return f.Close()
+}
+
+// markKills draws a dashed vertical line at each leader kill of
+// --failover, over the throughput panel, with one legend entry.
+func markKills(p *plot.Plot, tp plotter.XYs, f *failoverOut) error {
+	top := 1.0
+	for _, xy := range tp {
+		top = max(top, xy.Y)
+	}
+	for i, at := range f.AtSec {
+		l, err := plotter.NewLine(plotter.XYs{{X: at, Y: 0}, {X: at, Y: top}})
+		if err != nil {
+			return err
+		}
+		l.Color = palette[1]
+		l.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
+		p.Add(l)
+		if i == 0 {
+			p.Legend.Add(fmt.Sprintf("leader killed (outage p50 %.0f ms, max %.0f ms)", f.P50Ms, f.MaxMs), l)
+		}
+	}
+	p.Legend.Top = true
+	return nil
 }
 
 // addLine draws xy (points one second apart) as a line that breaks where

@@ -26,9 +26,23 @@ type nodeInfo struct {
 		Seq  uint64      `json:"seq"`
 		Hash common.Hash `json:"hash"`
 	} `json:"head"`
-	Peers  int      `json:"peers"`
-	P2P    []string `json:"p2p"`
-	Halted bool     `json:"halted"`
+	Peers   int      `json:"peers"`
+	P2P     []string `json:"p2p"`
+	Halted  bool     `json:"halted"`
+	Cluster *struct {
+		NodeID string `json:"nodeId"`
+		Leader string `json:"leader"`
+	} `json:"cluster"`
+}
+
+// getInfoURL dials url for one sequencer_info.
+func getInfoURL(ctx context.Context, url string) (*nodeInfo, error) {
+	c, err := rpc.DialOptions(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return getInfo(ctx, c)
 }
 
 func getInfo(ctx context.Context, c *rpc.Client) (*nodeInfo, error) {

@@ -44,6 +44,8 @@ type configOut struct {
 	ReplicaRPC   []string `json:"replicaRpc,omitempty"`
 	GOMAXPROCS   int      `json:"gomaxprocs"`
 	NumCPU       int      `json:"numCpu"`
+	Cluster      int      `json:"cluster,omitempty"`
+	Failover     int      `json:"failover,omitempty"`
 }
 
 type targetOut struct {
@@ -74,6 +76,7 @@ type summary struct {
 	Nodes         []nodeStats       `json:"nodes"`
 	ClientCPUSec  float64           `json:"clientCpuSec"` // the harness's own CPU over the load
 	Pipeline      *pipelineStats    `json:"primaryPipeline,omitempty"`
+	Failover      *failoverOut      `json:"failover,omitempty"`
 }
 
 type openLoopOut struct {
@@ -92,7 +95,10 @@ type nodeStats struct {
 	CoresLoad   *float64 `json:"coresLoad"`   // cpuSecLoad / loadSec
 	CPUSecTotal float64  `json:"cpuSecTotal"` // utime+stime from process start to the end of the run
 	MaxRSSMiB   float64  `json:"maxRssMiB"`   // VmHWM at the end of the run
-	Note        string   `json:"note,omitempty"`
+	// CPUUsPerEntry is cpuSecLoad per durable entry, in µs: on a cluster
+	// every voter writes (and signs) every entry.
+	CPUUsPerEntry *float64 `json:"cpuUsPerEntry,omitempty"`
+	Note          string   `json:"note,omitempty"`
 }
 
 func round(v float64, digits int) float64 {
@@ -234,10 +240,14 @@ func printSummary(w io.Writer, r *results) {
 		}
 	}
 	tw.Flush()
+	if f := s.Failover; f != nil {
+		fmt.Fprintf(w, "\nfailover: %d leader kills; write outage p50 %.0f ms, max %.0f ms (kill to the first acknowledged write) %s\n",
+			f.Kills, f.P50Ms, f.MaxMs, f.Note)
+	}
 	if len(s.Nodes) > 0 || s.ClientCPUSec > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "process\tCPU s (load)\tcores (load)\tCPU s (total)\tmax RSS MiB\t")
+		fmt.Fprintln(tw, "process\tCPU s (load)\tcores (load)\tµs/entry (load)\tCPU s (total)\tmax RSS MiB\t")
 		opt := func(v *float64) string {
 			if v == nil {
 				return "-"
@@ -245,13 +255,13 @@ func printSummary(w io.Writer, r *results) {
 			return fmt.Sprintf("%.2f", *v)
 		}
 		for _, ns := range s.Nodes {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.1f\t  %s\n", ns.Name, opt(ns.CPUSecLoad), opt(ns.CoresLoad), ns.CPUSecTotal, ns.MaxRSSMiB, ns.Note)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f\t%.1f\t  %s\n", ns.Name, opt(ns.CPUSecLoad), opt(ns.CoresLoad), opt(ns.CPUUsPerEntry), ns.CPUSecTotal, ns.MaxRSSMiB, ns.Note)
 		}
 		cores := 0.0
 		if s.LoadSec > 0 {
 			cores = s.ClientCPUSec / s.LoadSec
 		}
-		fmt.Fprintf(tw, "harness\t%.2f\t%.2f\t\t\t\n", s.ClientCPUSec, cores)
+		fmt.Fprintf(tw, "harness\t%.2f\t%.2f\t\t\t\t\n", s.ClientCPUSec, cores)
 		tw.Flush()
 	}
 }

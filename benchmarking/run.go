@@ -49,6 +49,7 @@ func (c *config) out() configOut {
 		Lineages: c.Lineages, LineageShare: c.LineageShare, CloseShare: c.CloseShare, ReleaseShare: c.ReleaseShare,
 		MaxInFlight: c.MaxInFlight, Signed: c.Signed, Rate: c.Rate, Replicas: c.Replicas, LateReplica: c.LateReplica,
 		NodeBin: c.NodeBin, RPC: c.RPC, ReplicaRPC: c.ReplicaRPC, GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
+		Cluster: c.Cluster, Failover: c.Failover,
 	}
 }
 
@@ -127,7 +128,7 @@ func (b *bench) load(ctx context.Context) error {
 	domain := sequencer.Domain{ChainID: b.info.ChainID, VerifyingContract: b.info.VerifyingContract}
 	wl := newWorkload(cfg)
 	forecast(cfg, b.out)
-	clients, tr, err := newClients(ctx, b.primaryURL, cfg.Conns, domain, b.key)
+	clients, tr, err := newClients(ctx, b.writeURLs, cfg.Conns, domain, b.key)
 	if err != nil {
 		return err
 	}
@@ -161,7 +162,15 @@ func (b *bench) load(ctx context.Context) error {
 		defer wg.Done()
 		b.progress(stop)
 	}()
+	var fo chan *failoverOut
+	if cfg.Failover > 0 {
+		fo = make(chan *failoverOut, 1)
+		go func() { fo <- b.failover(ctx, start, cfg.Failover, cfg.Duration) }()
+	}
 	b.st = d.run(ctx, start)
+	if fo != nil {
+		b.res.Summary.Failover = <-fo
+	}
 	close(stop)
 	wg.Wait()
 	if last := b.rec.cut(b.st.End); last.Dur > 0 {
@@ -296,12 +305,18 @@ func (b *bench) summarize() {
 		switch {
 		case i >= len(b.before):
 			ns.Note = "started after the load"
+		case b.before[i].PID != b.afterLoad[i].PID || b.afterLoad[i].PID != n.pid():
+			ns.Note = "restarted during the load (failover): CPU not comparable"
 		case b.before[i].err == nil && b.afterLoad[i].err == nil:
 			cpu := round((b.afterLoad[i].CPU - b.before[i].CPU).Seconds(), 2)
 			ns.CPUSecLoad = &cpu
 			if loadSec > 0 {
 				cores := round(cpu/loadSec, 2)
 				ns.CoresLoad = &cores
+			}
+			if s.Counts.Entries > 0 {
+				us := round(cpu*1e6/float64(s.Counts.Entries), 1)
+				ns.CPUUsPerEntry = &us
 			}
 		}
 		s.Nodes = append(s.Nodes, ns)
@@ -333,13 +348,15 @@ func (b *bench) report() error {
 
 type procResult struct {
 	procSample
+	PID int
 	err error
 }
 
 func sampleAll(nodes []*node) []procResult {
 	out := make([]procResult, len(nodes))
 	for i, n := range nodes {
-		out[i].procSample, out[i].err = readProc(n.pid())
+		out[i].PID = n.pid()
+		out[i].procSample, out[i].err = readProc(out[i].PID)
 	}
 	return out
 }
@@ -381,6 +398,8 @@ type fleet struct {
 	cl          *cluster // nil with --rpc
 	replicaArgs []string // how to start one more replica
 	primaryURL  string
+	voters      []*node  // --cluster: the voters (primaryURL is the first's)
+	writeURLs   []string // where the load goes: the primary, or every voter
 	replicaURLs []string
 	pc          *rpc.Client   // control calls to the primary
 	repClients  []*rpc.Client // control calls to the replicas
@@ -410,11 +429,25 @@ func (b *fleet) reach(ctx context.Context, cfg *config, out io.Writer, res *resu
 		if cfg.Signed {
 			args = append(args, "--allow", res.Target.Client)
 		}
-		p, err := cl.start(ctx, "primary", "primary", args, childEnv("PRIVATE_KEY="+benchPrimaryKeyHex))
-		if err != nil {
-			return err
+		env := childEnv("PRIVATE_KEY=" + benchPrimaryKeyHex)
+		if cfg.Cluster > 0 {
+			if b.voters, err = cl.startVoters(ctx, cfg.Cluster, args, env); err != nil {
+				return err
+			}
+			b.primaryURL = b.voters[0].url()
+			for _, v := range b.voters {
+				b.writeURLs = append(b.writeURLs, v.url())
+			}
+		} else {
+			p, err := cl.start(ctx, "primary", "primary", args, env)
+			if err != nil {
+				return err
+			}
+			b.primaryURL = p.url()
 		}
-		b.primaryURL = p.url()
+	}
+	if len(b.writeURLs) == 0 {
+		b.writeURLs = []string{b.primaryURL}
 	}
 	pc, err := rpc.DialOptions(ctx, b.primaryURL)
 	if err != nil {
@@ -434,7 +467,15 @@ func (b *fleet) reach(ctx context.Context, cfg *config, out io.Writer, res *resu
 		if len(info.P2P) == 0 {
 			return errors.New("the primary reports no p2p address")
 		}
-		b.replicaArgs = []string{"--primary", info.Primary.Hex(), "--peers", info.P2P[0]}
+		peers := info.P2P[0]
+		for _, v := range b.voters[min(1, len(b.voters)):] {
+			vi, err := getInfoURL(ctx, v.url())
+			if err != nil || len(vi.P2P) == 0 {
+				return fmt.Errorf("voter %s reports no p2p address: %v", v.name, err)
+			}
+			peers += "," + vi.P2P[0]
+		}
+		b.replicaArgs = []string{"--primary", info.Primary.Hex(), "--peers", peers}
 		for i := 1; i <= cfg.Replicas; i++ {
 			n, err := b.cl.start(ctx, fmt.Sprintf("r%d", i), "replica", b.replicaArgs, childEnv())
 			if err != nil {

@@ -17,7 +17,7 @@ import (
 // are in flight the next one keeps growing, as the single primary's group
 // does while it syncs.
 
-const maxProposals = 4
+const maxProposals = 8
 
 // maxGroupData cuts a group at this much data (the single primary's bound).
 const maxGroupData = 64 << 20

@@ -55,6 +55,7 @@ type runConfig struct {
 	clusterSpec, nodeID, clusterListen              string
 	clusterJoin                                     bool
 	forwardTimeout, snapshotInterval                time.Duration
+	raftHeartbeat, raftElection                     time.Duration
 	snapshotLogs, trailingLogs                      uint64
 }
 
@@ -105,6 +106,8 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	fs.StringVar(&c.clusterListen, "cluster-listen", "", "cluster: listen here for the cluster's traffic (default: this voter's address in --cluster, which the others dial)")
 	fs.BoolVar(&c.clusterJoin, "cluster-join", false, "this voter has an empty datadir and is being added to a running cluster (sequencer cluster add): do not form a new one")
 	fs.DurationVar(&c.forwardTimeout, "forward-timeout", cluster.DefaultForwardTimeout, "cluster: how long a voter waits for a leader to answer a write before 4010 NoQuorum")
+	fs.DurationVar(&c.raftHeartbeat, "cluster-heartbeat-timeout", 500*time.Millisecond, "cluster: a follower that hears nothing from the leader for this long (to twice it, at random) starts an election; the leader steps down after half of it without a majority")
+	fs.DurationVar(&c.raftElection, "cluster-election-timeout", 500*time.Millisecond, "cluster: how long a candidate waits for votes (to twice it, at random) before it tries again")
 	fs.Uint64Var(&c.snapshotLogs, "cluster-snapshot-logs", 8192, "cluster: Raft log entries (groups of writes) between snapshots; a snapshot holds the head, not the log")
 	fs.Uint64Var(&c.trailingLogs, "cluster-trailing-logs", 10240, "cluster: Raft log entries kept after a snapshot, so that a voter that was briefly away catches up from Raft, not from peers")
 	fs.DurationVar(&c.snapshotInterval, "cluster-snapshot-interval", 2*time.Minute, "cluster: how often a voter checks whether --cluster-snapshot-logs have passed")
@@ -347,6 +350,9 @@ func (c *runConfig) validate() (settings, error) {
 	}
 	if c.forwardTimeout <= 0 || c.snapshotInterval <= 0 || c.snapshotLogs < 1 || c.trailingLogs < 1 {
 		return v, errors.New("--forward-timeout, --cluster-snapshot-interval, --cluster-snapshot-logs and --cluster-trailing-logs must be positive")
+	}
+	if c.raftHeartbeat < 10*time.Millisecond || c.raftElection < 10*time.Millisecond {
+		return v, errors.New("--cluster-heartbeat-timeout and --cluster-election-timeout must be at least 10ms")
 	}
 	return v, nil
 }

@@ -173,6 +173,8 @@ func (n *nodeParts) newVoter(c *runConfig, v settings) (rpc.Backend, rpc.Node, e
 		SnapshotThreshold: c.snapshotLogs,
 		TrailingLogs:      c.trailingLogs,
 		SnapshotInterval:  c.snapshotInterval,
+		HeartbeatTimeout:  c.raftHeartbeat,
+		ElectionTimeout:   c.raftElection,
 		P2PAddrs:          n.p2p.Addrs,
 		CatchUp:           node.SnapshotCatchUp(n.p2p, n.store, v.primary, v.domain, log),
 		Registerer:        n.reg,

@@ -245,21 +245,24 @@ func TestClusterQueueBytes(t *testing.T) {
 	tc.queueBytes = 1000
 	l = tc.start(l.id, l.dir, false)
 	data := strings.Repeat("x", 400)
+	// The batcher takes a first op and then waits for a leader (none: up
+	// to the forward timeout) while the queue fills behind it.
+	first := l.c.Enqueue(leaseOp("L", "first", data))
+	wire.WaitFor(t, testnode.WaitLong, "the batcher to take the first op", func() bool { return l.c.queuedBytes.Load() == 0 })
 	var futures []*sequencer.Future
 	for i := range 6 {
 		futures = append(futures, l.c.Enqueue(leaseOp("L", fmt.Sprintf("q%d", i), data)))
 	}
 	over := 0
-	for _, f := range futures {
+	for _, f := range append(futures, first) {
 		if _, err := f.Wait(context.Background()); errors.Is(err, sequencer.ErrOverloaded) {
 			over++
 		} else if !errors.Is(err, sequencer.ErrNoQuorum) {
 			t.Fatalf("want Overloaded or NoQuorum, got %v", err)
 		}
 	}
-	// 1000 bytes hold two ops of 400 in the queue, and the batcher holds
-	// at most one more.
-	if over < 3 {
-		t.Fatalf("%d of 6 writes of 400 bytes were refused with a 1000-byte queue, want at least 3", over)
+	// 1000 bytes hold two ops of 400: the other four are refused.
+	if over != 4 {
+		t.Fatalf("%d of 6 writes of 400 bytes were refused with a 1000-byte queue, want 4", over)
 	}
 }

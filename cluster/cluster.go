@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -107,7 +106,7 @@ type Cluster struct {
 	metrics *metrics
 
 	queue       chan *pendingOp
-	queuedBytes atomic.Int64 // data of the queued ops, within QueueBytes
+	queuedBytes *sequencer.ByteBudget // data of the queued ops, within QueueBytes
 	closeMu     sync.RWMutex
 	closed      bool
 	wg          sync.WaitGroup
@@ -133,24 +132,7 @@ func Start(cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("--node-id %q is not one of --cluster", cfg.NodeID)
 	}
 	seqCfg := cfg.Sequencer
-	if seqCfg.QueueSize <= 0 {
-		seqCfg.QueueSize = 16384
-	}
-	if seqCfg.QueueBytes <= 0 {
-		seqCfg.QueueBytes = 256 << 20
-	}
-	if seqCfg.MaxBatch <= 0 {
-		seqCfg.MaxBatch = 2048
-	}
-	if seqCfg.Now == nil {
-		seqCfg.Now = time.Now
-	}
-	if seqCfg.Logger == nil {
-		seqCfg.Logger = slog.Default()
-	}
-	if seqCfg.MaxInFlight <= 0 {
-		seqCfg.MaxInFlight = sequencer.DefaultMaxInFlight
-	}
+	seqCfg.SetDefaults()
 	publish := seqCfg.OnCommit
 	seqCfg.OnCommit = func(es []*sequencer.Entry) {
 		if publish != nil && c.raft != nil && c.raft.State() == raft.Leader {
@@ -255,6 +237,7 @@ func Start(cfg Config) (*Cluster, error) {
 	c.raft.RegisterObserver(c.observer)
 
 	c.queue = make(chan *pendingOp, seqCfg.QueueSize)
+	c.queuedBytes = sequencer.NewByteBudget(seqCfg.QueueBytes)
 	c.fwd = newForwarder(c)
 	c.fwdSrv = &http.Server{Handler: c.forwardHandler(), ReadHeaderTimeout: 10 * time.Second}
 	c.wg.Add(3)

@@ -248,7 +248,7 @@ func TestClusterQueueBytes(t *testing.T) {
 	// The batcher takes a first op and then waits for a leader (none: up
 	// to the forward timeout) while the queue fills behind it.
 	first := l.c.Enqueue(leaseOp("L", "first", data))
-	wire.WaitFor(t, testnode.WaitLong, "the batcher to take the first op", func() bool { return l.c.queuedBytes.Load() == 0 })
+	wire.WaitFor(t, testnode.WaitLong, "the batcher to take the first op", func() bool { return l.c.queuedBytes.Used() == 0 })
 	var futures []*sequencer.Future
 	for i := range 6 {
 		futures = append(futures, l.c.Enqueue(leaseOp("L", fmt.Sprintf("q%d", i), data)))

@@ -51,36 +51,21 @@ func (c *Cluster) enqueue(p *pendingOp) {
 		return
 	}
 	size := int64(len(p.op.Data))
-	if c.reserveBytes(size) {
+	if c.queuedBytes.Reserve(size) {
 		select {
 		case c.queue <- p:
 			return
 		default:
-			c.queuedBytes.Add(-size)
+			c.queuedBytes.Release(size)
 		}
 	}
 	c.metrics.overloaded.Inc()
 	p.resolve(sequencer.Result{}, sequencer.ErrOverloaded)
 }
 
-// reserveBytes counts size bytes as queued if that keeps the count within
-// --queue-bytes, as the single primary's queue does: with --queue-size it
-// bounds the memory a flood of large writes can pin.
-func (c *Cluster) reserveBytes(size int64) bool {
-	for {
-		q := c.queuedBytes.Load()
-		if size > 0 && q+size > c.cfg.Sequencer.QueueBytes {
-			return false
-		}
-		if c.queuedBytes.CompareAndSwap(q, q+size) {
-			return true
-		}
-	}
-}
-
 // take is the batcher's receipt of a queued op: its bytes leave the queue.
 func (c *Cluster) take(p *pendingOp) *pendingOp {
-	c.queuedBytes.Add(-int64(len(p.op.Data)))
+	c.queuedBytes.Release(int64(len(p.op.Data)))
 	return p
 }
 
@@ -109,7 +94,7 @@ func (c *Cluster) batcher() {
 			}
 		}
 		if c.IsLeader() {
-			c.propose(group, slots)
+			c.propose(group, func() { <-slots })
 			continue
 		}
 		c.forwardGroup(group)
@@ -118,8 +103,9 @@ func (c *Cluster) batcher() {
 }
 
 // propose appends the group to Raft as one command and answers it from
-// the FSM's outcomes, without blocking the batcher.
-func (c *Cluster) propose(group []*pendingOp, slots chan struct{}) {
+// the FSM's outcomes, without blocking the batcher; release runs once the
+// command is answered (it frees the batcher's slot).
+func (c *Cluster) propose(group []*pendingOp, release func()) {
 	cmd := sequencer.Command{
 		Log:         c.fsm.applier().LogID(),
 		NowMillis:   uint64(c.cfg.Sequencer.Now().UnixMilli()),
@@ -134,7 +120,7 @@ func (c *Cluster) propose(group []*pendingOp, slots chan struct{}) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		defer func() { <-slots }()
+		defer release()
 		outs, err := awaitCommand(fut)
 		c.metrics.commit.Observe(time.Since(start).Seconds())
 		answer(group, outs, err)
@@ -185,9 +171,7 @@ func (c *Cluster) forwardGroup(group []*pendingOp) {
 	}
 	outs, err := c.fwd.send(mine)
 	if errors.Is(err, errBecameLeader) {
-		slots := make(chan struct{}, 1)
-		slots <- struct{}{}
-		c.propose(mine, slots)
+		c.propose(mine, func() {})
 		return
 	}
 	if err != nil {

@@ -65,15 +65,8 @@ type Applier struct {
 // the clock come with each command. Signed requests are forgotten only by
 // the commands' clock, never by this node's.
 func NewApplier(store Store, cfg Config) (*Applier, error) {
-	cfg.setDefaults()
-	if cfg.Key == nil {
-		return nil, errors.New("sequencer: no signing key")
-	}
-	addr := crypto.PubkeyToAddress(cfg.Key.PublicKey)
-	if err := checkMetaFor(store, addr, cfg.Domain); err != nil {
-		return nil, err
-	}
-	m, err := NewMachine(store, cfg.Domain, cfg.MaxInFlight, 0)
+	cfg.SetDefaults()
+	addr, m, err := openWriter(store, cfg, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -357,7 +357,7 @@ func TestPipelineQueueBytes(t *testing.T) {
 			t.Fatal("no Overloaded with 400 KiB offered to a 40 KiB queue")
 		}
 	}
-	if q := s.queuedBytes.Load(); q > 40<<10 {
+	if q := s.queued.Used(); q > 40<<10 {
 		t.Fatalf("%d bytes queued, limit %d", q, 40<<10)
 	}
 	release()
@@ -371,7 +371,7 @@ func TestPipelineQueueBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if q := s.queuedBytes.Load(); q != 0 || uint64(ok) != ls.Head().Seq {
+	if q := s.queued.Used(); q != 0 || uint64(ok) != ls.Head().Seq {
 		t.Fatalf("after draining: %d bytes counted as queued, %d ok, head %d", q, ok, ls.Head().Seq)
 	}
 }

@@ -38,7 +38,8 @@ const (
 	DefaultMaxDataBytes = 131072
 )
 
-func (c *Config) setDefaults() {
+// SetDefaults fills in the defaults of every field left zero.
+func (c *Config) SetDefaults() {
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = DefaultMaxInFlight
 	}
@@ -110,12 +111,10 @@ type Sequencer struct {
 	signerReady chan struct{} // the signer asks for the next group
 	ordererDone chan struct{}
 
-	closeMu sync.RWMutex
-	closed  bool
-	// queuedBytes is the data held by queued requests: with QueueSize it
-	// bounds the memory a flood of large appends can pin.
-	queuedBytes atomic.Int64
-	*writeState // why writes halted; the durable head and its channel
+	closeMu     sync.RWMutex
+	closed      bool
+	queued      *ByteBudget // data of the queued requests, within QueueBytes
+	*writeState             // why writes halted; the durable head and its channel
 
 	wg sync.WaitGroup
 
@@ -129,19 +128,28 @@ type signJob struct {
 	err     *atomic.Pointer[error]
 }
 
+// openWriter is what every writer of store checks and loads first (cfg
+// has its defaults): the signing key, the store's meta naming the key's
+// address and cfg.Domain (written on an empty store), and the Machine.
+// Signed requests past their deadline at nowSec are forgotten (0: none).
+func openWriter(store Store, cfg Config, nowSec uint64) (common.Address, *Machine, error) {
+	if cfg.Key == nil {
+		return common.Address{}, nil, errors.New("sequencer: no signing key")
+	}
+	addr := crypto.PubkeyToAddress(cfg.Key.PublicKey)
+	if err := checkMetaFor(store, addr, cfg.Domain); err != nil {
+		return addr, nil, err
+	}
+	m, err := NewMachine(store, cfg.Domain, cfg.MaxInFlight, nowSec)
+	return addr, m, err
+}
+
 // New starts the pipeline over store. The store's derived state is loaded
 // and its meta must name cfg.Key's address and cfg.Domain (it is written on
 // an empty store).
 func New(store Store, cfg Config) (*Sequencer, error) {
-	cfg.setDefaults()
-	if cfg.Key == nil {
-		return nil, errors.New("sequencer: no signing key")
-	}
-	addr := crypto.PubkeyToAddress(cfg.Key.PublicKey)
-	if err := checkMetaFor(store, addr, cfg.Domain); err != nil {
-		return nil, err
-	}
-	machine, err := NewMachine(store, cfg.Domain, cfg.MaxInFlight, uint64(cfg.Now().Unix()))
+	cfg.SetDefaults()
+	addr, machine, err := openWriter(store, cfg, uint64(cfg.Now().Unix()))
 	if err != nil {
 		return nil, err
 	}
@@ -157,6 +165,7 @@ func New(store Store, cfg Config) (*Sequencer, error) {
 		signJob:     make(chan signJob, cfg.Signers),
 		writeState:  newWriteState(store, cfg.Logger, cfg.Metrics),
 		machine:     machine,
+		queued:      NewByteBudget(cfg.QueueBytes),
 	}
 	if cfg.Metrics != nil {
 		cfg.Metrics.setHead(machine.Head().Seq)
@@ -238,13 +247,13 @@ func (s *Sequencer) Enqueue(op Op) *Future {
 		return resolved(Result{}, ErrClosed)
 	}
 	size := int64(len(op.Data))
-	full := !s.reserveBytes(size)
+	full := !s.queued.Reserve(size)
 	if !full {
 		select {
 		case s.queue <- p:
 		default:
 			full = true
-			s.queuedBytes.Add(-size)
+			s.queued.Release(size)
 		}
 	}
 	s.closeMu.RUnlock()
@@ -264,20 +273,6 @@ func (s *Sequencer) Enqueue(op Op) *Future {
 // Wait.
 func (s *Sequencer) Submit(ctx context.Context, op Op) (Result, error) {
 	return s.Enqueue(op).Wait(ctx)
-}
-
-// reserveBytes counts size bytes as queued if that keeps the count within
-// QueueBytes. The count never exceeds the limit, not even for a moment.
-func (s *Sequencer) reserveBytes(size int64) bool {
-	for {
-		q := s.queuedBytes.Load()
-		if size > 0 && q+size > s.cfg.QueueBytes {
-			return false
-		}
-		if s.queuedBytes.CompareAndSwap(q, q+size) {
-			return true
-		}
-	}
 }
 
 // Close stops taking requests, finishes every queued request and group,
@@ -350,7 +345,7 @@ func (s *Sequencer) orderer() {
 }
 
 func (s *Sequencer) order(g *group, p *pending) {
-	s.queuedBytes.Add(-int64(len(p.op.Data)))
+	s.queued.Release(int64(len(p.op.Data)))
 	if err := s.Halted(); err != nil {
 		p.done <- outcome{err: err}
 		return

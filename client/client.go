@@ -209,6 +209,20 @@ func (c *Client) finish(ctx context.Context, lineage, externalID, reason string)
 	return &out, c.call(ctx, true, &out, method, params)
 }
 
+// Attempt records, before the transaction is broadcast, the hash of the
+// signed transaction for a leased ticket's nonce (sequencer_attempt, SPEC
+// §9); a fee bump or replacement is another attempt. An error with code
+// 4004 (TicketFinal) means the lease ended (for example it expired): the
+// transaction must not be broadcast. The same hash again is safe to retry.
+func (c *Client) Attempt(ctx context.Context, lineage, externalID string, txHash common.Hash) (*Receipt, error) {
+	params := map[string]any{"lineage": lineage, "externalId": externalID, "txHash": txHash}
+	if err := c.sign(ctx, params, sequencer.Request{Kind: sequencer.KindAttempt, Lineage: lineage, ExternalID: externalID, DataHash: txHash}); err != nil {
+		return nil, err
+	}
+	var out Receipt
+	return &out, c.call(ctx, true, &out, "sequencer_attempt", params)
+}
+
 // SyncLineage reports the chain's nonce of a lineage: leased tickets below
 // it close, pooled nonces below it leave the pool (sequencer_syncLineage).
 func (c *Client) SyncLineage(ctx context.Context, lineage string, chainNonce uint64) (*Receipt, error) {

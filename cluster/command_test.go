@@ -114,7 +114,7 @@ func TestForwardedOutcomes(t *testing.T) {
 			}
 		}
 		var wt, gt *sequencer.TicketError
-		if errors.As(want, &wt) && (!errors.As(got.Err, &gt) || gt.Ticket != wt.Ticket) {
+		if errors.As(want, &wt) && (!errors.As(got.Err, &gt) || !gt.Ticket.Equal(&wt.Ticket)) {
 			t.Fatalf("%v: ticket lost: %+v", want, got.Err)
 		}
 		var wl, gl *sequencer.LimitError

@@ -153,7 +153,7 @@ func (api *API) await(ctx context.Context, w *pendingWrite) (*ReceiptJSON, error
 	res, err := w.fut.Wait(ctx)
 	if err != nil {
 		op := &w.op
-		if op.Kind == sequencer.KindClose || op.Kind == sequencer.KindRelease || op.Kind == sequencer.KindFail { // a ticket never leased
+		if op.Kind != sequencer.KindTx && op.Kind != sequencer.KindSync { // a ticket never leased
 			err = ticketNotFound(err, op.Lineage, op.ExternalID)
 		}
 		return nil, api.fail(err)
@@ -180,6 +180,12 @@ func (api *API) Release(ctx context.Context, p ReleaseParams) (*ReceiptJSON, err
 // SyncLineage records the chain's nonce of a lineage (sequencer_syncLineage).
 func (api *API) SyncLineage(ctx context.Context, p SyncParams) (*ReceiptJSON, error) {
 	return api.await(ctx, api.startSync(p))
+}
+
+// Attempt records, before the executor broadcasts it, the hash of a signed
+// transaction for a leased ticket's nonce (sequencer_attempt, SPEC §9).
+func (api *API) Attempt(ctx context.Context, p AttemptParams) (*ReceiptJSON, error) {
+	return api.await(ctx, api.startAttempt(p))
 }
 
 // startAppend validates and enqueues a sequencer_append.
@@ -244,6 +250,27 @@ func (api *API) startFinish(kind sequencer.Kind, lineage, externalID string, aut
 		return refused(api.fail(err))
 	}
 	return api.enqueue(sequencer.Op{Kind: kind, Lineage: lineage, ExternalID: externalID, Sender: sender, Request: rid})
+}
+
+func (api *API) startAttempt(p AttemptParams) *pendingWrite {
+	if err := checkTicketName(p.Lineage, p.ExternalID); err != nil {
+		return refused(api.fail(err))
+	}
+	if p.TxHash == nil {
+		return refused(api.fail(invalidParams("missing field txHash")))
+	}
+	if len(*p.TxHash) != 32 || common.BytesToHash(*p.TxHash) == (common.Hash{}) {
+		return refused(api.fail(invalidParams("txHash must be the 32-byte hash of the signed transaction")))
+	}
+	if err := api.precheck(); err != nil {
+		return refused(api.fail(err))
+	}
+	tx := common.BytesToHash(*p.TxHash)
+	sender, rid, err := api.requestSender(&p.Auth, sequencer.Request{Kind: sequencer.KindAttempt, Lineage: p.Lineage, ExternalID: p.ExternalID, DataHash: tx})
+	if err != nil {
+		return refused(api.fail(err))
+	}
+	return api.enqueue(sequencer.Op{Kind: sequencer.KindAttempt, Lineage: p.Lineage, ExternalID: p.ExternalID, DataHash: tx, Sender: sender, Request: rid})
 }
 
 func (api *API) startSync(p SyncParams) *pendingWrite {

@@ -103,7 +103,7 @@ func TestBadInput(t *testing.T) {
 
 	long := func(c byte, n int) string { return strings.Repeat(string(c), n) }
 	tx := func(fields string) string { return body("sequencer_append", "{"+fields+"}") }
-	seed2 := `{"lineage":"` + testLineage + `","externalId":"seed-2","nonce":1,"state":"closed","leaseSeq":3,"finalSeq":4}`
+	seed2 := `{"lineage":"` + testLineage + `","externalId":"seed-2","nonce":1,"state":"closed","leaseSeq":3,"finalSeq":4,"attempts":[]}`
 
 	cases := []struct {
 		name   string
@@ -385,7 +385,7 @@ func TestErrorPrecedence(t *testing.T) {
 	wire.CloseTicket(t, n.url, L, "closed")
 	wire.AppendTx(t, n.url, []byte{1}, L, "a")
 	wire.AppendTx(t, n.url, []byte{1}, L, "b")
-	closedTicket := `{"lineage":"prec","externalId":"closed","nonce":0,"state":"closed","leaseSeq":1,"finalSeq":2}`
+	closedTicket := `{"lineage":"prec","externalId":"closed","nonce":0,"state":"closed","leaseSeq":1,"finalSeq":2,"attempts":[]}`
 	dl := uint64(testNow + 60)
 
 	t.Run("-32602 beats 4001", func(t *testing.T) {

@@ -219,6 +219,7 @@ func (s *Server) writeAnswers(w http.ResponseWriter, answers [][]json.RawMessage
 
 var writeMethods = map[string]bool{
 	"sequencer_append": true, "sequencer_close": true, "sequencer_release": true, "sequencer_syncLineage": true,
+	"sequencer_attempt": true,
 }
 
 // serveOne runs one call of a batch as a batch of one and returns the
@@ -311,6 +312,8 @@ func decodeCall(env *callEnvelope) (*writeCall, bool) {
 		err = c.rel.UnmarshalJSON(params[0])
 	case "sequencer_syncLineage":
 		err = c.sync.UnmarshalJSON(params[0])
+	case "sequencer_attempt":
+		err = c.try.UnmarshalJSON(params[0])
 	}
 	return c, err == nil
 }
@@ -333,6 +336,8 @@ func (s *Server) startWrite(c *writeCall) *pendingWrite {
 		return s.api.startRelease(c.rel)
 	case "sequencer_syncLineage":
 		return s.api.startSync(c.sync)
+	case "sequencer_attempt":
+		return s.api.startAttempt(c.try)
 	}
 	return refused(fmt.Errorf("logic error: %q is not a write method", c.method))
 }

@@ -227,6 +227,7 @@ type writeCall struct {
 	ticket TicketParams
 	rel    ReleaseParams
 	sync   SyncParams
+	try    AttemptParams
 }
 
 // readWriteCall reads one JSON-RPC 2.0 call of a write method with a plain
@@ -300,6 +301,14 @@ func (s *scanner) params(c *writeCall, m string) bool {
 				return s.number(&p.ChainNonce)
 			}
 			return s.auth(&p.Auth, key)
+		})
+	case "sequencer_attempt":
+		p := &c.try
+		return s.object(func(key string) bool {
+			if key == "txHash" {
+				return s.hexBytes(&p.TxHash)
+			}
+			return s.ticketField(&p.Lineage, &p.ExternalID, &p.Auth, key)
 		})
 	}
 	return false

@@ -39,7 +39,7 @@ func TestIdempotency(t *testing.T) {
 		if final != 0 {
 			s += fmt.Sprintf(`,"finalSeq":%d`, final)
 		}
-		return s + "}"
+		return s + `,"attempts":[]}`
 	}
 	wantTicket := func(t *testing.T, lineage, id string, want string) {
 		t.Helper()

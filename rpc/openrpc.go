@@ -84,6 +84,7 @@ var methodNotes = map[string]note{
 	"sequencer_close":         {"Close a leased ticket whose transaction was mined.", []string{"lineage", "externalId"}, ticketErrors},
 	"sequencer_release":       {`End a lease: reason "rejected" returns the nonce to the pool, "broadcast" consumes it.`, []string{"lineage", "externalId", "reason"}, ticketErrors},
 	"sequencer_syncLineage":   {"Record the chain's nonce of a lineage: tickets below it close, the next lease starts at it.", []string{"lineage", "chainNonce"}, writeErrors},
+	"sequencer_attempt":       {"Record, before broadcasting it, the hash of a signed transaction for a leased ticket's nonce (a fee bump is another attempt). TicketFinal: do not broadcast.", []string{"lineage", "externalId", "txHash"}, ticketErrors},
 	"sequencer_read":          {"Consecutive entries from `from` (up to `limit`, default 100, 1-1000), or one lineage's entries with seq >= from, or with `latest` the log's last N entries; and the head seq.", nil, []int{CodeInvalidParams}},
 	"sequencer_ticket":        {"A ticket's state.", []string{"lineage", "externalId"}, []int{CodeInvalidParams, CodeNotFound}},
 	"sequencer_lineage":       {"A lineage's nonce state.", []string{"lineage"}, []int{CodeInvalidParams, CodeNotFound}},

@@ -140,15 +140,15 @@ func TestJSONShapes(t *testing.T) {
 	})
 	t.Run("ticket: finalSeq omitted while leased", func(t *testing.T) {
 		_, raw := wire.GetTicket(t, n.url, L, "t4")
-		if want := `{"lineage":"shape","externalId":"t4","nonce":4,"state":"leased","leaseSeq":5}`; !wire.JSONEqual(raw, []byte(want)) {
+		if want := `{"lineage":"shape","externalId":"t4","nonce":4,"state":"leased","leaseSeq":5,"attempts":[]}`; !wire.JSONEqual(raw, []byte(want)) {
 			t.Fatalf("ticket %s, want %s", raw, want)
 		}
 		_, raw = wire.GetTicket(t, n.url, L, "t0")
-		if want := `{"lineage":"shape","externalId":"t0","nonce":0,"state":"closed","leaseSeq":1,"finalSeq":9}`; !wire.JSONEqual(raw, []byte(want)) {
+		if want := `{"lineage":"shape","externalId":"t0","nonce":0,"state":"closed","leaseSeq":1,"finalSeq":9,"attempts":[]}`; !wire.JSONEqual(raw, []byte(want)) {
 			t.Fatalf("ticket %s, want %s", raw, want)
 		}
 		_, raw = wire.GetTicket(t, n.url, L, "t3")
-		if want := `{"lineage":"shape","externalId":"t3","nonce":3,"state":"released","leaseSeq":4,"finalSeq":6}`; !wire.JSONEqual(raw, []byte(want)) {
+		if want := `{"lineage":"shape","externalId":"t3","nonce":3,"state":"released","leaseSeq":4,"finalSeq":6,"attempts":[]}`; !wire.JSONEqual(raw, []byte(want)) {
 			t.Fatalf("ticket %s, want %s", raw, want)
 		}
 	})

@@ -466,7 +466,7 @@ func TestOverloaded(t *testing.T) {
 		{"sequencer_close", map[string]any{"lineage": L, "externalId": "nope"}, 4003, ""},
 		{"sequencer_append", map[string]any{"data": "0x02", "lineage": L, "externalId": "leased"}, 4008, ""},
 		{"sequencer_append", map[string]any{"data": "0x01", "lineage": L, "externalId": "closed"}, 4004,
-			`{"lineage":"ov","externalId":"closed","nonce":1,"state":"closed","leaseSeq":2,"finalSeq":3}`},
+			`{"lineage":"ov","externalId":"closed","nonce":1,"state":"closed","leaseSeq":2,"finalSeq":3,"attempts":[]}`},
 		{"sequencer_append", map[string]any{"data": "0x01", "lineage": "full", "externalId": "c"}, 4005, `{"limit":2}`},
 	}
 	type probeResult struct {

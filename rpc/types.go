@@ -155,11 +155,23 @@ type TicketJSON struct {
 	State      string `json:"state"`
 	LeaseSeq   uint64 `json:"leaseSeq"`
 	FinalSeq   uint64 `json:"finalSeq,omitempty"`
+	// Attempts are the transaction hashes recorded by sequencer_attempt,
+	// in order (SPEC §9); MinedTx the one a confirm found mined.
+	Attempts []common.Hash `json:"attempts"`
+	MinedTx  *common.Hash  `json:"minedTx,omitempty"`
 }
 
 func ticketJSON(t *sequencer.Ticket) *TicketJSON {
-	return &TicketJSON{Lineage: t.Lineage, ExternalID: t.ExternalID, Nonce: t.Nonce,
-		State: t.State.String(), LeaseSeq: t.LeaseSeq, FinalSeq: t.FinalSeq}
+	j := &TicketJSON{Lineage: t.Lineage, ExternalID: t.ExternalID, Nonce: t.Nonce,
+		State: t.State.String(), LeaseSeq: t.LeaseSeq, FinalSeq: t.FinalSeq, Attempts: make([]common.Hash, 0, len(t.Attempts))}
+	for _, a := range t.Attempts {
+		j.Attempts = append(j.Attempts, a.TxHash)
+	}
+	if t.MinedTx != (common.Hash{}) {
+		h := t.MinedTx
+		j.MinedTx = &h
+	}
+	return j
 }
 
 // InFlightJSON is one leased ticket of a lineage.
@@ -351,6 +363,19 @@ type SyncParams struct {
 
 func (p *SyncParams) UnmarshalJSON(b []byte) error {
 	type plain SyncParams
+	return strictDecode(b, (*plain)(p))
+}
+
+// AttemptParams are the params of sequencer_attempt (SPEC §9).
+type AttemptParams struct {
+	Lineage    string         `json:"lineage"`
+	ExternalID string         `json:"externalId"`
+	TxHash     *hexutil.Bytes `json:"txHash"`
+	Auth
+}
+
+func (p *AttemptParams) UnmarshalJSON(b []byte) error {
+	type plain AttemptParams
 	return strictDecode(b, (*plain)(p))
 }
 

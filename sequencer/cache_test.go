@@ -89,7 +89,7 @@ func cacheRunStream(t *testing.T, seed uint64, ops int) {
 			leased++
 		}
 		got, ok := cached.cache.Ticket(k.lineage, k.externalID)
-		if !ok || got != *tk {
+		if !ok || !got.Equal(tk) {
 			t.Fatalf("ticket %s/%s: cached state has %+v (%v), full %+v", k.lineage, k.externalID, got, ok, *tk)
 		}
 	}
@@ -139,7 +139,7 @@ func sameDecision(a, b Decision) error {
 		return fmt.Errorf("full: err %v, cached: err %v", a.Err, b.Err)
 	}
 	var ta, tb *TicketError
-	if errors.As(a.Err, &ta) != errors.As(b.Err, &tb) || (ta != nil && ta.Ticket != tb.Ticket) {
+	if errors.As(a.Err, &ta) != errors.As(b.Err, &tb) || (ta != nil && !ta.Ticket.Equal(&tb.Ticket)) {
 		return fmt.Errorf("ticket errors differ: %+v vs %+v", ta, tb)
 	}
 	return nil

@@ -88,12 +88,16 @@ func (c *Core) Follow(e *Entry) error {
 // CheckSigned checks what one signed entry proves on its own, wherever it
 // comes from (gossip, a range fetch, the offline verifier, a client): a
 // known kind, its hash recomputed from its fields, data only on a tx and
-// hashing to its dataHash, and the primary's signature. It does not look
-// at the log (Core.Follow does). Safe for concurrent use with distinct
-// Hashers.
+// hashing to its dataHash, the primary as the sender of an entry the node
+// writes on its own (SPEC §2), and the primary's signature. It does not
+// look at the log (Core.Follow does). Safe for concurrent use with
+// distinct Hashers.
 func CheckSigned(h *Hasher, primary common.Address, e *Entry) error {
 	if err := checkFields(h, e); err != nil {
 		return err
+	}
+	if e.Kind.NodeWritten() && e.Sender != primary {
+		return fmt.Errorf("seq %d: %s entry with sender %s, not the primary %s", e.Seq, e.Kind, e.Sender, primary)
 	}
 	return checkSigner(primary, e)
 }

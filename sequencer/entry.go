@@ -16,9 +16,13 @@ const (
 	KindRelease Kind = 2 // the transaction never reached the network; nonce back to the pool
 	KindFail    Kind = 3 // the transaction was broadcast and failed; nonce consumed
 	KindSync    Kind = 4 // the chain reports a nonce for the lineage
+	KindAttempt Kind = 5 // the ticket's transaction is broadcast with hash dataHash (SPEC §9)
+	KindConfirm Kind = 6 // the attempt dataHash is mined and confirmed; the ticket is closed
+	KindExpire  Kind = 7 // a leased ticket without attempts outlived --lease-ttl; nonce back to the pool
+	KindReclaim Kind = 8 // a nonce no ticket holds and the chain never used goes back to the pool
 )
 
-var kindNames = [...]string{"tx", "close", "release", "fail", "sync"}
+var kindNames = [...]string{"tx", "close", "release", "fail", "sync", "attempt", "confirm", "expire", "reclaim"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -27,8 +31,13 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
-// Valid reports whether k is one of the five kinds of SPEC §2.
-func (k Kind) Valid() bool { return k <= KindSync }
+// Valid reports whether k is one of the nine kinds of SPEC §2.
+func (k Kind) Valid() bool { return k <= KindReclaim }
+
+// NodeWritten reports whether entries of kind k are written by the node on
+// its own, never asked for by a client (SPEC §2): their sender is the log's
+// primary address.
+func (k Kind) NodeWritten() bool { return k >= KindConfirm && k <= KindReclaim }
 
 // ParseKind maps a kind name to its Kind.
 func ParseKind(s string) (Kind, bool) {

@@ -18,16 +18,17 @@ import (
 // stModel is an independent reading of SPEC §3: the expected ticket and
 // nonce state, kept beside the real one in the property test.
 type stModel struct {
-	max      int
-	lineages map[string]*Lineage
-	tickets  map[ticketKey]*Ticket
-	plain    map[string]PlainTx
-	consumed map[string]map[uint64]bool // nonces of closed and failed tickets
+	max       int
+	lineages  map[string]*Lineage
+	tickets   map[ticketKey]*Ticket
+	plain     map[string]PlainTx
+	consumed  map[string]map[uint64]bool // nonces of closed and failed tickets
+	reclaimed map[string]int             // reclaim entries per lineage
 }
 
 func stNewModel(max int) *stModel {
 	return &stModel{max: max, lineages: map[string]*Lineage{}, tickets: map[ticketKey]*Ticket{},
-		plain: map[string]PlainTx{}, consumed: map[string]map[uint64]bool{}}
+		plain: map[string]PlainTx{}, consumed: map[string]map[uint64]bool{}, reclaimed: map[string]int{}}
 }
 
 // stWant is what SPEC §3 says Decide must answer.
@@ -98,8 +99,79 @@ func (m *stModel) expect(op *Op) stWant {
 		return stWant{err: ErrTicketFinal, ticket: &c}
 	case KindSync:
 		return stWant{isNew: true, newNonce: op.ChainNonce}
+	case KindAttempt, KindConfirm, KindExpire:
+		return m.expectChain(op)
+	case KindReclaim:
+		l := m.lineages[op.Lineage]
+		n := op.ChainNonce
+		if l == nil {
+			return stWant{err: ErrNotFound}
+		}
+		held := slices.ContainsFunc(l.InFlight, func(f InFlight) bool { return f.Nonce == n })
+		if n >= l.NextNonce || n < l.Floor || slices.Contains(l.Released, n) || held {
+			return stWant{err: ErrInvalidParams}
+		}
+		if op.ExternalID == "" {
+			return stWant{isNew: true, newNonce: n}
+		}
+		tk := m.tickets[ticketKey{op.Lineage, op.ExternalID}]
+		if tk == nil {
+			return stWant{err: ErrNotFound}
+		}
+		if tk.Nonce != n || tk.State == TicketLeased {
+			return stWant{err: ErrInvalidParams}
+		}
+		return stWant{isNew: true, newNonce: n, newHash: tk.LeaseHash}
 	}
 	panic("unknown op kind")
+}
+
+// expectChain is SPEC §3's reading of attempt, confirm and expire.
+func (m *stModel) expectChain(op *Op) stWant {
+	tk := m.tickets[ticketKey{op.Lineage, op.ExternalID}]
+	if tk == nil {
+		return stWant{err: ErrNotFound}
+	}
+	var known uint64
+	for _, a := range tk.Attempts {
+		if a.TxHash == op.DataHash {
+			known = a.Seq
+		}
+	}
+	final := func() stWant {
+		c := *tk
+		c.Attempts = slices.Clone(tk.Attempts)
+		return stWant{err: ErrTicketFinal, ticket: &c}
+	}
+	switch op.Kind {
+	case KindAttempt:
+		switch {
+		case tk.State != TicketLeased:
+			return final()
+		case known != 0:
+			return stWant{existing: known}
+		case len(tk.Attempts) >= MaxAttempts:
+			return stWant{err: ErrInvalidParams}
+		}
+		return stWant{isNew: true, newNonce: tk.Nonce, newHash: op.DataHash}
+	case KindConfirm:
+		switch {
+		case tk.State == TicketClosed && tk.MinedTx == op.DataHash:
+			return stWant{existing: tk.FinalSeq}
+		case tk.State != TicketLeased:
+			return final()
+		case known == 0:
+			return stWant{err: ErrInvalidParams}
+		}
+		return stWant{isNew: true, newNonce: tk.Nonce, newHash: op.DataHash}
+	}
+	switch { // expire
+	case tk.State == TicketExpired:
+		return stWant{existing: tk.FinalSeq}
+	case tk.State != TicketLeased || len(tk.Attempts) > 0:
+		return final()
+	}
+	return stWant{isNew: true, newNonce: tk.Nonce, newHash: tk.LeaseHash}
 }
 
 func (m *stModel) lin(name string) *Lineage {
@@ -186,6 +258,32 @@ func (m *stModel) apply(e *Entry) []ticketKey {
 		l.NextNonce = max(l.NextNonce, c)
 		l.Floor = max(l.Floor, c)
 		return changed
+	case KindAttempt:
+		tk := m.tickets[k]
+		tk.Attempts = append(slices.Clone(tk.Attempts), Attempt{TxHash: e.DataHash, Seq: e.Seq})
+		return []ticketKey{k}
+	case KindConfirm, KindExpire:
+		l := m.lin(e.Lineage)
+		tk := m.tickets[k]
+		l.InFlight = slices.DeleteFunc(slices.Clone(l.InFlight), func(f InFlight) bool { return f.Nonce == tk.Nonce })
+		tk.FinalSeq = e.Seq
+		if e.Kind == KindConfirm {
+			tk.State, tk.MinedTx = TicketClosed, e.DataHash
+			l.Closed++
+			m.consumed[e.Lineage][tk.Nonce] = true
+		} else {
+			tk.State = TicketExpired
+			l.Released = append(slices.Clone(l.Released), tk.Nonce)
+			slices.Sort(l.Released)
+		}
+		return []ticketKey{k}
+	case KindReclaim: // the chain never used it
+		l := m.lin(e.Lineage)
+		l.Released = append(slices.Clone(l.Released), e.Nonce)
+		slices.Sort(l.Released)
+		delete(m.consumed[e.Lineage], e.Nonce)
+		m.reclaimed[e.Lineage]++
+		return nil
 	}
 	panic("unknown entry kind")
 }
@@ -225,7 +323,7 @@ func (m *stModel) diffLineage(s *State, name string) error {
 
 func (m *stModel) diffTicket(s *State, k ticketKey) error {
 	got, ok := s.Ticket(k.lineage, k.externalID)
-	if !ok || got != *m.tickets[k] {
+	if !ok || !got.Equal(m.tickets[k]) {
 		return fmt.Errorf("ticket %s/%s:\n state %+v\n model %+v", k.lineage, k.externalID, got, *m.tickets[k])
 	}
 	return nil
@@ -243,8 +341,10 @@ func stCheckInvariants(s *State, m *stModel, name string, maxInFlight int) error
 	if l.Floor > l.NextNonce {
 		return fmt.Errorf("lineage %q: floor %d above nextNonce %d", name, l.Floor, l.NextNonce)
 	}
-	if len(l.InFlight) > maxInFlight {
-		return fmt.Errorf("lineage %q: %d in flight, limit %d", name, len(l.InFlight), maxInFlight)
+	// A lease from the pool is never refused at the limit (SPEC §3), so
+	// each nonce a reclaim put back may take the lineage one past it.
+	if len(l.InFlight) > maxInFlight+m.reclaimed[name] {
+		return fmt.Errorf("lineage %q: %d in flight, limit %d (+%d reclaimed)", name, len(l.InFlight), maxInFlight, m.reclaimed[name])
 	}
 	held := map[uint64]string{}
 	for i, f := range l.InFlight {
@@ -317,6 +417,46 @@ func stCheckAllTickets(s *State) error {
 	return nil
 }
 
+// tx draws a transaction hash for ticket ext: mostly one of its attempts
+// when it has some, else one of a few.
+func (g *stGen) tx(m *stModel, ln, ext string) string {
+	if tk := m.tickets[ticketKey{ln, ext}]; tk != nil && len(tk.Attempts) > 0 && g.r.IntN(3) != 0 {
+		h := tk.Attempts[g.r.IntN(len(tk.Attempts))].TxHash
+		for i := range 3 {
+			if stData(fmt.Sprint("tx", i)) == h {
+				return fmt.Sprint("tx", i)
+			}
+		}
+	}
+	return fmt.Sprint("tx", g.r.IntN(3))
+}
+
+// reclaim draws a reclaim of a nonce below nextNonce (mostly one a final
+// ticket held: the only kind that can be reclaimed), naming that ticket or
+// another, or none.
+func (g *stGen) reclaim(m *stModel, ln string) Op {
+	r := g.r
+	l := m.lineages[ln]
+	if l == nil || l.NextNonce == 0 {
+		return stReclaim(ln, "", r.Uint64N(3))
+	}
+	n := l.NextNonce - 1 - r.Uint64N(min(l.NextNonce, 8))
+	var finals []string
+	for k, tk := range m.tickets {
+		if k.lineage == ln && tk.Nonce == n && tk.State != TicketLeased {
+			finals = append(finals, k.externalID)
+		}
+	}
+	slices.Sort(finals)
+	switch {
+	case len(finals) > 0 && r.IntN(5) != 0:
+		return stReclaim(ln, finals[r.IntN(len(finals))], n)
+	case r.IntN(2) == 0:
+		return stReclaim(ln, "", n)
+	}
+	return stReclaim(ln, fmt.Sprint("x", g.gen[ln]+r.IntN(6)), n)
+}
+
 // stGen draws random ops. Ids come from a window per lineage that slides
 // forward, so tickets are retried, conflict, go final and new ones appear.
 type stGen struct {
@@ -350,12 +490,12 @@ func (g *stGen) op(m *stModel) Op {
 			ext = fmt.Sprint("p", r.IntN(12))
 		}
 		return stTx("", ext, data)
-	case k < 50:
+	case k < 46:
 		if r.IntN(2) == 0 {
 			g.gen[ln]++
 		}
 		return stTx(ln, id(), data)
-	case k < 55: // a retry of a lease in flight, same data
+	case k < 50: // a retry of a lease in flight, same data
 		ext := live()
 		if tk := m.tickets[ticketKey{ln, ext}]; tk != nil {
 			for _, d := range g.data {
@@ -365,12 +505,22 @@ func (g *stGen) op(m *stModel) Op {
 			}
 		}
 		return stTx(ln, ext, data)
-	case k < 67:
+	case k < 60:
 		return stClose(ln, live())
-	case k < 77:
+	case k < 67:
 		return stRelease(ln, live())
-	case k < 84:
+	case k < 72:
 		return stFail(ln, live())
+	case k < 79: // a few transaction hashes: fee bumps and retries
+		ext := live()
+		return stAttempt(ln, ext, g.tx(m, ln, ext))
+	case k < 83:
+		ext := live()
+		return stConfirm(ln, ext, g.tx(m, ln, ext))
+	case k < 86:
+		return stExpire(ln, live())
+	case k < 90:
+		return g.reclaim(m, ln)
 	}
 	var next uint64
 	if l := m.lineages[ln]; l != nil {
@@ -470,7 +620,7 @@ func stRunStream(t *testing.T, seed uint64, ops int) {
 			}
 			if op.Lineage != "" {
 				touchedL[op.Lineage] = true
-				if op.Kind != KindSync {
+				if op.Kind != KindSync && op.Kind != KindAttempt {
 					mustL[op.Lineage] = true
 				}
 				if err := m.diffLineage(d.s, op.Lineage); err != nil {
@@ -485,7 +635,7 @@ func stRunStream(t *testing.T, seed uint64, ops int) {
 				fail("want existing %d, got new %v existing %d err %v", want.existing, dec.New != nil, dec.ExistingSeq, dec.Err)
 			}
 			ex := d.log[dec.ExistingSeq-1]
-			okKind := ex.Kind == op.Kind || (op.Kind == KindClose && ex.Kind == KindSync)
+			okKind := ex.Kind == op.Kind || (op.Kind == KindClose && (ex.Kind == KindSync || ex.Kind == KindConfirm))
 			if !okKind || ex.Lineage != op.Lineage || (ex.Kind != KindSync && ex.ExternalID != op.ExternalID) {
 				fail("existing seq %d is %+v", dec.ExistingSeq, *ex)
 			}
@@ -500,7 +650,7 @@ func stRunStream(t *testing.T, seed uint64, ops int) {
 				fail("want error %v, got new %v existing %d err %v", want.err, dec.New != nil, dec.ExistingSeq, dec.Err)
 			}
 			var te *TicketError
-			if want.ticket != nil && (!errors.As(dec.Err, &te) || te.Ticket != *want.ticket) {
+			if want.ticket != nil && (!errors.As(dec.Err, &te) || !te.Ticket.Equal(want.ticket)) {
 				fail("TicketFinal carries %+v, want %+v", te, *want.ticket)
 			}
 			var le *LimitError
@@ -577,7 +727,7 @@ func stRunStream(t *testing.T, seed uint64, ops int) {
 					}
 				}
 				for k := range touchedT {
-					if *persisted.tickets[k] != *d.s.tickets[k] {
+					if !persisted.tickets[k].Equal(d.s.tickets[k]) {
 						fail("ticket %s/%s rebuilt from dirty records differs", k.lineage, k.externalID)
 					}
 				}
@@ -621,7 +771,8 @@ func stRunStream(t *testing.T, seed uint64, ops int) {
 	}
 	// The stream must have exercised the table, not only one corner of it.
 	for _, k := range []string{"new tx", "new close", "new release", "new fail", "new sync", "existing tx", "existing close",
-		"err " + ErrTicketFinal.Error(), "err " + ErrExternalIDConfl.Error(), "err " + ErrNotFound.Error(), "err " + ErrTooManyInFlight.Error()} {
+		"err " + ErrTicketFinal.Error(), "err " + ErrExternalIDConfl.Error(), "err " + ErrNotFound.Error(), "err " + ErrTooManyInFlight.Error(),
+		"new attempt", "existing attempt", "new confirm", "new expire", "new reclaim", "err " + ErrInvalidParams.Error()} {
 		if outcomes[k] == 0 {
 			t.Errorf("seed %d: no %q in %d ops: %v", seed, k, ops, outcomes)
 		}

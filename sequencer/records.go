@@ -10,19 +10,43 @@ import (
 // Encodings of the derived-state records kept next to the entries. All
 // integers are big-endian; every decoder checks lengths and never panics.
 
+// A ticket record is
+//
+//	state(1) nonce(8) leaseSeq(8) finalSeq(8) dataHash(32) leaseHash(32)
+//
+// followed, for a ticket with attempts or a mined transaction (SPEC §9), by
+//
+//	minedTx(32) count(2) then count × (txHash(32) seq(8))
+const ticketBase = 1 + 8 + 8 + 8 + 64
+
 func encodeTicket(t *Ticket) []byte {
-	b := make([]byte, 0, 1+8+8+8+64)
+	n := ticketBase
+	chain := len(t.Attempts) > 0 || t.MinedTx != (common.Hash{})
+	if chain {
+		n += 32 + 2 + 40*len(t.Attempts)
+	}
+	b := make([]byte, 0, n)
 	b = append(b, byte(t.State))
 	b = binary.BigEndian.AppendUint64(b, t.Nonce)
 	b = binary.BigEndian.AppendUint64(b, t.LeaseSeq)
 	b = binary.BigEndian.AppendUint64(b, t.FinalSeq)
 	b = append(b, t.DataHash[:]...)
-	return append(b, t.LeaseHash[:]...)
+	b = append(b, t.LeaseHash[:]...)
+	if chain {
+		b = append(b, t.MinedTx[:]...)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(t.Attempts)))
+		for _, a := range t.Attempts {
+			b = append(b, a.TxHash[:]...)
+			b = binary.BigEndian.AppendUint64(b, a.Seq)
+		}
+	}
+	return b
 }
 
 func decodeTicket(lineage, externalID string, b []byte) (*Ticket, error) {
-	if len(b) != 1+8+8+8+64 || b[0] > byte(TicketFailed) {
-		return nil, fmt.Errorf("%w: ticket record %s/%s", ErrCorrupt, lineage, externalID)
+	bad := fmt.Errorf("%w: ticket record %s/%s", ErrCorrupt, lineage, externalID)
+	if len(b) < ticketBase || b[0] > byte(TicketExpired) {
+		return nil, bad
 	}
 	t := &Ticket{Lineage: lineage, ExternalID: externalID, State: TicketState(b[0])}
 	t.Nonce = binary.BigEndian.Uint64(b[1:])
@@ -30,6 +54,27 @@ func decodeTicket(lineage, externalID string, b []byte) (*Ticket, error) {
 	t.FinalSeq = binary.BigEndian.Uint64(b[17:])
 	copy(t.DataHash[:], b[25:57])
 	copy(t.LeaseHash[:], b[57:89])
+	rest := b[ticketBase:]
+	if len(rest) == 0 {
+		return t, nil
+	}
+	if len(rest) < 34 {
+		return nil, bad
+	}
+	copy(t.MinedTx[:], rest[:32])
+	n := int(binary.BigEndian.Uint16(rest[32:]))
+	rest = rest[34:]
+	if n > MaxAttempts || len(rest) != 40*n {
+		return nil, bad
+	}
+	if n > 0 {
+		t.Attempts = make([]Attempt, n)
+		for i := range t.Attempts {
+			copy(t.Attempts[i].TxHash[:], rest[:32])
+			t.Attempts[i].Seq = binary.BigEndian.Uint64(rest[32:])
+			rest = rest[40:]
+		}
+	}
 	return t, nil
 }
 

@@ -144,7 +144,7 @@ func (sc *scenario) command(t *testing.T, td *datadriven.TestData) string {
 		td.ScanArgs(t, "max-in-flight", &max)
 		sc.core.setMaxInFlight(max)
 		return ""
-	case "tx", "close", "release", "fail", "sync":
+	case "tx", "close", "release", "fail", "sync", "attempt", "confirm", "expire", "reclaim":
 		return sc.op(t, td)
 	case "apply":
 		return sc.forged(t, td)
@@ -212,6 +212,10 @@ func (sc *scenario) op(t *testing.T, td *datadriven.TestData) string {
 	}
 	if arg, ok := td.Arg("nonce"); ok {
 		op.ChainNonce = sc.number(t, td, arg.SingleVal(t))
+	}
+	var tx string
+	if td.MaybeScanArgs(t, "tx", &tx) { // attempt, confirm: the transaction's hash
+		op.DataHash = sc.keccak(tx)
 	}
 	c := sc.core
 	dec, err := c.step(op)
@@ -300,11 +304,11 @@ func (sc *scenario) err(t *testing.T, td *datadriven.TestData, op Op, err error)
 			break
 		}
 	}
-	out := fmt.Sprintf("error %s: %v", name, err)
+	out := fmt.Sprintf("error %s: %s", name, sc.names(err.Error()))
 	var te *TicketError
 	if errors.As(err, &te) {
 		cur, ok := sc.core.state().Ticket(op.Lineage, op.ExternalID)
-		if !ok || cur != te.Ticket {
+		if !ok || !cur.Equal(&te.Ticket) {
 			td.Fatalf(t, "TicketFinal carries %+v, the ticket is %+v", te.Ticket, cur)
 		}
 		out += "\ndata: " + sc.ticket(te.Ticket)
@@ -328,8 +332,19 @@ func (sc *scenario) entry(e *Entry) string {
 }
 
 func (sc *scenario) ticket(tk Ticket) string {
-	return fmt.Sprintf("ticket %s/%s nonce=%s %s leaseSeq=%d finalSeq=%d dataHash=%s leaseHash=%s",
+	s := fmt.Sprintf("ticket %s/%s nonce=%s %s leaseSeq=%d finalSeq=%d dataHash=%s leaseHash=%s",
 		tk.Lineage, tk.ExternalID, scNumber(tk.Nonce), tk.State, tk.LeaseSeq, tk.FinalSeq, sc.hash(tk.DataHash), sc.hash(tk.LeaseHash))
+	if len(tk.Attempts) > 0 {
+		var as []string
+		for _, a := range tk.Attempts {
+			as = append(as, fmt.Sprintf("%s@%d", sc.hash(a.TxHash), a.Seq))
+		}
+		s += " attempts=[" + strings.Join(as, " ") + "]"
+	}
+	if tk.MinedTx != (common.Hash{}) {
+		s += " minedTx=" + sc.hash(tk.MinedTx)
+	}
+	return s
 }
 
 func (sc *scenario) lineage(l Lineage) string {

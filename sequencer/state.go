@@ -16,9 +16,10 @@ const (
 	TicketClosed
 	TicketReleased
 	TicketFailed
+	TicketExpired // SPEC §9: leased with no attempt past --lease-ttl; like released for a later append
 )
 
-var ticketStateNames = [...]string{"leased", "closed", "released", "failed"}
+var ticketStateNames = [...]string{"leased", "closed", "released", "failed", "expired"}
 
 func (s TicketState) String() string {
 	if int(s) < len(ticketStateNames) {
@@ -29,7 +30,7 @@ func (s TicketState) String() string {
 
 // Ticket is the lease of one nonce of one lineage to one transaction.
 // FinalSeq is the seq of the entry that ended the lease (close, release,
-// fail, or the sync that closed it); 0 while leased.
+// fail, confirm, expire, or the sync that closed it); 0 while leased.
 type Ticket struct {
 	Lineage    string
 	ExternalID string
@@ -39,6 +40,58 @@ type Ticket struct {
 	FinalSeq   uint64
 	DataHash   common.Hash // keccak256 of the leasing tx's data, for idempotency
 	LeaseHash  common.Hash // hash of the leasing tx entry
+	Attempts   []Attempt   // the lease's attempts, in the order recorded (SPEC §9)
+	MinedTx    common.Hash // the attempt a confirm found mined; zero otherwise
+}
+
+// Attempt is one transaction hash recorded for a ticket and the seq of the
+// attempt entry that recorded it.
+type Attempt struct {
+	TxHash common.Hash
+	Seq    uint64
+}
+
+// MaxAttempts bounds the attempts of one lease (fee bumps and
+// replacements): an executor that needs more has lost its transaction and
+// should release the ticket.
+const MaxAttempts = 64
+
+// attempt is the seq of the attempt that recorded h, if any.
+func (t *Ticket) attempt(h common.Hash) (uint64, bool) {
+	for _, a := range t.Attempts {
+		if a.TxHash == h {
+			return a.Seq, true
+		}
+	}
+	return 0, false
+}
+
+// Equal reports whether two tickets hold the same.
+func (t *Ticket) Equal(u *Ticket) bool {
+	return t.Lineage == u.Lineage && t.ExternalID == u.ExternalID && t.Nonce == u.Nonce &&
+		t.State == u.State && t.LeaseSeq == u.LeaseSeq && t.FinalSeq == u.FinalSeq &&
+		t.DataHash == u.DataHash && t.LeaseHash == u.LeaseHash && t.MinedTx == u.MinedTx &&
+		slices.Equal(t.Attempts, u.Attempts)
+}
+
+func (t *Ticket) clone() *Ticket {
+	c := *t
+	c.Attempts = slices.Clone(t.Attempts)
+	return &c
+}
+
+// holds reports whether a leased ticket of l holds nonce n.
+func (l *Lineage) holds(n uint64) bool {
+	_, ok := slices.BinarySearchFunc(l.InFlight, n, func(a InFlight, n uint64) int {
+		return cmpU64(a.Nonce, n)
+	})
+	return ok
+}
+
+// pooled reports whether n is in l's pool of released nonces.
+func (l *Lineage) pooled(n uint64) bool {
+	_, ok := slices.BinarySearch(l.Released, n)
+	return ok
 }
 
 // InFlight is one leased ticket of a lineage.
@@ -115,14 +168,16 @@ type PlainTx struct {
 
 type ticketKey struct{ lineage, externalID string }
 
-// Op is one write asked of the primary, already validated and authorized.
+// Op is one write asked of the primary, already validated and authorized:
+// by a client (tx, close, release, fail, sync, attempt) or by the node
+// itself (confirm, expire, reclaim, and sync from the chain watcher).
 type Op struct {
-	Kind       Kind // KindTx, KindClose, KindRelease, KindFail or KindSync
+	Kind       Kind
 	Lineage    string
 	ExternalID string
 	Data       []byte
-	DataHash   common.Hash // keccak256(Data) for tx
-	ChainNonce uint64      // for sync
+	DataHash   common.Hash // keccak256(Data) for tx; the transaction hash for attempt and confirm
+	ChainNonce uint64      // the chain nonce for sync; the nonce returned to the pool for reclaim
 	Sender     common.Address
 	Request    RequestID // the signed request, if any: used once
 }
@@ -232,10 +287,12 @@ func decide(op *Op, t *Ticket, l *Lineage, p *PlainTx, maxInFlight int) Decision
 	// Apply (where it would halt the primary as a broken invariant).
 	switch {
 	case op.Kind == KindTx && op.Lineage != "" && op.ExternalID == "",
-		op.Kind >= KindClose && op.Kind <= KindFail && (op.Lineage == "" || op.ExternalID == ""):
+		op.Kind != KindTx && op.Kind != KindSync && op.Kind != KindReclaim && (op.Lineage == "" || op.ExternalID == ""):
 		return Decision{Err: fmt.Errorf("%w: lineage and externalId are required", ErrInvalidParams)}
-	case op.Kind == KindSync && op.Lineage == "":
+	case (op.Kind == KindSync || op.Kind == KindReclaim) && op.Lineage == "":
 		return Decision{Err: fmt.Errorf("%w: lineage is required", ErrInvalidParams)}
+	case (op.Kind == KindAttempt || op.Kind == KindConfirm) && op.DataHash == (common.Hash{}):
+		return Decision{Err: fmt.Errorf("%w: txHash is required", ErrInvalidParams)}
 	}
 	e := &Entry{Kind: op.Kind, Sender: op.Sender, Lineage: op.Lineage, ExternalID: op.ExternalID}
 	switch op.Kind {
@@ -251,7 +308,7 @@ func decide(op *Op, t *Ticket, l *Lineage, p *PlainTx, maxInFlight int) Decision
 			return Decision{New: e}
 		}
 		if t != nil {
-			switch t.State {
+			switch t.State { // released and expired tickets lease again
 			case TicketLeased:
 				if t.DataHash != op.DataHash {
 					return Decision{Err: ErrExternalIDConfl}
@@ -297,8 +354,92 @@ func decide(op *Op, t *Ticket, l *Lineage, p *PlainTx, maxInFlight int) Decision
 		e.ExternalID = ""
 		e.Nonce = op.ChainNonce
 		return Decision{New: e}
+	case KindAttempt, KindConfirm, KindExpire:
+		return decideChain(op, e, t)
+	case KindReclaim:
+		return decideReclaim(op, e, t, l)
 	}
 	return Decision{Err: fmt.Errorf("%w: unknown kind %d", ErrInvalidParams, op.Kind)}
+}
+
+// decideChain is the rule table of attempt, confirm and expire (SPEC §3,
+// §9) for the ticket t that op names.
+func decideChain(op *Op, e *Entry, t *Ticket) Decision {
+	if t == nil {
+		return Decision{Err: ErrNotFound}
+	}
+	final := Decision{Err: &TicketError{Err: ErrTicketFinal, Ticket: *t.clone()}}
+	switch op.Kind {
+	case KindAttempt:
+		if t.State != TicketLeased {
+			return final
+		}
+		if seq, ok := t.attempt(op.DataHash); ok {
+			return Decision{ExistingSeq: seq}
+		}
+		if len(t.Attempts) >= MaxAttempts {
+			return Decision{Err: fmt.Errorf("%w: the ticket already has %d attempts; release it and lease another", ErrInvalidParams, MaxAttempts)}
+		}
+		e.Nonce, e.DataHash = t.Nonce, op.DataHash
+	case KindConfirm:
+		if t.State == TicketClosed && t.MinedTx == op.DataHash {
+			return Decision{ExistingSeq: t.FinalSeq}
+		}
+		if t.State != TicketLeased {
+			return final
+		}
+		if _, ok := t.attempt(op.DataHash); !ok {
+			return Decision{Err: fmt.Errorf("%w: %s is not an attempt of the ticket", ErrInvalidParams, op.DataHash)}
+		}
+		e.Nonce, e.DataHash = t.Nonce, op.DataHash
+	case KindExpire:
+		if t.State == TicketExpired {
+			return Decision{ExistingSeq: t.FinalSeq}
+		}
+		if t.State != TicketLeased || len(t.Attempts) > 0 { // an attempt may still be pending
+			return final
+		}
+		e.Nonce, e.DataHash = t.Nonce, t.LeaseHash
+	}
+	return Decision{New: e}
+}
+
+// decideReclaim returns nonce op.ChainNonce of lineage l to the pool when
+// no ticket holds it, it is not pooled and it is below nextNonce; t is the
+// final ticket that last held it, named by op.ExternalID (nil when none).
+func decideReclaim(op *Op, e *Entry, t *Ticket, l *Lineage) Decision {
+	n := op.ChainNonce
+	if l == nil {
+		return Decision{Err: ErrNotFound}
+	}
+	if err := reclaimable(l, n); err != nil {
+		return Decision{Err: err}
+	}
+	e.Nonce = n
+	if op.ExternalID != "" {
+		if t == nil {
+			return Decision{Err: ErrNotFound}
+		}
+		if t.Nonce != n || t.State == TicketLeased {
+			return Decision{Err: fmt.Errorf("%w: ticket %q does not hold nonce %d as a final ticket", ErrInvalidParams, op.ExternalID, n)}
+		}
+		e.DataHash = t.LeaseHash
+	}
+	return Decision{New: e}
+}
+
+func reclaimable(l *Lineage, n uint64) error {
+	switch {
+	case n >= l.NextNonce:
+		return fmt.Errorf("%w: nonce %d was never leased (next nonce %d)", ErrInvalidParams, n, l.NextNonce)
+	case n < l.Floor:
+		return fmt.Errorf("%w: nonce %d is below the chain's confirmed nonce %d", ErrInvalidParams, n, l.Floor)
+	case l.pooled(n):
+		return fmt.Errorf("%w: nonce %d is already in the pool", ErrInvalidParams, n)
+	case l.holds(n):
+		return fmt.Errorf("%w: nonce %d is held by a leased ticket", ErrInvalidParams, n)
+	}
+	return nil
 }
 
 // noteFinal makes a record that just became final a candidate for
@@ -345,7 +486,7 @@ func (s *State) Apply(e *Entry) error {
 			return fmt.Errorf("seq %d: tx with lineage has no externalId", e.Seq)
 		}
 		k := ticketKey{e.Lineage, e.ExternalID}
-		if t := s.tickets[k]; t != nil && t.State != TicketReleased {
+		if t := s.tickets[k]; t != nil && t.State != TicketReleased && t.State != TicketExpired {
 			return fmt.Errorf("seq %d: ticket %s/%s is %s, cannot lease", e.Seq, e.Lineage, e.ExternalID, t.State)
 		}
 		var want uint64
@@ -397,6 +538,10 @@ func (s *State) Apply(e *Entry) error {
 		}
 		s.dirtyTickets[k] = struct{}{}
 		return nil
+	case KindAttempt, KindConfirm, KindExpire:
+		return s.applyChain(e)
+	case KindReclaim:
+		return s.applyReclaim(e)
 	case KindSync:
 		if e.Lineage == "" || e.ExternalID != "" || e.DataHash != (common.Hash{}) {
 			return fmt.Errorf("seq %d: malformed sync", e.Seq)
@@ -426,6 +571,72 @@ func (s *State) Apply(e *Entry) error {
 	return fmt.Errorf("seq %d: unknown kind %d", e.Seq, e.Kind)
 }
 
+// applyChain applies an attempt, confirm or expire entry.
+func (s *State) applyChain(e *Entry) error {
+	k := ticketKey{e.Lineage, e.ExternalID}
+	t := s.tickets[k]
+	if t == nil || t.State != TicketLeased {
+		return fmt.Errorf("seq %d: %s of ticket %s/%s that is not leased", e.Seq, e.Kind, e.Lineage, e.ExternalID)
+	}
+	if t.Nonce != e.Nonce {
+		return fmt.Errorf("seq %d: %s names nonce %d, ticket has %d", e.Seq, e.Kind, e.Nonce, t.Nonce)
+	}
+	_, known := t.attempt(e.DataHash)
+	switch e.Kind {
+	case KindAttempt:
+		switch {
+		case e.DataHash == (common.Hash{}):
+			return fmt.Errorf("seq %d: attempt without a transaction hash", e.Seq)
+		case known: // the same hash again changes nothing (SPEC §3)
+			return nil
+		case len(t.Attempts) >= MaxAttempts:
+			return fmt.Errorf("seq %d: attempt past the %d a ticket may have", e.Seq, MaxAttempts)
+		}
+		t.Attempts = append(t.Attempts, Attempt{TxHash: e.DataHash, Seq: e.Seq})
+		s.dirtyTickets[k] = struct{}{}
+		return nil
+	case KindConfirm:
+		if !known {
+			return fmt.Errorf("seq %d: confirm of %s, not an attempt of the ticket", e.Seq, e.DataHash)
+		}
+		t.State, t.MinedTx = TicketClosed, e.DataHash
+		s.lineage(e.Lineage).Closed++
+	case KindExpire:
+		if len(t.Attempts) > 0 || e.DataHash != t.LeaseHash {
+			return fmt.Errorf("seq %d: expire of a ticket with attempts or of another lease", e.Seq)
+		}
+		t.State = TicketExpired
+		s.lineage(e.Lineage).addReleased(t.Nonce)
+	}
+	l := s.lineage(e.Lineage)
+	l.removeInFlight(t.Nonce)
+	t.FinalSeq = e.Seq
+	s.noteFinal(k.lineage, k.externalID, e.Seq)
+	s.dirtyTickets[k] = struct{}{}
+	return nil
+}
+
+// applyReclaim applies a reclaim entry: its nonce goes back to the pool.
+func (s *State) applyReclaim(e *Entry) error {
+	l := s.lineages[e.Lineage]
+	if l == nil {
+		return fmt.Errorf("seq %d: reclaim in unknown lineage %q", e.Seq, e.Lineage)
+	}
+	if err := reclaimable(l, e.Nonce); err != nil {
+		return fmt.Errorf("seq %d: reclaim: %w", e.Seq, err)
+	}
+	if e.ExternalID != "" {
+		t := s.tickets[ticketKey{e.Lineage, e.ExternalID}]
+		if t == nil || t.Nonce != e.Nonce || t.State == TicketLeased || t.LeaseHash != e.DataHash {
+			return fmt.Errorf("seq %d: reclaim names ticket %s/%s, which is not a final ticket of nonce %d leased by %s", e.Seq, e.Lineage, e.ExternalID, e.Nonce, e.DataHash)
+		}
+	} else if e.DataHash != (common.Hash{}) {
+		return fmt.Errorf("seq %d: reclaim without a ticket carries a dataHash", e.Seq)
+	}
+	s.lineage(e.Lineage).addReleased(e.Nonce)
+	return nil
+}
+
 // Dirty is the derived state changed since the last TakeDirty, ready to
 // persist next to the entries that changed it.
 type Dirty struct {
@@ -452,8 +663,7 @@ func (s *State) TakeDirty() Dirty {
 		d.Lineages = append(d.Lineages, s.lineages[name].clone())
 	}
 	for k := range s.dirtyTickets {
-		t := *s.tickets[k]
-		d.Tickets = append(d.Tickets, &t)
+		d.Tickets = append(d.Tickets, s.tickets[k].clone())
 	}
 	if len(s.dirtyPlain) > 0 {
 		d.Plain = make(map[string]PlainTx, len(s.dirtyPlain))
@@ -488,7 +698,7 @@ func (s *State) Diff(o *State) error {
 	}
 	for k, t := range s.tickets {
 		u, ok := o.tickets[k]
-		if !ok || *t != *u {
+		if !ok || !t.Equal(u) {
 			return fmt.Errorf("ticket %s/%s differs", k.lineage, k.externalID)
 		}
 	}

@@ -83,6 +83,24 @@ func stSync(lineage string, c uint64) Op {
 	return Op{Kind: KindSync, Lineage: lineage, ChainNonce: c, Sender: stSender}
 }
 
+// stAttempt records the transaction hash stData(tx) for a ticket.
+func stAttempt(lineage, ext, tx string) Op {
+	return Op{Kind: KindAttempt, Lineage: lineage, ExternalID: ext, DataHash: stData(tx), Sender: stSender}
+}
+
+// stConfirm, stExpire and stReclaim are written by the node (SPEC §9).
+func stConfirm(lineage, ext, tx string) Op {
+	return Op{Kind: KindConfirm, Lineage: lineage, ExternalID: ext, DataHash: stData(tx), Sender: stSender}
+}
+
+func stExpire(lineage, ext string) Op {
+	return Op{Kind: KindExpire, Lineage: lineage, ExternalID: ext, Sender: stSender}
+}
+
+func stReclaim(lineage, ext string, n uint64) Op {
+	return Op{Kind: KindReclaim, Lineage: lineage, ExternalID: ext, ChainNonce: n, Sender: stSender}
+}
+
 // do runs one op. A New entry that Apply rejects fails the test at once:
 // Decide and Apply must agree.
 func (d *stDriver) do(op Op) Decision {
@@ -228,7 +246,7 @@ func TestStateTakeDirty(t *testing.T) {
 			}
 		}
 		for _, tk := range dirty.Tickets {
-			if cur := d.ticket(tk.Lineage, tk.ExternalID); *tk != cur {
+			if cur := d.ticket(tk.Lineage, tk.ExternalID); !tk.Equal(&cur) {
 				t.Fatalf("dirty ticket %+v is not the current one %+v", *tk, cur)
 			}
 		}

@@ -6,7 +6,7 @@
 //	sequencer verify --datadir  check a stored log offline
 //	sequencer cluster status|add|remove --cluster-addr HOST:PORT
 //	                            a cluster's voters (SPEC §8)
-//	sequencer info|append|close|release|sync|read|ticket|lineage|equivocations --rpc URL
+//	sequencer info|append|attempt|close|release|sync|read|ticket|lineage|equivocations --rpc URL
 //	                            operator calls
 //	sequencer version           print the version
 //
@@ -53,7 +53,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdVerify(args, stdout, stderr)
 	case "cluster":
 		return cmdCluster(args, stdout, stderr)
-	case "info", "append", "close", "release", "sync", "read", "ticket", "lineage", "equivocations":
+	case "info", "append", "attempt", "close", "release", "sync", "read", "ticket", "lineage", "equivocations":
 		return cmdOp(cmd, args, stdout, stderr)
 	case "help":
 		usage(stdout)
@@ -81,6 +81,7 @@ Operator calls to a running node (--rpc URL, default http://127.0.0.1:24444; --j
 writes to a node with an allowlist are signed with CLIENT_PRIVATE_KEY):
   info           the node: role, head, peers, addresses
   append         sequence data (--data 0x.. | --text STR | --empty) [--lineage L --external-id ID]
+  attempt        record a signed transaction's hash before broadcasting it (--lineage L --external-id ID --tx-hash 0x..)
   close          a ticket's transaction was mined (--lineage L --external-id ID)
   release        end a lease (--lineage L --external-id ID --reason rejected|broadcast)
   sync           report the chain's nonce of a lineage (--lineage L --chain-nonce N)

@@ -32,9 +32,9 @@ import (
 // Writes to a node with an allowlist are signed with CLIENT_PRIVATE_KEY
 // (hex) when it is set.
 type opFlags struct {
-	rpc, lineage, externalID, data, text, reason string
-	from, limit, latest, chainNonce              uint64
-	asJSON, empty                                bool
+	rpc, lineage, externalID, data, text, reason, txHash string
+	from, limit, latest, chainNonce                      uint64
+	asJSON, empty                                        bool
 }
 
 func cmdOp(name string, args []string, stdout, stderr io.Writer) int {
@@ -56,6 +56,10 @@ func cmdOp(name string, args []string, stdout, stderr io.Writer) int {
 		if name == "release" {
 			fs.StringVar(&f.reason, "reason", "", "rejected (never reached the network: nonce back to the pool) or broadcast (sent and failed: nonce used)")
 		}
+	case "attempt":
+		fs.StringVar(&f.lineage, "lineage", "", "lineage of the ticket")
+		fs.StringVar(&f.externalID, "external-id", "", "externalId of the ticket")
+		fs.StringVar(&f.txHash, "tx-hash", "", "hash of the signed transaction about to be broadcast (0x + 64 hex)")
 	case "sync":
 		fs.StringVar(&f.lineage, "lineage", "", "lineage")
 		fs.Uint64Var(&f.chainNonce, "chain-nonce", 0, "the account's confirmed transaction count on chain")
@@ -151,6 +155,12 @@ func runOp(ctx context.Context, c *client.Client, name string, f *opFlags) (any,
 		return c.Release(ctx, f.lineage, f.externalID, f.reason)
 	case "sync":
 		return c.SyncLineage(ctx, f.lineage, f.chainNonce)
+	case "attempt":
+		b, err := hexutil.Decode(f.txHash)
+		if err != nil || len(b) != 32 {
+			return nil, errors.New("--tx-hash must be 0x followed by 64 hex digits")
+		}
+		return c.Attempt(ctx, f.lineage, f.externalID, common.BytesToHash(b))
 	case "equivocations":
 		return c.Equivocations(ctx)
 	case "append":
@@ -209,6 +219,12 @@ func printHuman(w io.Writer, res any) {
 		if r.FinalSeq != 0 {
 			fmt.Fprintf(tw, "final seq\t%d\n", r.FinalSeq)
 		}
+		for _, a := range r.Attempts {
+			fmt.Fprintf(tw, "attempt\t%s\n", a)
+		}
+		if r.MinedTx != nil {
+			fmt.Fprintf(tw, "mined tx\t%s\n", *r.MinedTx)
+		}
 	case []rpc.EquivocationJSON:
 		if len(r) == 0 {
 			fmt.Fprintln(tw, "no equivocation seen")
@@ -252,6 +268,8 @@ func checkOpFlags(name string, fs *flag.FlagSet, f *opFlags) error {
 		}
 	case "close", "ticket":
 		return need("lineage", "external-id")
+	case "attempt":
+		return need("lineage", "external-id", "tx-hash")
 	case "release":
 		return need("lineage", "external-id", "reason")
 	case "sync":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -179,7 +180,7 @@ func TestExecutorsShareOneAccount(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if *tk != tickets[res.ID] {
+		if old := tickets[res.ID]; !reflect.DeepEqual(*tk, old) {
 			t.Errorf("syncLineage changed ticket %s: %+v → %+v", res.ID, tickets[res.ID], *tk)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
 )
@@ -207,6 +208,12 @@ func CloseTicket(t testing.TB, url, lineage, externalID string) Entry {
 func ReleaseTicket(t testing.TB, url, lineage, externalID, reason string) Entry {
 	t.Helper()
 	return ticketCall(t, url, "sequencer_release", lineage, externalID, map[string]any{"reason": reason})
+}
+
+// Attempt records txHash for a ticket (sequencer_attempt).
+func Attempt(t testing.TB, url, lineage, externalID string, txHash common.Hash) Entry {
+	t.Helper()
+	return ticketCall(t, url, "sequencer_attempt", lineage, externalID, map[string]any{"txHash": txHash})
 }
 
 func SyncLineage(t testing.TB, url, lineage string, chainNonce uint64) Entry {

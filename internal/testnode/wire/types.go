@@ -8,6 +8,7 @@ package wire
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -95,6 +96,9 @@ type Ticket struct {
 	State      string  `json:"state"`
 	LeaseSeq   uint64  `json:"leaseSeq"`
 	FinalSeq   *uint64 `json:"finalSeq"`
+	// Attempts and MinedTx: SPEC §9.
+	Attempts []common.Hash `json:"attempts"`
+	MinedTx  *common.Hash  `json:"minedTx"`
 }
 
 // Final returns finalSeq, 0 while the ticket is leased.
@@ -107,9 +111,10 @@ func (t *Ticket) Final() uint64 {
 
 // Equal compares the values (not the FinalSeq pointers).
 func (t *Ticket) Equal(o *Ticket) bool {
-	a, b := *t, *o
-	a.FinalSeq, b.FinalSeq = nil, nil
-	return a == b && (t.FinalSeq == nil) == (o.FinalSeq == nil) && t.Final() == o.Final()
+	return t.Lineage == o.Lineage && t.ExternalID == o.ExternalID && t.Nonce == o.Nonce &&
+		t.State == o.State && t.LeaseSeq == o.LeaseSeq && (t.FinalSeq == nil) == (o.FinalSeq == nil) && t.Final() == o.Final() &&
+		slices.Equal(t.Attempts, o.Attempts) && (t.MinedTx == nil) == (o.MinedTx == nil) &&
+		(t.MinedTx == nil || *t.MinedTx == *o.MinedTx)
 }
 
 // Lineage is the answer of sequencer_lineage.

@@ -159,6 +159,23 @@ func (s derivedRecords) loadLineages(st *State) ([]*Lineage, error) {
 	return out, it.Error()
 }
 
+// EachLineage calls fn with every stored lineage, in name order, until fn
+// returns false (the chain watcher finds the lineages it must watch).
+func (s derivedRecords) EachLineage(fn func(*Lineage) bool) error {
+	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxLineage}), nil)
+	defer it.Release()
+	for it.Next() {
+		l, err := decodeLineage(string(it.Key()[1:]), it.Value())
+		if err != nil {
+			return err
+		}
+		if !fn(l) {
+			break
+		}
+	}
+	return it.Error()
+}
+
 // Requests returns the accepted signed requests (SPEC §4: used once).
 func (s derivedRecords) Requests() ([]RequestRecord, error) {
 	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxRequest}), nil)

@@ -1,0 +1,414 @@
+package chain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/seqnode/sequencer/sequencer"
+)
+
+// Config configures a Watcher. Defaults are SPEC §9's.
+type Config struct {
+	// Endpoints maps a chain id to its JSON-RPC URL (--chain-rpc); none:
+	// only leases expire.
+	Endpoints     map[uint64]string
+	Confirmations uint64        // --confirmations, default 12
+	Poll          time.Duration // --chain-poll, default 2 s
+	LeaseTTL      time.Duration // --lease-ttl; 0: leases never expire
+	GapAfter      time.Duration // --gap-after; 0: never reclaim
+	Primary       common.Address
+	// IsLeader says whether this node writes (a cluster's leader); nil:
+	// always. Only the node that writes watches.
+	IsLeader func() bool
+	Now      func() time.Time
+	Logger   *slog.Logger
+	// Registerer takes the watcher's metrics; nil: none.
+	Registerer prometheus.Registerer
+	// CallTimeout bounds one call or batch to an endpoint; default 10 s.
+	CallTimeout time.Duration
+}
+
+// DefaultConfirmations and DefaultPoll are SPEC §9's defaults.
+const (
+	DefaultConfirmations = 12
+	DefaultPoll          = 2 * time.Second
+	DefaultGapAfter      = 10 * time.Minute
+)
+
+// Store is what the watcher reads of the log.
+type Store interface {
+	bootStore
+	Lineage(name string) (*sequencer.Lineage, error)
+	LineageRange(lineage string, from uint64, limit int) ([]*sequencer.Entry, error)
+}
+
+// Writer takes the ops the watcher writes: the node's own write path.
+type Writer interface {
+	Enqueue(op sequencer.Op) *sequencer.Future
+}
+
+// Status is what the watcher last read of one lineage's account (SPEC §9:
+// sequencer_lineage.chain).
+type Status struct {
+	ConfirmedNonce uint64
+	LatestNonce    uint64
+	Block          uint64
+	LatestSince    time.Time
+	// StuckSince is set while a lease with attempts waits at the latest
+	// nonce and the latest nonce has not moved.
+	StuckSince time.Time
+}
+
+// Watcher keeps tickets true to the chain and expires leases (SPEC §9).
+type Watcher struct {
+	cfg   Config
+	store Store
+	tr    *tracker
+	log   *slog.Logger
+	m     *metrics
+
+	mu     sync.Mutex
+	status map[string]*Status
+	// expiring remembers expire ops in flight so that a tick does not
+	// send the same one again before it is written.
+	expiring map[string]time.Time
+	chains   map[uint64]*endpoint
+}
+
+// New returns a watcher over store. Endpoints are dialed when first used.
+func New(cfg Config, store Store) *Watcher {
+	if cfg.Confirmations == 0 {
+		cfg.Confirmations = DefaultConfirmations
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = DefaultPoll
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 10 * time.Second
+	}
+	w := &Watcher{cfg: cfg, store: store, tr: newTracker(), log: cfg.Logger.With("component", "chain"),
+		m: newMetrics(cfg.Registerer), status: map[string]*Status{}, expiring: map[string]time.Time{}, chains: map[uint64]*endpoint{}}
+	for id, url := range cfg.Endpoints {
+		w.chains[id] = newEndpoint(id, url, cfg.CallTimeout, w.m)
+	}
+	return w
+}
+
+// Enabled reports whether cfg asks the node to watch or expire anything.
+func (c Config) Enabled() bool { return len(c.Endpoints) > 0 || c.LeaseTTL > 0 }
+
+// OnCommit takes entries the node made durable, in seq order; it must be
+// called from the node's commit hook (it only updates memory).
+func (w *Watcher) OnCommit(es []*sequencer.Entry) { w.tr.commit(es) }
+
+// Status returns what the watcher last read of a lineage's account.
+func (w *Watcher) Status(lineage string) (Status, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s, ok := w.status[lineage]
+	if !ok {
+		return Status{}, false
+	}
+	return *s, true
+}
+
+// Run watches until ctx ends: leases expire on a tick of its own, each
+// chain is polled by a goroutine of its own, so that a slow endpoint holds
+// up neither the others nor expiry.
+func (w *Watcher) Run(ctx context.Context, wr Writer) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, ep := range w.chains {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.runChain(ctx, wr, ep)
+		}()
+	}
+	tick := w.cfg.Poll
+	if ttl := w.cfg.LeaseTTL; ttl > 0 {
+		tick = min(tick, max(ttl/4, 50*time.Millisecond))
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		if w.ready() && w.cfg.LeaseTTL > 0 {
+			w.expire(ctx, wr)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ready says whether this node writes, and if so makes sure the tracker
+// has been built from the store since it began to.
+func (w *Watcher) ready() bool {
+	if w.cfg.IsLeader != nil && !w.cfg.IsLeader() {
+		if w.tr.isReady() {
+			w.tr.reset()
+			w.mu.Lock()
+			clear(w.status)
+			w.mu.Unlock()
+		}
+		return false
+	}
+	if w.tr.isReady() {
+		return true
+	}
+	keep := func(l *sequencer.Lineage) bool {
+		id, _, ok := ParseLineage(l.Name)
+		return ok && w.chains[id] != nil && l.NextNonce > l.Floor
+	}
+	if err := w.tr.boot(w.store, keep); err != nil {
+		w.log.Error("reading the leases from the store", "err", err)
+		return false
+	}
+	return true
+}
+
+// expire writes an expire entry for each lease with no attempt past
+// --lease-ttl.
+func (w *Watcher) expire(ctx context.Context, wr Writer) {
+	now := w.cfg.Now()
+	var ops []sequencer.Op
+	w.mu.Lock()
+	for name, leases := range w.tr.allLeases() {
+		for _, op := range Expired(name, leases, now, w.cfg.LeaseTTL, w.cfg.Primary) {
+			k := name + "\x00" + op.ExternalID
+			if at, ok := w.expiring[k]; ok && now.Sub(at) < w.cfg.LeaseTTL {
+				continue
+			}
+			w.expiring[k] = now
+			ops = append(ops, op)
+		}
+	}
+	for k, at := range w.expiring {
+		if now.Sub(at) >= w.cfg.LeaseTTL {
+			delete(w.expiring, k)
+		}
+	}
+	w.mu.Unlock()
+	w.write(ctx, wr, ops)
+}
+
+// write enqueues ops in order (a confirm before the sync that would
+// otherwise close its ticket without minedTx) and waits for them.
+func (w *Watcher) write(ctx context.Context, wr Writer, ops []sequencer.Op) {
+	if len(ops) == 0 {
+		return
+	}
+	futs := make([]*sequencer.Future, len(ops))
+	for i, op := range ops {
+		futs[i] = wr.Enqueue(op)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for i, f := range futs {
+		op := ops[i]
+		res, err := f.Wait(wctx)
+		switch {
+		case err == nil && !res.Existing:
+			w.m.entries.WithLabelValues(op.Kind.String()).Inc()
+			w.log.Debug("wrote", "kind", op.Kind, "lineage", op.Lineage, "externalId", op.ExternalID, "seq", res.Entry.Seq)
+		case err == nil:
+		case errors.Is(err, sequencer.ErrTicketFinal), errors.Is(err, sequencer.ErrInvalidParams), errors.Is(err, sequencer.ErrNotFound):
+			// The log moved on since the plan (an attempt came before the
+			// expiry, an executor closed the ticket): nothing to do.
+			w.m.refused.WithLabelValues(op.Kind.String()).Inc()
+			w.log.Debug("refused by the rules", "kind", op.Kind, "lineage", op.Lineage, "externalId", op.ExternalID, "err", err)
+		default:
+			w.m.refused.WithLabelValues(op.Kind.String()).Inc()
+			w.log.Warn("could not write", "kind", op.Kind, "lineage", op.Lineage, "externalId", op.ExternalID, "err", err)
+		}
+	}
+}
+
+// runChain polls one chain every --chain-poll (and on each new head over
+// WebSocket), backing off while its endpoint fails.
+func (w *Watcher) runChain(ctx context.Context, wr Writer, ep *endpoint) {
+	defer ep.close()
+	heads := make(chan struct{}, 1)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-heads:
+		}
+		wait := w.cfg.Poll
+		if w.ready() {
+			if err := w.poll(ctx, wr, ep); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				wait = ep.failed(err, w.cfg.Poll, w.log)
+			} else {
+				ep.ok(w.log)
+				ep.subscribe(ctx, heads, w.log)
+			}
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(wait)
+	}
+}
+
+// poll reads the chain for every watched lineage of ep's chain and writes
+// what Plan says. At most one reading per lineage per block: a poll that
+// finds the same head and no new entries reads nothing more.
+func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
+	type watched struct {
+		name    string
+		account common.Address
+	}
+	names, touched := w.tr.names(func(name string) bool {
+		id, _, ok := ParseLineage(name)
+		return ok && id == ep.chainID
+	})
+	w.m.watched.WithLabelValues(ep.label).Set(float64(len(names)))
+	if len(names) == 0 {
+		return nil
+	}
+	if err := ep.dial(ctx); err != nil {
+		return err
+	}
+	head, err := ep.blockNumber(ctx)
+	if err != nil {
+		return err
+	}
+	w.m.head.WithLabelValues(ep.label).Set(float64(head))
+	if head == ep.lastBlock && !touched {
+		return nil
+	}
+	confirmedBlock := uint64(0)
+	if head > w.cfg.Confirmations {
+		confirmedBlock = head - w.cfg.Confirmations
+	}
+	var ws []watched
+	var accounts []common.Address
+	for _, name := range names {
+		_, a, _ := ParseLineage(name)
+		ws = append(ws, watched{name, a})
+		accounts = append(accounts, a)
+	}
+	counts, err := ep.nonces(ctx, accounts, confirmedBlock, head)
+	if err != nil {
+		return err
+	}
+	now := w.cfg.Now()
+	views := make([]View, len(ws))
+	var lookups []common.Hash
+	for i, x := range ws {
+		l, err := w.store.Lineage(x.name)
+		if err != nil && !errors.Is(err, sequencer.ErrNotFound) {
+			return fmt.Errorf("read lineage %q: %w", x.name, err)
+		}
+		name := x.name
+		views[i] = View{Lineage: l, Leases: w.tr.leases(name), LastHolder: func(n uint64) string { return w.lastHolder(name, n) }}
+		if c, ok := counts[x.account]; ok {
+			lookups = append(lookups, Lookups(views[i], c.confirmed)...)
+		}
+	}
+	mined, err := ep.mined(ctx, lookups, confirmedBlock)
+	if err != nil {
+		return err
+	}
+	var ops []sequencer.Op
+	stuck := 0
+	w.mu.Lock()
+	for i, x := range ws {
+		c, ok := counts[x.account]
+		if !ok {
+			continue // the endpoint's answer for it was bad: next block
+		}
+		st := w.status[x.name]
+		if st == nil || st.LatestNonce != c.latest {
+			st = &Status{LatestSince: now}
+			w.status[x.name] = st
+		}
+		st.ConfirmedNonce, st.LatestNonce, st.Block = c.confirmed, c.latest, head
+		obs := Observation{Block: head, ConfirmedNonce: c.confirmed, LatestNonce: c.latest, LatestSince: st.LatestSince, Mined: mined}
+		plan := Plan(x.name, views[i], obs, now, Policy{Primary: w.cfg.Primary, GapAfter: w.cfg.GapAfter})
+		for _, op := range plan {
+			if op.Kind == sequencer.KindReclaim {
+				st.LatestSince = now // once per gap: the clock starts again
+			}
+		}
+		ops = append(ops, plan...)
+		st.StuckSince = time.Time{}
+		if Stuck(views[i].Leases, c.latest) {
+			st.StuckSince = st.LatestSince
+			stuck++
+		}
+		if l := views[i].Lineage; len(views[i].Leases) == 0 && len(plan) == 0 && (l == nil || (c.confirmed >= l.NextNonce && c.latest == c.confirmed)) {
+			w.tr.drop(x.name) // nothing leased, nothing unconfirmed: stop watching until its next entry
+			delete(w.status, x.name)
+		}
+	}
+	w.mu.Unlock()
+	w.m.stuck.WithLabelValues(ep.label).Set(float64(stuck))
+	ep.lastBlock = head
+	w.m.lastPoll.WithLabelValues(ep.label).Set(float64(now.Unix()))
+	w.write(ctx, wr, ops)
+	return nil
+}
+
+// lastHolder finds the final ticket that last held nonce n: from the
+// tracker, else from the lineage's entries (a bounded scan; reclaims are
+// rare). "" when none is found.
+func (w *Watcher) lastHolder(name string, n uint64) string {
+	if id := w.tr.holder(name, n); id != "" {
+		return id
+	}
+	const page, maxScan = 1000, 200_000
+	found := ""
+	from := uint64(1)
+	for scanned := 0; scanned < maxScan; {
+		es, err := w.store.LineageRange(name, from, page)
+		if err != nil || len(es) == 0 {
+			break
+		}
+		for _, e := range es {
+			if e.Kind == sequencer.KindTx && e.Nonce == n {
+				found = e.ExternalID
+			}
+		}
+		scanned += len(es)
+		from = es[len(es)-1].Seq + 1
+	}
+	return found
+}
+
+// Lineages lists the lineages the watcher has a status for (tests, logs).
+func (w *Watcher) Lineages() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]string, 0, len(w.status))
+	for n := range w.status {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -96,9 +96,6 @@ func CheckSigned(h *Hasher, primary common.Address, e *Entry) error {
 	if err := checkFields(h, e); err != nil {
 		return err
 	}
-	if e.Kind.NodeWritten() && e.Sender != primary {
-		return fmt.Errorf("seq %d: %s entry with sender %s, not the primary %s", e.Seq, e.Kind, e.Sender, primary)
-	}
 	return checkSigner(primary, e)
 }
 
@@ -123,7 +120,12 @@ func checkFields(h *Hasher, e *Entry) error {
 	return nil
 }
 
+// checkSigner checks the primary's signature, and the primary as the
+// sender of an entry the node writes on its own (SPEC §2).
 func checkSigner(primary common.Address, e *Entry) error {
+	if e.Kind.NodeWritten() && e.Sender != primary {
+		return fmt.Errorf("seq %d: %s entry with sender %s, not the primary %s", e.Seq, e.Kind, e.Sender, primary)
+	}
 	signer, err := Recover(e.Hash, e.Signature[:])
 	if err != nil {
 		return fmt.Errorf("seq %d: %w", e.Seq, err)

@@ -38,6 +38,9 @@ type Config struct {
 	// MaxReadBytes bounds the entries of one sequencer_read answer
 	// (--max-read-bytes, SPEC §4); default DefaultMaxReadBytes.
 	MaxReadBytes int
+	// Chain is what the chain watcher last read of a lineage's account
+	// (SPEC §9: sequencer_lineage.chain); nil, or nil answers: none.
+	Chain func(lineage string) *ChainJSON
 }
 
 // DefaultMaxReadBytes is the default --max-read-bytes.
@@ -318,7 +321,11 @@ func (api *API) Lineage(ctx context.Context, p LineageParams) (*LineageJSON, err
 	if err != nil {
 		return nil, api.fail(notFound(err, "no lineage %q", p.Lineage))
 	}
-	return lineageJSON(l), nil
+	j := lineageJSON(l)
+	if api.cfg.Chain != nil {
+		j.Chain = api.cfg.Chain(p.Lineage)
+	}
+	return j, nil
 }
 
 // Info describes the node (sequencer_info).

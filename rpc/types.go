@@ -190,6 +190,18 @@ type LineageJSON struct {
 	Released  []uint64       `json:"released"`
 	Closed    uint64         `json:"closed"`
 	Failed    uint64         `json:"failed"`
+	Chain     *ChainJSON     `json:"chain,omitempty"`
+}
+
+// ChainJSON is what the chain watcher last read of a watched lineage's
+// account (SPEC §9): its nonce at the confirmed block and at the head
+// (block), and since when (Unix ms) a broadcast transaction has waited at
+// a latest nonce that does not move.
+type ChainJSON struct {
+	ConfirmedNonce uint64  `json:"confirmedNonce"`
+	LatestNonce    uint64  `json:"latestNonce"`
+	Block          uint64  `json:"block"`
+	StuckSince     *uint64 `json:"stuckSince,omitempty"`
 }
 
 func lineageJSON(l *sequencer.Lineage) *LineageJSON {

@@ -237,6 +237,13 @@ func printHuman(w io.Writer, res any) {
 		for _, f := range r.InFlight {
 			fmt.Fprintf(tw, "in flight\tnonce %d  %s  (seq %d)\n", f.Nonce, f.ExternalID, f.Seq)
 		}
+		if ch := r.Chain; ch != nil {
+			fmt.Fprintf(tw, "chain\tconfirmed nonce %d, latest nonce %d at block %d\n", ch.ConfirmedNonce, ch.LatestNonce, ch.Block)
+			if ch.StuckSince != nil {
+				since := time.UnixMilli(int64(*ch.StuckSince)).UTC()
+				fmt.Fprintf(tw, "stuck since\t%s (%s): a broadcast transaction waits at nonce %d\n", since.Format(time.RFC3339), time.Since(since).Round(time.Second), ch.LatestNonce)
+			}
+		}
 	}
 }
 

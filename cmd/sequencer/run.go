@@ -24,6 +24,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/seqnode/sequencer/chain"
 	"github.com/seqnode/sequencer/cluster"
 	"github.com/seqnode/sequencer/internal/durable"
 	"github.com/seqnode/sequencer/node"
@@ -57,6 +58,9 @@ type runConfig struct {
 	forwardTimeout, snapshotInterval                time.Duration
 	raftHeartbeat, raftElection                     time.Duration
 	snapshotLogs, trailingLogs                      uint64
+	chainRPC                                        string
+	confirmations                                   uint64
+	chainPoll, leaseTTL, gapAfter                   time.Duration
 }
 
 // appendEnvelopeBytes is the JSON-RPC call around an append's hex data
@@ -111,6 +115,11 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	fs.Uint64Var(&c.snapshotLogs, "cluster-snapshot-logs", 8192, "cluster: Raft log entries (groups of writes) between snapshots; a snapshot holds the head, not the log")
 	fs.Uint64Var(&c.trailingLogs, "cluster-trailing-logs", 10240, "cluster: Raft log entries kept after a snapshot, so that a voter that was briefly away catches up from Raft, not from peers")
 	fs.DurationVar(&c.snapshotInterval, "cluster-snapshot-interval", 2*time.Minute, "cluster: how often a voter checks whether --cluster-snapshot-logs have passed")
+	fs.StringVar(&c.chainRPC, "chain-rpc", "", "primary/voter: Ethereum JSON-RPC endpoints CHAINID=URL[,...] (http(s) or ws(s)); lineages named eip155:CHAINID:ADDRESS are kept true to their chain (SPEC §9)")
+	fs.Uint64Var(&c.confirmations, "confirmations", chain.DefaultConfirmations, "blocks below the head at which the chain's nonce counts as confirmed (--chain-rpc)")
+	fs.DurationVar(&c.chainPoll, "chain-poll", chain.DefaultPoll, "how often the chain is read (and on each new head over WebSocket)")
+	fs.DurationVar(&c.leaseTTL, "lease-ttl", 0, "a leased ticket with no attempt older than this expires and its nonce returns to the pool (0: never; works without --chain-rpc)")
+	fs.DurationVar(&c.gapAfter, "gap-after", chain.DefaultGapAfter, "with --chain-rpc: a nonce the chain has stood at this long, below nextNonce and held by no ticket, returns to the pool (0: never)")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the RPC listener")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -244,9 +253,24 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) (retErr error) {
 	if err := n.open(ctx, c, v); err != nil {
 		return err
 	}
+	n.newWatcher(c, v)
 	apiCfg := rpc.Config{
 		Role: string(v.role), Version: Version, Primary: v.primary, Domain: v.domain,
 		MaxDataBytes: c.maxDataBytes, Allow: v.allow, Logger: log, MaxReadBytes: c.maxReadBytes,
+	}
+	if w := n.watcher; w != nil {
+		apiCfg.Chain = func(lineage string) *rpc.ChainJSON {
+			st, ok := w.Status(lineage)
+			if !ok {
+				return nil
+			}
+			j := &rpc.ChainJSON{ConfirmedNonce: st.ConfirmedNonce, LatestNonce: st.LatestNonce, Block: st.Block}
+			if !st.StuckSince.IsZero() {
+				ms := uint64(st.StuckSince.UnixMilli())
+				j.StuckSince = &ms
+			}
+			return j
+		}
 	}
 	var backend rpc.Backend
 	switch {
@@ -292,6 +316,8 @@ type settings struct {
 	key     *ecdsa.PrivateKey // a primary's
 	allow   rpc.Allowlist     // a primary's; nil: open mode
 	members []cluster.Member  // a cluster voter's --cluster; nil: no cluster
+	// endpoints are --chain-rpc's, by chain id.
+	endpoints map[uint64]string
 }
 
 // validate checks the flags that need no file.
@@ -330,6 +356,9 @@ func (c *runConfig) validate() (settings, error) {
 	if v.peers, err = p2p.ParsePeers(splitList(c.peers)); err != nil {
 		return v, fmt.Errorf("--peers: %w", err)
 	}
+	if err := c.watch(&v); err != nil {
+		return v, err
+	}
 	if c.clusterSpec == "" {
 		if c.nodeID != "" || c.clusterJoin {
 			return v, errors.New("--node-id and --cluster-join need --cluster")
@@ -355,6 +384,21 @@ func (c *runConfig) validate() (settings, error) {
 		return v, errors.New("--cluster-heartbeat-timeout and --cluster-election-timeout must be at least 10ms")
 	}
 	return v, nil
+}
+
+// watch reads the chain-aware flags (SPEC §9).
+func (c *runConfig) watch(v *settings) error {
+	var err error
+	if v.endpoints, err = chain.ParseEndpoints(c.chainRPC); err != nil {
+		return err
+	}
+	if c.chainPoll < 10*time.Millisecond || c.leaseTTL < 0 || c.gapAfter < 0 || c.confirmations > 1<<20 {
+		return errors.New("--chain-poll must be at least 10ms, --lease-ttl and --gap-after at least 0, --confirmations at most 1048576")
+	}
+	if v.role != node.Primary && (len(v.endpoints) > 0 || c.leaseTTL > 0) {
+		return errors.New("--chain-rpc and --lease-ttl are for the node that writes (a primary or cluster voter): a replica derives tickets from the log alone")
+	}
+	return nil
 }
 
 // identity finds whose log this is: a primary's key (made in the datadir

@@ -8,9 +8,11 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/seqnode/sequencer/chain"
 	"github.com/seqnode/sequencer/cluster"
 	"github.com/seqnode/sequencer/node"
 	"github.com/seqnode/sequencer/p2p"
@@ -29,6 +31,12 @@ type nodeParts struct {
 	store  *sequencer.LevelStore
 	p2p    *p2p.Node
 	mirror *sequencer.Mirror
+	// watcher keeps tickets true to the chain and expires leases (SPEC
+	// §9); nil unless --chain-rpc or --lease-ttl asks for it.
+	watcher *chain.Watcher
+	// isLeader says whether this node writes: a cluster voter sets it once
+	// it has joined; nil: a primary, which always writes.
+	isLeader atomic.Pointer[func() bool]
 
 	// Background goroutines (the follower, the peer check, the guard):
 	// bgCtx ends and bg is waited for at shutdown.
@@ -62,6 +70,37 @@ func (n *nodeParts) shutdown() error {
 }
 
 // go runs fn in the background until shutdown.
+// onCommit is the commit hook: gossip, and the watcher's view of leases.
+func (n *nodeParts) onCommit(es []*sequencer.Entry) {
+	n.p2p.Publish(es)
+	if n.watcher != nil {
+		n.watcher.OnCommit(es)
+	}
+}
+
+// newWatcher makes the watcher when the flags ask for one (before the
+// writer starts, so that its commit hook sees every commit).
+func (n *nodeParts) newWatcher(c *runConfig, v settings) {
+	cfg := chain.Config{Endpoints: v.endpoints, Confirmations: c.confirmations, Poll: c.chainPoll,
+		LeaseTTL: c.leaseTTL, GapAfter: c.gapAfter, Primary: v.primary, Logger: n.log, Registerer: n.reg}
+	if v.role != node.Primary || !cfg.Enabled() {
+		return
+	}
+	cfg.IsLeader = func() bool {
+		f := n.isLeader.Load()
+		return f == nil || (*f)()
+	}
+	n.watcher = chain.New(cfg, n.store)
+	n.log.Info("watching", "chains", len(v.endpoints), "confirmations", c.confirmations, "leaseTTL", c.leaseTTL, "gapAfter", c.gapAfter)
+}
+
+// runWatcher starts the watcher writing through backend.
+func (n *nodeParts) runWatcher(backend chain.Writer) {
+	if w := n.watcher; w != nil {
+		n.goBg(func(ctx context.Context) { w.Run(ctx, backend) })
+	}
+}
+
 func (n *nodeParts) goBg(fn func(context.Context)) {
 	n.bg.Add(1)
 	go func() { defer n.bg.Done(); fn(n.bgCtx) }()
@@ -121,7 +160,7 @@ func (n *nodeParts) newPrimary(c *runConfig, v settings) (rpc.Backend, rpc.Node,
 		metrics.Halted.Set(0)
 		seq, err := sequencer.New(n.store, sequencer.Config{
 			Key: v.key, Domain: v.domain, MaxInFlight: c.maxInFlight, MaxDataBytes: c.maxDataBytes,
-			QueueSize: c.queueSize, QueueBytes: c.queueBytes, Logger: log, Metrics: metrics, OnCommit: n.p2p.Publish,
+			QueueSize: c.queueSize, QueueBytes: c.queueBytes, Logger: log, Metrics: metrics, OnCommit: n.onCommit,
 		})
 		if err != nil {
 			metrics.Halted.Set(1)
@@ -154,6 +193,7 @@ func (n *nodeParts) newPrimary(c *runConfig, v settings) (rpc.Backend, rpc.Node,
 			log.Warn(w)
 		}
 	}
+	n.runWatcher(g)
 	return g, node.Facts{P2P: n.p2p}, nil
 }
 
@@ -167,7 +207,7 @@ func (n *nodeParts) newVoter(c *runConfig, v settings) (rpc.Backend, rpc.Node, e
 		Sequencer: sequencer.Config{
 			Key: v.key, Domain: v.domain, MaxInFlight: c.maxInFlight, MaxDataBytes: c.maxDataBytes,
 			QueueSize: c.queueSize, QueueBytes: c.queueBytes, Logger: log, Metrics: sequencer.NewMetrics(n.reg),
-			OnCommit: n.p2p.Publish,
+			OnCommit: n.onCommit,
 		},
 		ForwardTimeout:    c.forwardTimeout,
 		SnapshotThreshold: c.snapshotLogs,
@@ -183,6 +223,9 @@ func (n *nodeParts) newVoter(c *runConfig, v settings) (rpc.Backend, rpc.Node, e
 		return nil, nil, err
 	}
 	n.push("cluster", func() error { cl.Close(); return nil })
+	isLeader := cl.IsLeader
+	n.isLeader.Store(&isLeader)
+	n.runWatcher(cl)
 	log.Info("cluster voter", "nodeId", c.nodeID, "voters", len(v.members), "join", c.clusterJoin)
 	if v.allow == nil {
 		log.Warn("OPEN MODE: no allowlist, anyone who reaches the RPC port can write; use --allow or --allow-file in production")

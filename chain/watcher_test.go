@@ -246,3 +246,38 @@ func TestWatcherOnAChain(t *testing.T) {
 		t.Fatalf("status %+v, chain at %d", st, chainNonce)
 	}
 }
+
+// TestLeaseTTLWithoutChain: --lease-ttl works without any chain endpoint
+// (SPEC §9): a lease with no attempt expires once, its nonce returns to
+// the pool and the next lease takes it; a lease with an attempt never
+// expires; a lineage that names no chain expires too.
+func TestLeaseTTLWithoutChain(t *testing.T) {
+	p := startPrimary(t, Config{LeaseTTL: 300 * time.Millisecond})
+	const L = "orders/shard-1"
+	p.lease(L, "crashed")
+	p.lease(L, "attempted")
+	p.do(sequencer.Op{Kind: sequencer.KindAttempt, Lineage: L, ExternalID: "attempted", DataHash: common.Hash{9}})
+	waitFor(t, 5*time.Second, "the lease without attempt expired", func() bool {
+		return p.ticket(L, "crashed").State == sequencer.TicketExpired
+	})
+	time.Sleep(time.Second) // several more ticks
+	if tk := p.ticket(L, "attempted"); tk.State != sequencer.TicketLeased {
+		t.Fatalf("a lease with an attempt is %s", tk.State)
+	}
+	if n := p.lease(L, "next"); n != 0 {
+		t.Fatalf("the next lease got nonce %d, want the expired 0", n)
+	}
+	es, _ := p.store.Range(1, 100)
+	expires := 0
+	for _, e := range es {
+		if e.Kind == sequencer.KindExpire && e.ExternalID == "crashed" { // ("next" may expire by now too)
+			expires++
+			if e.Sender != p.addr {
+				t.Fatalf("expire entry %+v", e)
+			}
+		}
+	}
+	if expires != 1 {
+		t.Fatalf("%d expire entries, want 1", expires)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"fmt"
+	"github.com/ethereum/go-ethereum/common"
 	"math/big"
 	"math/rand/v2"
 	"os"
@@ -560,4 +561,66 @@ func TestClusterMinorityNeverAnswersReceipt(t *testing.T) {
 		var e wire.Entry
 		return alone.proc().Call(&e, "sequencer_append", map[string]any{"data": "0x02", "lineage": "L", "externalId": "after"}) == nil
 	})
+}
+
+// TestClusterLeaseExpiry: on a cluster only the leader watches (SPEC §9):
+// a lease written through a follower expires once, never once per voter;
+// after the leader is killed, the new leader expires a lease made before
+// and one made after; a lease with an attempt never expires; the voters
+// hold the same log.
+func TestClusterLeaseExpiry(t *testing.T) {
+	pc := newProcCluster(t, 3, "--lease-ttl", "1s")
+	l := pc.leader()
+	var follower *voterProc
+	for _, v := range pc.all() {
+		if v != l {
+			follower = v
+			break
+		}
+	}
+	url := func(v *voterProc) string { return "http://" + v.rpc + "/" }
+	wire.AppendTx(t, url(follower), []byte("a"), "L", "crashed")
+	wire.AppendTx(t, url(follower), []byte("b"), "L", "alive")
+	wire.Attempt(t, url(follower), "L", "alive", common.Hash{7})
+	wire.AppendTx(t, url(l), []byte("c"), "L", "crashed-before-failover")
+	wire.WaitFor(t, 20*time.Second, "the lease without attempt expired", func() bool {
+		tk, _ := wire.GetTicket(t, url(follower), "L", "crashed")
+		return tk.State == "expired"
+	})
+	l.proc().Kill()
+	nl := pc.leader()
+	wire.AppendTx(t, url(nl), []byte("d"), "L", "crashed-after-failover")
+	for _, id := range []string{"crashed-before-failover", "crashed-after-failover"} {
+		wire.WaitFor(t, 30*time.Second, id+" expired by the new leader", func() bool {
+			tk, _ := wire.GetTicket(t, url(nl), "L", id)
+			return tk.State == "expired"
+		})
+	}
+	pc.restart(l, false)
+	head := nl.proc().Info().Head
+	for _, v := range pc.all() {
+		waitHead(t, v.proc(), head.Seq, 30*time.Second)
+	}
+	expires := map[string]int{}
+	var logs [][]*wire.Entry
+	for _, v := range pc.all() {
+		es := v.proc().ReadAll()
+		logs = append(logs, es)
+		if string(es[len(es)-1].Raw) != string(logs[0][len(es)-1].Raw) {
+			t.Fatalf("voter %s: entry %d differs", v.id, len(es))
+		}
+	}
+	for _, e := range logs[0] {
+		if e.Kind == "expire" {
+			expires[e.ExternalID]++
+		}
+	}
+	if tk, _ := wire.GetTicket(t, url(nl), "L", "alive"); tk.State != "leased" {
+		t.Fatalf("a lease with an attempt is %s", tk.State)
+	}
+	for _, id := range []string{"crashed", "crashed-before-failover", "crashed-after-failover"} {
+		if expires[id] != 1 {
+			t.Fatalf("expire entries per ticket: %v, want one each", expires)
+		}
+	}
 }

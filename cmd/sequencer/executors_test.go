@@ -282,7 +282,7 @@ func runJob(ctx context.Context, c *client.Client, ch *simchain.Chain, acct simc
 	}
 	switch {
 	case k < 4: // a third crash after the lease
-		if _, err := c.Append(ctx, client.AppendRequest{Lineage: L, ExternalID: id, Data: []byte(id)}); err != nil {
+		if _, err := lease(ctx, c, L, id); err != nil {
 			return err
 		}
 		run.mu.Lock()
@@ -291,7 +291,7 @@ func runJob(ctx context.Context, c *client.Client, ch *simchain.Chain, acct simc
 		run.note("crashed after lease")
 		return nil
 	case k == 4 && drop: // a dropped transaction, released as broadcast
-		rc, err := c.Append(ctx, client.AppendRequest{Lineage: L, ExternalID: id, Data: []byte(id)})
+		rc, err := lease(ctx, c, L, id)
 		if err != nil {
 			return err
 		}
@@ -317,7 +317,7 @@ func runJob(ctx context.Context, c *client.Client, ch *simchain.Chain, acct simc
 // refuses because the nonce is used (outside the node) is left to the
 // watcher's sync.
 func sendJob(ctx context.Context, c *client.Client, ch *simchain.Chain, acct simchain.Account, L, id string, price int64, run *executorRun) error {
-	rc, err := c.Append(ctx, client.AppendRequest{Lineage: L, ExternalID: id, Data: []byte(id)})
+	rc, err := lease(ctx, c, L, id)
 	if err != nil {
 		return err
 	}
@@ -366,7 +366,7 @@ func sendJob(ctx context.Context, c *client.Client, ch *simchain.Chain, acct sim
 // bumpJob sends a transaction and, while both are in the pool, a
 // replacement at twice the price; the watcher confirms the one mined.
 func bumpJob(ctx context.Context, c *client.Client, ch *simchain.Chain, acct simchain.Account, L, id string, run *executorRun) error {
-	rc, err := c.Append(ctx, client.AppendRequest{Lineage: L, ExternalID: id, Data: []byte(id)})
+	rc, err := lease(ctx, c, L, id)
 	if err != nil {
 		return err
 	}
@@ -390,6 +390,18 @@ func bumpJob(ctx context.Context, c *client.Client, ch *simchain.Chain, acct sim
 	}
 	run.note("fee bump")
 	return nil
+}
+
+// lease appends a lease for id, waiting while the lineage is at
+// --max-in-flight (4005: back-pressure, as an executor pool must take it).
+func lease(ctx context.Context, c *client.Client, L, id string) (*client.Receipt, error) {
+	for end := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		rc, err := c.Append(ctx, client.AppendRequest{Lineage: L, ExternalID: id, Data: []byte(id)})
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Code != 4005 || time.Now().After(end) {
+			return rc, err
+		}
+	}
 }
 
 // usedNonce tells the chain's answers that mean another transaction holds

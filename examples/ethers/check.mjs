@@ -39,7 +39,9 @@ function fmt(v) {
   return typeof v === "bigint" ? v.toString() + "n" : JSON.stringify(v);
 }
 
-const KINDS = { tx: 0, close: 1, release: 2, fail: 3, sync: 4 };
+const KINDS = { tx: 0, close: 1, release: 2, fail: 3, sync: 4, attempt: 5, confirm: 6, expire: 7, reclaim: 8 };
+// Entries the node writes on its own carry the primary as sender (SPEC §2).
+const NODE_WRITTEN = new Set(["confirm", "expire", "reclaim"]);
 const ENTRY_TYPES = {
   Entry: [
     { name: "seq", type: "uint64" },
@@ -348,9 +350,21 @@ async function main() {
       if (e.lineage !== "") txByTicket.set(key, e);
     } else {
       expectEq(`seq ${v.seq} data absent`, e.data, undefined);
+      if (NODE_WRITTEN.has(e.kind)) expectEq(`seq ${v.seq} ${e.kind} sender (the primary)`, v.sender, expectedPrimary);
       if (e.kind === "sync") {
         expectEq(`seq ${v.seq} sync dataHash`, e.dataHash, ZeroHash);
         expectEq(`seq ${v.seq} sync externalId`, e.externalId, "");
+      } else if (e.kind === "attempt" || e.kind === "confirm") {
+        // dataHash is the transaction's hash; the nonce is the ticket's.
+        const tx = txByTicket.get(key);
+        if (!tx) fail(`seq ${v.seq}: ${e.kind} of a ticket with no tx entry`);
+        if (e.dataHash === ZeroHash) fail(`seq ${v.seq}: ${e.kind} without a transaction hash`);
+        expectEq(`seq ${v.seq} nonce (ticket's)`, v.nonce, u64("nonce", tx.nonce));
+      } else if (e.kind === "reclaim") {
+        // The final ticket that last held the nonce, or none.
+        const tx = e.externalId === "" ? null : txByTicket.get(key);
+        expectEq(`seq ${v.seq} reclaim dataHash`, e.dataHash, tx ? tx.hash : ZeroHash);
+        if (tx) expectEq(`seq ${v.seq} reclaim nonce`, v.nonce, u64("nonce", tx.nonce));
       } else {
         const tx = txByTicket.get(key);
         if (!tx) fail(`seq ${v.seq}: ${e.kind} of a ticket with no tx entry`);

@@ -165,7 +165,7 @@ func TestEthers(t *testing.T) {
 		want           *regexp.Regexp
 	}{
 		{name: "wrong-primary", wrongPrimary: true, want: regexp.MustCompile(`(?m)^FAIL default provider: sequencer_info primary: got "0x`)},
-		{name: "domain-name", sabotage: "domain-name", want: regexp.MustCompile(`(?m)^FAIL receipt seq 12 hash: got "0x[0-9a-f]{64}", want "0x`)},
+		{name: "domain-name", sabotage: "domain-name", want: regexp.MustCompile(`(?m)^FAIL receipt seq 20 hash: got "0x[0-9a-f]{64}", want "0x`)},
 		{name: "lossy-uint64", sabotage: "lossy-uint64", want: regexp.MustCompile(`(?m)^FAIL seq 11 hash mismatch: TypedDataEncoder.hash 0x`)},
 		{name: "request-kind", sabotage: "request-kind", want: regexp.MustCompile(`(?m)^FAIL batch append ethers-0: node answered \{"code":4001,"message":"unauthorized: bad signature"\}`)},
 	}
@@ -268,7 +268,7 @@ func runCheck(t *testing.T, dir string, primaryArg *common.Address, sabotage str
 	allow := rpc.Allowlist{walletAddr: {}, crypto.PubkeyToAddress(writer.PublicKey): {}}
 	rec := &batchRecorder{}
 	n := testnode.New(t, testnode.Options{Domain: domain, Allow: allow, Wrap: rec.wrap})
-	writeEntries(t, n.URL, writer)
+	writeEntries(t, n.URL, writer, n.Sequencer)
 
 	primary := n.Sequencer.Address()
 	if primaryArg != nil {
@@ -289,10 +289,13 @@ func runCheck(t *testing.T, dir string, primaryArg *common.Address, sabotage str
 	return checkRun{out: string(out), err: err, url: n.URL, primary: n.Sequencer.Address(), wallet: walletAddr, rec: rec}
 }
 
-// writeEntries writes seq 1..11 with the Go client: tx, close, release,
-// fail, a re-lease of a released nonce, syncs (one to 2^53+1), and txs
-// without lineage.
-func writeEntries(t *testing.T, url string, key *ecdsa.PrivateKey) {
+// writeEntries writes seq 1..19 with the Go client: tx, close, release,
+// fail, a re-lease of a released nonce, syncs (one to 2^53+1), txs
+// without lineage, and an attempt; and, as the chain watcher does, through
+// the node's own write path, the entries the node writes itself (SPEC §9):
+// a confirm of the attempt, an expire, and a reclaim of a nonce a failed
+// ticket left.
+func writeEntries(t *testing.T, url string, key *ecdsa.PrivateKey, seq *sequencer.Sequencer) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -302,6 +305,17 @@ func writeEntries(t *testing.T, url string, key *ecdsa.PrivateKey) {
 	}
 	defer c.Disconnect()
 	const l = "eip155:31337:0x52908400098527886E0F7030069857D2E4169EE7"
+	attemptHash := crypto.Keccak256Hash([]byte("a signed transaction"))
+	node := func(op sequencer.Op) func() (*client.Receipt, error) {
+		return func() (*client.Receipt, error) {
+			op.Sender = seq.Address()
+			res, err := seq.Submit(ctx, op)
+			if err != nil {
+				return nil, err
+			}
+			return &client.Receipt{Seq: res.Entry.Seq, Kind: res.Entry.Kind.String()}, nil
+		}
+	}
 	tx := func(data, lineage, id string) func() (*client.Receipt, error) {
 		return func() (*client.Receipt, error) {
 			return c.Append(ctx, client.AppendRequest{Data: []byte(data), Lineage: lineage, ExternalID: id})
@@ -319,8 +333,17 @@ func writeEntries(t *testing.T, url string, key *ecdsa.PrivateKey) {
 		tx("plain", "", "plain-1"),
 		tx("", "", ""), // empty data, no lineage, no externalId
 		func() (*client.Receipt, error) { return c.SyncLineage(ctx, "eip155:31337:big-nonce", bigChainNonce) },
+		tx("go tx 5", l, "go-5"), // nonce 3
+		func() (*client.Receipt, error) { return c.Attempt(ctx, l, "go-5", attemptHash) },
+		node(sequencer.Op{Kind: sequencer.KindConfirm, Lineage: l, ExternalID: "go-5", DataHash: attemptHash}),
+		tx("go tx 6", l, "go-6"), // nonce 4
+		node(sequencer.Op{Kind: sequencer.KindExpire, Lineage: l, ExternalID: "go-6"}),
+		tx("go tx 7", l, "go-7"), // nonce 4 again
+		func() (*client.Receipt, error) { return c.Release(ctx, l, "go-7", "broadcast") },
+		node(sequencer.Op{Kind: sequencer.KindReclaim, Lineage: l, ExternalID: "go-7", ChainNonce: 4}),
 	}
-	wantKinds := []string{"tx", "tx", "tx", "close", "release", "fail", "tx", "sync", "tx", "tx", "sync"}
+	wantKinds := []string{"tx", "tx", "tx", "close", "release", "fail", "tx", "sync", "tx", "tx", "sync",
+		"tx", "attempt", "confirm", "tx", "expire", "tx", "fail", "reclaim"}
 	for i, step := range steps {
 		r, err := step()
 		if err != nil {

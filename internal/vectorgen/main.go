@@ -82,16 +82,24 @@ type fileJSON struct {
 	PrimaryKey string    `json:"primaryKey"`
 }
 
-var kinds = map[string]uint8{"tx": 0, "close": 1, "release": 2, "fail": 3, "sync": 4}
+var kinds = map[string]uint8{"tx": 0, "close": 1, "release": 2, "fail": 3, "sync": 4,
+	"attempt": 5, "confirm": 6, "expire": 7, "reclaim": 8}
+
+// signedTx stands for the hash of a signed transaction an executor
+// records with an attempt (SPEC §9).
+var signedTx = crypto.Keccak256Hash([]byte("a signed transaction"))
 
 // step is one entry of the scripted log; data is set for tx only, and the
-// dataHash of close/release/fail is the hash of the tx at txSeq.
+// dataHash of close/release/fail/expire/reclaim is the hash of the tx at
+// txSeq, of attempt/confirm dataHash. Entries the node writes on its own
+// (node) have the primary as sender.
 type step struct {
 	kind, lineage, ext string
-	client             bool
+	client, node       bool
 	nonce              uint64
 	data               []byte
 	txSeq              uint64
+	dataHash           common.Hash
 	ts                 uint64
 }
 
@@ -107,6 +115,15 @@ func script() []step {
 		{kind: "tx", lineage: lineage, ext: "job-43", client: true, nonce: 1, data: []byte("retry"), ts: t0 + 4},
 		{kind: "fail", lineage: lineage, ext: "job-43", client: true, nonce: 1, txSeq: 7, ts: t0 + 5},
 		{kind: "sync", lineage: lineage, client: true, nonce: 2, ts: t0 + 6},
+		// SPEC §9: an attempt confirmed, a lease expired, a reclaim.
+		{kind: "tx", lineage: lineage, ext: "job-44", client: true, nonce: 2, data: []byte("bump"), ts: t0 + 6},
+		{kind: "attempt", lineage: lineage, ext: "job-44", client: true, nonce: 2, dataHash: signedTx, ts: t0 + 6},
+		{kind: "confirm", lineage: lineage, ext: "job-44", node: true, nonce: 2, dataHash: signedTx, ts: t0 + 7},
+		{kind: "tx", lineage: lineage, ext: "job-45", client: true, nonce: 3, data: []byte("crashed"), ts: t0 + 7},
+		{kind: "expire", lineage: lineage, ext: "job-45", node: true, nonce: 3, txSeq: 13, ts: t0 + 7},
+		{kind: "tx", lineage: lineage, ext: "job-46", client: true, nonce: 3, data: []byte("dropped"), ts: t0 + 7},
+		{kind: "fail", lineage: lineage, ext: "job-46", client: true, nonce: 3, txSeq: 15, ts: t0 + 7},
+		{kind: "reclaim", lineage: lineage, ext: "job-46", node: true, nonce: 3, txSeq: 15, ts: t0 + 7},
 		{kind: "tx", lineage: "a/b.c-d:e_f", ext: "!~", client: true, data: []byte{0}, ts: t0 + 7},
 		// Max uint64 values: exact in Go, beyond a JavaScript number.
 		{kind: "sync", lineage: "a/b.c-d:e_f", client: true, nonce: math.MaxUint64, ts: math.MaxUint64},
@@ -121,6 +138,7 @@ func requests() []oracle.Request {
 		{Kind: 2, Lineage: lineage, ExternalID: long, Deadline: deadline},
 		{Kind: 3, Lineage: lineage, ExternalID: "job-43", Deadline: deadline},
 		{Kind: 4, Lineage: lineage, Nonce: 2, Deadline: deadline},
+		{Kind: 5, Lineage: lineage, ExternalID: "job-44", DataHash: signedTx, Deadline: deadline},
 		{Kind: 0, DataHash: crypto.Keccak256Hash(nil), Deadline: math.MaxUint64},
 	}
 }
@@ -156,6 +174,9 @@ func generateLog(chainID uint64, contract common.Address) (logJSON, error) {
 		if s.client {
 			sender = address(clientKey)
 		}
+		if s.node {
+			sender = address(primaryKey)
+		}
 		e.Sender = sender.Hex()
 		switch {
 		case s.kind == "tx":
@@ -164,6 +185,8 @@ func generateLog(chainID uint64, contract common.Address) (logJSON, error) {
 			e.DataHash = crypto.Keccak256Hash(s.data)
 		case s.txSeq > 0:
 			e.DataHash = out.Entries[s.txSeq-1].Hash
+		default:
+			e.DataHash = s.dataHash
 		}
 		h, err := oracle.EntryHash(cid, contract, oracle.Entry{Seq: e.Seq, PrevHash: e.PrevHash, Kind: kinds[s.kind], Sender: sender,
 			Lineage: e.Lineage, Nonce: e.Nonce, ExternalID: e.ExternalID, DataHash: e.DataHash, Timestamp: e.Timestamp})

@@ -159,6 +159,25 @@ func TestHarness(t *testing.T) {
 		}
 	})
 
+	t.Run("chain watcher on a simulated chain", func(t *testing.T) {
+		cfg := testConfig(t, bin)
+		cfg.WatchChain, cfg.ChainBlock, cfg.Replicas, cfg.Lineages, cfg.Duration = true, 300*time.Millisecond, 0, 200, 3*time.Second
+		if _, err := run(ctx, cfg, &lineWriter{t: t}); err != nil {
+			t.Fatal(err)
+		}
+		r := readResults(t, cfg.Out)
+		s := r.Summary
+		w := s.Watcher
+		if s.Counts.Entries == 0 || s.Counts.ErrorsTotal != 0 || w == nil {
+			t.Fatalf("counts %+v, watcher %+v", s.Counts, w)
+		}
+		// Each watched lineage is read twice per block (its confirmed and
+		// latest nonce), plus the head: never more.
+		if w.Blocks < 2 || w.Watched == 0 || w.Watched > int64(cfg.Lineages) || w.CallsPerBlock > float64(2*cfg.Lineages+2) || w.CallsPerBlock < 1 || w.Errors != 0 {
+			t.Fatalf("watcher: %+v", w)
+		}
+	})
+
 	t.Run("cluster of 3, leader killed twice, signed, replica", func(t *testing.T) {
 		cfg := testConfig(t, bin)
 		cfg.Cluster, cfg.Failover, cfg.Signed, cfg.Duration = 3, 2, true, 6*time.Second

@@ -72,6 +72,11 @@ type config struct {
 	// the load and measures each write outage.
 	Cluster  int
 	Failover int
+	// WatchChain runs go-ethereum's simulated chain (a block every
+	// ChainBlock) in the harness and starts the nodes with --chain-rpc on
+	// it; the lineages are then eip155:1337:<address> (SPEC §9).
+	WatchChain bool
+	ChainBlock time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -105,6 +110,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	replicaRPC := fs.String("replica-rpc", "", "with --rpc: comma-separated RPC URLs of replicas to measure lag on")
 	fs.IntVar(&c.Cluster, "cluster", 0, "start a cluster of this many voters (3 or 5) instead of one primary; connections are spread over the voters")
 	fs.IntVar(&c.Failover, "failover", 0, "with --cluster: SIGKILL the leader this many times during the load (restarting it) and measure each write outage")
+	fs.BoolVar(&c.WatchChain, "watch-chain", false, "run go-ethereum's simulated chain in the harness and the nodes with --chain-rpc on it; lineages become eip155:1337:<address>, all watched (measures the chain watcher's cost)")
+	fs.DurationVar(&c.ChainBlock, "chain-block", time.Second, "with --watch-chain: the simulated chain seals a block this often (the watcher reads each lineage once per block)")
 	fs.DurationVar(&c.Wait, "wait", 60*time.Second, "how long to wait after the load for replicas to converge and a late replica to catch up")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -165,6 +172,9 @@ func (c *config) validate() error {
 	}
 	if c.Cluster != 0 && c.Cluster != 3 && c.Cluster != 5 {
 		return errors.New("--cluster must be 3 or 5")
+	}
+	if c.WatchChain && (c.RPC != "" || c.ChainBlock < 10*time.Millisecond) {
+		return errors.New("--watch-chain starts its own nodes (not with --rpc) and needs --chain-block of at least 10ms")
 	}
 	if c.Cluster != 0 && c.RPC != "" {
 		return errors.New("--cluster starts its own voters (not with --rpc)")

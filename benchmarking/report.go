@@ -46,6 +46,8 @@ type configOut struct {
 	NumCPU       int      `json:"numCpu"`
 	Cluster      int      `json:"cluster,omitempty"`
 	Failover     int      `json:"failover,omitempty"`
+	WatchChain   bool     `json:"watchChain,omitempty"`
+	ChainBlockMs int64    `json:"chainBlockMs,omitempty"`
 }
 
 type targetOut struct {
@@ -77,6 +79,7 @@ type summary struct {
 	ClientCPUSec  float64           `json:"clientCpuSec"` // the harness's own CPU over the load
 	Pipeline      *pipelineStats    `json:"primaryPipeline,omitempty"`
 	Failover      *failoverOut      `json:"failover,omitempty"`
+	Watcher       *watcherStats     `json:"watcher,omitempty"`
 }
 
 type openLoopOut struct {
@@ -211,6 +214,10 @@ func printSummary(w io.Writer, r *results) {
 	if p := s.Pipeline; p != nil && p.Commits > 0 {
 		fmt.Fprintf(tw, "primary\t%s group commits during the load, %.1f entries each, %.2f ms per synced write (its /metrics)\n",
 			thousands(p.Commits), p.EntriesPerCommit, p.CommitMsMean)
+	}
+	if w := s.Watcher; w != nil {
+		fmt.Fprintf(tw, "watcher	%d lineages watched at the end; %d blocks during the load, %.0f JSON-RPC calls (%.1f requests) per block to the chain; %d errors; wrote %d entries (%d sync)\n",
+			w.Watched, w.Blocks, w.CallsPerBlock, w.RequestsPerBlock, w.Errors, w.Entries, w.Syncs)
 	}
 	if s.LineageFull > 0 || s.Retried > 0 {
 		fmt.Fprintf(tw, "workload\t%s leases sent without lineage (all lineages at --max-in-flight); %s closes/releases retried\n",

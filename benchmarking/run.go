@@ -16,6 +16,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/seqnode/sequencer/internal/simchain"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -41,6 +42,7 @@ type bench struct {
 	before, afterLoad  []procResult
 	metrics0, metrics1 map[string]float64
 	clientCPU          time.Duration
+	chain0             map[string]float64 // the watcher's metrics before the load (--watch-chain)
 }
 
 func (c *config) out() configOut {
@@ -49,7 +51,7 @@ func (c *config) out() configOut {
 		Lineages: c.Lineages, LineageShare: c.LineageShare, CloseShare: c.CloseShare, ReleaseShare: c.ReleaseShare,
 		MaxInFlight: c.MaxInFlight, Signed: c.Signed, Rate: c.Rate, Replicas: c.Replicas, LateReplica: c.LateReplica,
 		NodeBin: c.NodeBin, RPC: c.RPC, ReplicaRPC: c.ReplicaRPC, GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
-		Cluster: c.Cluster, Failover: c.Failover,
+		Cluster: c.Cluster, Failover: c.Failover, WatchChain: c.WatchChain, ChainBlockMs: c.ChainBlock.Milliseconds(),
 	}
 }
 
@@ -151,6 +153,9 @@ func (b *bench) load(ctx context.Context) error {
 
 	b.before = sampleAll(b.nodes())
 	b.metrics0, _ = scrape(ctx, b.primaryURL, "sequencer_")
+	if b.chain != nil {
+		b.chain0 = b.chainMetrics(ctx)
+	}
 	cpu0 := selfCPU()
 	start := time.Now()
 	b.rec = newRecorder(start, b.receipts)
@@ -179,6 +184,9 @@ func (b *bench) load(ctx context.Context) error {
 	b.clientCPU = selfCPU() - cpu0
 	b.afterLoad = sampleAll(b.nodes())
 	b.metrics1, _ = scrape(context.Background(), b.primaryURL, "sequencer_")
+	if b.chain != nil {
+		b.res.Summary.Watcher = watcherDelta(b.chain0, b.chainMetrics(context.Background()))
+	}
 	b.res.Interrupted = b.st.Interrupted
 	return nil
 }
@@ -401,8 +409,9 @@ type fleet struct {
 	voters      []*node  // --cluster: the voters (primaryURL is the first's)
 	writeURLs   []string // where the load goes: the primary, or every voter
 	replicaURLs []string
-	pc          *rpc.Client   // control calls to the primary
-	repClients  []*rpc.Client // control calls to the replicas
+	chain       *simchain.Chain // --watch-chain
+	pc          *rpc.Client     // control calls to the primary
+	repClients  []*rpc.Client   // control calls to the replicas
 	closers     []func()
 }
 
@@ -426,6 +435,17 @@ func (b *fleet) reach(ctx context.Context, cfg *config, out io.Writer, res *resu
 			cl.close()
 		})
 		args := []string{"--max-in-flight", strconv.Itoa(cfg.MaxInFlight)}
+		if cfg.WatchChain {
+			ch, err := simchain.Start(cfg.ChainBlock)
+			if err != nil {
+				return fmt.Errorf("simulated chain: %w", err)
+			}
+			b.chain = ch
+			b.closers = append(b.closers, ch.Close)
+			fmt.Fprintf(out, "simulated chain %d at %s, a block every %v\n", simchain.ChainID, ch.URL, cfg.ChainBlock)
+			args = append(args, "--chain-rpc", fmt.Sprintf("%d=%s", simchain.ChainID, ch.URL), "--confirmations", "2",
+				"--chain-poll", cfg.ChainBlock.String())
+		}
 		if cfg.Signed {
 			args = append(args, "--allow", res.Target.Client)
 		}

@@ -10,7 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/seqnode/sequencer/client"
+	"github.com/seqnode/sequencer/internal/simchain"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -72,7 +75,11 @@ func newWorkload(cfg *config) *workload {
 		prefix = "bench:" + w.runID
 	}
 	for i := range cfg.Lineages {
-		w.lineages = append(w.lineages, fmt.Sprintf("%s:%d", prefix, i))
+		name := fmt.Sprintf("%s:%d", prefix, i)
+		if cfg.WatchChain { // an account on the simulated chain, which the watcher reads
+			name = fmt.Sprintf("eip155:%d:%s", simchain.ChainID, common.BytesToAddress(crypto.Keccak256([]byte(name))[12:]).Hex())
+		}
+		w.lineages = append(w.lineages, name)
 	}
 	if cfg.Count > 0 {
 		w.counted = true

@@ -277,13 +277,13 @@ func (w *Watcher) runChain(ctx context.Context, wr Writer, ep *endpoint) {
 
 // poll reads the chain for every watched lineage of ep's chain and writes
 // what Plan says. At most one reading per lineage per block: a poll that
-// finds the same head and no new entries reads nothing more.
+// finds the same head reads only lineages not read at it yet.
 func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 	type watched struct {
 		name    string
 		account common.Address
 	}
-	names, touched := w.tr.names(func(name string) bool {
+	names, _ := w.tr.names(func(name string) bool {
 		id, _, ok := ParseLineage(name)
 		return ok && id == ep.chainID
 	})
@@ -299,8 +299,16 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 		return err
 	}
 	w.m.head.WithLabelValues(ep.label).Set(float64(head))
-	if head == ep.lastBlock && !touched {
-		return nil
+	if head == ep.lastBlock {
+		w.mu.Lock()
+		names = slices.DeleteFunc(names, func(name string) bool {
+			st := w.status[name]
+			return st != nil && st.Block == head
+		})
+		w.mu.Unlock()
+		if len(names) == 0 {
+			return nil
+		}
 	}
 	confirmedBlock := uint64(0)
 	if head > w.cfg.Confirmations {

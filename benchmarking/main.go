@@ -77,6 +77,8 @@ type config struct {
 	// it; the lineages are then eip155:1337:<address> (SPEC §9).
 	WatchChain bool
 	ChainBlock time.Duration
+	// NodeArgs are extra flags for every node the harness starts.
+	NodeArgs []string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -112,6 +114,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.Failover, "failover", 0, "with --cluster: SIGKILL the leader this many times during the load (restarting it) and measure each write outage")
 	fs.BoolVar(&c.WatchChain, "watch-chain", false, "run go-ethereum's simulated chain in the harness and the nodes with --chain-rpc on it; lineages become eip155:1337:<address>, all watched (measures the chain watcher's cost)")
 	fs.DurationVar(&c.ChainBlock, "chain-block", time.Second, "with --watch-chain: the simulated chain seals a block this often (the watcher reads each lineage once per block)")
+	nodeArgs := fs.String("node-args", "", "extra flags for every node started, space-separated (e.g. \"--pprof\")")
 	fs.DurationVar(&c.Wait, "wait", 60*time.Second, "how long to wait after the load for replicas to converge and a late replica to catch up")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -119,6 +122,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	c.NodeArgs = strings.Fields(*nodeArgs)
 	for _, u := range strings.Split(*replicaRPC, ",") {
 		if u = strings.TrimSpace(u); u != "" {
 			c.ReplicaRPC = append(c.ReplicaRPC, u)

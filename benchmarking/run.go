@@ -434,7 +434,7 @@ func (b *fleet) reach(ctx context.Context, cfg *config, out io.Writer, res *resu
 			fmt.Fprintln(out, "stopping the nodes and removing", cl.tmp)
 			cl.close()
 		})
-		args := []string{"--max-in-flight", strconv.Itoa(cfg.MaxInFlight)}
+		args := append([]string{"--max-in-flight", strconv.Itoa(cfg.MaxInFlight)}, cfg.NodeArgs...)
 		if cfg.WatchChain {
 			ch, err := simchain.Start(cfg.ChainBlock)
 			if err != nil {

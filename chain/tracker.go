@@ -13,6 +13,9 @@ import (
 // decided again by the rules when it is ordered. It is rebuilt from the
 // store when the watcher starts or its node becomes a cluster's leader.
 type tracker struct {
+	// want says which lineages to follow (all with --lease-ttl, else those
+	// of a watched chain); set once before use.
+	want     func(name string) bool
 	mu       sync.Mutex
 	ready    bool
 	booting  bool
@@ -25,10 +28,16 @@ type track struct {
 	// holders names, for nonces at or above the floor, the externalId of
 	// the last tx that leased each one (for reclaim entries).
 	holders map[uint64]string
-	touched bool // an entry since the last poll: poll even on the same block
+	touched bool // an entry since the last poll
+	// floor and next follow the lineage record's floor and nextNonce (a
+	// lower bound until the record is first read): the poll reads the
+	// record only when the chain says something may be written.
+	floor, next uint64
 }
 
-func newTracker() *tracker { return &tracker{lineages: map[string]*track{}} }
+func newTracker(want func(string) bool) *tracker {
+	return &tracker{want: want, lineages: map[string]*track{}}
+}
 
 // commit takes entries the node made durable, in seq order.
 func (t *tracker) commit(es []*sequencer.Entry) {
@@ -56,7 +65,7 @@ func (t *tracker) get(name string) *track {
 // apply moves the tracker by one entry. Each case is idempotent: an entry
 // seen both in the store at boot and in a commit changes nothing twice.
 func (t *tracker) apply(e *sequencer.Entry) {
-	if e.Lineage == "" {
+	if e.Lineage == "" || !t.want(e.Lineage) {
 		return
 	}
 	tr := t.get(e.Lineage)
@@ -65,6 +74,7 @@ func (t *tracker) apply(e *sequencer.Entry) {
 	case sequencer.KindTx:
 		tr.leases[e.ExternalID] = &Lease{ExternalID: e.ExternalID, Nonce: e.Nonce, LeasedAt: e.Timestamp}
 		tr.holders[e.Nonce] = e.ExternalID
+		tr.next = max(tr.next, e.Nonce+1)
 	case sequencer.KindAttempt:
 		if l := tr.leases[e.ExternalID]; l != nil && !slices.Contains(l.Attempts, e.DataHash) {
 			l.Attempts = append(l.Attempts, e.DataHash)
@@ -72,6 +82,7 @@ func (t *tracker) apply(e *sequencer.Entry) {
 	case sequencer.KindClose, sequencer.KindRelease, sequencer.KindFail, sequencer.KindConfirm, sequencer.KindExpire:
 		delete(tr.leases, e.ExternalID)
 	case sequencer.KindSync:
+		tr.floor, tr.next = max(tr.floor, e.Nonce), max(tr.next, e.Nonce)
 		for id, l := range tr.leases {
 			if l.Nonce < e.Nonce {
 				delete(tr.leases, id)
@@ -102,10 +113,10 @@ func (t *tracker) boot(s bootStore, keep func(*sequencer.Lineage) bool) error {
 	fresh := map[string]*track{}
 	var err error
 	scanErr := s.EachLineage(func(l *sequencer.Lineage) bool {
-		if len(l.InFlight) == 0 && !keep(l) {
+		if !t.want(l.Name) || (len(l.InFlight) == 0 && !keep(l)) {
 			return true
 		}
-		tr := &track{leases: map[string]*Lease{}, holders: map[uint64]string{}, touched: true}
+		tr := &track{leases: map[string]*Lease{}, holders: map[uint64]string{}, touched: true, floor: l.Floor, next: l.NextNonce}
 		for _, f := range l.InFlight {
 			var tk *sequencer.Ticket
 			var e *sequencer.Entry
@@ -213,6 +224,25 @@ func (t *tracker) holder(name string, n uint64) string {
 		return tr.holders[n]
 	}
 	return ""
+}
+
+// bounds returns what the tracker knows of a lineage's floor and next
+// nonce; setBounds corrects it from the lineage's record.
+func (t *tracker) bounds(name string) (floor, next uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if tr := t.lineages[name]; tr != nil {
+		return tr.floor, tr.next
+	}
+	return 0, 0
+}
+
+func (t *tracker) setBounds(name string, floor, next uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if tr := t.lineages[name]; tr != nil {
+		tr.floor, tr.next = max(tr.floor, floor), max(tr.next, next)
+	}
 }
 
 // drop forgets a lineage with nothing left to watch, unless an entry came

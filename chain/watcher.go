@@ -99,11 +99,18 @@ func New(cfg Config, store Store) *Watcher {
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = 10 * time.Second
 	}
-	w := &Watcher{cfg: cfg, store: store, tr: newTracker(), log: cfg.Logger.With("component", "chain"),
+	w := &Watcher{cfg: cfg, store: store, log: cfg.Logger.With("component", "chain"),
 		m: newMetrics(cfg.Registerer), status: map[string]*Status{}, expiring: map[string]time.Time{}, chains: map[uint64]*endpoint{}}
 	for id, url := range cfg.Endpoints {
 		w.chains[id] = newEndpoint(id, url, cfg.CallTimeout, w.m)
 	}
+	w.tr = newTracker(func(name string) bool {
+		if cfg.LeaseTTL > 0 {
+			return true
+		}
+		id, _, ok := ParseLineage(name)
+		return ok && w.chains[id] != nil
+	})
 	return w
 }
 
@@ -327,17 +334,27 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 	}
 	now := w.cfg.Now()
 	views := make([]View, len(ws))
+	skip := make([]bool, len(ws))
 	var lookups []common.Hash
 	for i, x := range ws {
-		l, err := w.store.Lineage(x.name)
-		if err != nil && !errors.Is(err, sequencer.ErrNotFound) {
-			return fmt.Errorf("read lineage %q: %w", x.name, err)
-		}
 		name := x.name
-		views[i] = View{Lineage: l, Leases: w.tr.leases(name), LastHolder: func(n uint64) string { return w.lastHolder(name, n) }}
-		if c, ok := counts[x.account]; ok {
-			lookups = append(lookups, Lookups(views[i], c.confirmed)...)
+		views[i] = View{Leases: w.tr.leases(name), LastHolder: func(n uint64) string { return w.lastHolder(name, n) }}
+		c, ok := counts[x.account]
+		if !ok {
+			continue
 		}
+		lookups = append(lookups, Lookups(views[i], c.confirmed)...)
+		if skip[i] = !w.mayWrite(name, views[i].Leases, c, now); skip[i] {
+			continue // nothing to write: the record need not be read
+		}
+		l, err := w.store.Lineage(name)
+		if err != nil && !errors.Is(err, sequencer.ErrNotFound) {
+			return fmt.Errorf("read lineage %q: %w", name, err)
+		}
+		if l != nil {
+			w.tr.setBounds(name, l.Floor, l.NextNonce)
+		}
+		views[i].Lineage = l
 	}
 	mined, err := ep.mined(ctx, lookups, confirmedBlock)
 	if err != nil {
@@ -358,7 +375,10 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 		}
 		st.ConfirmedNonce, st.LatestNonce, st.Block = c.confirmed, c.latest, head
 		obs := Observation{Block: head, ConfirmedNonce: c.confirmed, LatestNonce: c.latest, LatestSince: st.LatestSince, Mined: mined}
-		plan := Plan(x.name, views[i], obs, now, Policy{Primary: w.cfg.Primary, GapAfter: w.cfg.GapAfter})
+		var plan []sequencer.Op
+		if !skip[i] {
+			plan = Plan(x.name, views[i], obs, now, Policy{Primary: w.cfg.Primary, GapAfter: w.cfg.GapAfter})
+		}
 		for _, op := range plan {
 			if op.Kind == sequencer.KindReclaim {
 				st.LatestSince = now // once per gap: the clock starts again
@@ -370,7 +390,8 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 			st.StuckSince = st.LatestSince
 			stuck++
 		}
-		if l := views[i].Lineage; len(views[i].Leases) == 0 && len(plan) == 0 && (l == nil || (c.confirmed >= l.NextNonce && c.latest == c.confirmed)) {
+		if _, next := w.tr.bounds(x.name); len(views[i].Leases) == 0 && len(plan) == 0 && c.confirmed >= next && c.latest == c.confirmed &&
+			w.settled(x.name, c.confirmed) {
 			w.tr.drop(x.name) // nothing leased, nothing unconfirmed: stop watching until its next entry
 			delete(w.status, x.name)
 		}
@@ -381,6 +402,32 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 	w.m.lastPoll.WithLabelValues(ep.label).Set(float64(now.Unix()))
 	w.write(ctx, wr, ops)
 	return nil
+}
+
+// mayWrite says whether a reading c of lineage name can lead Plan to write
+// anything — a lease below the confirmed nonce, a confirmed nonce above the
+// floor, a gap that has stood long enough — judged from what the tracker
+// knows (a floor and next nonce never above the record's), so that the
+// record is read only then.
+func (w *Watcher) mayWrite(name string, leases []Lease, c counts, now time.Time) bool {
+	floor, next := w.tr.bounds(name)
+	if c.confirmed > floor || slices.ContainsFunc(leases, func(l Lease) bool { return l.Nonce < c.confirmed }) {
+		return true
+	}
+	if w.cfg.GapAfter <= 0 || c.latest >= next {
+		return false
+	}
+	w.mu.Lock()
+	st := w.status[name]
+	w.mu.Unlock()
+	return st == nil || st.LatestNonce != c.latest || now.Sub(st.LatestSince) >= w.cfg.GapAfter
+}
+
+// settled checks with the lineage's record, before the watcher stops
+// watching it, that the chain has confirmed every nonce it handed out.
+func (w *Watcher) settled(name string, confirmed uint64) bool {
+	l, err := w.store.Lineage(name)
+	return err == nil && l != nil && len(l.InFlight) == 0 && confirmed >= l.NextNonce
 }
 
 // lastHolder finds the final ticket that last held nonce n: from the

@@ -6,15 +6,17 @@ import (
 	"fmt"
 	"math/big"
 	"sync"
-
-	"github.com/seqnode/sequencer/internal/testnode"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 	"github.com/ethereum/go-ethereum/params"
+	"github.com/seqnode/sequencer/chain"
 	"github.com/seqnode/sequencer/client"
+	"github.com/seqnode/sequencer/internal/simchain"
+	"github.com/seqnode/sequencer/internal/testnode"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -30,17 +32,19 @@ var (
 	sinkAddr = common.HexToAddress("0x000000000000000000000000000000000000f00d")
 )
 
-// Env is everything the executors share: one sequencer node, one simulated
-// chain, and one funded account whose nonces the sequencer leases.
+// Env is everything the executors share: one sequencer node that watches
+// the chain (SPEC §9), one simulated chain served over HTTP, and one
+// funded account whose nonces the sequencer leases.
 type Env struct {
-	Chain   *simulated.Backend
-	Eth     simulated.Client
-	Seq     *client.Client
-	SeqURL  string
-	Key     *ecdsa.PrivateKey
-	Account common.Address
-	Signer  types.Signer
-	Lineage string // "eip155:1337:0x<account>"
+	Chain    *simulated.Backend
+	ChainRPC string // the chain's JSON-RPC endpoint, which the node reads
+	Eth      simulated.Client
+	Seq      *client.Client
+	SeqURL   string
+	Key      *ecdsa.PrivateKey
+	Account  common.Address
+	Signer   types.Signer
+	Lineage  string // "eip155:1337:0x<account>"
 
 	// mining is held for writing while a block is sealed. An executor that
 	// needs two sends to land in the pool before the next block (a
@@ -49,36 +53,43 @@ type Env struct {
 	stop   []func()
 }
 
-// Start runs a sequencer primary in-process (LevelDB under dir, the
-// JSON-RPC server on 127.0.0.1) and a simulated chain that funds a fresh
-// account, and dials the node with the client package.
+// Start runs a simulated chain that funds a fresh account, served over
+// HTTP on 127.0.0.1, and a sequencer primary in-process (LevelDB under
+// dir, the JSON-RPC server on 127.0.0.1) whose chain watcher reads it,
+// and dials the node with the client package.
 func Start(ctx context.Context, dir string) (*Env, error) {
-	url, stopNode, err := launchNode(dir)
+	e := &Env{}
+	var err error
+	e.Key, err = crypto.GenerateKey()
 	if err != nil {
+		return nil, err
+	}
+	e.Account = crypto.PubkeyToAddress(e.Key.PublicKey)
+	e.Lineage = fmt.Sprintf("eip155:%d:%s", chainID, e.Account.Hex())
+	e.Signer = types.LatestSignerForChainID(big.NewInt(chainID))
+	ch, err := simchain.StartWith(0, types.GenesisAlloc{ // blocks: Commit
+		e.Account:  {Balance: new(big.Int).Mul(big.NewInt(1000), big.NewInt(params.Ether))},
+		revertAddr: {Code: revertCode, Balance: new(big.Int)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start chain: %w", err)
+	}
+	e.stop = append(e.stop, ch.Close)
+	e.Chain, e.Eth, e.ChainRPC = ch.Backend, ch.Client, ch.URL
+
+	url, stopNode, err := launchNode(dir, e.ChainRPC)
+	if err != nil {
+		e.Close()
 		return nil, fmt.Errorf("start sequencer: %w", err)
 	}
-	e := &Env{SeqURL: url, stop: []func(){stopNode}}
+	e.SeqURL = url
+	e.stop = append(e.stop, stopNode)
 	e.Seq, err = client.Dial(ctx, url)
 	if err != nil {
 		e.Close()
 		return nil, fmt.Errorf("dial sequencer: %w", err)
 	}
 	e.stop = append(e.stop, e.Seq.Disconnect)
-
-	e.Key, err = crypto.GenerateKey()
-	if err != nil {
-		e.Close()
-		return nil, err
-	}
-	e.Account = crypto.PubkeyToAddress(e.Key.PublicKey)
-	e.Lineage = fmt.Sprintf("eip155:%d:%s", chainID, e.Account.Hex())
-	e.Signer = types.LatestSignerForChainID(big.NewInt(chainID))
-	e.Chain = simulated.NewBackend(types.GenesisAlloc{
-		e.Account:  {Balance: new(big.Int).Mul(big.NewInt(1000), big.NewInt(params.Ether))},
-		revertAddr: {Code: revertCode, Balance: new(big.Int)},
-	})
-	e.stop = append(e.stop, func() { e.Chain.Close() })
-	e.Eth = e.Chain.Client()
 	id, err := e.Eth.ChainID(ctx)
 	if err != nil || id.Int64() != chainID {
 		e.Close()
@@ -103,9 +114,12 @@ func (e *Env) Close() {
 }
 
 // launchNode runs a real primary in-process (testnode): LevelDB in dir,
-// the pipeline, the JSON-RPC server on 127.0.0.1, open mode.
-func launchNode(dir string) (url string, stop func(), err error) {
-	n, err := testnode.Start(dir, testnode.Options{Domain: sequencer.Domain{ChainID: big.NewInt(chainID)}})
+// the pipeline, the JSON-RPC server on 127.0.0.1, open mode, and the chain
+// watcher on chainRPC: it confirms the attempts it finds mined one block
+// deep (the simulated chain has no reorgs) and syncs the lineage.
+func launchNode(dir, chainRPC string) (url string, stop func(), err error) {
+	n, err := testnode.Start(dir, testnode.Options{Domain: sequencer.Domain{ChainID: big.NewInt(chainID)},
+		Watch: &chain.Config{Endpoints: map[uint64]string{chainID: chainRPC}, Confirmations: 1, Poll: 20 * time.Millisecond}})
 	if err != nil {
 		return "", nil, err
 	}

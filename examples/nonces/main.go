@@ -4,25 +4,29 @@
 //
 //	go run ./examples/nonces
 //
-// It starts a sequencer primary (LevelDB in a temp dir, JSON-RPC on
-// 127.0.0.1) and go-ethereum's simulated backend, which funds one account.
-// Each executor leases a nonce of the account's lineage
-// ("eip155:1337:0x…") for each of its transactions (externalId = its own
-// transaction id), signs a transaction with that nonce, sends it, and ends
-// the ticket as SPEC §2–§3 say:
+// It starts go-ethereum's simulated backend, which funds one account,
+// served over HTTP on 127.0.0.1, and a sequencer primary (LevelDB in a
+// temp dir, JSON-RPC on 127.0.0.1) whose chain watcher reads it (SPEC §9).
+// Each executor follows the executor protocol: it leases a nonce of the
+// account's lineage ("eip155:1337:0x…") for each of its transactions
+// (externalId = its own transaction id), signs a transaction with that
+// nonce, records it with sequencer_attempt, sends it — and keeps no books:
 //
-//   - mined (receipt found), whatever its status: close. A call that
-//     reverts is still in a block and its nonce is used: close, not fail.
+//   - mined (receipt found), whatever its status: the node's watcher
+//     confirms the attempt it finds mined (the ticket is closed with
+//     minedTx). A call that reverts is still in a block and its nonce is
+//     used: closed all the same.
+//   - replaced in the pool by a cancel at the same nonce: the cancel is
+//     another attempt of the same ticket, recorded before it is sent; the
+//     watcher confirms the one mined, so minedTx names the cancel.
 //   - never reached the network (the executor's signer refused it, or the
 //     chain's pool refused it on submission): release "rejected". The
 //     nonce returns to the pool; the next lease takes the lowest pooled
 //     nonce, and the executor retries under the same externalId.
-//   - reached the network and failed, with its nonce consumed on chain
-//     (here: replaced in the pool by a cancel transaction at the same
-//     nonce, which is mined): release "broadcast" (a fail entry).
 //
 // Every sequencer call is repeated as an at-least-once caller would: two
-// racing Appends, Close and Release twice, and an Append after the end.
+// racing Appends, each Attempt and Release twice, a Close after the
+// watcher's confirm, and an Append after the end.
 // At the end the chain's nonce must equal closed + failed tickets, every
 // nonce below it is used exactly once, nothing waits in the pool, and a
 // syncLineage with the chain's nonce changes no ticket.
@@ -38,6 +42,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/seqnode/sequencer/client"
 )
 
@@ -122,8 +127,11 @@ func summarize(w io.Writer, env *Env, rep *Report, chain *ChainAudit, leases *Le
 	fmt.Fprintf(w, "sequencer %s, lineage %s\n\n", env.SeqURL, env.Lineage)
 	fmt.Fprintf(w, "transactions     %3d  %d transfers, %d reverting calls, %d failing before sending, %d refused by the pool, %d cancelled\n",
 		len(rep.Results), kinds[Transfer], kinds[Revert], kinds[RejectLocal], kinds[RejectPool], kinds[Cancel])
-	fmt.Fprintf(w, "tickets closed   %3d  mined: %d succeeded, %d reverted (in a block, nonce used: close)\n", closed, closed-reverted, reverted)
-	fmt.Fprintf(w, "tickets failed   %3d  sent, then replaced by a cancel at the same nonce: release \"broadcast\"\n", failed)
+	confirmed := count(func(r Result) bool { return r.State == "closed" && r.Mined == r.Tx && r.Mined != (common.Hash{}) })
+	cancelled := count(func(r Result) bool { return r.Kind == Cancel && r.Mined == r.Tx })
+	fmt.Fprintf(w, "tickets closed   %3d  by the node's watcher, minedTx set: %d; mined: %d succeeded, %d reverted (in a block, nonce used: closed)\n", closed, confirmed, closed-reverted, reverted)
+	fmt.Fprintf(w, "replaced         %3d  sent, then replaced by a cancel at the same nonce (another attempt): closed, minedTx = the cancel\n", cancelled)
+	fmt.Fprintf(w, "tickets failed   %3d\n", failed)
 	fmt.Fprintf(w, "leases released  %3d  never reached the network: release \"rejected\" (%d by the executor's signer, %d by the pool)\n",
 		leases.Kinds["release"], rep.Local, injected)
 	fmt.Fprintf(w, "re-leased        %3d  each to the next lease, lowest pooled nonce first (up to %d pooled at once; %d released while a higher nonce waited in the chain's pool):\n",
@@ -131,8 +139,8 @@ func summarize(w io.Writer, env *Env, rep *Report, chain *ChainAudit, leases *Le
 	for _, r := range leases.ReLeases {
 		fmt.Fprintf(w, "                       nonce %2d  %s → %s\n", r.Nonce, r.From, r.To)
 	}
-	fmt.Fprintf(w, "at-least-once         repeats answered from the log: racing Append pairs %d/%d existing, Close again %d/%d existing, Release again %d/%d existing, Append after the end %d/%d TicketFinal\n",
-		t.AppendsExisting, t.Appends, t.ClosesExisting, t.Closes, t.ReleasesExisting, t.Releases, t.ReplaysFinal, t.Replays)
+	fmt.Fprintf(w, "at-least-once         repeats answered from the log: racing Append pairs %d/%d existing, Attempt again %d/%d existing, Close after the confirm %d/%d existing, Release again %d/%d existing, Append after the end %d/%d TicketFinal\n",
+		t.AppendsExisting, t.Appends, t.AttemptsExisting, t.Attempts, t.ClosesExisting, t.Closes, t.ReleasesExisting, t.Releases, t.ReplaysFinal, t.Replays)
 	fmt.Fprintf(w, "send errors      %3d  %d injected (gas below intrinsic)\n", len(rep.SendErrors), injected)
 
 	nonces := make([]uint64, 0, len(chain.Mined))
@@ -163,6 +171,7 @@ func summarize(w io.Writer, env *Env, rep *Report, chain *ChainAudit, leases *Le
 		check(e.Injected, "%s: nonce %d: send: %s", e.ID, e.Nonce, e.Err)
 	}
 	check(before.Closed+before.Failed == chain.Nonce, "closed %d + failed %d != chain nonce %d", before.Closed, before.Failed, chain.Nonce)
+	check(confirmed == len(rep.Results), "%d of %d tickets closed with the mined transaction as minedTx", confirmed, len(rep.Results))
 	check(exact, "mined nonces %v are not 0..%d once each", nonces, int64(chain.Nonce)-1)
 	check(chain.PendingNonce == chain.Nonce && len(chain.InPool) == 0, "pool holds %v (pending nonce %d, nonce %d)", chain.InPool, chain.PendingNonce, chain.Nonce)
 	check(len(leases.Pool) == 0, "released nonces never leased again: %v", leases.Pool)

@@ -46,9 +46,10 @@ const (
 	RejectPool
 	// Cancel is sent, and then the executor cancels it: it replaces it in
 	// the pool with a zero-value self-transfer at the same nonce and twice
-	// the fees. The ticket's transaction reached the network and failed
-	// (it was replaced and will never be mined) while its nonce is consumed
-	// on chain by the replacement: release "broadcast" (a fail entry).
+	// the fees. The replacement is another attempt of the same ticket
+	// (SPEC §9), recorded before it is sent: the watcher confirms the one
+	// that is mined, so the ticket is closed with minedTx = the cancel, and
+	// the executor can tell its transaction was replaced.
 	Cancel
 )
 
@@ -102,6 +103,7 @@ type Result struct {
 	Tx     common.Hash // the transaction mined at Nonce (for Cancel, the replacement)
 	Status uint64      // its receipt status
 	State  string      // the ticket's final state, from sequencer_ticket
+	Mined  common.Hash // the ticket's minedTx, set by the watcher's confirm
 	Done   bool        // the executor reached the end of its flow
 }
 
@@ -117,7 +119,8 @@ type SendError struct {
 // sequencer answered them.
 type Retries struct {
 	Appends, AppendsExisting   int // a second Append of a lease, racing the first: existing:true
-	Closes, ClosesExisting     int // Close again: existing:true
+	Attempts, AttemptsExisting int // an Attempt sent again: existing:true
+	Closes, ClosesExisting     int // Close after the watcher's confirm: existing:true
 	Releases, ReleasesExisting int // Release again, same reason: existing:true
 	Replays, ReplaysFinal      int // Append after the ticket is final: TicketFinal (4004)
 }
@@ -266,7 +269,9 @@ func (x *executor) do(ctx context.Context, id string, kind Kind) {
 		case kind == Cancel:
 			mined, replaced, err = x.sendAndReplace(ctx, id, tx)
 		default:
-			mined, err = tx, x.send(ctx, id, tx, kind == RejectPool && attempt == 1)
+			if err = x.attempt(ctx, id, tx); err == nil {
+				mined, err = tx, x.send(ctx, id, tx, kind == RejectPool && attempt == 1)
+			}
 		}
 		if err != nil {
 			// Never reached the network (the pool refused what it was
@@ -295,7 +300,7 @@ func (x *executor) do(ctx context.Context, id string, kind Kind) {
 		rcpt, err := x.waitMined(ctx, mined.Hash())
 		if err != nil {
 			// The executor cannot tell what happened: the ticket stays
-			// leased, as it would in production until a sync.
+			// leased; the watcher will confirm or sync it.
 			x.rec.problem("%s: nonce %d: %v", id, lease.Nonce, err)
 			return
 		}
@@ -305,10 +310,10 @@ func (x *executor) do(ctx context.Context, id string, kind Kind) {
 			if _, err := x.env.Eth.TransactionReceipt(ctx, tx.Hash()); !errors.Is(err, ethereum.NotFound) {
 				x.rec.problem("%s: replaced transaction %s: receipt lookup %v, want not found", id, tx.Hash(), err)
 			}
-			res.State = x.finish(ctx, id, "broadcast")
-		} else {
-			res.State = x.finish(ctx, id, "close")
 		}
+		// Mined, reverted or replaced: the node's watcher confirms the
+		// attempt the chain mined; the executor does no bookkeeping.
+		res.State, res.Mined = x.awaitConfirm(ctx, id, mined.Hash())
 		x.replay(ctx, id, intent)
 		res.Done = true
 		return
@@ -407,8 +412,15 @@ func (x *executor) sendAndReplace(ctx context.Context, id string, tx *types.Tran
 	}
 	x.env.mining.RLock()
 	defer x.env.mining.RUnlock()
+	if err := x.attempt(ctx, id, tx); err != nil {
+		return nil, false, err
+	}
 	if err := x.send(ctx, id, tx, false); err != nil {
 		return nil, false, err
+	}
+	if err := x.attempt(ctx, id, repl); err != nil {
+		x.rec.problem("%s: attempt of the replacement: %v", id, err)
+		return tx, false, nil
 	}
 	if err := x.send(ctx, id, repl, false); err != nil {
 		// tx is in the pool and will be mined: it is not "rejected".
@@ -477,6 +489,70 @@ func (x *executor) finish(ctx context.Context, id, how string) string {
 		return ""
 	}
 	return t.State
+}
+
+// attempt records tx for the ticket before it is broadcast (SPEC §9), and
+// again as an at-least-once caller might: the repeat must answer the
+// first receipt.
+func (x *executor) attempt(ctx context.Context, id string, tx *types.Transaction) error {
+	first, err := x.env.Seq.Attempt(ctx, x.env.Lineage, id, tx.Hash())
+	if err != nil {
+		x.rec.problem("%s: attempt: %v", id, err)
+		return err
+	}
+	again, err := x.env.Seq.Attempt(ctx, x.env.Lineage, id, tx.Hash())
+	if err != nil {
+		x.rec.problem("%s: attempt again: %v", id, err)
+		return err
+	}
+	x.rec.with(func(rep *Report) {
+		rep.Retries.Attempts++
+		if again.Existing && again.Seq == first.Seq && !first.Existing {
+			rep.Retries.AttemptsExisting++
+		}
+	})
+	return nil
+}
+
+// awaitConfirm waits until the watcher has closed the ticket with the
+// mined transaction, then closes it as an executor that does not know
+// that would: the node answers with the confirm, existing:true. It
+// returns the ticket's state and minedTx.
+func (x *executor) awaitConfirm(ctx context.Context, id string, mined common.Hash) (string, common.Hash) {
+	deadline := time.Now().Add(x.sc.MineTimeout)
+	for {
+		t, err := x.env.Seq.Ticket(ctx, x.env.Lineage, id)
+		if err != nil {
+			x.rec.problem("%s: ticket: %v", id, err)
+			return "", common.Hash{}
+		}
+		if t.State != "leased" {
+			var got common.Hash
+			if t.MinedTx != nil {
+				got = *t.MinedTx
+			}
+			if t.State != "closed" || got != mined {
+				x.rec.problem("%s: ticket %s with minedTx %s, want closed with %s", id, t.State, got, mined)
+			}
+			r, err := x.env.Seq.Close(ctx, x.env.Lineage, id)
+			x.rec.with(func(rep *Report) {
+				rep.Retries.Closes++
+				if err == nil && r.Existing && r.Kind == "confirm" && r.Seq == t.FinalSeq {
+					rep.Retries.ClosesExisting++
+				}
+			})
+			return t.State, got
+		}
+		if time.Now().After(deadline) {
+			x.rec.problem("%s: not confirmed %v after it was mined", id, x.sc.MineTimeout)
+			return t.State, common.Hash{}
+		}
+		select {
+		case <-ctx.Done():
+			return t.State, common.Hash{}
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // replay is an executor restarted after the end of a transaction that

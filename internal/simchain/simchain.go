@@ -61,6 +61,16 @@ func (a Account) Lineage() string { return fmt.Sprintf("eip155:%d:%s", ChainID, 
 // Start runs a chain that funds accounts with 1000 ether each and seals a
 // block every period (0: only on Commit).
 func Start(period time.Duration, accounts ...Account) (*Chain, error) {
+	alloc := types.GenesisAlloc{}
+	for _, a := range accounts {
+		alloc[a.Address] = types.Account{Balance: new(big.Int).Mul(big.NewInt(1000), big.NewInt(params.Ether))}
+	}
+	return StartWith(period, alloc)
+}
+
+// StartWith runs a chain whose genesis holds alloc (balances, contract
+// code), sealing a block every period (0: only on Commit).
+func StartWith(period time.Duration, alloc types.GenesisAlloc) (*Chain, error) {
 	httpPort, err := freePort()
 	if err != nil {
 		return nil, err
@@ -68,10 +78,6 @@ func Start(period time.Duration, accounts ...Account) (*Chain, error) {
 	wsPort, err := freePort()
 	if err != nil {
 		return nil, err
-	}
-	alloc := types.GenesisAlloc{}
-	for _, a := range accounts {
-		alloc[a.Address] = types.Account{Balance: new(big.Int).Mul(big.NewInt(1000), big.NewInt(params.Ether))}
 	}
 	b := simulated.NewBackend(alloc, func(nc *node.Config, _ *ethconfig.Config) {
 		nc.HTTPHost, nc.HTTPPort, nc.HTTPModules = "127.0.0.1", httpPort, []string{"eth", "net", "web3"}

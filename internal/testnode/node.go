@@ -14,6 +14,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/seqnode/sequencer/chain"
 	"github.com/seqnode/sequencer/rpc"
 	"github.com/seqnode/sequencer/sequencer"
 )
@@ -25,6 +26,10 @@ type Options struct {
 	Domain sequencer.Domain
 	Allow  rpc.Allowlist                   // nil: open mode
 	Wrap   func(http.Handler) http.Handler // optional: wraps the HTTP handler
+	// Watch, if set, runs the chain watcher (SPEC §9) on the node: fed by
+	// its commits, writing through its pipeline, its readings in
+	// sequencer_lineage.chain.
+	Watch *chain.Config
 }
 
 // Node is a running primary.
@@ -54,16 +59,40 @@ func Start(dir string, o Options) (*Node, error) {
 		return nil, err
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	seq, err := sequencer.New(store, sequencer.Config{Key: o.Key, Domain: o.Domain, Logger: quiet})
+	reg := prometheus.NewRegistry()
+	scfg := sequencer.Config{Key: o.Key, Domain: o.Domain, Logger: quiet}
+	apiCfg := rpc.Config{Role: "primary", Version: "test", Domain: o.Domain, Allow: o.Allow, Logger: quiet}
+	var w *chain.Watcher
+	if o.Watch != nil {
+		wc := *o.Watch
+		wc.Primary, wc.Logger, wc.Registerer = crypto.PubkeyToAddress(o.Key.PublicKey), quiet, reg
+		w = chain.New(wc, store)
+		scfg.OnCommit = w.OnCommit
+		apiCfg.Chain = func(lineage string) *rpc.ChainJSON {
+			st, ok := w.Status(lineage)
+			if !ok {
+				return nil
+			}
+			return &rpc.ChainJSON{ConfirmedNonce: st.ConfirmedNonce, LatestNonce: st.LatestNonce, Block: st.Block}
+		}
+	}
+	seq, err := sequencer.New(store, scfg)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	reg := prometheus.NewRegistry()
-	api := rpc.NewAPI(seq, seq.Store(), rpc.Config{Role: "primary", Version: "test", Primary: seq.Address(),
-		Domain: o.Domain, Allow: o.Allow, Logger: quiet}, reg)
+	apiCfg.Primary = seq.Address()
+	api := rpc.NewAPI(seq, seq.Store(), apiCfg, reg)
+	stopWatch := func() {}
+	if w != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); w.Run(ctx, seq) }()
+		stopWatch = func() { cancel(); <-done }
+	}
 	srv, err := rpc.NewServer(api, reg, rpc.ServerOptions{})
 	if err != nil {
+		stopWatch()
 		seq.Close()
 		store.Close()
 		return nil, err
@@ -78,6 +107,7 @@ func Start(dir string, o Options) (*Node, error) {
 		defer cancel()
 		srv.Shutdown(ctx)
 		hs.Close()
+		stopWatch()
 		seq.Close()
 		store.Close()
 	}

@@ -128,10 +128,14 @@ func (ep *endpoint) batch(ctx context.Context, calls []gethrpc.BatchElem) error 
 
 type counts struct{ confirmed, latest uint64 }
 
-// nonces reads each account's transaction count at the confirmed block
-// and at the head, in batches. An account whose answers are bad is left
-// out (and counted as an error); a failed batch fails the poll.
-func (ep *endpoint) nonces(ctx context.Context, accounts []common.Address, confirmed, head uint64) (map[common.Address]counts, error) {
+// nonces reads each account's transaction count at the head and, where it
+// can have changed, at the confirmed block, in batches. The confirmed count
+// never decreases and never passes the latest one, so an account whose
+// previous reading (prior) had them equal and whose latest count has not
+// moved still has that confirmed count: for the idle accounts of a busy
+// node that halves the calls. An account whose answers are bad is left out
+// (and counted as an error); a failed batch fails the poll.
+func (ep *endpoint) nonces(ctx context.Context, accounts []common.Address, confirmed, head uint64, prior map[common.Address]counts) (map[common.Address]counts, error) {
 	uniq := map[common.Address]bool{}
 	var list []common.Address
 	for _, a := range accounts {
@@ -140,24 +144,43 @@ func (ep *endpoint) nonces(ctx context.Context, accounts []common.Address, confi
 			list = append(list, a)
 		}
 	}
-	res := make([][2]hexutil.Uint64, len(list))
-	calls := make([]gethrpc.BatchElem, 0, 2*len(list))
+	latest := make([]hexutil.Uint64, len(list))
+	calls := make([]gethrpc.BatchElem, len(list))
 	for i, a := range list {
-		calls = append(calls,
-			gethrpc.BatchElem{Method: "eth_getTransactionCount", Args: []any{a, hexutil.Uint64(confirmed)}, Result: &res[i][0]},
-			gethrpc.BatchElem{Method: "eth_getTransactionCount", Args: []any{a, hexutil.Uint64(head)}, Result: &res[i][1]})
+		calls[i] = gethrpc.BatchElem{Method: "eth_getTransactionCount", Args: []any{a, hexutil.Uint64(head)}, Result: &latest[i]}
 	}
 	if err := ep.batch(ctx, calls); err != nil {
 		return nil, fmt.Errorf("eth_getTransactionCount: %w", err)
 	}
 	out := make(map[common.Address]counts, len(list))
 	var bad error
+	var again []int // accounts whose confirmed count must be read
 	for i, a := range list {
-		if e := errors.Join(calls[2*i].Error, calls[2*i+1].Error); e != nil {
-			bad = e
+		if calls[i].Error != nil {
+			bad = calls[i].Error
 			continue
 		}
-		c := counts{confirmed: uint64(res[i][0]), latest: uint64(res[i][1])}
+		if p, ok := prior[a]; ok && p.confirmed == p.latest && p.latest == uint64(latest[i]) {
+			out[a] = p
+			continue
+		}
+		again = append(again, i)
+	}
+	conf := make([]hexutil.Uint64, len(again))
+	calls = make([]gethrpc.BatchElem, len(again))
+	for j, i := range again {
+		calls[j] = gethrpc.BatchElem{Method: "eth_getTransactionCount", Args: []any{list[i], hexutil.Uint64(confirmed)}, Result: &conf[j]}
+	}
+	if err := ep.batch(ctx, calls); err != nil {
+		return nil, fmt.Errorf("eth_getTransactionCount: %w", err)
+	}
+	for j, i := range again {
+		a := list[i]
+		if calls[j].Error != nil {
+			bad = calls[j].Error
+			continue
+		}
+		c := counts{confirmed: uint64(conf[j]), latest: uint64(latest[i])}
 		if c.confirmed > c.latest { // the count at an older block cannot be higher
 			bad = fmt.Errorf("account %s: nonce %d at block %d above %d at block %d", a, c.confirmed, confirmed, c.latest, head)
 			continue

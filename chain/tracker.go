@@ -12,15 +12,38 @@ import (
 // lease holds. It is a hint, never the truth: every op planned from it is
 // decided again by the rules when it is ordered. It is rebuilt from the
 // store when the watcher starts or its node becomes a cluster's leader.
+//
+// The commit hook runs on the node's writer, the critical path of every
+// write: it only appends what it needs of each entry to an inbox under a
+// mutex of its own, and the watcher's goroutines apply the inbox before
+// they read, so a poll of many lineages never holds up a commit.
 type tracker struct {
 	// want says which lineages to follow (all with --lease-ttl, else those
 	// of a watched chain); set once before use.
-	want     func(name string) bool
+	want func(name string) bool
+
+	in struct {
+		sync.Mutex
+		open  bool   // ready or booting: commits are kept
+		notes []note // committed, not applied yet
+	}
+
 	mu       sync.Mutex
 	ready    bool
-	booting  bool
-	pending  []*sequencer.Entry // committed while booting, applied after
 	lineages map[string]*track
+	// unwanted remembers names want refused (bounded), so that the
+	// entries of a lineage the watcher cannot act on cost one lookup.
+	unwanted map[string]struct{}
+}
+
+// note is what the tracker needs of one committed entry.
+type note struct {
+	kind       sequencer.Kind
+	lineage    string
+	externalID string
+	nonce      uint64
+	timestamp  uint64
+	dataHash   [32]byte
 }
 
 type track struct {
@@ -28,7 +51,8 @@ type track struct {
 	// holders names, for nonces at or above the floor, the externalId of
 	// the last tx that leased each one (for reclaim entries).
 	holders map[uint64]string
-	touched bool // an entry since the last poll
+	touched bool   // an entry since the last poll
+	chainID uint64 // of an eip155 lineage; 0 otherwise
 	// floor and next follow the lineage record's floor and nextNonce (a
 	// lower bound until the record is first read): the poll reads the
 	// record only when the chain says something may be written.
@@ -36,60 +60,90 @@ type track struct {
 }
 
 func newTracker(want func(string) bool) *tracker {
-	return &tracker{want: want, lineages: map[string]*track{}}
+	return &tracker{want: want, lineages: map[string]*track{}, unwanted: map[string]struct{}{}}
 }
 
 // commit takes entries the node made durable, in seq order.
 func (t *tracker) commit(es []*sequencer.Entry) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	switch {
-	case t.booting:
-		t.pending = append(t.pending, es...)
-	case t.ready:
-		for _, e := range es {
-			t.apply(e)
+	t.in.Lock()
+	defer t.in.Unlock()
+	if !t.in.open {
+		return
+	}
+	for _, e := range es {
+		if e.Lineage != "" {
+			t.in.notes = append(t.in.notes, note{kind: e.Kind, lineage: e.Lineage, externalID: e.ExternalID,
+				nonce: e.Nonce, timestamp: e.Timestamp, dataHash: e.DataHash})
 		}
+	}
+}
+
+// drainLocked applies the inbox; t.mu is held.
+func (t *tracker) drainLocked() {
+	t.in.Lock()
+	notes := t.in.notes
+	t.in.notes = nil
+	t.in.Unlock()
+	if !t.ready {
+		return
+	}
+	for i := range notes {
+		t.apply(&notes[i])
 	}
 }
 
 func (t *tracker) get(name string) *track {
 	tr := t.lineages[name]
 	if tr == nil {
-		tr = &track{leases: map[string]*Lease{}, holders: map[uint64]string{}}
+		tr = newTrack(name)
 		t.lineages[name] = tr
 	}
 	return tr
 }
 
+func newTrack(name string) *track {
+	id, _, _ := ParseLineage(name)
+	return &track{leases: map[string]*Lease{}, holders: map[uint64]string{}, chainID: id}
+}
+
 // apply moves the tracker by one entry. Each case is idempotent: an entry
 // seen both in the store at boot and in a commit changes nothing twice.
-func (t *tracker) apply(e *sequencer.Entry) {
-	if e.Lineage == "" || !t.want(e.Lineage) {
-		return
+func (t *tracker) apply(e *note) {
+	tr := t.lineages[e.lineage]
+	if tr == nil {
+		if _, no := t.unwanted[e.lineage]; no {
+			return
+		}
+		if !t.want(e.lineage) {
+			if len(t.unwanted) >= 100_000 {
+				clear(t.unwanted)
+			}
+			t.unwanted[e.lineage] = struct{}{}
+			return
+		}
+		tr = t.get(e.lineage)
 	}
-	tr := t.get(e.Lineage)
 	tr.touched = true
-	switch e.Kind {
+	switch e.kind {
 	case sequencer.KindTx:
-		tr.leases[e.ExternalID] = &Lease{ExternalID: e.ExternalID, Nonce: e.Nonce, LeasedAt: e.Timestamp}
-		tr.holders[e.Nonce] = e.ExternalID
-		tr.next = max(tr.next, e.Nonce+1)
+		tr.leases[e.externalID] = &Lease{ExternalID: e.externalID, Nonce: e.nonce, LeasedAt: e.timestamp}
+		tr.holders[e.nonce] = e.externalID
+		tr.next = max(tr.next, e.nonce+1)
 	case sequencer.KindAttempt:
-		if l := tr.leases[e.ExternalID]; l != nil && !slices.Contains(l.Attempts, e.DataHash) {
-			l.Attempts = append(l.Attempts, e.DataHash)
+		if l := tr.leases[e.externalID]; l != nil && !slices.Contains(l.Attempts, e.dataHash) {
+			l.Attempts = append(l.Attempts, e.dataHash)
 		}
 	case sequencer.KindClose, sequencer.KindRelease, sequencer.KindFail, sequencer.KindConfirm, sequencer.KindExpire:
-		delete(tr.leases, e.ExternalID)
+		delete(tr.leases, e.externalID)
 	case sequencer.KindSync:
-		tr.floor, tr.next = max(tr.floor, e.Nonce), max(tr.next, e.Nonce)
+		tr.floor, tr.next = max(tr.floor, e.nonce), max(tr.next, e.nonce)
 		for id, l := range tr.leases {
-			if l.Nonce < e.Nonce {
+			if l.Nonce < e.nonce {
 				delete(tr.leases, id)
 			}
 		}
 		for n := range tr.holders {
-			if n < e.Nonce {
+			if n < e.nonce {
 				delete(tr.holders, n)
 			}
 		}
@@ -108,15 +162,19 @@ type bootStore interface {
 // whose nonces the chain has not confirmed yet).
 func (t *tracker) boot(s bootStore, keep func(*sequencer.Lineage) bool) error {
 	t.mu.Lock()
-	t.booting, t.ready, t.pending = true, false, nil
+	t.ready = false
 	t.mu.Unlock()
+	t.in.Lock()
+	t.in.open, t.in.notes = true, nil // what commits from now on is applied after the scan
+	t.in.Unlock()
 	fresh := map[string]*track{}
 	var err error
 	scanErr := s.EachLineage(func(l *sequencer.Lineage) bool {
 		if !t.want(l.Name) || (len(l.InFlight) == 0 && !keep(l)) {
 			return true
 		}
-		tr := &track{leases: map[string]*Lease{}, holders: map[uint64]string{}, touched: true, floor: l.Floor, next: l.NextNonce}
+		tr := newTrack(l.Name)
+		tr.touched, tr.floor, tr.next = true, l.Floor, l.NextNonce
 		for _, f := range l.InFlight {
 			var tk *sequencer.Ticket
 			var e *sequencer.Entry
@@ -138,19 +196,17 @@ func (t *tracker) boot(s bootStore, keep func(*sequencer.Lineage) bool) error {
 	})
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.booting = false
 	if err == nil {
 		err = scanErr
 	}
 	if err != nil {
-		t.pending = nil
+		t.in.Lock()
+		t.in.open, t.in.notes = false, nil
+		t.in.Unlock()
 		return err
 	}
 	t.lineages, t.ready = fresh, true
-	for _, e := range t.pending {
-		t.apply(e)
-	}
-	t.pending = nil
+	t.drainLocked() // idempotent: an entry both scanned and noted changes nothing twice
 	return nil
 }
 
@@ -158,7 +214,10 @@ func (t *tracker) boot(s bootStore, keep func(*sequencer.Lineage) bool) error {
 func (t *tracker) reset() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.ready, t.booting, t.pending = false, false, nil
+	t.in.Lock()
+	t.in.open, t.in.notes = false, nil
+	t.in.Unlock()
+	t.ready = false
 	t.lineages = map[string]*track{}
 }
 
@@ -172,6 +231,7 @@ func (t *tracker) isReady() bool {
 func (t *tracker) leases(name string) []Lease {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.drainLocked()
 	return t.leasesLocked(name)
 }
 
@@ -200,13 +260,14 @@ func cmpU64(a, b uint64) int {
 	return 0
 }
 
-// names lists the tracked lineages that match, sorted, and clears their
+// names lists the tracked lineages of a chain, sorted, and clears their
 // touched marks; touched says whether any of them had an entry since.
-func (t *tracker) names(match func(string) bool) (names []string, touched bool) {
+func (t *tracker) names(chainID uint64) (names []string, touched bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.drainLocked()
 	for name, tr := range t.lineages {
-		if match(name) {
+		if tr.chainID == chainID {
 			names = append(names, name)
 			touched = touched || tr.touched
 			tr.touched = false
@@ -220,6 +281,7 @@ func (t *tracker) names(match func(string) bool) (names []string, touched bool) 
 func (t *tracker) holder(name string, n uint64) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.drainLocked()
 	if tr := t.lineages[name]; tr != nil {
 		return tr.holders[n]
 	}
@@ -231,6 +293,7 @@ func (t *tracker) holder(name string, n uint64) string {
 func (t *tracker) bounds(name string) (floor, next uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.drainLocked()
 	if tr := t.lineages[name]; tr != nil {
 		return tr.floor, tr.next
 	}
@@ -250,6 +313,7 @@ func (t *tracker) setBounds(name string, floor, next uint64) {
 func (t *tracker) drop(name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.drainLocked()
 	if tr := t.lineages[name]; tr != nil && !tr.touched && len(tr.leases) == 0 {
 		delete(t.lineages, name)
 	}
@@ -259,6 +323,7 @@ func (t *tracker) drop(name string) {
 func (t *tracker) allLeases() map[string][]Lease {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.drainLocked()
 	out := map[string][]Lease{}
 	for name, tr := range t.lineages {
 		if len(tr.leases) > 0 {

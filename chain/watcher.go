@@ -290,10 +290,7 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 		name    string
 		account common.Address
 	}
-	names, _ := w.tr.names(func(name string) bool {
-		id, _, ok := ParseLineage(name)
-		return ok && id == ep.chainID
-	})
+	names, _ := w.tr.names(ep.chainID)
 	w.m.watched.WithLabelValues(ep.label).Set(float64(len(names)))
 	if len(names) == 0 {
 		return nil
@@ -328,7 +325,15 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 		ws = append(ws, watched{name, a})
 		accounts = append(accounts, a)
 	}
-	counts, err := ep.nonces(ctx, accounts, confirmedBlock, head)
+	prior := map[common.Address]counts{}
+	w.mu.Lock()
+	for _, x := range ws {
+		if st := w.status[x.name]; st != nil {
+			prior[x.account] = counts{confirmed: st.ConfirmedNonce, latest: st.LatestNonce}
+		}
+	}
+	w.mu.Unlock()
+	counts, err := ep.nonces(ctx, accounts, confirmedBlock, head, prior)
 	if err != nil {
 		return err
 	}

@@ -290,13 +290,13 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 		name    string
 		account common.Address
 	}
+	if err := ep.dial(ctx); err != nil { // also with nothing to watch: newHeads then wakes the first poll
+		return err
+	}
 	names, _ := w.tr.names(ep.chainID)
 	w.m.watched.WithLabelValues(ep.label).Set(float64(len(names)))
 	if len(names) == 0 {
 		return nil
-	}
-	if err := ep.dial(ctx); err != nil {
-		return err
 	}
 	head, err := ep.blockNumber(ctx)
 	if err != nil {

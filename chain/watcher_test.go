@@ -281,3 +281,37 @@ func TestLeaseTTLWithoutChain(t *testing.T) {
 		t.Fatalf("%d expire entries, want 1", expires)
 	}
 }
+
+// TestWebSocketHeadsAndStuck: over a WebSocket endpoint each new head wakes
+// the watcher (here --chain-poll is a minute, so only newHeads can), and a
+// lineage whose broadcast transaction waits at a latest nonce that does
+// not move reports stuckSince (SPEC §9) until the chain moves.
+func TestWebSocketHeadsAndStuck(t *testing.T) {
+	acct := simchain.NewAccount()
+	ch, err := simchain.Start(200*time.Millisecond, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	p := startPrimary(t, Config{Endpoints: map[uint64]string{simchain.ChainID: ch.WSURL}, Confirmations: 1, Poll: time.Minute})
+	L := acct.Lineage()
+	sink := common.HexToAddress("0xf00d")
+	n := p.lease(L, "a")
+	tx := ch.Transfer(acct, n, 2*gwei, sink)
+	p.attempt(L, "a", tx) // recorded, not sent yet: the account stands at nonce 0
+	waitFor(t, 10*time.Second, "stuckSince set", func() bool {
+		st, ok := p.w.Status(L)
+		return ok && !st.StuckSince.IsZero() && st.LatestNonce == n
+	})
+	if got := testutil.ToFloat64(p.w.m.stuck.WithLabelValues("1337")); got != 1 {
+		t.Fatalf("stuck lineages metric %v", got)
+	}
+	if err := ch.Send(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "confirmed through newHeads", func() bool { return p.ticket(L, "a").MinedTx == tx.Hash() })
+	waitFor(t, 10*time.Second, "no longer stuck", func() bool {
+		st, ok := p.w.Status(L)
+		return !ok || st.StuckSince.IsZero()
+	})
+}

@@ -212,6 +212,16 @@ func TestExecutors(t *testing.T) {
 		t.Fatalf("chain nonce %d, lineage %+v", chainNonce, l)
 	}
 
+	// sequencer_lineage.chain and the CLI show what the watcher read.
+	wire.WaitFor(t, 20*time.Second, "the watcher's reading at the chain's nonce", func() bool {
+		l, err := c.Lineage(ctx, L)
+		return err == nil && l.Chain != nil && l.Chain.ConfirmedNonce == chainNonce && l.Chain.LatestNonce == chainNonce && l.Chain.StuckSince == nil
+	})
+	if code, out, errOut := runCommand("http://"+primary.Addr, "lineage", "--lineage", L); code != 0 ||
+		!strings.Contains(out, fmt.Sprintf("confirmed nonce %d, latest nonce %d", chainNonce, chainNonce)) {
+		t.Fatalf("sequencer lineage: %d\n%s%s", code, out, errOut)
+	}
+
 	// The replica holds the same log and derives the same tickets.
 	wire.WaitFor(t, 30*time.Second, "the replica at the primary's head", func() bool {
 		return replica.Info().Head == primary.Info().Head

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // Tests of Core (SPEC §2): Step chains what the rules decide, Follow takes
@@ -100,5 +103,33 @@ func TestCoreFollowRefuses(t *testing.T) {
 	}
 	if err := f.Follow(log[2]); err != nil {
 		t.Fatalf("the primary's entry: %v", err)
+	}
+}
+
+// TestNodeWrittenSender: an entry the node writes on its own (confirm,
+// expire, reclaim) must name the primary as sender (SPEC §2): one that
+// names anyone else is refused even with the primary's valid signature,
+// by CheckSigned (replicas, clients) and so by Verify.
+func TestNodeWrittenSender(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	primary := crypto.PubkeyToAddress(key.PublicKey)
+	h := NewHasher(testDomain())
+	for _, k := range []Kind{KindConfirm, KindExpire, KindReclaim, KindTx, KindAttempt, KindSync} {
+		for _, sender := range []common.Address{primary, {0x01}} {
+			e := &Entry{Seq: 1, Kind: k, Sender: sender, Lineage: "L", ExternalID: "a", DataHash: common.Hash{2}, Timestamp: 1}
+			if k == KindTx {
+				e.DataHash = crypto.Keccak256Hash(nil)
+			}
+			e.Hash = h.EntryHash(e)
+			sig, err := Sign(e.Hash, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Signature = sig
+			err = CheckSigned(h, primary, e)
+			if want := k.NodeWritten() && sender != primary; (err != nil) != want {
+				t.Errorf("%s from %s: %v, want refused %v", k, sender, err, want)
+			}
+		}
 	}
 }

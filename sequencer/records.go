@@ -64,7 +64,9 @@ func decodeTicket(lineage, externalID string, b []byte) (*Ticket, error) {
 	copy(t.MinedTx[:], rest[:32])
 	n := int(binary.BigEndian.Uint16(rest[32:]))
 	rest = rest[34:]
-	if n > MaxAttempts || len(rest) != 40*n {
+	// The part is written only when it holds something: one that does not
+	// is not a record this code wrote (records re-encode to themselves).
+	if n > MaxAttempts || len(rest) != 40*n || (n == 0 && t.MinedTx == (common.Hash{})) {
 		return nil, bad
 	}
 	if n > 0 {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/syndtr/goleveldb/leveldb"
 )
@@ -239,6 +240,8 @@ func FuzzDerivedRecords(f *testing.F) {
 	l := &Lineage{NextNonce: 5, InFlight: []InFlight{{Nonce: 1, ExternalID: "a", Seq: 2}}, Released: []uint64{3}}
 	f.Add(encodeLineage(l))
 	f.Add(encodeTicket(&Ticket{Nonce: 1}))
+	f.Add(encodeTicket(&Ticket{Nonce: 1, Attempts: []Attempt{{TxHash: common.Hash{1}, Seq: 3}, {TxHash: common.Hash{2}, Seq: 4}}}))
+	f.Add(encodeTicket(&Ticket{Nonce: 1, State: TicketClosed, MinedTx: common.Hash{2}, Attempts: []Attempt{{TxHash: common.Hash{2}, Seq: 3}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if l, err := decodeLineage("n", b); err == nil && !bytes.Equal(encodeLineage(l), b) {
 			t.Fatal("lineage record does not re-encode to itself")

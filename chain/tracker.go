@@ -2,8 +2,10 @@ package chain
 
 import (
 	"slices"
+	"strings"
 	"sync"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -51,8 +53,9 @@ type track struct {
 	// holders names, for nonces at or above the floor, the externalId of
 	// the last tx that leased each one (for reclaim entries).
 	holders map[uint64]string
-	touched bool   // an entry since the last poll
-	chainID uint64 // of an eip155 lineage; 0 otherwise
+	touched bool           // an entry since the last poll
+	chainID uint64         // of an eip155 lineage; 0 otherwise
+	account common.Address // and its account
 	// floor and next follow the lineage record's floor and nextNonce (a
 	// lower bound until the record is first read): the poll reads the
 	// record only when the chain says something may be written.
@@ -102,8 +105,33 @@ func (t *tracker) get(name string) *track {
 }
 
 func newTrack(name string) *track {
-	id, _, _ := ParseLineage(name)
-	return &track{leases: map[string]*Lease{}, holders: map[uint64]string{}, chainID: id}
+	id, a, _ := ParseLineage(name)
+	return &track{leases: map[string]*Lease{}, holders: map[uint64]string{}, chainID: id, account: a}
+}
+
+// tracked is one lineage of a chain as a poll sees it.
+type tracked struct {
+	name        string
+	account     common.Address
+	floor, next uint64 // never above the record's
+	leases      []Lease
+}
+
+// snapshot copies what a poll needs of every tracked lineage of a chain,
+// sorted by name, under one lock, and clears their touched marks.
+func (t *tracker) snapshot(chainID uint64) []tracked {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.drainLocked()
+	var out []tracked
+	for name, tr := range t.lineages {
+		if tr.chainID == chainID {
+			out = append(out, tracked{name: name, account: tr.account, floor: tr.floor, next: tr.next, leases: t.leasesLocked(name)})
+			tr.touched = false
+		}
+	}
+	slices.SortFunc(out, func(a, b tracked) int { return strings.Compare(a.name, b.name) })
+	return out
 }
 
 // apply moves the tracker by one entry. Each case is idempotent: an entry
@@ -227,14 +255,7 @@ func (t *tracker) isReady() bool {
 	return t.ready
 }
 
-// snapshot is a copy of one lineage's leases, sorted by nonce.
-func (t *tracker) leases(name string) []Lease {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.drainLocked()
-	return t.leasesLocked(name)
-}
-
+// leasesLocked copies a lineage's leases, sorted by nonce; t.mu is held.
 func (t *tracker) leasesLocked(name string) []Lease {
 	tr := t.lineages[name]
 	if tr == nil {
@@ -260,23 +281,6 @@ func cmpU64(a, b uint64) int {
 	return 0
 }
 
-// names lists the tracked lineages of a chain, sorted, and clears their
-// touched marks; touched says whether any of them had an entry since.
-func (t *tracker) names(chainID uint64) (names []string, touched bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.drainLocked()
-	for name, tr := range t.lineages {
-		if tr.chainID == chainID {
-			names = append(names, name)
-			touched = touched || tr.touched
-			tr.touched = false
-		}
-	}
-	slices.Sort(names)
-	return names, touched
-}
-
 // holder is the externalId of the last lease of nonce n in lineage name.
 func (t *tracker) holder(name string, n uint64) string {
 	t.mu.Lock()
@@ -288,18 +292,7 @@ func (t *tracker) holder(name string, n uint64) string {
 	return ""
 }
 
-// bounds returns what the tracker knows of a lineage's floor and next
-// nonce; setBounds corrects it from the lineage's record.
-func (t *tracker) bounds(name string) (floor, next uint64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.drainLocked()
-	if tr := t.lineages[name]; tr != nil {
-		return tr.floor, tr.next
-	}
-	return 0, 0
-}
-
+// setBounds corrects a lineage's floor and next nonce from its record.
 func (t *tracker) setBounds(name string, floor, next uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

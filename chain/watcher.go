@@ -286,16 +286,12 @@ func (w *Watcher) runChain(ctx context.Context, wr Writer, ep *endpoint) {
 // what Plan says. At most one reading per lineage per block: a poll that
 // finds the same head reads only lineages not read at it yet.
 func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
-	type watched struct {
-		name    string
-		account common.Address
-	}
 	if err := ep.dial(ctx); err != nil { // also with nothing to watch: newHeads then wakes the first poll
 		return err
 	}
-	names, _ := w.tr.names(ep.chainID)
-	w.m.watched.WithLabelValues(ep.label).Set(float64(len(names)))
-	if len(names) == 0 {
+	ws := w.tr.snapshot(ep.chainID)
+	w.m.watched.WithLabelValues(ep.label).Set(float64(len(ws)))
+	if len(ws) == 0 {
 		return nil
 	}
 	head, err := ep.blockNumber(ctx)
@@ -305,12 +301,12 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 	w.m.head.WithLabelValues(ep.label).Set(float64(head))
 	if head == ep.lastBlock {
 		w.mu.Lock()
-		names = slices.DeleteFunc(names, func(name string) bool {
-			st := w.status[name]
+		ws = slices.DeleteFunc(ws, func(x tracked) bool {
+			st := w.status[x.name]
 			return st != nil && st.Block == head
 		})
 		w.mu.Unlock()
-		if len(names) == 0 {
+		if len(ws) == 0 {
 			return nil
 		}
 	}
@@ -318,12 +314,9 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 	if head > w.cfg.Confirmations {
 		confirmedBlock = head - w.cfg.Confirmations
 	}
-	var ws []watched
-	var accounts []common.Address
-	for _, name := range names {
-		_, a, _ := ParseLineage(name)
-		ws = append(ws, watched{name, a})
-		accounts = append(accounts, a)
+	accounts := make([]common.Address, len(ws))
+	for i, x := range ws {
+		accounts[i] = x.account
 	}
 	prior := map[common.Address]counts{}
 	w.mu.Lock()
@@ -341,15 +334,16 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 	views := make([]View, len(ws))
 	skip := make([]bool, len(ws))
 	var lookups []common.Hash
-	for i, x := range ws {
+	for i := range ws {
+		x := &ws[i]
 		name := x.name
-		views[i] = View{Leases: w.tr.leases(name), LastHolder: func(n uint64) string { return w.lastHolder(name, n) }}
+		views[i] = View{Leases: x.leases, LastHolder: func(n uint64) string { return w.lastHolder(name, n) }}
 		c, ok := counts[x.account]
 		if !ok {
 			continue
 		}
 		lookups = append(lookups, Lookups(views[i], c.confirmed)...)
-		if skip[i] = !w.mayWrite(name, views[i].Leases, c, now); skip[i] {
+		if skip[i] = !w.mayWrite(x, c, now); skip[i] {
 			continue // nothing to write: the record need not be read
 		}
 		l, err := w.store.Lineage(name)
@@ -358,6 +352,7 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 		}
 		if l != nil {
 			w.tr.setBounds(name, l.Floor, l.NextNonce)
+			x.floor, x.next = max(x.floor, l.Floor), max(x.next, l.NextNonce)
 		}
 		views[i].Lineage = l
 	}
@@ -395,10 +390,11 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 			st.StuckSince = st.LatestSince
 			stuck++
 		}
-		if _, next := w.tr.bounds(x.name); len(views[i].Leases) == 0 && len(plan) == 0 && c.confirmed >= next && c.latest == c.confirmed &&
+		if len(views[i].Leases) == 0 && len(plan) == 0 && c.confirmed >= x.next && c.latest == c.confirmed &&
 			w.settled(x.name, c.confirmed) {
-			w.tr.drop(x.name) // nothing leased, nothing unconfirmed: stop watching until its next entry
-			delete(w.status, x.name)
+			// Nothing leased, nothing unconfirmed: stop reading it until its
+			// next entry. Its status stays: what the watcher last read.
+			w.tr.drop(x.name)
 		}
 	}
 	w.mu.Unlock()
@@ -414,16 +410,15 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 // floor, a gap that has stood long enough — judged from what the tracker
 // knows (a floor and next nonce never above the record's), so that the
 // record is read only then.
-func (w *Watcher) mayWrite(name string, leases []Lease, c counts, now time.Time) bool {
-	floor, next := w.tr.bounds(name)
-	if c.confirmed > floor || slices.ContainsFunc(leases, func(l Lease) bool { return l.Nonce < c.confirmed }) {
+func (w *Watcher) mayWrite(x *tracked, c counts, now time.Time) bool {
+	if c.confirmed > x.floor || slices.ContainsFunc(x.leases, func(l Lease) bool { return l.Nonce < c.confirmed }) {
 		return true
 	}
-	if w.cfg.GapAfter <= 0 || c.latest >= next {
+	if w.cfg.GapAfter <= 0 || c.latest >= x.next {
 		return false
 	}
 	w.mu.Lock()
-	st := w.status[name]
+	st := w.status[x.name]
 	w.mu.Unlock()
 	return st == nil || st.LatestNonce != c.latest || now.Sub(st.LatestSince) >= w.cfg.GapAfter
 }

@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"sync"
@@ -267,18 +268,8 @@ func (t *tracker) leasesLocked(name string) []Lease {
 		c.Attempts = slices.Clone(l.Attempts)
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b Lease) int { return cmpU64(a.Nonce, b.Nonce) })
+	slices.SortFunc(out, func(a, b Lease) int { return cmp.Compare(a.Nonce, b.Nonce) })
 	return out
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // holder is the externalId of the last lease of nonce n in lineage name.

@@ -455,15 +455,3 @@ func (w *Watcher) lastHolder(name string, n uint64) string {
 	}
 	return found
 }
-
-// Lineages lists the lineages the watcher has a status for (tests, logs).
-func (w *Watcher) Lineages() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make([]string, 0, len(w.status))
-	for n := range w.status {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}

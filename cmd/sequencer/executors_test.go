@@ -334,17 +334,9 @@ func sendJob(ctx context.Context, c *client.Client, ch *simchain.Chain, acct sim
 		return err
 	}
 	tx := ch.Transfer(acct, rc.Nonce, price, common.HexToAddress("0xf00d"))
-	if _, err := c.Attempt(ctx, L, id, tx.Hash()); err != nil {
-		var ce *client.Error
-		if errors.As(err, &ce) && ce.Code == 4004 { // the lease expired first: never broadcast
-			run.note("attempt too late")
-			return nil
-		}
+	if ok, err := attempt(ctx, c, L, id, tx, run); !ok {
 		return err
 	}
-	run.mu.Lock()
-	run.sent[id] = append(run.sent[id], tx.Hash())
-	run.mu.Unlock()
 	if err := ch.Send(ctx, tx); err != nil {
 		if usedNonce(err) {
 			run.note("nonce used elsewhere")
@@ -385,23 +377,32 @@ func bumpJob(ctx context.Context, c *client.Client, ch *simchain.Chain, acct sim
 	to := common.HexToAddress("0xf00d")
 	tx1, tx2 := ch.Transfer(acct, rc.Nonce, 2*gwei, to), ch.Transfer(acct, rc.Nonce, 5*gwei, to)
 	for _, tx := range []*types.Transaction{tx1, tx2} {
-		if _, err := c.Attempt(ctx, L, id, tx.Hash()); err != nil {
-			var ce *client.Error
-			if errors.As(err, &ce) && ce.Code == 4004 {
-				run.note("attempt too late")
-				return nil
-			}
+		if ok, err := attempt(ctx, c, L, id, tx, run); !ok {
 			return err
 		}
-		run.mu.Lock()
-		run.sent[id] = append(run.sent[id], tx.Hash())
-		run.mu.Unlock()
 		if err := ch.Send(ctx, tx); err != nil && !usedNonce(err) {
 			return fmt.Errorf("send nonce %d: %w", rc.Nonce, err)
 		}
 	}
 	run.note("fee bump")
 	return nil
+}
+
+// attempt records tx for ticket id before it is broadcast; false means do
+// not broadcast: an error, or 4004 (the lease expired first: not an error).
+func attempt(ctx context.Context, c *client.Client, L, id string, tx *types.Transaction, run *executorRun) (bool, error) {
+	if _, err := c.Attempt(ctx, L, id, tx.Hash()); err != nil {
+		var ce *client.Error
+		if errors.As(err, &ce) && ce.Code == 4004 {
+			run.note("attempt too late")
+			return false, nil
+		}
+		return false, err
+	}
+	run.mu.Lock()
+	run.sent[id] = append(run.sent[id], tx.Hash())
+	run.mu.Unlock()
+	return true, nil
 }
 
 // lease appends a lease for id, waiting while the lineage is at

@@ -74,6 +74,8 @@ type Watcher struct {
 	log   *slog.Logger
 	m     *metrics
 
+	booting sync.Mutex // held while the tracker is rebuilt from the store
+
 	mu     sync.Mutex
 	status map[string]*Status
 	// expiring remembers expire ops in flight so that a tick does not
@@ -175,6 +177,11 @@ func (w *Watcher) ready() bool {
 		}
 		return false
 	}
+	if w.tr.isReady() {
+		return true
+	}
+	w.booting.Lock() // one boot at a time: expiry and every chain's poll ask
+	defer w.booting.Unlock()
 	if w.tr.isReady() {
 		return true
 	}
@@ -361,7 +368,10 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 		return err
 	}
 	var ops []sequencer.Op
-	stuck := 0
+	// The readings go into the statuses under the lock; the plans are made
+	// outside it (a reclaim may scan the lineage's entries for the ticket
+	// that last held its nonce), and their effect on the statuses after.
+	obs := make([]*Observation, len(ws))
 	w.mu.Lock()
 	for i, x := range ws {
 		c, ok := counts[x.account]
@@ -374,24 +384,40 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 			w.status[x.name] = st
 		}
 		st.ConfirmedNonce, st.LatestNonce, st.Block = c.confirmed, c.latest, head
-		obs := Observation{Block: head, ConfirmedNonce: c.confirmed, LatestNonce: c.latest, LatestSince: st.LatestSince, Mined: mined}
-		var plan []sequencer.Op
-		if !skip[i] {
-			plan = Plan(x.name, views[i], obs, now, Policy{Primary: w.cfg.Primary, GapAfter: w.cfg.GapAfter})
+		obs[i] = &Observation{Block: head, ConfirmedNonce: c.confirmed, LatestNonce: c.latest, LatestSince: st.LatestSince, Mined: mined}
+	}
+	w.mu.Unlock()
+	plans := make([][]sequencer.Op, len(ws))
+	for i, x := range ws {
+		if obs[i] != nil && !skip[i] {
+			plans[i] = Plan(x.name, views[i], *obs[i], now, Policy{Primary: w.cfg.Primary, GapAfter: w.cfg.GapAfter})
 		}
-		for _, op := range plan {
+	}
+	var settled []bool
+	for i, x := range ws { // checked with the record, outside the lock
+		o := obs[i]
+		settled = append(settled, o != nil && len(views[i].Leases) == 0 && len(plans[i]) == 0 &&
+			o.ConfirmedNonce >= x.next && o.LatestNonce == o.ConfirmedNonce && w.settled(x.name, o.ConfirmedNonce))
+	}
+	stuck := 0
+	w.mu.Lock()
+	for i, x := range ws {
+		st := w.status[x.name]
+		if obs[i] == nil || st == nil {
+			continue
+		}
+		for _, op := range plans[i] {
 			if op.Kind == sequencer.KindReclaim {
 				st.LatestSince = now // once per gap: the clock starts again
 			}
 		}
-		ops = append(ops, plan...)
+		ops = append(ops, plans[i]...)
 		st.StuckSince = time.Time{}
-		if Stuck(views[i].Leases, c.latest) {
+		if Stuck(views[i].Leases, st.LatestNonce) {
 			st.StuckSince = st.LatestSince
 			stuck++
 		}
-		if len(views[i].Leases) == 0 && len(plan) == 0 && c.confirmed >= x.next && c.latest == c.confirmed &&
-			w.settled(x.name, c.confirmed) {
+		if settled[i] {
 			// Nothing leased, nothing unconfirmed: stop reading it until its
 			// next entry. Its status stays: what the watcher last read.
 			w.tr.drop(x.name)

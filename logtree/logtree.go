@@ -1,0 +1,192 @@
+// Package logtree keeps the RFC 6962 Merkle tree over a log's entry hashes
+// (SPEC §10) as C2SP tlog-tiles: tiles of height 8, each holding up to 256
+// hashes of one tree level, the unit a store writes and a tile server
+// serves. It computes roots, inclusion proofs and consistency proofs from
+// the tiles.
+//
+// The tree math is golang.org/x/mod/sumdb/tlog's, the Go checksum
+// database's: leaf i is the entry hash of seq i+1, its leaf hash
+// SHA-256(0x00 ‖ hash), an interior node SHA-256(0x01 ‖ left ‖ right); the
+// proofs are RFC 6962 audit paths, which transparency-dev/merkle's
+// verifiers accept (the tests check both).
+//
+// A Tree is not safe for concurrent use: one writer appends; readers use
+// Reader, which reads committed tiles only.
+package logtree
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Height is the tile height of C2SP tlog-tiles: 2^8 hashes per tile.
+const Height = 8
+
+// Hash is a tree hash.
+type Hash = tlog.Hash
+
+// TileID names a tile: its level (tree level Height×L) and index.
+type TileID struct {
+	Level int
+	Index int64
+}
+
+// Tile is a tile to write: its id and its hashes (up to 256, each 32
+// bytes); a partial tile is written again as it grows.
+type Tile struct {
+	TileID
+	Data []byte
+}
+
+// Tiles reads stored tiles. ReadTile returns the widest version stored (a
+// full tile, or the latest partial one), or an error wrapping
+// ErrMissing.
+type Tiles interface {
+	ReadTile(id TileID) ([]byte, error)
+}
+
+// ErrMissing is what Tiles answer for a tile never written.
+var ErrMissing = errors.New("logtree: tile missing")
+
+// LeafHash is the leaf hash of an entry hash (RFC 6962: SHA-256(0x00 ‖ hash)).
+func LeafHash(entryHash [32]byte) Hash { return tlog.RecordHash(entryHash[:]) }
+
+// Tree appends entry hashes and says which tiles to write.
+type Tree struct {
+	size  int64
+	tiles Tiles
+}
+
+// New returns the tree of size hashes whose tiles are in tiles.
+func New(size int64, tiles Tiles) *Tree { return &Tree{size: size, tiles: tiles} }
+
+// Size is the number of leaves.
+func (t *Tree) Size() int64 { return t.size }
+
+// Append adds the entry hashes of the next entries and returns the tiles
+// to write (each new full tile once, and the partial tile of every level
+// that grew) and the new root. Nothing changes until Commit: the caller
+// writes the tiles with the entries, then commits.
+func (t *Tree) Append(entryHashes [][32]byte) (tiles []Tile, root Hash, err error) {
+	pending := map[int64]Hash{}
+	r := t.reader(pending)
+	n := t.size
+	for _, h := range entryHashes {
+		hs, err := tlog.StoredHashesForRecordHash(n, LeafHash(h), r)
+		if err != nil {
+			return nil, Hash{}, fmt.Errorf("logtree: leaf %d: %w", n, err)
+		}
+		base := tlog.StoredHashIndex(0, n)
+		for i, x := range hs {
+			pending[base+int64(i)] = x
+		}
+		n++
+	}
+	for _, id := range tlog.NewTiles(Height, t.size, n) {
+		data, err := tlog.ReadTileData(id, r)
+		if err != nil {
+			return nil, Hash{}, fmt.Errorf("logtree: tile %v: %w", id.Path(), err)
+		}
+		tiles = append(tiles, Tile{TileID: TileID{Level: id.L, Index: id.N}, Data: data})
+	}
+	root, err = tlog.TreeHash(n, r)
+	if err != nil {
+		return nil, Hash{}, fmt.Errorf("logtree: root at %d: %w", n, err)
+	}
+	return tiles, root, nil
+}
+
+// Commit makes size the tree's size once the tiles Append returned are
+// stored.
+func (t *Tree) Commit(size int64) { t.size = size }
+
+// reader reads stored hashes: those of pending (computed, not stored yet)
+// first, else from the stored tiles.
+func (t *Tree) reader(pending map[int64]Hash) tlog.HashReader {
+	stored := Reader(t.tiles)
+	return tlog.HashReaderFunc(func(indexes []int64) ([]Hash, error) {
+		out := make([]Hash, len(indexes))
+		var rest []int64
+		var at []int
+		for i, x := range indexes {
+			if h, ok := pending[x]; ok {
+				out[i] = h
+				continue
+			}
+			rest = append(rest, x)
+			at = append(at, i)
+		}
+		if len(rest) > 0 {
+			hs, err := stored.ReadHashes(rest)
+			if err != nil {
+				return nil, err
+			}
+			for j, i := range at {
+				out[i] = hs[j]
+			}
+		}
+		return out, nil
+	})
+}
+
+// Reader reads stored hashes from tiles: a hash at any level is in the
+// tile of its level's band, recomputed from the tile's bottom row.
+func Reader(tiles Tiles) tlog.HashReader {
+	return tlog.HashReaderFunc(func(indexes []int64) ([]Hash, error) {
+		out := make([]Hash, len(indexes))
+		cache := map[TileID][]byte{}
+		for i, x := range indexes {
+			id := tlog.TileForIndex(Height, x)
+			key := TileID{Level: id.L, Index: id.N}
+			data, ok := cache[key]
+			if !ok {
+				var err error
+				if data, err = tiles.ReadTile(key); err != nil {
+					return nil, fmt.Errorf("logtree: tile %d/%d: %w", key.Level, key.Index, err)
+				}
+				cache[key] = data
+			}
+			h, err := tlog.HashFromTile(id, data, x)
+			if err != nil {
+				return nil, fmt.Errorf("logtree: %w", err)
+			}
+			out[i] = h
+		}
+		return out, nil
+	})
+}
+
+// Root is the root of the tree of size leaves (size ≤ the stored size).
+func Root(tiles Tiles, size int64) (Hash, error) {
+	if size == 0 {
+		return Hash(emptyRoot), nil
+	}
+	return tlog.TreeHash(size, Reader(tiles))
+}
+
+// emptyRoot is RFC 6962's hash of the empty tree, SHA-256("").
+var emptyRoot = [32]byte{0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+	0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55}
+
+// InclusionProof is the RFC 6962 audit path of leaf index in the tree of
+// size leaves.
+func InclusionProof(tiles Tiles, index, size int64) ([]Hash, error) {
+	if index < 0 || index >= size {
+		return nil, fmt.Errorf("logtree: leaf %d is not in a tree of size %d", index, size)
+	}
+	return tlog.ProveRecord(size, index, Reader(tiles))
+}
+
+// ConsistencyProof proves that the tree of size from is a prefix of the
+// tree of size to (RFC 6962); empty when from is 0 or from = to.
+func ConsistencyProof(tiles Tiles, from, to int64) ([]Hash, error) {
+	if from < 0 || from > to {
+		return nil, fmt.Errorf("logtree: no consistency proof from size %d to %d", from, to)
+	}
+	if from == 0 || from == to {
+		return []Hash{}, nil
+	}
+	return tlog.ProveTree(to, from, Reader(tiles))
+}

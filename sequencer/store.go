@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/seqnode/sequencer/logtree"
 	"github.com/syndtr/goleveldb/leveldb"
 	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
 	"github.com/syndtr/goleveldb/leveldb/opt"
@@ -29,6 +30,8 @@ import (
 //	"q" seq(8) hash(32)          equivocation proof: len(4) entry A, entry B (replicas)
 //	"r" requestHash(32)          accepted signed request: seq(8) deadline(8) (until its deadline)
 //	"c"                          a cluster voter: the last Raft index applied, index(8)
+//	"k" level(1) index(8)        a tile of the Merkle tree (store_tree.go)
+//	"g"                          the size the tiles cover
 //
 // Integers are big-endian so that keys sort by seq. A lineage never holds
 // 0x00 (SPEC §4 limits it to [A-Za-z0-9:._/-]), so the separator is safe.
@@ -116,6 +119,10 @@ type LevelStore struct {
 	closeErr  error
 
 	lineageCount atomic.Int64
+
+	// tree is the Merkle tree over the entries (store_tree.go); nil on a
+	// read-only store. Commit, the only writer, appends to it.
+	tree *logtree.Tree
 }
 
 func entryKey(seq uint64) []byte {
@@ -297,8 +304,22 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 	if err != nil {
 		return err
 	}
+	if s.tree != nil {
+		hashes := make([][32]byte, len(entries))
+		for i, e := range entries {
+			hashes[i] = e.Hash
+		}
+		tiles, _, err := s.tree.Append(hashes)
+		if err != nil {
+			return fmt.Errorf("commit entries %d..%d: %w", entries[0].Seq, nh.Seq, err)
+		}
+		putTree(b, tiles, nh.Seq)
+	}
 	if err := s.db.Write(b, &opt.WriteOptions{Sync: true}); err != nil {
 		return fmt.Errorf("commit entries %d..%d: %w", entries[0].Seq, nh.Seq, err)
+	}
+	if s.tree != nil {
+		s.tree.Commit(int64(nh.Seq))
 	}
 	s.mu.Lock()
 	s.head = nh

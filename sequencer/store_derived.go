@@ -66,8 +66,11 @@ func (s *LevelStore) LineageCount() (int, error) {
 	return int(s.lineageCount.Load()), nil
 }
 
-func (s derivedRecords) countLineages() (int, error) {
-	it := s.db.NewIterator(util.BytesPrefix([]byte{pfxLineage}), nil)
+func (s derivedRecords) countLineages() (int, error) { return s.countPrefix(pfxLineage) }
+
+// countPrefix counts the records whose key starts with p.
+func (s derivedRecords) countPrefix(p byte) (int, error) {
+	it := s.db.NewIterator(util.BytesPrefix([]byte{p}), nil)
 	defer it.Release()
 	n := 0
 	for it.Next() {

@@ -147,6 +147,12 @@ func openOn(stor storage.Storage, readOnly bool, dir string) (*LevelStore, error
 		s.db.Close()
 		return nil, err
 	}
+	if !readOnly {
+		if err := s.openTree(); err != nil {
+			s.db.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 

@@ -1,10 +1,12 @@
 package sequencer
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/seqnode/sequencer/logtree"
 )
 
 // Fault is the first problem Verify finds in a stored log.
@@ -69,6 +71,7 @@ func Verify(store Store) (VerifyReport, error) {
 	}
 	rep.Primary = meta.Primary
 	core := NewCore(meta.Domain(), NewState(), Head{}, 0)
+	tree := newTreeCheck(store)
 	const chunk = 1024
 	for from := uint64(1); ; {
 		es, err := store.Range(from, chunk)
@@ -96,6 +99,9 @@ func Verify(store Store) (VerifyReport, error) {
 			}
 			rep.Entries++
 		}
+		if err := tree.add(es); err != nil {
+			return rep, err
+		}
 		if len(es) < chunk {
 			break
 		}
@@ -109,6 +115,9 @@ func Verify(store Store) (VerifyReport, error) {
 		return rep, &Fault{Seq: head.Seq, Reason: fmt.Sprintf("head record (%d) does not match the last entry (%d)", head.Seq, prev.Seq)}
 	}
 	rep.Head = head
+	if err := tree.finish(head.Seq); err != nil {
+		return rep, err
+	}
 	if index != nil {
 		n, err := index.IndexCount()
 		if err != nil {
@@ -126,4 +135,90 @@ func Verify(store Store) (VerifyReport, error) {
 		return rep, &Fault{Reason: "stored ticket state differs from a replay of the log: " + err.Error()}
 	}
 	return rep, nil
+}
+
+// treeCheck rebuilds the Merkle tree from the entries as Verify reads them
+// and compares every tile with the stored one (SPEC §10): full tiles as
+// they complete, the partial ones at the end. A store without tiles (a
+// read-only open of a log written before them) is not checked.
+type treeCheck struct {
+	stored  *LevelStore // nil: nothing to check
+	tree    *logtree.Tree
+	mem     memTiles
+	checked int
+}
+
+type memTiles map[logtree.TileID][]byte
+
+func (m memTiles) ReadTile(id logtree.TileID) ([]byte, error) {
+	if d, ok := m[id]; ok {
+		return d, nil
+	}
+	return nil, logtree.ErrMissing
+}
+
+func newTreeCheck(store Store) *treeCheck {
+	ls, ok := store.(*LevelStore)
+	if !ok {
+		return &treeCheck{}
+	}
+	if _, has, err := ls.treeSize(); err != nil || !has {
+		return &treeCheck{}
+	}
+	m := memTiles{}
+	return &treeCheck{stored: ls, tree: logtree.New(0, m), mem: m}
+}
+
+func (c *treeCheck) add(es []*Entry) error {
+	if c.stored == nil || len(es) == 0 {
+		return nil
+	}
+	hashes := make([][32]byte, len(es))
+	for i, e := range es {
+		hashes[i] = e.Hash
+	}
+	tiles, _, err := c.tree.Append(hashes)
+	if err != nil {
+		return &Fault{Seq: es[0].Seq, Reason: "tree: " + err.Error()}
+	}
+	for _, t := range tiles {
+		c.mem[t.TileID] = t.Data
+		if len(t.Data) == 32<<logtree.Height { // full: compare now, never needed again
+			if err := c.compare(t.TileID, t.Data, es[0].Seq); err != nil {
+				return err
+			}
+			delete(c.mem, t.TileID)
+		}
+	}
+	c.tree.Commit(c.tree.Size() + int64(len(es)))
+	return nil
+}
+
+func (c *treeCheck) compare(id logtree.TileID, want []byte, seq uint64) error {
+	got, err := c.stored.ReadTile(id)
+	if err != nil || !bytes.Equal(got, want) {
+		return &Fault{Seq: seq, Reason: fmt.Sprintf("tree tile %d/%d differs from the one the entries give (%v)", id.Level, id.Index, err)}
+	}
+	c.checked++
+	return nil
+}
+
+func (c *treeCheck) finish(head uint64) error {
+	if c.stored == nil {
+		return nil
+	}
+	size, _, err := c.stored.treeSize()
+	if err != nil || size != head {
+		return &Fault{Reason: fmt.Sprintf("the tree covers %d entries, the log %d (%v)", size, head, err)}
+	}
+	for id, d := range c.mem {
+		if err := c.compare(id, d, head); err != nil {
+			return err
+		}
+	}
+	n, err := c.stored.countPrefix(pfxTile)
+	if err != nil || n != c.checked {
+		return &Fault{Reason: fmt.Sprintf("the store holds %d tree tiles, the entries give %d (%v)", n, c.checked, err)}
+	}
+	return nil
 }

@@ -353,6 +353,36 @@ func (api *API) Info(ctx context.Context, _ *EmptyParams) (*InfoJSON, error) {
 	return info, nil
 }
 
+// InclusionProof is the RFC 6962 audit path of entry seq in the tree of
+// size entries, default the head (sequencer_inclusionProof, SPEC §10).
+func (api *API) InclusionProof(ctx context.Context, p InclusionProofParams) (*InclusionProofJSON, error) {
+	if p.Seq == nil {
+		return nil, api.fail(invalidParams("missing field seq"))
+	}
+	size := api.reader.Head().Seq
+	if p.Size != nil {
+		size = uint64(*p.Size)
+	}
+	proof, err := api.reader.InclusionProof(uint64(*p.Seq), size)
+	if err != nil {
+		return nil, api.fail(err)
+	}
+	return &InclusionProofJSON{Seq: uint64(*p.Seq), Size: size, Proof: hashesJSON(proof)}, nil
+}
+
+// ConsistencyProof proves the tree of size from a prefix of the tree of
+// size to (sequencer_consistencyProof, SPEC §10).
+func (api *API) ConsistencyProof(ctx context.Context, p ConsistencyProofParams) (*ConsistencyProofJSON, error) {
+	if p.From == nil || p.To == nil {
+		return nil, api.fail(invalidParams("from and to are required"))
+	}
+	proof, err := api.reader.ConsistencyProof(uint64(*p.From), uint64(*p.To))
+	if err != nil {
+		return nil, api.fail(err)
+	}
+	return &ConsistencyProofJSON{From: uint64(*p.From), To: uint64(*p.To), Proof: hashesJSON(proof)}, nil
+}
+
 // Equivocations returns the proofs this node holds (sequencer_equivocations).
 func (api *API) Equivocations(ctx context.Context, _ *EmptyParams) ([]EquivocationJSON, error) {
 	out := []EquivocationJSON{}

@@ -1,6 +1,9 @@
 package rpc
 
-import "github.com/seqnode/sequencer/sequencer"
+import (
+	"github.com/seqnode/sequencer/logtree"
+	"github.com/seqnode/sequencer/sequencer"
+)
 
 // The API's three boundaries: what it writes to, what it reads from, and
 // what the node says of itself. Static facts (role, primary, domain,
@@ -28,6 +31,8 @@ type Reader interface {
 	Lineage(name string) (*sequencer.Lineage, error)
 	LineageCount() (int, error)
 	Equivocations() ([]sequencer.Equivocation, error)
+	InclusionProof(seq, size uint64) ([]logtree.Hash, error)
+	ConsistencyProof(from, to uint64) ([]logtree.Hash, error)
 }
 
 var _ Reader = sequencer.Store(nil)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/seqnode/sequencer/logtree"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -414,6 +415,52 @@ type LineageParams struct {
 func (p *LineageParams) UnmarshalJSON(b []byte) error {
 	type plain LineageParams
 	return strictDecode(b, (*plain)(p))
+}
+
+// InclusionProofParams are the params of sequencer_inclusionProof (SPEC §10).
+type InclusionProofParams struct {
+	Seq  *Uint64 `json:"seq"`
+	Size *Uint64 `json:"size"`
+}
+
+func (p *InclusionProofParams) UnmarshalJSON(b []byte) error {
+	type plain InclusionProofParams
+	return strictDecode(b, (*plain)(p))
+}
+
+// ConsistencyProofParams are the params of sequencer_consistencyProof.
+type ConsistencyProofParams struct {
+	From *Uint64 `json:"from"`
+	To   *Uint64 `json:"to"`
+}
+
+func (p *ConsistencyProofParams) UnmarshalJSON(b []byte) error {
+	type plain ConsistencyProofParams
+	return strictDecode(b, (*plain)(p))
+}
+
+// InclusionProofJSON is the RFC 6962 audit path of entry seq in the tree
+// of size entries.
+type InclusionProofJSON struct {
+	Seq   uint64        `json:"seq"`
+	Size  uint64        `json:"size"`
+	Proof []common.Hash `json:"proof"`
+}
+
+// ConsistencyProofJSON proves the tree of size from a prefix of the tree
+// of size to.
+type ConsistencyProofJSON struct {
+	From  uint64        `json:"from"`
+	To    uint64        `json:"to"`
+	Proof []common.Hash `json:"proof"`
+}
+
+func hashesJSON(hs []logtree.Hash) []common.Hash {
+	out := make([]common.Hash, len(hs))
+	for i, h := range hs {
+		out[i] = common.Hash(h)
+	}
+	return out
 }
 
 // SubscribeParams are the params of sequencer_subscribe("entries", ...).

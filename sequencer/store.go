@@ -88,6 +88,10 @@ type Store interface {
 	LoadFullState() (*State, error)
 	PutEquivocation(Equivocation) error
 	Equivocations() ([]Equivocation, error)
+	// The Merkle tree over the entries (SPEC §10, store_tree.go).
+	Root(size uint64) (logtree.Hash, error)
+	InclusionProof(seq, size uint64) ([]logtree.Hash, error)
+	ConsistencyProof(from, to uint64) ([]logtree.Hash, error)
 	Close() error
 }
 

@@ -113,3 +113,39 @@ func (s *LevelStore) Root(size uint64) (logtree.Hash, error) {
 	}
 	return logtree.Root(s, int64(size))
 }
+
+// InclusionProof is the RFC 6962 audit path of entry seq (leaf seq−1) in
+// the tree of the first size entries (SPEC §10).
+func (s *LevelStore) InclusionProof(seq, size uint64) ([]logtree.Hash, error) {
+	if err := s.checkSize(size); err != nil {
+		return nil, err
+	}
+	if seq == 0 || seq > size {
+		return nil, fmt.Errorf("%w: seq %d is not in the tree of size %d", ErrInvalidParams, seq, size)
+	}
+	return logtree.InclusionProof(s, int64(seq-1), int64(size))
+}
+
+// ConsistencyProof proves that the tree of size from is a prefix of the
+// tree of size to (SPEC §10).
+func (s *LevelStore) ConsistencyProof(from, to uint64) ([]logtree.Hash, error) {
+	if err := s.checkSize(to); err != nil {
+		return nil, err
+	}
+	if from > to {
+		return nil, fmt.Errorf("%w: from %d is above to %d", ErrInvalidParams, from, to)
+	}
+	return logtree.ConsistencyProof(s, int64(from), int64(to))
+}
+
+func (s *LevelStore) checkSize(size uint64) error {
+	if h := s.Head().Seq; size == 0 || size > h {
+		return fmt.Errorf("%w: size %d: the log holds %d entries", ErrInvalidParams, size, h)
+	}
+	if s.tree == nil { // read-only: the tiles must cover it
+		if n, ok, err := s.treeSize(); err != nil || !ok || n < size {
+			return fmt.Errorf("%w: the tree's tiles cover %d entries", ErrNotFound, n)
+		}
+	}
+	return nil
+}

@@ -13,6 +13,8 @@ const (
 	DomainType  = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 	EntryType   = "Entry(uint64 seq,bytes32 prevHash,uint8 kind,address sender,string lineage,uint64 nonce,string externalId,bytes32 dataHash,uint64 timestamp)"
 	RequestType = "Request(uint8 kind,string lineage,string externalId,bytes32 dataHash,uint64 nonce,uint64 deadline)"
+	// CheckpointType is SPEC §10's signed statement of the tree's root.
+	CheckpointType = "Checkpoint(uint64 size,bytes32 root,uint64 timestamp)"
 	DomainName  = "Sequencer"
 	DomainVer   = "1"
 )
@@ -21,6 +23,7 @@ var (
 	domainTypeHash  = crypto.Keccak256Hash([]byte(DomainType))
 	entryTypeHash   = crypto.Keccak256Hash([]byte(EntryType))
 	requestTypeHash = crypto.Keccak256Hash([]byte(RequestType))
+	checkpointHash  = crypto.Keccak256Hash([]byte(CheckpointType))
 	emptyStringHash = crypto.Keccak256Hash(nil)
 )
 
@@ -124,6 +127,17 @@ type Request struct {
 }
 
 // RequestHash returns the EIP-712 hash of r.
+// CheckpointHash is the EIP-712 hash of Checkpoint(size, root, timestamp)
+// in the log's domain (SPEC §10).
+func (h *Hasher) CheckpointHash(size uint64, root [32]byte, timestamp uint64) common.Hash {
+	b := h.buf[:]
+	copy(b[0:32], checkpointHash[:])
+	putUint(b[32:64], size)
+	copy(b[64:96], root[:])
+	putUint(b[96:128], timestamp)
+	return h.typedHash(h.keccak(b[:128]))
+}
+
 func (h *Hasher) RequestHash(r *Request) common.Hash {
 	b := h.buf[:]
 	copy(b[0:32], requestTypeHash[:])

@@ -105,6 +105,29 @@ func RequestHash(chainID *big.Int, verifyingContract common.Address, r Request) 
 	return common.BytesToHash(h), nil
 }
 
+// CheckpointHash is the EIP-712 hash of a Checkpoint (SPEC §10) as
+// apitypes computes it.
+func CheckpointHash(chainID *big.Int, verifyingContract common.Address, size uint64, root common.Hash, timestamp uint64) (common.Hash, error) {
+	td := apitypes.TypedData{
+		Types: apitypes.Types{
+			"EIP712Domain": domainType,
+			"Checkpoint":   {{Name: "size", Type: "uint64"}, {Name: "root", Type: "bytes32"}, {Name: "timestamp", Type: "uint64"}},
+		},
+		PrimaryType: "Checkpoint",
+		Domain:      domain(chainID, verifyingContract),
+		Message: apitypes.TypedDataMessage{
+			"size":      new(big.Int).SetUint64(size),
+			"root":      root[:],
+			"timestamp": new(big.Int).SetUint64(timestamp),
+		},
+	}
+	h, _, err := apitypes.TypedDataAndHash(td)
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("apitypes: %w", err)
+	}
+	return common.BytesToHash(h), nil
+}
+
 var domainType = []apitypes.Type{
 	{Name: "name", Type: "string"}, {Name: "version", Type: "string"},
 	{Name: "chainId", Type: "uint256"}, {Name: "verifyingContract", Type: "address"},

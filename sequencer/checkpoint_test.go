@@ -1,0 +1,85 @@
+package sequencer
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/seqnode/sequencer/sequencer/oracle"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// TestCheckpointHashOracle: our EIP-712 Checkpoint hash is apitypes' for
+// random values under two domains (SPEC §10).
+func TestCheckpointHashOracle(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, d := range []Domain{{ChainID: big.NewInt(1)}, {ChainID: big.NewInt(11155111), VerifyingContract: common.HexToAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3")}} {
+		h := NewHasher(d)
+		for range 50 {
+			size, ts := r.Uint64(), r.Uint64()
+			root := sha256.Sum256(fmt.Append(nil, size))
+			want, err := oracle.CheckpointHash(d.ChainID, d.VerifyingContract, size, root, ts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := h.CheckpointHash(size, root, ts); got != want {
+				t.Fatalf("checkpoint %d %x %d: %s, apitypes %s", size, root, ts, got, want)
+			}
+		}
+	}
+}
+
+// TestCheckpointSigner: a checkpoint's EIP-712 signature recovers to the
+// primary; its note is a C2SP tlog-checkpoint that sumdb/note opens with
+// the verifier key; two signers from one log key sign the same bytes, and
+// another key's note does not open.
+func TestCheckpointSigner(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	d := Domain{ChainID: big.NewInt(10), VerifyingContract: common.HexToAddress("0xAbCd000000000000000000000000000000000001")}
+	a, err := NewCheckpointSigner(key, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := sha256.Sum256([]byte("root"))
+	cp, err := a.Sign(42, root, 1_800_000_000_123)
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary := crypto.PubkeyToAddress(key.PublicKey)
+	if signer, err := Recover(NewHasher(d).CheckpointHash(42, root, 1_800_000_000_123), cp.Signature[:]); err != nil || signer != primary {
+		t.Fatalf("checkpoint signed by %s (%v), want %s", signer, err, primary)
+	}
+	wantOrigin := "sequencer/" + strings.ToLower(primary.Hex()) + "/10/0xabcd000000000000000000000000000000000001"
+	if cp.Origin != wantOrigin || !strings.HasPrefix(a.VerifierKey(), wantOrigin+"+") {
+		t.Fatalf("origin %q, verifier key %q", cp.Origin, a.VerifierKey())
+	}
+	v, err := note.NewVerifier(a.VerifierKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := note.Open(cp.Note, note.VerifierList(v))
+	if err != nil {
+		t.Fatalf("open the note: %v\n%s", err, cp.Note)
+	}
+	want := wantOrigin + "\n42\n" + base64.StdEncoding.EncodeToString(root[:]) + "\n"
+	if n.Text != want || len(n.Sigs) != 1 {
+		t.Fatalf("note text %q, want %q", n.Text, want)
+	}
+	b, _ := NewCheckpointSigner(key, d)
+	again, _ := b.Sign(42, root, 1_800_000_000_123)
+	if string(again.Note) != string(cp.Note) || again.Signature != cp.Signature {
+		t.Fatal("two signers of one log key sign different checkpoints")
+	}
+	other, _ := crypto.GenerateKey()
+	c, _ := NewCheckpointSigner(other, d)
+	ocp, _ := c.Sign(42, root, 1_800_000_000_123)
+	if _, err := note.Open(ocp.Note, note.VerifierList(v)); err == nil {
+		t.Fatal("another key's note opened with this log's verifier key")
+	}
+}

@@ -15,8 +15,8 @@ const (
 	RequestType = "Request(uint8 kind,string lineage,string externalId,bytes32 dataHash,uint64 nonce,uint64 deadline)"
 	// CheckpointType is SPEC §10's signed statement of the tree's root.
 	CheckpointType = "Checkpoint(uint64 size,bytes32 root,uint64 timestamp)"
-	DomainName  = "Sequencer"
-	DomainVer   = "1"
+	DomainName     = "Sequencer"
+	DomainVer      = "1"
 )
 
 var (

@@ -41,6 +41,9 @@ type Config struct {
 	// Chain is what the chain watcher last read of a lineage's account
 	// (SPEC §9: sequencer_lineage.chain); nil, or nil answers: none.
 	Chain func(lineage string) *ChainJSON
+	// Checkpoints signs checkpoints of the tree (SPEC §10): a node that
+	// holds the log key; nil elsewhere.
+	Checkpoints *sequencer.CheckpointSigner
 }
 
 // DefaultMaxReadBytes is the default --max-read-bytes.
@@ -342,6 +345,9 @@ func (api *API) Info(ctx context.Context, _ *EmptyParams) (*InfoJSON, error) {
 		Head: HeadJSON{Seq: h.Seq, Hash: h.Hash}, Lineages: n, P2P: []string{},
 		Halted: api.backend.Halted() != nil,
 	}
+	if c := api.cfg.Checkpoints; c != nil {
+		info.CheckpointKey = c.VerifierKey()
+	}
 	if n := api.cfg.Node; n != nil {
 		info.Peers = n.Peers()
 		info.P2P = append(info.P2P, n.P2PAddrs()...)
@@ -351,6 +357,42 @@ func (api *API) Info(ctx context.Context, _ *EmptyParams) (*InfoJSON, error) {
 		info.Cluster = n.Cluster()
 	}
 	return info, nil
+}
+
+// Checkpoint signs the tree's root at size (default: the head), SPEC §10
+// (sequencer_checkpoint).
+func (api *API) Checkpoint(ctx context.Context, p *CheckpointParams) (*CheckpointJSON, error) {
+	var size *Uint64
+	if p != nil {
+		size = p.Size
+	}
+	cp, err := api.checkpoint(size)
+	if err != nil {
+		return nil, api.fail(err)
+	}
+	return checkpointJSON(cp), nil
+}
+
+func (api *API) checkpoint(size *Uint64) (*sequencer.Checkpoint, error) {
+	if api.cfg.Checkpoints == nil {
+		return nil, fmt.Errorf("%w: this node does not sign checkpoints (a replica does not hold the log key)", sequencer.ErrNotFound)
+	}
+	n := api.reader.Head().Seq
+	if size != nil {
+		n = uint64(*size)
+	}
+	if n == 0 || n > api.reader.Head().Seq {
+		return nil, fmt.Errorf("%w: size %d: the log holds %d entries", sequencer.ErrInvalidParams, n, api.reader.Head().Seq)
+	}
+	root, err := api.reader.Root(n)
+	if err != nil {
+		return nil, err
+	}
+	es, err := api.reader.Range(n, 1)
+	if err != nil || len(es) != 1 {
+		return nil, fmt.Errorf("read entry %d: %v", n, err)
+	}
+	return api.cfg.Checkpoints.Sign(n, root, es[0].Timestamp)
 }
 
 // InclusionProof is the RFC 6962 audit path of entry seq in the tree of

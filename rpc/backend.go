@@ -31,6 +31,7 @@ type Reader interface {
 	Lineage(name string) (*sequencer.Lineage, error)
 	LineageCount() (int, error)
 	Equivocations() ([]sequencer.Equivocation, error)
+	Root(size uint64) (logtree.Hash, error)
 	InclusionProof(seq, size uint64) ([]logtree.Hash, error)
 	ConsistencyProof(from, to uint64) ([]logtree.Hash, error)
 }

@@ -85,6 +85,7 @@ var methodNotes = map[string]note{
 	"sequencer_release":          {`End a lease: reason "rejected" returns the nonce to the pool, "broadcast" consumes it.`, []string{"lineage", "externalId", "reason"}, ticketErrors},
 	"sequencer_syncLineage":      {"Record the chain's nonce of a lineage: tickets below it close, the next lease starts at it.", []string{"lineage", "chainNonce"}, writeErrors},
 	"sequencer_attempt":          {"Record, before broadcasting it, the hash of a signed transaction for a leased ticket's nonce (a fee bump is another attempt). TicketFinal: do not broadcast.", []string{"lineage", "externalId", "txHash"}, ticketErrors},
+	"sequencer_checkpoint":       {"The log key's signed statement of the Merkle tree's root at size (default: the head): EIP-712 and a C2SP tlog-checkpoint note.", nil, []int{CodeInvalidParams, CodeNotFound}},
 	"sequencer_inclusionProof":   {"The RFC 6962 audit path of entry seq in the Merkle tree of the first size entries (default: the head).", []string{"seq"}, []int{CodeInvalidParams, CodeNotFound}},
 	"sequencer_consistencyProof": {"The RFC 6962 proof that the tree of size from is a prefix of the tree of size to.", []string{"from", "to"}, []int{CodeInvalidParams, CodeNotFound}},
 	"sequencer_read":             {"Consecutive entries from `from` (up to `limit`, default 100, 1-1000), or one lineage's entries with seq >= from, or with `latest` the log's last N entries; and the head seq.", nil, []int{CodeInvalidParams}},

@@ -1,9 +1,16 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
+	"io"
+	"strings"
 	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	sumnote "golang.org/x/mod/sumdb/note"
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -19,7 +26,12 @@ import (
 // verifiers accept against roots computed independently from the entries
 // the node serves; bad sizes are -32602.
 func TestProofs(t *testing.T) {
-	n := newNode(t, nodeOptions{})
+	key, _ := crypto.GenerateKey()
+	signer, err := sequencer.NewCheckpointSigner(key, chain1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := newNode(t, nodeOptions{key: key, api: func(c *Config) { c.Checkpoints = signer }})
 	for i := range 600 {
 		data := []byte(fmt.Sprint("proof ", i))
 		if _, err := n.seq.Submit(context.Background(), sequencer.Op{Kind: sequencer.KindTx, Data: data, DataHash: crypto.Keccak256Hash(data)}); err != nil {
@@ -83,6 +95,57 @@ func TestProofs(t *testing.T) {
 			t.Fatalf("consistency %d → %d: %v", c.from, c.to, err)
 		}
 	}
+	// Checkpoints (SPEC §10): the root at the size, signed with the log key
+	// over the EIP-712 Checkpoint, and as a note sumdb/note opens with the
+	// key sequencer_info names; GET /checkpoint serves the head's note.
+	info, _ := wire.GetInfo(t, n.url)
+	v, err := sumnote.NewVerifier(info.CheckpointKey)
+	if err != nil {
+		t.Fatalf("checkpointKey %q: %v", info.CheckpointKey, err)
+	}
+	type cpJSON struct {
+		Origin    string        `json:"origin"`
+		Size      uint64        `json:"size"`
+		Root      common.Hash   `json:"root"`
+		Timestamp uint64        `json:"timestamp"`
+		Signature hexutil.Bytes `json:"signature"`
+		Note      string        `json:"note"`
+	}
+	for _, size := range []uint64{0, 1, 300, 600} {
+		params := map[string]any{}
+		want := size
+		if size == 0 {
+			want = 600
+		} else {
+			params["size"] = size
+		}
+		var cp cpJSON
+		wire.MustCall(t, n.url, "sequencer_checkpoint", params, &cp)
+		if cp.Size != want || !bytes.Equal(cp.Root[:], roots[want]) || cp.Timestamp != entries[want-1].Timestamp {
+			t.Fatalf("checkpoint %+v, want size %d root %x", cp, want, roots[want])
+		}
+		signed := sequencer.NewHasher(chain1).CheckpointHash(cp.Size, cp.Root, cp.Timestamp)
+		if a, err := sequencer.Recover(signed, cp.Signature); err != nil || a != n.seq.Address() {
+			t.Fatalf("checkpoint signed by %s (%v)", a, err)
+		}
+		opened, err := sumnote.Open([]byte(cp.Note), sumnote.VerifierList(v))
+		if err != nil || opened.Text != fmt.Sprintf("%s\n%d\n%s\n", cp.Origin, cp.Size, base64.StdEncoding.EncodeToString(cp.Root[:])) {
+			t.Fatalf("note %q: %v", cp.Note, err)
+		}
+		if size == 0 {
+			resp, err := wire.HTTPClient.Get(strings.TrimSuffix(n.url, "/") + "/checkpoint")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(body) != cp.Note {
+				t.Fatalf("GET /checkpoint: %d %q, want the head's note", resp.StatusCode, body)
+			}
+		}
+	}
+	wire.WantError(t, n.url, "sequencer_checkpoint", map[string]any{"size": 601}, -32602, "")
+
 	for _, bad := range []struct {
 		method string
 		params map[string]any

@@ -145,6 +145,7 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 	})
 	s.mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("/healthz", s.health)
+	s.mux.HandleFunc("GET /checkpoint", s.checkpoint)
 	if o.Pprof {
 		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
 		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -198,4 +199,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.rpc.Stop() // closes the connections: a stream blocked writing returns
 	s.api.streams.wait()
 	return err
+}
+
+// checkpoint serves the signed note of the head's checkpoint (C2SP
+// tlog-tiles' /checkpoint, SPEC §10), for tlog clients and witnesses.
+func (s *Server) checkpoint(w http.ResponseWriter, r *http.Request) {
+	cp, err := s.api.checkpoint(nil)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(cp.Note)
 }

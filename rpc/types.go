@@ -235,6 +235,9 @@ type InfoJSON struct {
 	Halted            bool         `json:"halted"`
 	PrimaryHead       *uint64      `json:"primaryHead,omitempty"`
 	Cluster           *ClusterJSON `json:"cluster,omitempty"`
+	// CheckpointKey is the note verifier key of the log's checkpoints
+	// (SPEC §10), on a node that signs them.
+	CheckpointKey string `json:"checkpointKey,omitempty"`
 }
 
 // ClusterJSON is a voter's view of its cluster (SPEC §8): leader is the
@@ -415,6 +418,31 @@ type LineageParams struct {
 func (p *LineageParams) UnmarshalJSON(b []byte) error {
 	type plain LineageParams
 	return strictDecode(b, (*plain)(p))
+}
+
+// CheckpointParams are the params of sequencer_checkpoint (SPEC §10).
+type CheckpointParams struct {
+	Size *Uint64 `json:"size"`
+}
+
+func (p *CheckpointParams) UnmarshalJSON(b []byte) error {
+	type plain CheckpointParams
+	return strictDecode(b, (*plain)(p))
+}
+
+// CheckpointJSON is a signed checkpoint (SPEC §10).
+type CheckpointJSON struct {
+	Origin    string        `json:"origin"`
+	Size      uint64        `json:"size"`
+	Root      common.Hash   `json:"root"`
+	Timestamp uint64        `json:"timestamp"`
+	Signature hexutil.Bytes `json:"signature"`
+	Note      string        `json:"note"`
+}
+
+func checkpointJSON(c *sequencer.Checkpoint) *CheckpointJSON {
+	return &CheckpointJSON{Origin: c.Origin, Size: c.Size, Root: c.Root, Timestamp: c.Timestamp,
+		Signature: c.Signature[:], Note: string(c.Note)}
 }
 
 // InclusionProofParams are the params of sequencer_inclusionProof (SPEC §10).

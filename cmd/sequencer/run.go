@@ -254,9 +254,16 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) (retErr error) {
 		return err
 	}
 	n.newWatcher(c, v)
+	var checkpoints *sequencer.CheckpointSigner
+	if v.key != nil {
+		if checkpoints, err = sequencer.NewCheckpointSigner(v.key, v.domain); err != nil {
+			return err
+		}
+	}
 	apiCfg := rpc.Config{
 		Role: string(v.role), Version: Version, Primary: v.primary, Domain: v.domain,
 		MaxDataBytes: c.maxDataBytes, Allow: v.allow, Logger: log, MaxReadBytes: c.maxReadBytes,
+		Checkpoints: checkpoints,
 	}
 	if w := n.watcher; w != nil {
 		apiCfg.Chain = func(lineage string) *rpc.ChainJSON {

@@ -156,6 +156,8 @@ type Info struct {
 	Halted      bool     `json:"halted"`
 	PrimaryHead *uint64  `json:"primaryHead"`
 	Cluster     *Cluster `json:"cluster"`
+	// CheckpointKey is the checkpoints' note verifier key (SPEC §10).
+	CheckpointKey string `json:"checkpointKey"`
 }
 
 // Cluster is sequencer_info's cluster object (SPEC §8).

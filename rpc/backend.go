@@ -32,6 +32,7 @@ type Reader interface {
 	LineageCount() (int, error)
 	Equivocations() ([]sequencer.Equivocation, error)
 	Root(size uint64) (logtree.Hash, error)
+	ReadTile(id logtree.TileID) ([]byte, error)
 	InclusionProof(seq, size uint64) ([]logtree.Hash, error)
 	ConsistencyProof(from, to uint64) ([]logtree.Hash, error)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	sumnote "golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -146,6 +147,54 @@ func TestProofs(t *testing.T) {
 	}
 	wire.WantError(t, n.url, "sequencer_checkpoint", map[string]any{"size": 601}, -32602, "")
 
+	// Tiles over HTTP (C2SP tlog-tiles): sumdb's tile reader, which
+	// authenticates every tile against the root, proves leaves and
+	// computes the root from them; the entry bundles hold the entry hashes.
+	get := func(path string) (int, []byte) {
+		resp, err := wire.HTTPClient.Get(strings.TrimSuffix(n.url, "/") + "/" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body
+	}
+	var root600 tlog.Hash
+	copy(root600[:], roots[600])
+	tr := tlog.TileHashReader(tlog.Tree{N: 600, Hash: root600}, httpTiles{get: get})
+	if got, err := tlog.TreeHash(600, tr); err != nil || got != root600 {
+		t.Fatalf("sumdb TreeHash over HTTP tiles: %x, %v", got, err)
+	}
+	for _, i := range []int64{0, 255, 256, 599} {
+		p, err := tlog.ProveRecord(600, i, tr)
+		if err != nil {
+			t.Fatalf("sumdb ProveRecord(%d) over HTTP tiles: %v", i, err)
+		}
+		if err := tlog.CheckRecord(p, 600, root600, i, tlog.RecordHash(entries[i].Hash[:])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		path  string
+		first int
+		n     int
+	}{{"tile/entries/000", 0, 256}, {"tile/entries/002.p/88", 512, 88}} {
+		code, body := get(c.path)
+		if code != 200 || len(body) != 34*c.n {
+			t.Fatalf("%s: %d, %d bytes", c.path, code, len(body))
+		}
+		for i := range c.n {
+			if body[34*i] != 0 || body[34*i+1] != 32 || !bytes.Equal(body[34*i+2:34*i+34], entries[c.first+i].Hash[:]) {
+				t.Fatalf("%s: entry %d differs", c.path, i)
+			}
+		}
+	}
+	for _, missing := range []string{"tile/0/003", "tile/0/002.p/89", "tile/entries/002.p/89", "tile/1/000", "tile/nonsense"} {
+		if code, _ := get(missing); code != 404 {
+			t.Fatalf("%s: %d, want 404", missing, code)
+		}
+	}
+
 	for _, bad := range []struct {
 		method string
 		params map[string]any
@@ -161,3 +210,23 @@ func TestProofs(t *testing.T) {
 		wire.WantError(t, n.url, bad.method, bad.params, -32602, "")
 	}
 }
+
+// httpTiles reads tiles from the node's C2SP paths for sumdb's reader.
+type httpTiles struct{ get func(string) (int, []byte) }
+
+func (h httpTiles) Height() int { return 8 }
+
+func (h httpTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		path := strings.Replace(t.Path(), "tile/8/", "tile/", 1) // C2SP paths do not name the height
+		code, body := h.get(path)
+		if code != 200 {
+			return nil, fmt.Errorf("%s: HTTP %d", path, code)
+		}
+		out[i] = body
+	}
+	return out, nil
+}
+
+func (h httpTiles) SaveTiles([]tlog.Tile, [][]byte) {}

@@ -14,6 +14,8 @@ import (
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/seqnode/sequencer/logtree"
+	"golang.org/x/mod/sumdb/tlog"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -146,6 +148,7 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 	s.mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("/healthz", s.health)
 	s.mux.HandleFunc("GET /checkpoint", s.checkpoint)
+	s.mux.HandleFunc("GET /tile/", s.tile)
 	if o.Pprof {
 		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
 		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -212,4 +215,48 @@ func (s *Server) checkpoint(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Write(cp.Note)
+}
+
+// tile serves the tree in the C2SP tlog-tiles layout (SPEC §10):
+// /tile/<L>/<N>[.p/<W>] hash tiles and /tile/entries/<N>[.p/<W>] bundles
+// whose entries are the 32-byte entry hashes (each with its big-endian
+// 16-bit length, as bundles are). A full tile never changes.
+func (s *Server) tile(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.Path, "/tile/")
+	if strings.HasPrefix(rest, "entries/") {
+		rest = "data/" + strings.TrimPrefix(rest, "entries/")
+	}
+	t, err := tlog.ParseTilePath("tile/8/" + rest) // sumdb's paths name the height; C2SP's do not
+	if err != nil || t.H != logtree.Height {
+		http.Error(w, "not a tile path", http.StatusNotFound)
+		return
+	}
+	var body []byte
+	if t.L < 0 { // an entry bundle
+		first := uint64(t.N)<<logtree.Height + 1
+		es, err := s.api.reader.Range(first, t.W)
+		if err != nil || len(es) != t.W {
+			http.Error(w, "no such entry bundle", http.StatusNotFound)
+			return
+		}
+		body = make([]byte, 0, t.W*34)
+		for _, e := range es {
+			body = append(body, 0, 32)
+			body = append(body, e.Hash[:]...)
+		}
+	} else {
+		data, err := s.api.reader.ReadTile(logtree.TileID{Level: t.L, Index: t.N})
+		if err != nil || len(data) < t.W*32 {
+			http.Error(w, "no such tile", http.StatusNotFound)
+			return
+		}
+		body = data[:t.W*32]
+	}
+	if t.W == 1<<logtree.Height {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		w.Header().Set("Cache-Control", "no-cache")
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(body)
 }

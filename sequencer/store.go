@@ -90,6 +90,7 @@ type Store interface {
 	Equivocations() ([]Equivocation, error)
 	// The Merkle tree over the entries (SPEC §10, store_tree.go).
 	Root(size uint64) (logtree.Hash, error)
+	ReadTile(id logtree.TileID) ([]byte, error)
 	InclusionProof(seq, size uint64) ([]logtree.Hash, error)
 	ConsistencyProof(from, to uint64) ([]logtree.Hash, error)
 	Close() error

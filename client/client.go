@@ -23,6 +23,10 @@ type (
 	Lineage  = rpc.LineageJSON
 	Info     = rpc.InfoJSON
 	ReadPage = rpc.ReadResult
+	// Checkpoint, InclusionProof and ConsistencyProof are SPEC §10's.
+	Checkpoint       = rpc.CheckpointJSON
+	InclusionProof   = rpc.InclusionProofJSON
+	ConsistencyProof = rpc.ConsistencyProofJSON
 )
 
 // Client talks to one node. It is safe for concurrent use.
@@ -263,6 +267,35 @@ func (c *Client) Ticket(ctx context.Context, lineage, externalID string) (*Ticke
 func (c *Client) Lineage(ctx context.Context, lineage string) (*Lineage, error) {
 	var out Lineage
 	return &out, c.call(ctx, true, &out, "sequencer_lineage", map[string]any{"lineage": lineage})
+}
+
+// Checkpoint returns the log key's signed checkpoint of the tree at size
+// (0: the head), sequencer_checkpoint. Check it with VerifyCheckpoint.
+func (c *Client) Checkpoint(ctx context.Context, size uint64) (*Checkpoint, error) {
+	params := map[string]any{}
+	if size > 0 {
+		params["size"] = size
+	}
+	var out Checkpoint
+	return &out, c.call(ctx, true, &out, "sequencer_checkpoint", params)
+}
+
+// InclusionProof returns the audit path of entry seq in the tree of size
+// (0: the head), sequencer_inclusionProof. Check it with VerifyInclusion.
+func (c *Client) InclusionProof(ctx context.Context, seq, size uint64) (*InclusionProof, error) {
+	params := map[string]any{"seq": seq}
+	if size > 0 {
+		params["size"] = size
+	}
+	var out InclusionProof
+	return &out, c.call(ctx, true, &out, "sequencer_inclusionProof", params)
+}
+
+// ConsistencyProof returns the proof that the tree of size from is a
+// prefix of the tree of size to. Check it with VerifyConsistency.
+func (c *Client) ConsistencyProof(ctx context.Context, from, to uint64) (*ConsistencyProof, error) {
+	var out ConsistencyProof
+	return &out, c.call(ctx, true, &out, "sequencer_consistencyProof", map[string]any{"from": from, "to": to})
 }
 
 // Info describes the node (sequencer_info).

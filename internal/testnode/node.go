@@ -62,6 +62,10 @@ func Start(dir string, o Options) (*Node, error) {
 	reg := prometheus.NewRegistry()
 	scfg := sequencer.Config{Key: o.Key, Domain: o.Domain, Logger: quiet}
 	apiCfg := rpc.Config{Role: "primary", Version: "test", Domain: o.Domain, Allow: o.Allow, Logger: quiet}
+	if apiCfg.Checkpoints, err = sequencer.NewCheckpointSigner(o.Key, o.Domain); err != nil {
+		store.Close()
+		return nil, err
+	}
 	var w *chain.Watcher
 	if o.Watch != nil {
 		wc := *o.Watch

@@ -42,6 +42,13 @@ function fmt(v) {
 const KINDS = { tx: 0, close: 1, release: 2, fail: 3, sync: 4, attempt: 5, confirm: 6, expire: 7, reclaim: 8 };
 // Entries the node writes on its own carry the primary as sender (SPEC §2).
 const NODE_WRITTEN = new Set(["confirm", "expire", "reclaim"]);
+const CHECKPOINT_TYPES = {
+  Checkpoint: [
+    { name: "size", type: "uint64" },
+    { name: "root", type: "bytes32" },
+    { name: "timestamp", type: "uint64" },
+  ],
+};
 const ENTRY_TYPES = {
   Entry: [
     { name: "seq", type: "uint64" },
@@ -399,6 +406,15 @@ async function main() {
   if (byReceipt.size) fail(`${byReceipt.size} receipts not found in the log`);
   if (lossy === 0) fail("no entry has a uint64 above 2^53: the lossless path was not exercised");
   ok(`log ${all.length} entries (${Object.entries(counts).map(([k, n]) => `${k}:${n}`).join(" ")}) hash-chained, TypedDataEncoder.hash equal, verifyTypedData = ${expectedPrimary}; ${lossy} uint64 field(s) above 2^53 verified via the raw body`);
+
+  // 6. The checkpoint of the tree (SPEC §10): signed by the primary over
+  // Checkpoint(uint64 size,bytes32 root,uint64 timestamp) in the log's domain.
+  const cp = await answered("sequencer_checkpoint", provider.send("sequencer_checkpoint", [{}]));
+  const cpValue = { size: BigInt(cp.size), root: cp.root, timestamp: BigInt(cp.timestamp) };
+  const cpSigner = verifyTypedData(entryDomain, CHECKPOINT_TYPES, cpValue, cp.signature);
+  expectEq("checkpoint signer", cpSigner, expectedPrimary);
+  expectEq("checkpoint size", cpValue.size, BigInt(all.length));
+  ok(`checkpoint size=${cp.size} root=${cp.root} hash=${TypedDataEncoder.hash(entryDomain, CHECKPOINT_TYPES, cpValue)} signer=${cpSigner}`);
   provider.destroy();
 }
 

@@ -53,6 +53,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdVerify(args, stdout, stderr)
 	case "cluster":
 		return cmdCluster(args, stdout, stderr)
+	case "prove":
+		return cmdProve(args, stdout, stderr)
+	case "audit":
+		return cmdAudit(args, stdout, stderr)
 	case "info", "append", "attempt", "close", "release", "sync", "read", "ticket", "lineage", "equivocations":
 		return cmdOp(cmd, args, stdout, stderr)
 	case "help":
@@ -89,6 +93,8 @@ writes to a node with an allowlist are signed with CLIENT_PRIVATE_KEY):
   ticket         one ticket (--lineage L --external-id ID)
   lineage        one lineage (--lineage L)
   equivocations  proofs that the primary signed two entries at one seq
+  prove          check one entry against the node's signed checkpoint (--seq N [--primary 0x..])
+  audit          a monitor: each checkpoint signed and extending the last seen ([--primary 0x..] [--state F] [--count N] [--every D])
 
 Each command takes -h. Every flag also reads SEQUENCER_<FLAG> from the environment.
 

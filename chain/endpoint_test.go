@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/seqnode/sequencer/internal/simchain"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -84,7 +85,7 @@ func TestEndpointFailures(t *testing.T) {
 	if err := ch.Send(ctx, txa); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "a confirmed through a healthy endpoint", func() bool {
+	wire.WaitFor(t, 10*time.Second, "a confirmed through a healthy endpoint", func() bool {
 		return p.ticket(L, "a").MinedTx == txa.Hash()
 	})
 
@@ -98,7 +99,7 @@ func TestEndpointFailures(t *testing.T) {
 		if err := ch.Send(ctx, tx); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 10*time.Second, mode+": the failure reported", func() bool { return errs() > before && up() == 0 })
+		wire.WaitFor(t, 10*time.Second, mode+": the failure reported", func() bool { return errs() > before && up() == 0 })
 		// The node serves writes at once while its endpoint fails.
 		start := time.Now()
 		p.do(sequencer.Op{Kind: sequencer.KindTx, Data: []byte(mode), DataHash: common.Hash{1}})
@@ -109,7 +110,7 @@ func TestEndpointFailures(t *testing.T) {
 			t.Fatalf("%s: ticket %s is %s: written from a failing endpoint", mode, id, tk.State)
 		}
 		f.mode.Store("ok")
-		waitFor(t, 40*time.Second, mode+": caught up once the endpoint answers", func() bool {
+		wire.WaitFor(t, 40*time.Second, mode+": caught up once the endpoint answers", func() bool {
 			return p.ticket(L, id).MinedTx == tx.Hash() && up() == 1
 		})
 	}
@@ -118,7 +119,7 @@ func TestEndpointFailures(t *testing.T) {
 	other := startPrimary(t, Config{Endpoints: map[uint64]string{1: ch.URL}, Confirmations: 1, Poll: 100 * time.Millisecond})
 	wrongL := "eip155:1:" + acct.Address.Hex()
 	other.lease(wrongL, "x")
-	waitFor(t, 10*time.Second, "the wrong chain refused", func() bool {
+	wire.WaitFor(t, 10*time.Second, "the wrong chain refused", func() bool {
 		return testutil.ToFloat64(other.w.m.errors.WithLabelValues("1")) > 0
 	})
 	time.Sleep(500 * time.Millisecond)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/seqnode/sequencer/internal/simchain"
+	"github.com/seqnode/sequencer/internal/testnode/wire"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -88,17 +89,6 @@ func (p *testPrimary) ticket(l, id string) *sequencer.Ticket {
 	return tk
 }
 
-// waitFor polls cond every 100 ms for at most d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(d); !cond(); {
-		if time.Now().After(end) {
-			t.Fatalf("after %s: %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // TestWatcherOnAChain runs SPEC §9 against go-ethereum's simulated chain
 // served over HTTP (blocks every 200 ms, 2 confirmations): a mined
 // attempt is confirmed with minedTx, a fee bump's second attempt too; a
@@ -144,7 +134,7 @@ func TestWatcherOnAChain(t *testing.T) {
 	send(txc2)
 	release()
 
-	waitFor(t, 15*time.Second, "a confirmed and b expired", func() bool {
+	wire.WaitFor(t, 15*time.Second, "a confirmed and b expired", func() bool {
 		return p.ticket(L, "a").State == sequencer.TicketClosed && p.ticket(L, "b").State == sequencer.TicketExpired
 	})
 	if tk := p.ticket(L, "a"); tk.MinedTx != txa.Hash() {
@@ -158,7 +148,7 @@ func TestWatcherOnAChain(t *testing.T) {
 	txd := ch.Transfer(acct, nd, 2*gwei, sink)
 	p.attempt(L, "d", txd)
 	send(txd)
-	waitFor(t, 15*time.Second, "c and d confirmed", func() bool {
+	wire.WaitFor(t, 15*time.Second, "c and d confirmed", func() bool {
 		return p.ticket(L, "c").State == sequencer.TicketClosed && p.ticket(L, "d").State == sequencer.TicketClosed
 	})
 	if tk := p.ticket(L, "c"); tk.MinedTx != txc2.Hash() || len(tk.Attempts) != 2 {
@@ -169,7 +159,7 @@ func TestWatcherOnAChain(t *testing.T) {
 	l, _ := p.store.Lineage(L)
 	outside := ch.Transfer(acct, l.NextNonce, 3*gwei, sink) // not the transaction e will sign
 	send(outside)
-	waitFor(t, 10*time.Second, "the outside transaction mined", func() bool {
+	wire.WaitFor(t, 10*time.Second, "the outside transaction mined", func() bool {
 		n, err := ch.Nonce(ctx, acct.Address)
 		return err == nil && n > outside.Nonce()
 	})
@@ -179,7 +169,7 @@ func TestWatcherOnAChain(t *testing.T) {
 	if err := ch.Send(ctx, txe); err == nil || !strings.Contains(err.Error(), "nonce too low") {
 		t.Fatalf("send of a used nonce: %v, want nonce too low", err)
 	}
-	waitFor(t, 10*time.Second, "e closed by the sync", func() bool { return p.ticket(L, "e").State == sequencer.TicketClosed })
+	wire.WaitFor(t, 10*time.Second, "e closed by the sync", func() bool { return p.ticket(L, "e").State == sequencer.TicketClosed })
 	if tk := p.ticket(L, "e"); tk.MinedTx != (common.Hash{}) {
 		t.Fatalf("e closed with minedTx %s: its attempt was never mined", tk.MinedTx)
 	}
@@ -189,7 +179,7 @@ func TestWatcherOnAChain(t *testing.T) {
 	nf := p.lease(L, "f")
 	p.attempt(L, "f", ch.Transfer(acct, nf, 2*gwei, sink))
 	p.do(sequencer.Op{Kind: sequencer.KindFail, Lineage: L, ExternalID: "f"})
-	waitFor(t, 15*time.Second, "nonce of f reclaimed", func() bool {
+	wire.WaitFor(t, 15*time.Second, "nonce of f reclaimed", func() bool {
 		l, err := p.store.Lineage(L)
 		return err == nil && len(l.Released) == 1 && l.Released[0] == nf
 	})
@@ -200,7 +190,7 @@ func TestWatcherOnAChain(t *testing.T) {
 	txg := ch.Transfer(acct, ng, 2*gwei, sink)
 	p.attempt(L, "g", txg)
 	send(txg)
-	waitFor(t, 15*time.Second, "g confirmed", func() bool {
+	wire.WaitFor(t, 15*time.Second, "g confirmed", func() bool {
 		tk := p.ticket(L, "g")
 		return tk.State == sequencer.TicketClosed && tk.MinedTx == txg.Hash()
 	})
@@ -214,7 +204,7 @@ func TestWatcherOnAChain(t *testing.T) {
 	if chainNonce != l.NextNonce || len(l.InFlight) != 0 || len(l.Released) != 0 {
 		t.Fatalf("chain nonce %d, lineage %+v", chainNonce, *l)
 	}
-	waitFor(t, 10*time.Second, "the floor at the chain's nonce", func() bool {
+	wire.WaitFor(t, 10*time.Second, "the floor at the chain's nonce", func() bool {
 		l, _ := p.store.Lineage(L)
 		return l.Floor == chainNonce
 	})
@@ -257,7 +247,7 @@ func TestLeaseTTLWithoutChain(t *testing.T) {
 	p.lease(L, "crashed")
 	p.lease(L, "attempted")
 	p.do(sequencer.Op{Kind: sequencer.KindAttempt, Lineage: L, ExternalID: "attempted", DataHash: common.Hash{9}})
-	waitFor(t, 5*time.Second, "the lease without attempt expired", func() bool {
+	wire.WaitFor(t, 5*time.Second, "the lease without attempt expired", func() bool {
 		return p.ticket(L, "crashed").State == sequencer.TicketExpired
 	})
 	time.Sleep(time.Second) // several more ticks
@@ -299,7 +289,7 @@ func TestWebSocketHeadsAndStuck(t *testing.T) {
 	n := p.lease(L, "a")
 	tx := ch.Transfer(acct, n, 2*gwei, sink)
 	p.attempt(L, "a", tx) // recorded, not sent yet: the account stands at nonce 0
-	waitFor(t, 10*time.Second, "stuckSince set", func() bool {
+	wire.WaitFor(t, 10*time.Second, "stuckSince set", func() bool {
 		st, ok := p.w.Status(L)
 		return ok && !st.StuckSince.IsZero() && st.LatestNonce == n
 	})
@@ -309,8 +299,8 @@ func TestWebSocketHeadsAndStuck(t *testing.T) {
 	if err := ch.Send(context.Background(), tx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "confirmed through newHeads", func() bool { return p.ticket(L, "a").MinedTx == tx.Hash() })
-	waitFor(t, 10*time.Second, "no longer stuck", func() bool {
+	wire.WaitFor(t, 10*time.Second, "confirmed through newHeads", func() bool { return p.ticket(L, "a").MinedTx == tx.Hash() })
+	wire.WaitFor(t, 10*time.Second, "no longer stuck", func() bool {
 		st, ok := p.w.Status(L)
 		return !ok || st.StuckSince.IsZero()
 	})

@@ -1,4 +1,4 @@
-.PHONY: run test bench fuzz build vet
+.PHONY: run test bench fuzz build vet contracts
 
 run:
 	go run ./cmd/sequencer
@@ -18,3 +18,10 @@ fuzz:
 
 vet:
 	go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+# Recompile SequencerAccountability.sol with the pinned solc (npm) and
+# regenerate its Go binding with abigen; TestCompiledMatchesSource and
+# TestBindingsMatchBuild check both are up to date.
+contracts:
+	cd contracts && npm ci --no-audit --no-fund --ignore-scripts && node compile.mjs build
+	go generate ./contracts

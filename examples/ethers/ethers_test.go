@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -27,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seqnode/sequencer/internal/npmtest"
 	"github.com/seqnode/sequencer/internal/testnode"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -37,7 +37,6 @@ import (
 )
 
 const (
-	npmTimeout    = 5 * time.Minute
 	scriptTimeout = 120 * time.Second
 	// The Go-written entries include a sync to 2^53+1: a JS number rounds it
 	// to 2^53, a valid uint64, so only the exact value gives the right hash.
@@ -189,65 +188,13 @@ func TestEthers(t *testing.T) {
 	}
 }
 
-// installScript copies package.json, package-lock.json and check.mjs to a
-// temporary directory and runs npm ci there (the repository gets no
-// node_modules). It skips without node or npm, or without the registry.
+// installScript installs check.mjs and its pinned ethers in a temporary
+// directory (the repository gets no node_modules); it skips without node or
+// npm, or without the registry.
 func installScript(t *testing.T) string {
 	t.Helper()
-	nodeBin, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not on PATH: skipping the ethers compatibility test")
-	}
-	if _, err := exec.LookPath("npm"); err != nil {
-		t.Skip("npm is not on PATH: skipping the ethers compatibility test")
-	}
-	v, err := exec.Command(nodeBin, "--version").Output()
-	if err != nil {
-		t.Fatalf("node --version: %v", err)
-	}
-	var major int
-	if _, err := fmt.Sscanf(strings.TrimSpace(string(v)), "v%d.", &major); err != nil || major < 18 {
-		t.Skipf("node %s is too old (check.mjs needs >= 18 for fetch): skipping", strings.TrimSpace(string(v)))
-	}
-	dir := t.TempDir()
-	for _, f := range []string{"package.json", "package-lock.json", "check.mjs"} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), npmTimeout)
-	defer cancel()
-	start := time.Now()
-	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts")
-	cmd.Dir = dir
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		if ctx.Err() != nil {
-			t.Skipf("npm ci did not finish in %v (registry unreachable or slow?): skipping\n%s", npmTimeout, tail(out))
-		}
-		if unreachable.Match(out) {
-			t.Skipf("npm registry unreachable: skipping the ethers compatibility test\n%s", tail(out))
-		}
-		t.Fatalf("npm ci: %v\n%s", err, out)
-	}
-	t.Logf("npm ci (node %s) took %v", strings.TrimSpace(string(v)), time.Since(start).Round(time.Millisecond))
-	return dir
+	return npmtest.Install(t, "the ethers compatibility test", "package.json", "package-lock.json", "check.mjs")
 }
-
-// tail is the end of npm's output, enough to see why it failed.
-func tail(out []byte) []byte {
-	if len(out) > 1500 {
-		return append([]byte("…"), out[len(out)-1500:]...)
-	}
-	return out
-}
-
-var unreachable = regexp.MustCompile(`ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|ERR_SOCKET_TIMEOUT|network (request|connectivity)`)
 
 type checkRun struct {
 	out             string

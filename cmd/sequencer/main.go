@@ -57,6 +57,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdProve(args, stdout, stderr)
 	case "audit":
 		return cmdAudit(args, stdout, stderr)
+	case "slash":
+		return cmdSlash(args, stdout, stderr)
 	case "info", "append", "attempt", "close", "release", "sync", "read", "ticket", "lineage", "equivocations":
 		return cmdOp(cmd, args, stdout, stderr)
 	case "help":
@@ -95,6 +97,7 @@ writes to a node with an allowlist are signed with CLIENT_PRIVATE_KEY):
   equivocations  proofs that the primary signed two entries at one seq
   prove          check one entry against the node's signed checkpoint (--seq N [--primary 0x..])
   audit          a monitor: each checkpoint signed and extending the last seen ([--primary 0x..] [--state F] [--count N] [--every D])
+  slash          submit an equivocation proof to SequencerAccountability, which pays the bond to the sender (--proof F --rpc URL --contract 0x..; key in $SLASH_PRIVATE_KEY)
 
 Each command takes -h. Every flag also reads SEQUENCER_<FLAG> from the environment.
 

@@ -271,7 +271,8 @@ func TestReplicaLateJoinAndGossipLoss(t *testing.T) {
 // The primary is restarted on a wiped datadir. With its replica as a peer
 // it first recovers the log and continues it; forced to write without that
 // check it equivocates, and the replica proves it with two entries that
-// go-ethereum's own EIP-712 code recovers to the primary (SPEC §2, §6).
+// go-ethereum's own EIP-712 code recovers to the primary (SPEC §2, §6),
+// which slashes the primary's bond on chain (SPEC §10).
 func TestEquivocationEndToEnd(t *testing.T) {
 	base := t.TempDir()
 	pdir := filepath.Join(base, "p")
@@ -335,6 +336,10 @@ func TestEquivocationEndToEnd(t *testing.T) {
 	if !strings.Contains(rep.Stderr(), "EQUIVOCATION") {
 		t.Fatal("equivocation not logged")
 	}
+
+	// 3. The replica's proof takes the primary's bond on a real chain
+	// endpoint (SPEC §10), through `sequencer slash`.
+	slashWithReplicaProof(t, rep, common.HexToAddress(prim))
 }
 
 // oracleRecover hashes e with go-ethereum's apitypes (independently of our

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/seqnode/sequencer/chain"
 	"github.com/seqnode/sequencer/cluster"
+	"github.com/seqnode/sequencer/contracts"
 	"github.com/seqnode/sequencer/internal/durable"
 	"github.com/seqnode/sequencer/node"
 	"github.com/seqnode/sequencer/p2p"
@@ -61,6 +62,8 @@ type runConfig struct {
 	chainRPC                                        string
 	confirmations                                   uint64
 	chainPoll, leaseTTL, gapAfter                   time.Duration
+	anchorRPC, anchorContract, anchorKeyFile        string
+	anchorEvery                                     time.Duration
 }
 
 // appendEnvelopeBytes is the JSON-RPC call around an append's hex data
@@ -120,6 +123,10 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	fs.DurationVar(&c.chainPoll, "chain-poll", chain.DefaultPoll, "how often the chain is read (and on each new head over WebSocket)")
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", 0, "a leased ticket with no attempt older than this expires and its nonce returns to the pool (0: never; works without --chain-rpc)")
 	fs.DurationVar(&c.gapAfter, "gap-after", chain.DefaultGapAfter, "with --chain-rpc: a nonce the chain has stood at this long, below nextNonce and held by no ticket, returns to the pool (0: never)")
+	fs.StringVar(&c.anchorRPC, "anchor-rpc", "", "primary/voter: JSON-RPC endpoint of the chain holding SequencerAccountability; the log's checkpoints are anchored there (SPEC §10), paid by $"+anchorKeyEnv+" or --anchor-key-file")
+	fs.StringVar(&c.anchorContract, "anchor-contract", "", "address of SequencerAccountability (--anchor-rpc)")
+	fs.DurationVar(&c.anchorEvery, "anchor-every", contracts.DefaultAnchorEvery, "how often the latest checkpoint is anchored while the log grows (--anchor-rpc)")
+	fs.StringVar(&c.anchorKeyFile, "anchor-key-file", "", "file holding the hex private key that pays for anchors (default: $"+anchorKeyEnv+")")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the RPC listener")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -227,6 +234,10 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) (retErr error) {
 	if err != nil {
 		return err
 	}
+	anchorCfg, err := c.anchoring(v.role)
+	if err != nil {
+		return err
+	}
 	// A start that fails before serving leaves no datadir behind that it
 	// made itself (with a fresh key and identity nobody will use).
 	_, statErr := os.Stat(c.datadir)
@@ -290,6 +301,9 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) (retErr error) {
 		apiCfg.PrimaryRPC = c.primaryRPC
 	}
 	if err != nil {
+		return err
+	}
+	if err := n.runAnchorer(anchorCfg, checkpoints); err != nil {
 		return err
 	}
 	head := n.store.Head()

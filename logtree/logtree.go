@@ -132,13 +132,24 @@ func (t *Tree) reader(pending map[int64]Hash) tlog.HashReader {
 }
 
 // Reader reads stored hashes from tiles: a hash at any level is in the
-// tile of its level's band, recomputed from the tile's bottom row.
+// tile of its level's band, recomputed from the tile's bottom row (or kept
+// in the Cache of a Tiles that is Cached).
 func Reader(tiles Tiles) tlog.HashReader {
+	var kept *Cache
+	if c, ok := tiles.(Cached); ok {
+		kept = c.TileCache()
+	}
 	return tlog.HashReaderFunc(func(indexes []int64) ([]Hash, error) {
 		out := make([]Hash, len(indexes))
 		cache := map[TileID][]byte{}
 		for i, x := range indexes {
 			id := tlog.TileForIndex(Height, x)
+			if kept != nil {
+				if h, ok := kept.lookup(id, x); ok {
+					out[i] = h
+					continue
+				}
+			}
 			key := TileID{Level: id.L, Index: id.N}
 			data, ok := cache[key]
 			if !ok {
@@ -147,6 +158,12 @@ func Reader(tiles Tiles) tlog.HashReader {
 					return nil, fmt.Errorf("logtree: tile %d/%d: %w", key.Level, key.Index, err)
 				}
 				cache[key] = data
+			}
+			if kept != nil {
+				if h, ok := kept.keep(key, data).hash(id, x); ok {
+					out[i] = h
+					continue
+				}
 			}
 			h, err := tlog.HashFromTile(id, data, x)
 			if err != nil {

@@ -102,6 +102,9 @@ var _ Store = (*LevelStore)(nil)
 type LevelStore struct {
 	db *leveldb.DB
 	derivedRecords
+	// tiles keeps the interior hashes of the tree's upper tiles, which
+	// every root and proof reads (logtree.Cached).
+	tiles *logtree.Cache
 	// Recovered says what start-up dropped to open the store: a torn
 	// journal tail, never acknowledged.
 	Recovered string

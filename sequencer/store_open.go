@@ -12,6 +12,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/seqnode/sequencer/internal/durable"
+	"github.com/seqnode/sequencer/logtree"
 	"github.com/syndtr/goleveldb/leveldb"
 	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
 	"github.com/syndtr/goleveldb/leveldb/filter"
@@ -296,7 +297,7 @@ func OpenMemStore() (*LevelStore, error) {
 }
 
 func newLevelStore(db *leveldb.DB) (*LevelStore, error) {
-	s := &LevelStore{db: db, derivedRecords: derivedRecords{db}}
+	s := &LevelStore{db: db, derivedRecords: derivedRecords{db}, tiles: logtree.NewCache(logtree.DefaultCacheTiles, logtree.DefaultCacheLeafTiles)}
 	if err := s.loadHead(); err != nil {
 		db.Close()
 		return nil, err

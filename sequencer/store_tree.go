@@ -106,6 +106,9 @@ func (s *LevelStore) openTree() error {
 	return nil
 }
 
+// TileCache is the store's cache of upper tiles (logtree.Cached).
+func (s *LevelStore) TileCache() *logtree.Cache { return s.tiles }
+
 // Root is the tree root over entries 1..size (size ≤ the head).
 func (s *LevelStore) Root(size uint64) (logtree.Hash, error) {
 	if size > s.Head().Seq {

@@ -76,7 +76,8 @@ type summary struct {
 	Replicas      []replicaResult   `json:"replicas"`
 	LateReplica   *lateResult       `json:"lateReplica,omitempty"`
 	Nodes         []nodeStats       `json:"nodes"`
-	ClientCPUSec  float64           `json:"clientCpuSec"` // the harness's own CPU over the load
+	ClientCPUSec  float64           `json:"clientCpuSec"`          // the harness's own CPU over the load
+	Calibration   *calibration      `json:"calibration,omitempty"` // this machine's signature and ecrecover cost
 	Pipeline      *pipelineStats    `json:"primaryPipeline,omitempty"`
 	Failover      *failoverOut      `json:"failover,omitempty"`
 	Watcher       *watcherStats     `json:"watcher,omitempty"`
@@ -101,7 +102,10 @@ type nodeStats struct {
 	// CPUUsPerEntry is cpuSecLoad per durable entry, in µs: on a cluster
 	// every voter writes (and signs) every entry.
 	CPUUsPerEntry *float64 `json:"cpuUsPerEntry,omitempty"`
-	Note          string   `json:"note,omitempty"`
+	// PerSignature is CPUUsPerEntry over the calibrated cost of one
+	// signature (issue 15's ratio).
+	PerSignature *float64 `json:"cpuPerEntryOverSign,omitempty"`
+	Note         string   `json:"note,omitempty"`
 }
 
 func round(v float64, digits int) float64 {
@@ -254,7 +258,7 @@ func printSummary(w io.Writer, r *results) {
 	if len(s.Nodes) > 0 || s.ClientCPUSec > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "process\tCPU s (load)\tcores (load)\tµs/entry (load)\tCPU s (total)\tmax RSS MiB\t")
+		fmt.Fprintln(tw, "process\tCPU s (load)\tcores (load)\tµs/entry (load)\t× signature\tCPU s (total)\tmax RSS MiB\t")
 		opt := func(v *float64) string {
 			if v == nil {
 				return "-"
@@ -262,14 +266,18 @@ func printSummary(w io.Writer, r *results) {
 			return fmt.Sprintf("%.2f", *v)
 		}
 		for _, ns := range s.Nodes {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f\t%.1f\t  %s\n", ns.Name, opt(ns.CPUSecLoad), opt(ns.CoresLoad), opt(ns.CPUUsPerEntry), ns.CPUSecTotal, ns.MaxRSSMiB, ns.Note)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f\t%.1f\t  %s\n", ns.Name, opt(ns.CPUSecLoad), opt(ns.CoresLoad), opt(ns.CPUUsPerEntry), opt(ns.PerSignature), ns.CPUSecTotal, ns.MaxRSSMiB, ns.Note)
 		}
 		cores := 0.0
 		if s.LoadSec > 0 {
 			cores = s.ClientCPUSec / s.LoadSec
 		}
-		fmt.Fprintf(tw, "harness\t%.2f\t%.2f\t\t\t\t\n", s.ClientCPUSec, cores)
+		fmt.Fprintf(tw, "harness\t%.2f\t%.2f\t\t\t\t\t\n", s.ClientCPUSec, cores)
 		tw.Flush()
+		if c := s.Calibration; c != nil {
+			fmt.Fprintf(w, "calibration: one signature %.1f µs, one ecrecover %.1f µs on this machine (fastest of %d rounds of %d, one goroutine)\n",
+				c.SignUs, c.RecoverUs, c.Rounds, c.PerRound)
+		}
 	}
 }
 

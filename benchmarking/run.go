@@ -67,6 +67,12 @@ func (c *config) mode() string {
 func run(ctx context.Context, cfg *config, out io.Writer) (*results, error) {
 	b := &bench{cfg: cfg, out: out, res: &results{Config: cfg.out(), Started: time.Now().UTC()}}
 	defer b.close()
+	// Before any node runs, so that the machine is as quiet as it gets.
+	if c, err := calibrate(5, 400); err != nil {
+		fmt.Fprintf(out, "calibration failed: %v\n", err)
+	} else {
+		b.res.Summary.Calibration = &c
+	}
 	if err := b.setup(ctx); err != nil {
 		return nil, err
 	}
@@ -325,6 +331,10 @@ func (b *bench) summarize() {
 			if s.Counts.Entries > 0 {
 				us := round(cpu*1e6/float64(s.Counts.Entries), 1)
 				ns.CPUUsPerEntry = &us
+				if c := s.Calibration; c != nil && c.SignUs > 0 {
+					ratio := round(us/c.SignUs, 2)
+					ns.PerSignature = &ratio
+				}
 			}
 		}
 		s.Nodes = append(s.Nodes, ns)

@@ -127,6 +127,13 @@ func TestHarness(t *testing.T) {
 			if n.CPUSecTotal <= 0 || n.MaxRSSMiB <= 0 || (n.CPUSecLoad == nil) != (n.Name == "late-replica") {
 				t.Errorf("node stats: %+v", n)
 			}
+			// CPU per entry as a multiple of one signature (issue 15).
+			if n.CPUUsPerEntry != nil && (n.PerSignature == nil || *n.PerSignature != round(*n.CPUUsPerEntry/s.Calibration.SignUs, 2)) {
+				t.Errorf("%s: %v µs per entry, %v signatures", n.Name, *n.CPUUsPerEntry, n.PerSignature)
+			}
+		}
+		if c := s.Calibration; c == nil || c.SignUs <= 0 || c.RecoverUs <= 0 {
+			t.Errorf("calibration: %+v", c)
 		}
 		if fi, err := os.Stat(cfg.Plot); err != nil || fi.Size() == 0 {
 			t.Errorf("plot: %v", err)

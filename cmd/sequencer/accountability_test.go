@@ -20,6 +20,7 @@ import (
 	"github.com/seqnode/sequencer/contracts"
 	"github.com/seqnode/sequencer/internal/simchain"
 	"github.com/seqnode/sequencer/internal/testnode"
+	"github.com/seqnode/sequencer/node"
 )
 
 // accountability is SequencerAccountability deployed for a log on the
@@ -152,5 +153,47 @@ func slashWithReplicaProof(t *testing.T, rep *testnode.Proc, primary common.Addr
 	code, out, errOut = testnode.RunChild(t, env, 60*time.Second, args...)
 	if code != 1 || !strings.Contains(errOut, "already slashed") {
 		t.Fatalf("second slash: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// The --anchor-* flags: refused where they cannot work, with the reason.
+func TestAnchorFlagErrors(t *testing.T) {
+	keyHex := "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
+	keyFile := filepath.Join(t.TempDir(), "anchor.key")
+	if err := os.WriteFile(keyFile, []byte("0x"+keyHex+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	contract := "0x00000000000000000000000000000000000000aa"
+	for _, c := range []struct {
+		name string
+		cfg  runConfig
+		role node.Role
+		env  string
+		want string // "" for a config
+	}{
+		{"off", runConfig{}, node.Primary, "", ""},
+		{"contract without rpc", runConfig{anchorContract: contract}, node.Primary, "", "need --anchor-rpc"},
+		{"replica", runConfig{anchorRPC: "http://x", anchorContract: contract, anchorEvery: time.Minute}, node.Replica, keyHex, "holds the log key"},
+		{"no contract", runConfig{anchorRPC: "http://x", anchorEvery: time.Minute}, node.Primary, keyHex, "needs --anchor-contract"},
+		{"zero period", runConfig{anchorRPC: "http://x", anchorContract: contract}, node.Primary, keyHex, "--anchor-every must be positive"},
+		{"no key", runConfig{anchorRPC: "http://x", anchorContract: contract, anchorEvery: time.Minute}, node.Primary, "", "no paying key"},
+		{"bad key", runConfig{anchorRPC: "http://x", anchorContract: contract, anchorEvery: time.Minute}, node.Primary, "0xnothex", "not a hex secp256k1 private key"},
+		{"key in env", runConfig{anchorRPC: "http://x", anchorContract: contract, anchorEvery: time.Minute}, node.Primary, keyHex, ""},
+		{"key file", runConfig{anchorRPC: "http://x", anchorContract: contract, anchorEvery: time.Minute, anchorKeyFile: keyFile}, node.Primary, "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv(anchorKeyEnv, c.env)
+			got, err := c.cfg.anchoring(c.role)
+			switch {
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("got %+v, %v; want an error with %q", got, err, c.want)
+			case c.want == "" && err != nil:
+				t.Fatal(err)
+			case c.want == "" && c.cfg.anchorRPC != "" && (got == nil || crypto.PubkeyToAddress(got.Key.PublicKey) != testnode.KeyAddress(t, keyHex) || got.Contract != common.HexToAddress(contract)):
+				t.Fatalf("config %+v", got)
+			case c.cfg.anchorRPC == "" && got != nil:
+				t.Fatalf("anchoring without --anchor-rpc: %+v", got)
+			}
+		})
 	}
 }

@@ -68,7 +68,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) (*results, error) {
 	b := &bench{cfg: cfg, out: out, res: &results{Config: cfg.out(), Started: time.Now().UTC()}}
 	defer b.close()
 	// Before any node runs, so that the machine is as quiet as it gets.
-	if c, err := calibrate(5, 400); err != nil {
+	if c, err := calibrate(20, 200); err != nil {
 		fmt.Fprintf(out, "calibration failed: %v\n", err)
 	} else {
 		b.res.Summary.Calibration = &c

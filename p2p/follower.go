@@ -174,6 +174,7 @@ func (f *Follower) Run(ctx context.Context) {
 	lastHead := f.mirror.Store().Head().Seq
 	g := &gossip{f: f, ahead: map[uint64][]*sequencer.Entry{}}
 	batches := f.node.Batches()
+	cps := f.node.Checkpoints()
 
 	checkLag := func() {
 		f.checkLag(time.Now())
@@ -221,6 +222,12 @@ func (f *Follower) Run(ctx context.Context) {
 			checkLag()
 		case <-reorder.C:
 			g.tick()
+		case cp, ok := <-cps:
+			if !ok {
+				cps = nil
+				continue
+			}
+			f.checkpoint(cp)
 		case es, ok := <-batches:
 			if !ok {
 				batches = nil // the node closed: sync goes on
@@ -316,6 +323,16 @@ func (g *gossip) place(es []*sequencer.Entry) {
 	g.ahead[es[0].Seq] = es
 	if g.gapSince.IsZero() {
 		g.gapSince = time.Now()
+	}
+}
+
+// checkpoint hands a checkpoint the primary published to the mirror,
+// which checks it against its tree (SPEC §10).
+func (f *Follower) checkpoint(cp *sequencer.Checkpoint) {
+	if err := f.mirror.ReceiveCheckpoint(cp); errors.Is(err, sequencer.ErrEquivocation) {
+		f.equivocations.Inc()
+	} else if err != nil {
+		f.log.Warn("checkpoint from the primary", "size", cp.Size, "err", err)
 	}
 }
 

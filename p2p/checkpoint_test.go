@@ -19,6 +19,7 @@ import (
 	"github.com/seqnode/sequencer/sequencer"
 	"github.com/seqnode/sequencer/sequencer/oracle"
 	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -219,6 +220,9 @@ func TestCheckpointContradictsTree(t *testing.T) {
 		t.Fatalf("proof %+v; want the rogue checkpoint and our root %x", pr, ours)
 	}
 	checkCheckpointSigned(t, lg, signer.VerifierKey(), pr.Checkpoint)
+	if pr.Entry != nil {
+		t.Errorf("proof completed, yet no peer holds the signed tree: %+v", pr)
+	}
 	if !rec.logged("EQUIVOCATION") {
 		t.Error("no error-level EQUIVOCATION record")
 	}
@@ -390,4 +394,89 @@ func TestCheckpointFramesRejected(t *testing.T) {
 	if r.mirror.Halted() != nil {
 		t.Fatal(r.mirror.Halted())
 	}
+}
+
+// SPEC §10: the host that signed a checkpoint over a forked log (the same
+// key) serves that log. The replica asks it, over the sync protocol, for
+// leaves of the signed tree, finds the first that differs from its own,
+// and completes the proof for slashInclusion: its own entry there, signed
+// by the primary, the entry hash the signed tree holds there, and the
+// audit path, which transparency-dev/merkle verifies against the signed
+// root.
+func TestCheckpointProofCompleted(t *testing.T) {
+	lg := testnode.NewLog(t)
+	signer, err := sequencer.NewCheckpointSigner(lg.Key, lg.Domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	honest := chain(t, lg.Key, lg.Domain, sequencer.Head{}, 300, "honest")
+	const fork = 201 // the first seq that differs
+	lie := append(honest[:fork-1:fork-1], chain(t, lg.Key, lg.Domain, headOf(honest[fork-2]), 300-fork+1, "lie")...)
+	liar := testnode.OpenStore(t, t.TempDir())
+	lm, err := sequencer.NewMirror(liar, lg.Addr, lg.Domain, quietLogger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lm.Apply(lie); err != nil {
+		t.Fatal(err)
+	}
+	liarNode := startNode(t, lg, liar, nodeOpts{})
+	t.Cleanup(func() { liarNode.Close(); liar.Close() })
+
+	r := startReplica(t, lg, replicaOpts{noFollower: true, nodeOpts: nodeOpts{peers: addrInfo(t, liarNode)}})
+	if _, err := r.mirror.Apply(honest); err != nil {
+		t.Fatal(err)
+	}
+	waitConnected(t, r.node, liarNode)
+	for _, size := range []uint64{250, 300} {
+		root, err := liar.Root(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if root != treeRoot(t, lie[:size]) {
+			t.Fatal("the liar's tree is not the forked log's")
+		}
+	}
+	bad, err := signer.Sign(250, treeRoot(t, lie[:250]), lie[249].Timestamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := NewFollower(r.node, r.mirror, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	f.checkpoint(ctx, bad)
+	if !errors.Is(r.mirror.Halted(), sequencer.ErrEquivocation) {
+		t.Fatalf("halted: %v", r.mirror.Halted())
+	}
+	proofs, err := r.store.CheckpointProofs()
+	if err != nil || len(proofs) != 1 {
+		t.Fatalf("%d proofs, %v", len(proofs), err)
+	}
+	p := proofs[0]
+	if p.Entry == nil {
+		t.Fatalf("proof not completed: %+v", p)
+	}
+	if !p.Checkpoint.Equal(bad) || p.Root != treeRoot(t, honest[:250]) {
+		t.Fatalf("proof of %+v, root %x", p.Checkpoint, p.Root)
+	}
+	// What a contract checks, with independent code.
+	e := p.Entry
+	if e.Seq != fork || e.Hash != honest[fork-1].Hash || p.LeafEntryHash != lie[fork-1].Hash || p.LeafEntryHash == e.Hash {
+		t.Fatalf("entry %d %s, leaf hash %x; want the first fork %d", e.Seq, e.Hash, p.LeafEntryHash, fork)
+	}
+	if a := oracleSigner(t, lg.Domain, e); a != lg.Addr {
+		t.Fatalf("entry signed by %s", a)
+	}
+	h := rfc6962.DefaultHasher
+	path := make([][]byte, len(p.Proof))
+	for i := range p.Proof {
+		path[i] = p.Proof[i][:]
+	}
+	if err := proof.VerifyInclusion(h, e.Seq-1, bad.Size, h.HashLeaf(p.LeafEntryHash[:]), path, bad.Root[:]); err != nil {
+		t.Fatalf("leaf path against the signed root: %v", err)
+	}
+	if err := proof.VerifyInclusion(h, e.Seq-1, bad.Size, h.HashLeaf(e.Hash[:]), path, bad.Root[:]); err == nil {
+		t.Fatal("our entry verifies in the signed tree too")
+	}
+	checkCheckpointSigned(t, lg, signer.VerifierKey(), p.Checkpoint)
 }

@@ -227,7 +227,7 @@ func (f *Follower) Run(ctx context.Context) {
 				cps = nil
 				continue
 			}
-			f.checkpoint(cp)
+			f.checkpoint(ctx, cp)
 		case es, ok := <-batches:
 			if !ok {
 				batches = nil // the node closed: sync goes on
@@ -328,9 +328,13 @@ func (g *gossip) place(es []*sequencer.Entry) {
 
 // checkpoint hands a checkpoint the primary published to the mirror,
 // which checks it against its tree (SPEC §10).
-func (f *Follower) checkpoint(cp *sequencer.Checkpoint) {
+// A proof that the checkpoint contradicts our tree is then completed from
+// the peers, if one holds the signed tree (complete.go), before the
+// follower stops.
+func (f *Follower) checkpoint(ctx context.Context, cp *sequencer.Checkpoint) {
 	if err := f.mirror.ReceiveCheckpoint(cp); errors.Is(err, sequencer.ErrEquivocation) {
 		f.equivocations.Inc()
+		f.completeCheckpointProofs(ctx)
 	} else if err != nil {
 		f.log.Warn("checkpoint from the primary", "size", cp.Size, "err", err)
 	}

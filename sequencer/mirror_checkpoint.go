@@ -2,8 +2,11 @@ package sequencer
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/seqnode/sequencer/logtree"
 )
 
 // maxPendingCheckpoints bounds the primary's checkpoints a replica keeps
@@ -127,5 +130,37 @@ func (m *Mirror) loadCheckpoints() error {
 	if len(proofs) > 0 && m.stopped == nil {
 		m.stopped = fmt.Errorf("%w: checkpoint of size %d (proof stored)", ErrEquivocation, proofs[0].Checkpoint.Size)
 	}
+	return nil
+}
+
+// CompleteCheckpointProof replaces a stored proof of the tree form
+// ({checkpoint, root}) by its completed form, once checked: Entry is our
+// entry, signed by the primary, at a leaf of the checkpoint's tree, and
+// Proof proves that this tree holds LeafEntryHash, another hash, there.
+func (m *Mirror) CompleteCheckpointProof(p CheckpointProof) error {
+	if p.Checkpoint == nil || p.Other != nil || p.Entry == nil {
+		return errors.New("not a tree-form checkpoint proof")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := p.Entry
+	if err := CheckSigned(m.hasher, m.primary, e); err != nil {
+		return fmt.Errorf("complete checkpoint proof: entry %d: %w", e.Seq, err)
+	}
+	if e.Seq == 0 || e.Seq > p.Checkpoint.Size || e.Hash == p.LeafEntryHash {
+		return fmt.Errorf("complete checkpoint proof: entry %d, leaf hash %x: not a contradiction of the tree of size %d", e.Seq, p.LeafEntryHash, p.Checkpoint.Size)
+	}
+	path := make([]logtree.Hash, len(p.Proof))
+	for i, h := range p.Proof {
+		path[i] = h
+	}
+	if err := logtree.VerifyInclusion(path, int64(e.Seq-1), int64(p.Checkpoint.Size), p.LeafEntryHash, p.Checkpoint.Root); err != nil {
+		return fmt.Errorf("complete checkpoint proof: %w", err)
+	}
+	if err := m.store.PutCheckpointProof(p); err != nil {
+		return err
+	}
+	m.log.Error("EQUIVOCATION proof completed: the primary's checkpoint holds another entry hash at a leaf than the entry it signed there",
+		"size", p.Checkpoint.Size, "seq", e.Seq, "entry", e.Hash, "leafEntryHash", fmt.Sprintf("%x", p.LeafEntryHash))
 	return nil
 }

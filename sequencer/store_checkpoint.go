@@ -14,7 +14,8 @@ import (
 // What a replica keeps of the primary's checkpoints (SPEC §10):
 //
 //	"p"                          the latest checkpoint the primary signed for a size we hold (Checkpoint record)
-//	"x" size(8) sha256(16)       a checkpoint equivocation proof (CheckpointProof record)
+//	"x" size(8) sha256(16)       a checkpoint equivocation proof (CheckpointProof record), keyed by
+//	                             the hash of its checkpoint records, so a completed proof replaces its first form
 const (
 	pfxPrimaryCheckpoint = 'p'
 	pfxCheckpointProof   = 'x'
@@ -52,7 +53,18 @@ func (s *LevelStore) PutCheckpointProof(p CheckpointProof) error {
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(v)
+	id, err := p.Checkpoint.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if p.Other != nil {
+		o, err := p.Other.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		id = append(id, o...)
+	}
+	sum := sha256.Sum256(id)
 	k := binary.BigEndian.AppendUint64([]byte{pfxCheckpointProof}, p.Checkpoint.Size)
 	return s.db.Put(append(k, sum[:16]...), v, &opt.WriteOptions{Sync: true})
 }

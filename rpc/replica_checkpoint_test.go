@@ -217,4 +217,76 @@ func TestCheckpointEquivocationShapes(t *testing.T) {
 			t.Fatalf("proof %s; our root at 4 is %x", got[0], ours)
 		}
 	})
+	t.Run("tree, completed", func(t *testing.T) {
+		r := newCheckpointReplica(t, p, 6)
+		// The log the primary signs a checkpoint over: entries 1..3 as
+		// given, then another entry 4.
+		held, _ := p.store.Range(1, 6)
+		h := sequencer.NewHasher(chain1)
+		lie := append([]*sequencer.Entry{}, held[:3]...)
+		data := []byte("lie")
+		e := &sequencer.Entry{Seq: 4, PrevHash: held[2].Hash, Kind: sequencer.KindTx, DataHash: crypto.Keccak256Hash(data), Data: data, Timestamp: held[2].Timestamp}
+		e.Hash = h.EntryHash(e)
+		e.Signature, _ = sequencer.Sign(e.Hash, key)
+		lie = append(lie, e)
+		ls, err := sequencer.OpenLevelStore(filepath.Join(t.TempDir(), "db"), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ls.Close()
+		lm, err := sequencer.NewMirror(ls, p.seq.Address(), chain1, quietLogger(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lm.Apply(lie); err != nil {
+			t.Fatal(err)
+		}
+		lieRoot, _ := ls.Root(4)
+		bad, _ := signer.Sign(4, lieRoot, e.Timestamp)
+		if err := r.mirror.ReceiveCheckpoint(bad); err == nil {
+			t.Fatal("a checkpoint contradicting the tree accepted")
+		}
+		path, err := ls.InclusionProof(4, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proof := make([][32]byte, len(path))
+		for i := range path {
+			proof[i] = path[i]
+		}
+		ours, _ := r.store.Root(4)
+		done := sequencer.CheckpointProof{Checkpoint: bad, Root: ours, Entry: held[3], LeafEntryHash: e.Hash, Proof: proof}
+		wrong := done
+		wrong.LeafEntryHash = held[3].Hash // our own hash: no contradiction
+		if err := r.mirror.CompleteCheckpointProof(wrong); err == nil {
+			t.Fatal("a proof of no contradiction completed")
+		}
+		wrong = done
+		wrong.Proof = append([][32]byte{}, proof...)
+		wrong.Proof[0][0] ^= 1
+		if err := r.mirror.CompleteCheckpointProof(wrong); err == nil {
+			t.Fatal("a proof with a broken path completed")
+		}
+		if err := r.mirror.CompleteCheckpointProof(done); err != nil {
+			t.Fatal(err)
+		}
+		var got []json.RawMessage
+		wire.MustCall(t, r.url, "sequencer_equivocations", nil, &got)
+		if len(got) != 1 || !slices.Equal(keys(t, got[0]), []string{"checkpoint", "entry", "leafEntryHash", "proof", "root"}) {
+			t.Fatalf("equivocations %s", got)
+		}
+		var tree struct {
+			Checkpoint    CheckpointJSON
+			Root          common.Hash
+			Entry         EntryJSON
+			LeafEntryHash common.Hash
+			Proof         []common.Hash
+		}
+		if err := json.Unmarshal(got[0], &tree); err != nil {
+			t.Fatal(err)
+		}
+		if tree.Entry.Seq != 4 || tree.Entry.Hash != held[3].Hash || tree.LeafEntryHash != e.Hash || len(tree.Proof) != len(path) || tree.Root != common.Hash(ours) {
+			t.Fatalf("completed proof %s", got[0])
+		}
+	})
 }

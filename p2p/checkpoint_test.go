@@ -480,3 +480,38 @@ func TestCheckpointProofCompleted(t *testing.T) {
 	}
 	checkCheckpointSigned(t, lg, signer.VerifierKey(), p.Checkpoint)
 }
+
+// SPEC §10: a replica that joins while the log stands still gets the
+// primary's latest checkpoint when it has caught up (sync request type 4),
+// from the primary, and from a replica that holds one (relayed byte for
+// byte).
+func TestLateReplicaGetsCheckpoint(t *testing.T) {
+	lg := testnode.NewLog(t)
+	signer, err := sequencer.NewCheckpointSigner(lg.Key, lg.Domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startPrimary(t, lg, primaryOpts{})
+	p.Node.SignCheckpoints(signer)
+	testnode.WritePlain(t, p.Seq, "before", 10)
+	waitFor(t, waitLong, "the primary to publish a checkpoint of its head", func() bool {
+		return counter(t, p.Node.m.checkpoints) >= 1 && p.Node.heldCheckpoint() != nil && p.Node.heldCheckpoint().Size == 10
+	})
+	want := p.Node.heldCheckpoint()
+	r1 := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, p.Node)}})
+	testnode.WaitHead(t, r1.store, 10, "first replica")
+	waitFor(t, waitLong, "the first replica to get the head's checkpoint", func() bool {
+		cp := r1.mirror.PrimaryCheckpoint()
+		return cp != nil && cp.Equal(want)
+	})
+	r2 := startReplica(t, lg, replicaOpts{nodeOpts: nodeOpts{peers: addrInfo(t, r1.node)}})
+	testnode.WaitHead(t, r2.store, 10, "second replica")
+	waitFor(t, waitLong, "the second replica to get the checkpoint from the first", func() bool {
+		cp := r2.mirror.PrimaryCheckpoint()
+		return cp != nil && cp.Equal(want)
+	})
+	checkCheckpointSigned(t, lg, signer.VerifierKey(), r2.mirror.PrimaryCheckpoint())
+	if r1.mirror.Halted() != nil || r2.mirror.Halted() != nil {
+		t.Fatal("a replica halted")
+	}
+}

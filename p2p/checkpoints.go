@@ -2,9 +2,13 @@ package p2p
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/seqnode/sequencer/sequencer"
 )
@@ -129,4 +133,79 @@ func (n *Node) deliverCheckpoint(ctx context.Context, cp *sequencer.Checkpoint) 
 	case <-ctx.Done():
 	default:
 	}
+}
+
+// heldCheckpoint is the latest checkpoint signed by the primary this node
+// holds: its own head's if it holds the log key, else the one its store
+// kept (a replica's); nil if none.
+func (n *Node) heldCheckpoint() *sequencer.Checkpoint {
+	if s := n.cpSigner.Load(); s != nil {
+		if r, ok := n.cfg.Store.(sequencer.HeadReader); ok && r.Head().Seq > 0 {
+			if cp, err := s.SignHead(r); err == nil {
+				return cp
+			}
+		}
+		return nil
+	}
+	if st, ok := n.cfg.Store.(interface {
+		PrimaryCheckpoint() (*sequencer.Checkpoint, error)
+	}); ok {
+		cp, _ := st.PrimaryCheckpoint()
+		return cp
+	}
+	return nil
+}
+
+// fetchCheckpointVia asks the host at the other end of conn for the
+// latest checkpoint signed by the primary it holds (nil: none). The
+// caller checks the signature.
+func (c *syncClient) fetchCheckpointVia(ctx context.Context, conn network.Conn) (*sequencer.Checkpoint, error) {
+	r, done, err := c.requestVia(ctx, conn, reqCheckpoint, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	l, err := binary.ReadUvarint(r)
+	if err != nil || l == 0 {
+		return nil, err
+	}
+	if l > sequencer.MaxCheckpointRecord {
+		return nil, fmt.Errorf("%w: checkpoint of %d bytes", errMalformed, l)
+	}
+	b := make([]byte, l)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	cp := new(sequencer.Checkpoint)
+	if err := cp.UnmarshalBinary(b); err != nil {
+		return nil, fmt.Errorf("%w: %v", errMalformed, err)
+	}
+	return cp, nil
+}
+
+// checkpointAskEvery is the least time between two checkpoint requests of
+// a replica whose latest checkpoint is behind its head.
+const checkpointAskEvery = 5 * time.Second
+
+// askCheckpoint asks c, the source a catch-up fetched from, for its latest
+// checkpoint when ours is behind our head, and hands it to the follower's
+// loop (a replica that caught up, or joined while the log stood still,
+// gets the checkpoint that gossip will not bring again).
+func (s *fetcher) askCheckpoint(ctx context.Context, c network.Conn) {
+	if s.checkpoint == nil || s.mirror.Halted() != nil || ctx.Err() != nil {
+		return
+	}
+	head := s.mirror.Store().Head().Seq
+	if l := s.mirror.PrimaryCheckpoint(); head == 0 || l != nil && l.Size >= head || time.Since(s.lastAsk) < checkpointAskEvery {
+		return
+	}
+	s.lastAsk = time.Now()
+	cp, err := s.node.sync.fetchCheckpointVia(ctx, c)
+	if err != nil || cp == nil {
+		return
+	}
+	if l := s.mirror.PrimaryCheckpoint(); l != nil && cp.Equal(l) {
+		return
+	}
+	s.own(ctx, func() { s.checkpoint(ctx, cp) })
 }

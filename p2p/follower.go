@@ -56,7 +56,7 @@ func NewFollower(n *Node, m *sequencer.Mirror, reg prometheus.Registerer) *Follo
 			Name: "sequencer_equivocations_total", Help: "Equivocations of the primary seen (proofs stored).",
 		})}
 	f.fetch = &fetcher{node: n, mirror: m, log: n.log, handle: f.handle, equivocations: f.equivocations,
-		own: func(_ context.Context, fn func()) bool { fn(); return true }}
+		own: func(_ context.Context, fn func()) bool { fn(); return true }, checkpoint: f.checkpoint}
 	if reg != nil {
 		f.register(reg)
 	}

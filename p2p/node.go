@@ -187,7 +187,8 @@ func New(cfg Config) (*Node, error) {
 		timeout: cfg.syncTimeout,
 		// The largest answer: maxRangeBytes, or one record of the largest
 		// size a client reads.
-		limits: newSyncLimits(cfg.SyncRequestRate, cfg.SyncByteRate, maxRangeBytes+maxMsg+envelopeBytes),
+		limits:     newSyncLimits(cfg.SyncRequestRate, cfg.SyncByteRate, maxRangeBytes+maxMsg+envelopeBytes),
+		checkpoint: n.heldCheckpoint,
 	}
 	n.sync = &syncClient{host: h, timeout: cfg.syncTimeout, maxRecord: uint64(maxMsg + envelopeBytes), m: n.m}
 	n.hashers.New = func() any { return sequencer.NewHasher(cfg.Domain) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/seqnode/sequencer/logtree"
+	"github.com/seqnode/sequencer/sequencer"
 )
 
 // syncServer answers the sync protocol (syncproto.go) from the node's log:
@@ -21,6 +22,9 @@ type syncServer struct {
 	sem     chan struct{} // streams served at once, all peers together
 	timeout time.Duration // deadline of one stream
 	ctx     context.Context
+	// checkpoint is the latest checkpoint signed by the primary this node
+	// holds, or nil (checkpoints.go).
+	checkpoint func() *sequencer.Checkpoint
 }
 
 func (sv *syncServer) serve(s network.Stream) {
@@ -88,6 +92,12 @@ func (sv *syncServer) serve(s network.Stream) {
 			}
 			total += len(b)
 			recs = append(recs, b)
+		}
+	case reqCheckpoint:
+		if cp := sv.checkpoint(); cp != nil {
+			if b, err := cp.MarshalBinary(); err == nil {
+				recs = append(recs, b)
+			}
 		}
 	case reqLeaf:
 		if rec := leafRecord(st, from, limit); rec != nil {

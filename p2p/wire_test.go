@@ -173,6 +173,8 @@ func FuzzDecodeBatch(f *testing.F) {
 func FuzzSyncMessages(f *testing.F) {
 	f.Add([]byte{reqRange, 1, 100})
 	f.Add([]byte{reqHead, 0, 0})
+	f.Add([]byte{reqLeaf, 5, 9})
+	f.Add([]byte{reqCheckpoint, 0, 0})
 	e := &sequencer.Entry{Seq: 1, Kind: sequencer.KindTx, Data: []byte{1}}
 	rec, _ := e.MarshalBinary()
 	f.Add(append(binary.AppendUvarint(nil, uint64(len(rec))), append(rec, 0)...))

@@ -394,6 +394,25 @@ func TestCheckpointFramesRejected(t *testing.T) {
 	if r.mirror.Halted() != nil {
 		t.Fatal(r.mirror.Halted())
 	}
+	// A waiting checkpoint that the log, once there, contradicts: the
+	// apply that reaches its size stores the proof and halts.
+	more := chain(t, lg.Key, lg.Domain, headOf(next[19]), 5, "more")
+	lie, err := signer.Sign(28, [32]byte{9}, more[2].Timestamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.mirror.ReceiveCheckpoint(lie); err != nil {
+		t.Fatalf("pending lie: %v", err)
+	}
+	if _, err := r.mirror.Apply(more); !errors.Is(err, sequencer.ErrEquivocation) {
+		t.Fatalf("apply past a lying checkpoint: %v", err)
+	}
+	if proofs, _ := r.store.CheckpointProofs(); len(proofs) != 1 || !proofs[0].Checkpoint.Equal(lie) || proofs[0].Root != treeRoot(t, append(log, more...)[:28]) {
+		t.Fatalf("proofs %+v", proofs)
+	}
+	if r.store.Head().Seq != 30 {
+		t.Fatalf("head %d: the entries themselves are the primary's and stored", r.store.Head().Seq)
+	}
 }
 
 // SPEC §10: the host that signed a checkpoint over a forked log (the same

@@ -236,6 +236,12 @@ func (f *Follower) Run(ctx context.Context) {
 			g.receive(es, batches)
 		}
 	}
+	if ctx.Err() == nil && errors.Is(f.mirror.Halted(), sequencer.ErrEquivocation) {
+		// A checkpoint proof found while applying entries (a checkpoint
+		// that waited for its size), or kept before a restart: complete
+		// it if a peer can (a no-op when none is incomplete).
+		f.completeCheckpointProofs(ctx)
+	}
 }
 
 // gossip applies gossip batches on the loop, in seq order: a batch that

@@ -207,3 +207,13 @@ func ConsistencyProof(tiles Tiles, from, to int64) ([]Hash, error) {
 	}
 	return tlog.ProveTree(to, from, Reader(tiles))
 }
+
+// VerifyInclusion checks that proof is the RFC 6962 audit path of the
+// leaf with entry hash entryHash at index in the tree of size leaves
+// whose root is root.
+func VerifyInclusion(proof []Hash, index, size int64, entryHash [32]byte, root Hash) error {
+	if index < 0 || index >= size {
+		return fmt.Errorf("logtree: leaf %d is not in a tree of size %d", index, size)
+	}
+	return tlog.CheckRecord(tlog.RecordProof(proof), size, root, index, LeafHash(entryHash))
+}

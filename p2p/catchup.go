@@ -28,6 +28,10 @@ type fetcher struct {
 	own           func(ctx context.Context, fn func()) bool
 	handle        func(error) // reacts to an Apply error
 	equivocations prometheus.Counter
+	// checkpoint hands a checkpoint to the follower (on its loop, through
+	// own); nil without a follower. lastAsk is when askCheckpoint last asked.
+	checkpoint func(context.Context, *sequencer.Checkpoint)
+	lastAsk    time.Time
 }
 
 // apply applies es where the mirror's owner runs. verified says their
@@ -54,6 +58,7 @@ func (s *fetcher) catchUp(ctx context.Context) {
 		return
 	}
 	p := best.RemotePeer()
+	defer s.askCheckpoint(ctx, best) // once caught up (runs after the drain below)
 	// A goroutine keeps the next range coming (and verified) while the owner
 	// applies the current one; it has returned when catchUp does.
 	fctx, stop := context.WithCancel(ctx)

@@ -56,7 +56,7 @@ func NewFollower(n *Node, m *sequencer.Mirror, reg prometheus.Registerer) *Follo
 			Name: "sequencer_equivocations_total", Help: "Equivocations of the primary seen (proofs stored).",
 		})}
 	f.fetch = &fetcher{node: n, mirror: m, log: n.log, handle: f.handle, equivocations: f.equivocations,
-		own: func(_ context.Context, fn func()) bool { fn(); return true }}
+		own: func(_ context.Context, fn func()) bool { fn(); return true }, checkpoint: f.checkpoint}
 	if reg != nil {
 		f.register(reg)
 	}
@@ -174,6 +174,7 @@ func (f *Follower) Run(ctx context.Context) {
 	lastHead := f.mirror.Store().Head().Seq
 	g := &gossip{f: f, ahead: map[uint64][]*sequencer.Entry{}}
 	batches := f.node.Batches()
+	cps := f.node.Checkpoints()
 
 	checkLag := func() {
 		f.checkLag(time.Now())
@@ -221,6 +222,12 @@ func (f *Follower) Run(ctx context.Context) {
 			checkLag()
 		case <-reorder.C:
 			g.tick()
+		case cp, ok := <-cps:
+			if !ok {
+				cps = nil
+				continue
+			}
+			f.checkpoint(ctx, cp)
 		case es, ok := <-batches:
 			if !ok {
 				batches = nil // the node closed: sync goes on
@@ -228,6 +235,12 @@ func (f *Follower) Run(ctx context.Context) {
 			}
 			g.receive(es, batches)
 		}
+	}
+	if ctx.Err() == nil && errors.Is(f.mirror.Halted(), sequencer.ErrEquivocation) {
+		// A checkpoint proof found while applying entries (a checkpoint
+		// that waited for its size), or kept before a restart: complete
+		// it if a peer can (a no-op when none is incomplete).
+		f.completeCheckpointProofs(ctx)
 	}
 }
 
@@ -316,6 +329,20 @@ func (g *gossip) place(es []*sequencer.Entry) {
 	g.ahead[es[0].Seq] = es
 	if g.gapSince.IsZero() {
 		g.gapSince = time.Now()
+	}
+}
+
+// checkpoint hands a checkpoint the primary published to the mirror,
+// which checks it against its tree (SPEC §10).
+// A proof that the checkpoint contradicts our tree is then completed from
+// the peers, if one holds the signed tree (complete.go), before the
+// follower stops.
+func (f *Follower) checkpoint(ctx context.Context, cp *sequencer.Checkpoint) {
+	if err := f.mirror.ReceiveCheckpoint(cp); errors.Is(err, sequencer.ErrEquivocation) {
+		f.equivocations.Inc()
+		f.completeCheckpointProofs(ctx)
+	} else if err != nil {
+		f.log.Warn("checkpoint from the primary", "size", cp.Size, "err", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/seqnode/sequencer/internal/testnode"
+	"github.com/seqnode/sequencer/sequencer"
 
 	"github.com/libp2p/go-msgio"
 )
@@ -120,6 +121,9 @@ func FuzzGossipFrames(f *testing.F) {
 	f.Add(frames(1, 30, 0), 40)
 	f.Add(append(frames(3), 0x85, 0x00), 10)
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, 100)
+	// A frame of the size a checkpoint message takes, and one over it.
+	f.Add(frames(sequencer.MaxCheckpointRecord+64), sequencer.MaxCheckpointRecord+64)
+	f.Add(frames(400, sequencer.MaxCheckpointRecord+65), sequencer.MaxCheckpointRecord+64)
 	f.Fuzz(func(t *testing.T, b []byte, max int) {
 		max = 1 + int(uint(max)%(1<<20))
 		checkScanner(t, b, max)

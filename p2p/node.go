@@ -90,6 +90,10 @@ type Node struct {
 	pubq    chan []*sequencer.Entry
 	batches chan []*sequencer.Entry // validated gossip batches for the follower
 
+	cps      chan *sequencer.Checkpoint // validated checkpoints for the follower
+	cpKick   chan struct{}              // the log grew: publish a checkpoint (checkpoints.go)
+	cpSigner atomic.Pointer[sequencer.CheckpointSigner]
+
 	primaryHead atomic.Uint64 // highest seq seen signed by the primary
 	scoresMu    sync.Mutex
 	scores      map[peer.ID]float64
@@ -106,7 +110,7 @@ type Node struct {
 
 type metrics struct {
 	published, publishDropped, rejected, ignored, received prometheus.Counter
-	refusedFrames, syncServed, syncFetched                 prometheus.Counter
+	refusedFrames, syncServed, syncFetched, checkpoints    prometheus.Counter
 	syncRefused                                            *prometheus.CounterVec
 }
 
@@ -123,6 +127,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		received:       c("sequencer_gossip_received_entries_total", "Entries received by gossip and passed to the follower."),
 		syncServed:     c("sequencer_sync_served_entries_total", "Entries served to peers by the sync protocol."),
 		syncFetched:    c("sequencer_sync_fetched_entries_total", "Entries fetched from peers by the sync protocol."),
+		checkpoints:    c("sequencer_gossip_published_checkpoints_total", "Checkpoints of the head signed and published on the gossip topic (SPEC §10)."),
 		syncRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sequencer_sync_refused_total",
 			Help: "Sync protocol streams refused, by reason: busy (every slot taken), peer_streams (the peer's limit of streams at once), rate (the peer's request or byte rate).",
@@ -132,7 +137,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.syncRefused.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.published, m.publishDropped, m.rejected, m.ignored, m.refusedFrames, m.received, m.syncServed, m.syncFetched, m.syncRefused)
+		reg.MustRegister(m.published, m.publishDropped, m.rejected, m.ignored, m.refusedFrames, m.received, m.syncServed, m.syncFetched, m.syncRefused, m.checkpoints)
 	}
 	return m
 }
@@ -169,6 +174,8 @@ func New(cfg Config) (*Node, error) {
 		maxMsg:    maxMsg,
 		pubq:      make(chan []*sequencer.Entry, publishQueue),
 		batches:   make(chan []*sequencer.Entry, 64),
+		cps:       make(chan *sequencer.Checkpoint, checkpointQueue),
+		cpKick:    make(chan struct{}, 1),
 		scores:    map[peer.ID]float64{},
 		penalties: newPenalties(),
 		m:         newMetrics(cfg.Registerer),
@@ -180,7 +187,8 @@ func New(cfg Config) (*Node, error) {
 		timeout: cfg.syncTimeout,
 		// The largest answer: maxRangeBytes, or one record of the largest
 		// size a client reads.
-		limits: newSyncLimits(cfg.SyncRequestRate, cfg.SyncByteRate, maxRangeBytes+maxMsg+envelopeBytes),
+		limits:     newSyncLimits(cfg.SyncRequestRate, cfg.SyncByteRate, maxRangeBytes+maxMsg+envelopeBytes),
+		checkpoint: n.heldCheckpoint,
 	}
 	n.sync = &syncClient{host: h, timeout: cfg.syncTimeout, maxRecord: uint64(maxMsg + envelopeBytes), m: n.m}
 	n.hashers.New = func() any { return sequencer.NewHasher(cfg.Domain) }
@@ -392,6 +400,9 @@ func (n *Node) validate(ctx context.Context, from peer.ID, msg *pubsub.Message) 
 		n.m.rejected.Inc()
 		return pubsub.ValidationReject
 	}
+	if len(msg.Data) > 0 && msg.Data[0] == msgCheckpoint {
+		return n.validateCheckpoint(from, msg)
+	}
 	entries, err := decodeBatch(msg.Data, maxBatchEntries)
 	if err != nil {
 		n.m.rejected.Inc()
@@ -467,12 +478,17 @@ func (n *Node) isReplay(entries []*sequencer.Entry) bool {
 func (n *Node) readGossip() {
 	defer n.wg.Done()
 	defer close(n.batches)
+	defer close(n.cps)
 	for {
 		msg, err := n.sub.Next(n.ctx)
 		if err != nil {
 			return
 		}
 		if msg.Local {
+			continue
+		}
+		if cp, ok := msg.ValidatorData.(*sequencer.Checkpoint); ok {
+			n.deliverCheckpoint(n.ctx, cp)
 			continue
 		}
 		entries, ok := msg.ValidatorData.([]*sequencer.Entry)
@@ -502,6 +518,9 @@ func (n *Node) Publish(entries []*sequencer.Entry) {
 	case n.pubq <- entries:
 	default:
 		n.m.publishDropped.Inc()
+	}
+	if n.cpSigner.Load() != nil {
+		n.kickCheckpoint()
 	}
 }
 

@@ -16,6 +16,15 @@ import (
 //	response: status(1) [0 ok | 1 error: uvarint len, message ("rate limited": back off)]
 //	          head:  uvarint len, record (len 0: empty log)
 //	          range: (uvarint len, record)* uvarint 0
+//	          leaf:  uvarint len, entryHash(32) path(32 each, at most 64) (len 0: not held)
+//	          checkpoint: uvarint len, checkpoint record (len 0: none)
+//
+// A leaf request (type 3) asks for the entry hash at leaf from−1 of the
+// peer's tree of size limit and its RFC 6962 audit path: a replica
+// completes a checkpoint equivocation proof with it (SPEC §10). A
+// checkpoint request (type 4, from and limit 0) asks for the latest
+// checkpoint the peer holds signed by the primary: a primary's of its
+// head, a replica's latest relayed one; a replica that caught up asks it.
 //
 // Responses are bounded (maxRangeEntries entries, maxRangeBytes bytes, but
 // always at least one entry), every stream has a deadline, at most
@@ -25,6 +34,9 @@ const (
 	syncProtocol    = protocol.ID("/sequencer/sync/1.0.0")
 	reqHead         = 1
 	reqRange        = 2
+	reqLeaf         = 3
+	reqCheckpoint   = 4
+	maxLeafPath     = 64
 	maxRangeEntries = 1000
 	maxRangeBytes   = 4 << 20
 	syncTimeout     = 15 * time.Second

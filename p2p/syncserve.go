@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/seqnode/sequencer/logtree"
+	"github.com/seqnode/sequencer/sequencer"
 )
 
 // syncServer answers the sync protocol (syncproto.go) from the node's log:
@@ -20,6 +22,9 @@ type syncServer struct {
 	sem     chan struct{} // streams served at once, all peers together
 	timeout time.Duration // deadline of one stream
 	ctx     context.Context
+	// checkpoint is the latest checkpoint signed by the primary this node
+	// holds, or nil (checkpoints.go).
+	checkpoint func() *sequencer.Checkpoint
 }
 
 func (sv *syncServer) serve(s network.Stream) {
@@ -88,6 +93,16 @@ func (sv *syncServer) serve(s network.Stream) {
 			total += len(b)
 			recs = append(recs, b)
 		}
+	case reqCheckpoint:
+		if cp := sv.checkpoint(); cp != nil {
+			if b, err := cp.MarshalBinary(); err == nil {
+				recs = append(recs, b)
+			}
+		}
+	case reqLeaf:
+		if rec := leafRecord(st, from, limit); rec != nil {
+			recs = append(recs, rec)
+		}
 	default:
 		s.Reset()
 		return
@@ -121,4 +136,28 @@ func (sv *syncServer) serve(s network.Stream) {
 	if typ == reqRange {
 		sv.m.syncServed.Add(float64(len(recs)))
 	}
+}
+
+// leafRecord is the answer to a leaf request: entry seq's hash and its
+// audit path in the tree of size; nil if the store does not hold them.
+func leafRecord(st Log, seq, size uint64) []byte {
+	pr, ok := st.(interface {
+		InclusionProof(seq, size uint64) ([]logtree.Hash, error)
+	})
+	if !ok || seq == 0 || seq > size || size > st.Head().Seq {
+		return nil
+	}
+	e, err := st.Entry(seq)
+	if err != nil {
+		return nil
+	}
+	path, err := pr.InclusionProof(seq, size)
+	if err != nil || len(path) > maxLeafPath {
+		return nil
+	}
+	b := append(make([]byte, 0, 32*(1+len(path))), e.Hash[:]...)
+	for _, h := range path {
+		b = append(b, h[:]...)
+	}
+	return b
 }

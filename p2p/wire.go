@@ -59,3 +59,30 @@ func decodeBatch(b []byte, maxEntries int) ([]*sequencer.Entry, error) {
 	}
 	return out, nil
 }
+
+// Gossip message: type(1) = msgCheckpoint, then one checkpoint record
+// (sequencer.Checkpoint.MarshalBinary, at most
+// sequencer.MaxCheckpointRecord bytes): a checkpoint of its head the
+// primary signed (SPEC §10), on the same topic as the entries.
+const msgCheckpoint = 2
+
+// encodeCheckpoint encodes a checkpoint as one gossip message.
+func encodeCheckpoint(cp *sequencer.Checkpoint) ([]byte, error) {
+	return cp.AppendBinary([]byte{msgCheckpoint})
+}
+
+// decodeCheckpoint decodes a checkpoint message (not its signature: the
+// validator checks that). It never panics on bad input.
+func decodeCheckpoint(b []byte) (*sequencer.Checkpoint, error) {
+	if len(b) < 1 || b[0] != msgCheckpoint {
+		return nil, fmt.Errorf("%w: unknown type", errMalformed)
+	}
+	if len(b)-1 > sequencer.MaxCheckpointRecord {
+		return nil, fmt.Errorf("%w: checkpoint of %d bytes", errMalformed, len(b)-1)
+	}
+	cp := new(sequencer.Checkpoint)
+	if err := cp.UnmarshalBinary(b[1:]); err != nil {
+		return nil, fmt.Errorf("%w: %v", errMalformed, err)
+	}
+	return cp, nil
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math/big"
 	"reflect"
 	"testing"
 
@@ -134,6 +135,10 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{msgEntries})
 	f.Add([]byte{msgEntries, 0x80})
+	for _, cp := range wireCheckpoints(f) { // another type: never entries
+		b, _ := encodeCheckpoint(cp)
+		f.Add(b)
+	}
 	f.Add([]byte{msgEntries, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := decodeBatch(b, 50)
@@ -168,6 +173,8 @@ func FuzzDecodeBatch(f *testing.F) {
 func FuzzSyncMessages(f *testing.F) {
 	f.Add([]byte{reqRange, 1, 100})
 	f.Add([]byte{reqHead, 0, 0})
+	f.Add([]byte{reqLeaf, 5, 9})
+	f.Add([]byte{reqCheckpoint, 0, 0})
 	e := &sequencer.Entry{Seq: 1, Kind: sequencer.KindTx, Data: []byte{1}}
 	rec, _ := e.MarshalBinary()
 	f.Add(append(binary.AppendUvarint(nil, uint64(len(rec))), append(rec, 0)...))
@@ -192,6 +199,57 @@ func FuzzSyncMessages(f *testing.F) {
 			if err := back.UnmarshalBinary(out); err != nil {
 				t.Fatalf("re-encoded record does not decode: %v", err)
 			}
+		}
+	})
+}
+
+// wireCheckpoints are checkpoints of the log of wireEntries' key.
+func wireCheckpoints(t testing.TB) []*sequencer.Checkpoint {
+	t.Helper()
+	key, _ := crypto.GenerateKey()
+	s, err := sequencer.NewCheckpointSigner(key, sequencer.Domain{ChainID: big.NewInt(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*sequencer.Checkpoint
+	for _, size := range []uint64{1, 300, 1 << 40} {
+		cp, err := s.Sign(size, [32]byte{byte(size), 7}, size*3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, cp)
+	}
+	return out
+}
+
+// FuzzDecodeCheckpoint: no input makes decodeCheckpoint panic; what it
+// accepts is bounded and encodes back to the same bytes.
+func FuzzDecodeCheckpoint(f *testing.F) {
+	for _, cp := range wireCheckpoints(f) {
+		b, _ := encodeCheckpoint(cp)
+		f.Add(b)
+		f.Add(b[:len(b)/2])
+		f.Add(append(b, 0))
+	}
+	f.Add([]byte{msgCheckpoint})
+	f.Add([]byte{msgCheckpoint, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	es := wireEntries(f)
+	b, _ := encodeBatch(es)
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cp, err := decodeCheckpoint(b)
+		if err != nil {
+			if cp != nil {
+				t.Fatal("checkpoint returned with an error")
+			}
+			return
+		}
+		if len(b) > 1+sequencer.MaxCheckpointRecord {
+			t.Fatalf("accepted a message of %d bytes", len(b))
+		}
+		again, err := encodeCheckpoint(cp)
+		if err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("re-encoded %x, %v; want %x", again, err, b)
 		}
 	})
 }

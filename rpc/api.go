@@ -375,12 +375,13 @@ func (api *API) Checkpoint(ctx context.Context, p *CheckpointParams) (*Checkpoin
 
 func (api *API) checkpoint(size *Uint64) (*sequencer.Checkpoint, error) {
 	if api.cfg.Checkpoints == nil {
-		return nil, fmt.Errorf("%w: this node does not sign checkpoints (a replica does not hold the log key)", sequencer.ErrNotFound)
+		return api.primaryCheckpoint(size)
 	}
-	n := api.reader.Head().Seq
-	if size != nil {
-		n = uint64(*size)
+	if size == nil {
+		// The head's checkpoint, signed once per head.
+		return api.cfg.Checkpoints.SignHead(api.reader)
 	}
+	n := uint64(*size)
 	if n == 0 || n > api.reader.Head().Seq {
 		return nil, fmt.Errorf("%w: size %d: the log holds %d entries", sequencer.ErrInvalidParams, n, api.reader.Head().Seq)
 	}
@@ -393,6 +394,24 @@ func (api *API) checkpoint(size *Uint64) (*sequencer.Checkpoint, error) {
 		return nil, fmt.Errorf("read entry %d: %v", n, err)
 	}
 	return api.cfg.Checkpoints.Sign(n, root, es[0].Timestamp)
+}
+
+// primaryCheckpoint answers sequencer_checkpoint on a node without the log
+// key (a replica): the latest checkpoint the primary signed for a size it
+// holds, checked against its own tree (SPEC §10), byte for byte as the
+// primary signed it. Another size, or none received yet: NotFound.
+func (api *API) primaryCheckpoint(size *Uint64) (*sequencer.Checkpoint, error) {
+	cp, err := api.reader.PrimaryCheckpoint()
+	if err != nil {
+		return nil, err
+	}
+	if cp == nil {
+		return nil, fmt.Errorf("%w: no checkpoint signed by the primary received yet (a replica does not hold the log key)", sequencer.ErrNotFound)
+	}
+	if size != nil && uint64(*size) != cp.Size {
+		return nil, fmt.Errorf("%w: this replica holds the primary's checkpoint of size %d only, not of size %d (it does not hold the log key)", sequencer.ErrNotFound, cp.Size, uint64(*size))
+	}
+	return cp, nil
 }
 
 // InclusionProof is the RFC 6962 audit path of entry seq in the tree of
@@ -431,6 +450,10 @@ func (api *API) Equivocations(ctx context.Context, _ *EmptyParams) ([]Equivocati
 	eqs, _ := api.reader.Equivocations() // none read: none shown, as before a store holds any
 	for _, p := range eqs {
 		out = append(out, EquivocationJSON{A: entryJSON(p.A), B: entryJSON(p.B)})
+	}
+	cps, _ := api.reader.CheckpointProofs()
+	for _, p := range cps {
+		out = append(out, checkpointProofJSON(p))
 	}
 	return out, nil
 }

@@ -31,6 +31,8 @@ type Reader interface {
 	Lineage(name string) (*sequencer.Lineage, error)
 	LineageCount() (int, error)
 	Equivocations() ([]sequencer.Equivocation, error)
+	PrimaryCheckpoint() (*sequencer.Checkpoint, error)
+	CheckpointProofs() ([]sequencer.CheckpointProof, error)
 	Root(size uint64) (logtree.Hash, error)
 	ReadTile(id logtree.TileID) ([]byte, error)
 	InclusionProof(seq, size uint64) ([]logtree.Hash, error)

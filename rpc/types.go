@@ -261,10 +261,47 @@ type ReadResult struct {
 	Head    uint64       `json:"head"`
 }
 
-// EquivocationJSON is a pair of entries signed by the primary at one seq.
+// EquivocationJSON is one proof that the primary lied (SPEC §2, §10), in
+// one of three forms, each with only its own fields:
+//
+//   - {a, b}: two entries signed by the primary at one seq;
+//   - {checkpointA, checkpointB}: two signed checkpoints of one size with
+//     different roots;
+//   - {checkpoint, root[, entry, leafEntryHash, proof]}: a signed
+//     checkpoint whose root differs from root, this node's tree root at
+//     that size; when completed, entry is this node's signed entry at the
+//     first leaf that differs, leafEntryHash the entry hash the primary's
+//     tree holds at that leaf, and proof the leaf's RFC 6962 inclusion
+//     path in the tree of checkpoint.size.
 type EquivocationJSON struct {
-	A *EntryJSON `json:"a"`
-	B *EntryJSON `json:"b"`
+	A             *EntryJSON      `json:"a,omitempty"`
+	B             *EntryJSON      `json:"b,omitempty"`
+	CheckpointA   *CheckpointJSON `json:"checkpointA,omitempty"`
+	CheckpointB   *CheckpointJSON `json:"checkpointB,omitempty"`
+	Checkpoint    *CheckpointJSON `json:"checkpoint,omitempty"`
+	Root          *common.Hash    `json:"root,omitempty"`
+	Entry         *EntryJSON      `json:"entry,omitempty"`
+	LeafEntryHash *common.Hash    `json:"leafEntryHash,omitempty"`
+	Proof         *[]common.Hash  `json:"proof,omitempty"` // a pointer: [] for a tree of one leaf
+}
+
+// checkpointProofJSON is the JSON form of a checkpoint equivocation proof.
+func checkpointProofJSON(p sequencer.CheckpointProof) EquivocationJSON {
+	if p.Other != nil {
+		return EquivocationJSON{CheckpointA: checkpointJSON(p.Checkpoint), CheckpointB: checkpointJSON(p.Other)}
+	}
+	root := common.Hash(p.Root)
+	j := EquivocationJSON{Checkpoint: checkpointJSON(p.Checkpoint), Root: &root}
+	if p.Entry != nil {
+		leaf := common.Hash(p.LeafEntryHash)
+		j.Entry, j.LeafEntryHash = entryJSON(p.Entry), &leaf
+		proof := make([]common.Hash, len(p.Proof))
+		for i, h := range p.Proof {
+			proof[i] = h
+		}
+		j.Proof = &proof
+	}
+	return j
 }
 
 // Uint64 is a JSON number, or a string holding a decimal or 0x-hex number

@@ -6,9 +6,11 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/seqnode/sequencer/logtree"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -44,6 +46,9 @@ type CheckpointSigner struct {
 	origin      string
 	note        note.Signer
 	verifierKey string
+
+	mu   sync.Mutex  // guards last
+	last *Checkpoint // the last head SignHead signed
 }
 
 // NewCheckpointSigner returns the checkpoint signer of the log of key under
@@ -85,6 +90,39 @@ func (c *CheckpointSigner) Sign(size uint64, root [32]byte, timestamp uint64) (*
 	text := fmt.Sprintf("%s\n%d\n%s\n", c.origin, size, base64.StdEncoding.EncodeToString(root[:]))
 	if cp.Note, err = note.Sign(&note.Note{Text: text}, c.note); err != nil {
 		return nil, fmt.Errorf("sign checkpoint note: %w", err)
+	}
+	return cp, nil
+}
+
+// HeadReader is what SignHead reads of a log.
+type HeadReader interface {
+	Head() Head
+	Root(size uint64) (logtree.Hash, error)
+}
+
+// SignHead returns the checkpoint of r's head, signing it only when the
+// head moved since the last call (amortised: one signature per head,
+// however many readers and peers ask for it).
+func (c *CheckpointSigner) SignHead(r HeadReader) (*Checkpoint, error) {
+	h := r.Head()
+	if h.Seq == 0 {
+		return nil, fmt.Errorf("%w: the log is empty", ErrNotFound)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last != nil && c.last.Size == h.Seq {
+		return c.last, nil
+	}
+	root, err := r.Root(h.Seq)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := c.Sign(h.Seq, root, h.Timestamp)
+	if err != nil {
+		return nil, err
+	}
+	if c.last == nil || cp.Size > c.last.Size {
+		c.last = cp
 	}
 	return cp, nil
 }

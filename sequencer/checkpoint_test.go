@@ -1,6 +1,7 @@
 package sequencer
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
@@ -81,5 +82,54 @@ func TestCheckpointSigner(t *testing.T) {
 	ocp, _ := c.Sign(42, root, 1_800_000_000_123)
 	if _, err := note.Open(ocp.Note, note.VerifierList(v)); err == nil {
 		t.Fatal("another key's note opened with this log's verifier key")
+	}
+}
+
+// Checkpoint and CheckpointProof records round-trip, and bad records are
+// errors, never panics.
+func TestCheckpointRecords(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	d := Domain{ChainID: big.NewInt(1)}
+	s, err := NewCheckpointSigner(key, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := s.Sign(3, [32]byte{1}, 9)
+	b, _ := s.Sign(3, [32]byte{2}, 9)
+	e := &Entry{Seq: 2, Kind: KindTx, Data: []byte("x"), Timestamp: 9}
+	for _, p := range []CheckpointProof{
+		{Checkpoint: a, Other: b},
+		{Checkpoint: a, Root: [32]byte{7}},
+		{Checkpoint: a, Root: [32]byte{7}, Entry: e, LeafEntryHash: [32]byte{8}, Proof: [][32]byte{{1}, {2}}},
+		{Checkpoint: a, Root: [32]byte{7}, Entry: e, LeafEntryHash: [32]byte{8}, Proof: [][32]byte{}},
+	} {
+		rec, err := p.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back CheckpointProof
+		if err := back.UnmarshalBinary(rec); err != nil {
+			t.Fatal(err)
+		}
+		again, _ := back.MarshalBinary()
+		if !bytes.Equal(rec, again) || !back.Checkpoint.Equal(p.Checkpoint) || (p.Other != nil) != (back.Other != nil) || len(back.Proof) != len(p.Proof) {
+			t.Fatalf("round trip of %+v gave %+v", p, back)
+		}
+		for i := range len(rec) { // a cut record: an error or a shorter form, never a panic
+			var cut CheckpointProof
+			if cut.UnmarshalBinary(rec[:i]) == nil && (cut.Entry != nil || cut.Other != nil) {
+				t.Fatalf("a record cut at %d of %d decoded whole", i, len(rec))
+			}
+		}
+	}
+	ra, _ := a.MarshalBinary()
+	for i := range len(ra) {
+		var c Checkpoint
+		if c.UnmarshalBinary(ra[:i]) == nil {
+			t.Fatalf("a checkpoint record cut at %d of %d decoded", i, len(ra))
+		}
+	}
+	if err := CheckCheckpoint(NewHasher(d), crypto.PubkeyToAddress(key.PublicKey), d, a); err != nil {
+		t.Fatalf("a signed checkpoint: %v", err)
 	}
 }

@@ -38,6 +38,10 @@ type Mirror struct {
 
 	onApply func([]*Entry)
 	rot     rot
+
+	// The primary's checkpoints (mirror_checkpoint.go), owned under mu.
+	cpLatest  *Checkpoint
+	cpPending []*Checkpoint
 }
 
 // NewMirror opens the replica side of a log of primary under domain.
@@ -58,6 +62,9 @@ func NewMirror(store Store, primary common.Address, d Domain, log *slog.Logger, 
 		return nil, err
 	} else if len(eqs) > 0 {
 		m.stopped = fmt.Errorf("%w at seq %d (proof stored)", ErrEquivocation, eqs[0].A.Seq)
+	}
+	if err := m.loadCheckpoints(); err != nil {
+		return nil, fmt.Errorf("load checkpoints: %w", err)
 	}
 	return m, nil
 }
@@ -205,6 +212,11 @@ func (m *Mirror) apply(entries []*Entry, verified bool) (int, error) {
 	m.headMu.Unlock()
 	if m.onApply != nil {
 		m.onApply(fresh)
+	}
+	if len(m.cpPending) > 0 {
+		if err := m.checkPending(); err != nil {
+			return len(fresh), err
+		}
 	}
 	return len(fresh), nil
 }

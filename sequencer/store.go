@@ -32,6 +32,8 @@ import (
 //	"c"                          a cluster voter: the last Raft index applied, index(8)
 //	"k" level(1) index(8)        a tile of the Merkle tree (store_tree.go)
 //	"g"                          the size the tiles cover
+//	"p"                          the primary's latest checkpoint a replica holds (store_checkpoint.go)
+//	"x" size(8) sha256(16)       a checkpoint equivocation proof (store_checkpoint.go)
 //
 // Integers are big-endian so that keys sort by seq. A lineage never holds
 // 0x00 (SPEC §4 limits it to [A-Za-z0-9:._/-]), so the separator is safe.
@@ -88,6 +90,11 @@ type Store interface {
 	LoadFullState() (*State, error)
 	PutEquivocation(Equivocation) error
 	Equivocations() ([]Equivocation, error)
+	// The primary's checkpoints a replica keeps (store_checkpoint.go).
+	PutPrimaryCheckpoint(*Checkpoint) error
+	PrimaryCheckpoint() (*Checkpoint, error)
+	PutCheckpointProof(CheckpointProof) error
+	CheckpointProofs() ([]CheckpointProof, error)
 	// The Merkle tree over the entries (SPEC §10, store_tree.go).
 	Root(size uint64) (logtree.Hash, error)
 	ReadTile(id logtree.TileID) ([]byte, error)

@@ -270,6 +270,7 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) (retErr error) {
 		if checkpoints, err = sequencer.NewCheckpointSigner(v.key, v.domain); err != nil {
 			return err
 		}
+		n.p2p.SignCheckpoints(checkpoints) // gossip them to replicas (SPEC §10)
 	}
 	apiCfg := rpc.Config{
 		Role: string(v.role), Version: Version, Primary: v.primary, Domain: v.domain,

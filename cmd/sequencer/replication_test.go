@@ -339,7 +339,7 @@ func TestEquivocationEndToEnd(t *testing.T) {
 
 	// 3. The replica's proof takes the primary's bond on a real chain
 	// endpoint (SPEC §10), through `sequencer slash`.
-	slashWithReplicaProof(t, rep, common.HexToAddress(prim))
+	slashWithReplicaProof(t, rep, common.HexToAddress(prim), 0, "slashEquivocation", 1)
 }
 
 // oracleRecover hashes e with go-ethereum's apitypes (independently of our

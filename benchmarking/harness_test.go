@@ -123,6 +123,9 @@ func TestHarness(t *testing.T) {
 		if len(s.Nodes) != 3 {
 			t.Fatalf("nodes: %+v", s.Nodes)
 		}
+		if c := s.Calibration; c == nil || c.SignUs <= 0 || c.RecoverUs <= 0 {
+			t.Fatalf("calibration: %+v", c)
+		}
 		for _, n := range s.Nodes {
 			if n.CPUSecTotal <= 0 || n.MaxRSSMiB <= 0 || (n.CPUSecLoad == nil) != (n.Name == "late-replica") {
 				t.Errorf("node stats: %+v", n)
@@ -131,9 +134,6 @@ func TestHarness(t *testing.T) {
 			if n.CPUUsPerEntry != nil && (n.PerSignature == nil || *n.PerSignature != round(*n.CPUUsPerEntry/s.Calibration.SignUs, 2)) {
 				t.Errorf("%s: %v µs per entry, %v signatures", n.Name, *n.CPUUsPerEntry, n.PerSignature)
 			}
-		}
-		if c := s.Calibration; c == nil || c.SignUs <= 0 || c.RecoverUs <= 0 {
-			t.Errorf("calibration: %+v", c)
 		}
 		if fi, err := os.Stat(cfg.Plot); err != nil || fi.Size() == 0 {
 			t.Errorf("plot: %v", err)

@@ -16,19 +16,11 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/seqnode/sequencer/logtree"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
 // DefaultAnchorEvery is --anchor-every's default.
 const DefaultAnchorEvery = 10 * time.Minute
-
-// Log is what the anchorer reads of the node's log.
-type Log interface {
-	Head() sequencer.Head
-	Root(size uint64) (logtree.Hash, error)
-	Range(from uint64, limit int) ([]*sequencer.Entry, error)
-}
 
 // AnchorConfig configures an Anchorer (SPEC §10's anchoring).
 type AnchorConfig struct {
@@ -37,7 +29,7 @@ type AnchorConfig struct {
 	Every    time.Duration  // one anchor per period while the log grows
 	Key      *ecdsa.PrivateKey
 	Signer   *sequencer.CheckpointSigner // the log key's checkpoints
-	Log      Log
+	Log      sequencer.HeadReader        // the node's log
 	// IsLeader reports whether this node writes the log now (a cluster's
 	// leader); nil: always. Only the writer anchors.
 	IsLeader   func() bool
@@ -134,10 +126,11 @@ func (a *Anchorer) round(ctx context.Context) error {
 		a.pending = nil // mined, or another writer's anchor passed it
 		return nil
 	}
-	cp, err := a.checkpoint(head)
+	cp, err := a.cfg.Signer.SignHead(a.cfg.Log) // shared with the API and gossip: one signature per head
 	if err != nil {
 		return err
 	}
+	head = cp.Size
 	opts, err := a.opts(ctx)
 	if err != nil {
 		return err
@@ -167,18 +160,6 @@ func (a *Anchorer) round(ctx context.Context) error {
 }
 
 // checkpoint is the signed checkpoint of the tree of size entries.
-func (a *Anchorer) checkpoint(size uint64) (*sequencer.Checkpoint, error) {
-	root, err := a.cfg.Log.Root(size)
-	if err != nil {
-		return nil, fmt.Errorf("root at %d: %w", size, err)
-	}
-	es, err := a.cfg.Log.Range(size, 1)
-	if err != nil || len(es) != 1 {
-		return nil, fmt.Errorf("read entry %d: %v", size, err)
-	}
-	return a.cfg.Signer.Sign(size, root, es[0].Timestamp)
-}
-
 // opts pays from the anchor key; a transaction sent before and not seen
 // mined is replaced (its nonce, fees raised by a quarter).
 func (a *Anchorer) opts(ctx context.Context) (*bind.TransactOpts, error) {

@@ -44,6 +44,9 @@ type Config struct {
 	// Checkpoints signs checkpoints of the tree (SPEC §10): a node that
 	// holds the log key; nil elsewhere.
 	Checkpoints *sequencer.CheckpointSigner
+	// CheckpointKey is a replica's --checkpoint-key (the primary's note
+	// verifier key), shown as info.checkpointKey; "" elsewhere.
+	CheckpointKey string
 }
 
 // DefaultMaxReadBytes is the default --max-read-bytes.
@@ -347,6 +350,8 @@ func (api *API) Info(ctx context.Context, _ *EmptyParams) (*InfoJSON, error) {
 	}
 	if c := api.cfg.Checkpoints; c != nil {
 		info.CheckpointKey = c.VerifierKey()
+	} else {
+		info.CheckpointKey = api.cfg.CheckpointKey
 	}
 	if n := api.cfg.Node; n != nil {
 		info.Peers = n.Peers()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
@@ -132,4 +133,93 @@ func TestCheckpointRecords(t *testing.T) {
 	if err := CheckCheckpoint(NewHasher(d), crypto.PubkeyToAddress(key.PublicKey), d, a); err != nil {
 		t.Fatalf("a signed checkpoint: %v", err)
 	}
+}
+
+// TestCheckpointNoteChecked: a checkpoint's note must state its origin,
+// size and root and end with exactly one signature line by the origin, of
+// an Ed25519 signature's size (CheckCheckpoint, what every replica
+// checks); with the checkpoint key (Mirror.SetCheckpointKey) a replica
+// also refuses a note signed by any other Ed25519 key under that name.
+func TestCheckpointNoteChecked(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	d := testDomain()
+	primary := crypto.PubkeyToAddress(key.PublicKey)
+	s, err := NewCheckpointSigner(key, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := s.Sign(7, sha256.Sum256([]byte("root")), 1_800_000_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHasher(d)
+	if err := CheckCheckpoint(h, primary, d, cp); err != nil {
+		t.Fatalf("a signed checkpoint: %v", err)
+	}
+	text, sigLine, _ := bytes.Cut(cp.Note, []byte("\n\n"))
+	text = append(text, "\n\n"...)
+	// The same name, another Ed25519 key: well formed, but not the log's.
+	_, otherSigner, err := generateNamedKey(cp.Origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := note.Sign(&note.Note{Text: string(text[:len(text)-1])}, otherSigner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withNote := func(n []byte) *Checkpoint { c := *cp; c.Note = n; return &c }
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	for name, n := range map[string][]byte{
+		"no signature line":   text,
+		"two signature lines": cat(cp.Note, sigLine),
+		"another name":        cat(text, bytes.Replace(sigLine, []byte(cp.Origin), []byte(cp.Origin+"x"), 1)),
+		"short signature":     cat(text, []byte("\u2014 "+cp.Origin+" "+base64.StdEncoding.EncodeToString(make([]byte, 67))+"\n")),
+		"not base64":          cat(text, []byte("\u2014 "+cp.Origin+" ?"+strings.Repeat("A", 91)+"\n")),
+		"no final newline":    cp.Note[:len(cp.Note)-1],
+		"other size":          bytes.Replace(cp.Note, []byte("\n7\n"), []byte("\n8\n"), 1),
+		"text after":          cat(cp.Note, []byte("more\n")),
+	} {
+		if err := CheckCheckpoint(h, primary, d, withNote(n)); !errors.Is(err, ErrBadCheckpoint) {
+			t.Errorf("%s: %v, want ErrBadCheckpoint", name, err)
+		}
+	}
+	if err := CheckCheckpoint(h, primary, d, withNote(forged)); err != nil {
+		t.Fatalf("a well-formed note signed by another key of the same name: %v (only its signature is wrong)", err)
+	}
+
+	st, _ := openTestStore(t)
+	m, err := NewMirror(st, primary, d, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ReceiveCheckpoint(withNote(forged)); err != nil {
+		t.Fatalf("without the checkpoint key: %v", err)
+	}
+	for _, bad := range []string{"garbage", strings.Replace(s.VerifierKey(), cp.Origin, cp.Origin+"x", 1)} {
+		if err := m.SetCheckpointKey(bad); err == nil {
+			t.Errorf("checkpoint key %q accepted", bad)
+		}
+	}
+	if err := m.SetCheckpointKey(s.VerifierKey()); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ReceiveCheckpoint(withNote(forged)); !errors.Is(err, ErrBadCheckpoint) {
+		t.Fatalf("a note by another key, with the checkpoint key set: %v", err)
+	}
+	if err := m.ReceiveCheckpoint(cp); err != nil {
+		t.Fatalf("the log's note, with the checkpoint key set: %v", err)
+	}
+	if m.Halted() != nil {
+		t.Fatalf("halted: %v", m.Halted())
+	}
+}
+
+// generateNamedKey makes a fresh Ed25519 note key named name.
+func generateNamedKey(name string) (string, note.Signer, error) {
+	skey, vkey, err := note.GenerateKey(nil, name)
+	if err != nil {
+		return "", nil, err
+	}
+	s, err := note.NewSigner(skey)
+	return vkey, s, err
 }

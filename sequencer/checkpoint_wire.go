@@ -2,6 +2,7 @@ package sequencer
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -77,9 +78,11 @@ func (c *Checkpoint) Equal(o *Checkpoint) bool {
 // CheckCheckpoint checks that cp is a checkpoint of the log of primary
 // under h's domain: its origin is the log's, its EIP-712 signature
 // recovers to primary, and its note states the same origin, size and root.
-// The note's Ed25519 signature is not checked here: its key derives from
-// the log's private key, which a replica does not hold (a client checks it
-// against info.checkpointKey).
+// The note must hold exactly one signature line, by the origin, of an
+// Ed25519 signature's size; the signature itself is not checked here: its
+// key derives from the log's private key, which a replica does not hold
+// (Mirror.SetCheckpointKey, or a client, checks it against
+// info.checkpointKey).
 func CheckCheckpoint(h *Hasher, primary common.Address, d Domain, cp *Checkpoint) error {
 	if cp.Size == 0 {
 		return fmt.Errorf("%w: size 0", ErrBadCheckpoint)
@@ -95,8 +98,19 @@ func CheckCheckpoint(h *Hasher, primary common.Address, d Domain, cp *Checkpoint
 		return fmt.Errorf("%w: signed by %s, not the primary %s", ErrBadCheckpoint, signer.Hex(), primary.Hex())
 	}
 	text := fmt.Sprintf("%s\n%d\n%s\n\n", cp.Origin, cp.Size, base64.StdEncoding.EncodeToString(cp.Root[:]))
-	if !bytes.HasPrefix(cp.Note, []byte(text)) || len(cp.Note) == len(text) {
-		return fmt.Errorf("%w: the note does not state size %d and root %x, or has no signature line", ErrBadCheckpoint, cp.Size, cp.Root)
+	if !bytes.HasPrefix(cp.Note, []byte(text)) {
+		return fmt.Errorf("%w: the note does not state size %d and root %x", ErrBadCheckpoint, cp.Size, cp.Root)
+	}
+	// "— <origin> <base64(key hash(4) ‖ Ed25519 signature(64))>\n", once.
+	line, ok := bytes.CutPrefix(cp.Note[len(text):], []byte("\u2014 "+cp.Origin+" "))
+	if ok {
+		var sig []byte
+		sig, ok = bytes.CutSuffix(line, []byte("\n"))
+		n, err := base64.StdEncoding.Decode(make([]byte, len(sig)), sig)
+		ok = ok && err == nil && n == 4+ed25519.SignatureSize
+	}
+	if !ok {
+		return fmt.Errorf("%w: the note must end with one signature line by %s", ErrBadCheckpoint, cp.Origin)
 	}
 	return nil
 }

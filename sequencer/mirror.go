@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/syndtr/goleveldb/leveldb"
+	"golang.org/x/mod/sumdb/note"
 	"log/slog"
 	"sync"
 
@@ -42,6 +43,7 @@ type Mirror struct {
 	// The primary's checkpoints (mirror_checkpoint.go), owned under mu.
 	cpLatest  *Checkpoint
 	cpPending []*Checkpoint
+	cpNote    note.Verifier // the notes' key when the operator gave it (SetCheckpointKey)
 }
 
 // NewMirror opens the replica side of a log of primary under domain.

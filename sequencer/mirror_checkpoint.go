@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"golang.org/x/mod/sumdb/note"
 	"slices"
 
 	"github.com/seqnode/sequencer/logtree"
@@ -31,7 +32,32 @@ func (m *Mirror) ReceiveCheckpoint(cp *Checkpoint) error {
 	if err := CheckCheckpoint(m.hasher, m.primary, m.domain, cp); err != nil {
 		return err
 	}
+	if m.cpNote != nil {
+		if _, err := note.Open(cp.Note, note.VerifierList(m.cpNote)); err != nil {
+			return fmt.Errorf("%w: the note's signature does not verify with the checkpoint key: %v", ErrBadCheckpoint, err)
+		}
+	}
 	return m.placeCheckpoint(cp)
+}
+
+// SetCheckpointKey makes the mirror check the Ed25519 signature of every
+// checkpoint's note with vkey (the primary's info.checkpointKey, in the
+// golang.org/x/mod/sumdb/note form). Without it a replica checks the
+// EIP-712 signature and the note's text and form, not its signature: the
+// note's key derives from the log's private key, which a replica does not
+// hold. Call it before the first checkpoint.
+func (m *Mirror) SetCheckpointKey(vkey string) error {
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return fmt.Errorf("checkpoint key %q: %w", vkey, err)
+	}
+	if want := CheckpointOrigin(m.primary, m.domain); v.Name() != want {
+		return fmt.Errorf("checkpoint key %q: named %q, the log's checkpoints are named %q", vkey, v.Name(), want)
+	}
+	m.mu.Lock()
+	m.cpNote = v
+	m.mu.Unlock()
+	return nil
 }
 
 // PrimaryCheckpoint is the latest checkpoint the primary signed for a

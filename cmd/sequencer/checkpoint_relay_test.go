@@ -14,12 +14,18 @@ import (
 // SPEC §10, end to end: a replica process serves the checkpoint its
 // primary process signed (relayed over gossip), byte for byte: over
 // JSON-RPC, and as the note of GET /checkpoint, which sumdb/note opens
-// with the primary's checkpointKey.
+// with the primary's checkpointKey, which the replica was given and checked
+// every note against.
 func TestReplicaRelaysCheckpointEndToEnd(t *testing.T) {
 	base := t.TempDir()
 	primary := testnode.StartNode(t, filepath.Join(base, "p"), nil)
 	info := primary.Info()
-	r := startReplica(t, filepath.Join(base, "r"), info.Primary, p2pAddr(primary), p2pPort(t))
+	// With --checkpoint-key the replica checks each note's Ed25519
+	// signature too, and shows the key as its own info.checkpointKey.
+	r := startReplica(t, filepath.Join(base, "r"), info.Primary, p2pAddr(primary), p2pPort(t), "--checkpoint-key", info.CheckpointKey)
+	if got := r.Info().CheckpointKey; got != info.CheckpointKey {
+		t.Fatalf("replica's checkpointKey %q, the primary's %q", got, info.CheckpointKey)
+	}
 	appendLoad(t, primary, "cp", 300, 2)
 	head := primary.Info().Head
 	waitHead(t, r, head.Seq, 60*time.Second)

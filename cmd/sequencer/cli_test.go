@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math/big"
 	"math/rand"
 	"net"
 	"os"
@@ -110,6 +111,8 @@ func TestFlagsFromEnvironment(t *testing.T) {
 // fails at start-up, help exits 0; none of them starts a node.
 func TestBadCommandLine(t *testing.T) {
 	t.Parallel()
+	// The checkpoint key of the test key's log with chain id 1.
+	otherLogKey := checkpointKeyOf(t, testnode.TestKeyHex, 1)
 	cases := []struct {
 		name string
 		args []string
@@ -130,6 +133,9 @@ func TestBadCommandLine(t *testing.T) {
 		{"bad verifying contract", []string{"--datadir", "DIR", "--rpc-addr", "127.0.0.1:0", "--verifying-contract", "0x12"}, -1, "verifying-contract"},
 		{"zero sync-byte-rate", []string{"--datadir", "DIR", "--rpc-addr", "127.0.0.1:0", "--sync-byte-rate", "0"}, -1, "sync-byte-rate"},
 		{"zero cache-records", []string{"--datadir", "DIR", "--rpc-addr", "127.0.0.1:0", "--cache-records", "0"}, -1, "cache-records"},
+		{"checkpoint-key on a primary", []string{"--datadir", "DIR", "--rpc-addr", "127.0.0.1:0", "--checkpoint-key", "x"}, -1, "--checkpoint-key is a replica's"},
+		{"bad checkpoint-key", []string{"--datadir", "DIR", "--rpc-addr", "127.0.0.1:0", "--mode", "replica", "--primary", "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23", "--checkpoint-key", "garbage"}, -1, "malformed verifier id"},
+		{"checkpoint-key of another log", []string{"--datadir", "DIR", "--rpc-addr", "127.0.0.1:0", "--mode", "replica", "--primary", "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23", "--chain-id", "5", "--checkpoint-key", otherLogKey}, -1, "are named \\\"sequencer/0x2c7536e3605d9c16a7a3d7b1898e529396a65c23/5/"},
 		{"help", []string{"help"}, 0, "verify"},
 		{"run help", []string{"run", "--help"}, 0, "rpc-addr"},
 	}
@@ -494,4 +500,19 @@ func TestHealthAndMetrics(t *testing.T) {
 			t.Fatalf("%s: %d %s", path, resp.StatusCode, testnode.Tail(b.String(), 500))
 		}
 	}
+}
+
+// checkpointKeyOf is the note verifier key of the log of keyHex with
+// chainID and the zero verifying contract (info.checkpointKey).
+func checkpointKeyOf(t *testing.T, keyHex string, chainID int64) string {
+	t.Helper()
+	key, err := crypto.HexToECDSA(keyHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sequencer.NewCheckpointSigner(key, sequencer.Domain{ChainID: big.NewInt(chainID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.VerifierKey()
 }

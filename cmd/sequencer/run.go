@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"golang.org/x/mod/sumdb/note"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -53,7 +54,7 @@ type runConfig struct {
 	maxReadBytes                                    int
 	rpcReadTimeout, rpcWriteTimeout, rpcIdleTimeout time.Duration
 	maxLag                                          time.Duration
-	primaryRPC                                      string
+	primaryRPC, checkpointKey                       string
 	clusterSpec, nodeID, clusterListen              string
 	clusterJoin                                     bool
 	forwardTimeout, snapshotInterval                time.Duration
@@ -92,6 +93,7 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runConfig) {
 	fs.IntVar(&c.queueSize, "queue-size", 16384, "write requests waiting to be sequenced before Overloaded")
 	fs.DurationVar(&c.peerWait, "peer-wait", 10*time.Second, "primary: how long one peer check waits for --peers (reads are served meanwhile; writes wait for the check, which is retried until it passes)")
 	fs.DurationVar(&c.maxLag, "max-lag", p2p.DefaultMaxLag, "replica: how long it may be cut off from its peers or behind their announced head before /healthz answers 503")
+	fs.StringVar(&c.checkpointKey, "checkpoint-key", "", "replica: the primary's info.checkpointKey; every checkpoint note it relays must verify with it (without it the EIP-712 signature and the note's form are checked)")
 	fs.StringVar(&c.primaryRPC, "primary-rpc", "", "replica: the primary's JSON-RPC URL, named in 4002 NotPrimary (data.rpc) so that clients can retry there")
 	fs.BoolVar(&c.unsafeSkipPeerCheck, "unsafe-skip-peer-check", false, "primary: write without recovering from --peers first (can equivocate if the datadir lost entries)")
 	fs.Float64Var(&c.gossipDropRate, "gossip-drop-rate", 0, "testing aid: drop this share (0-1) of received gossip batches")
@@ -275,7 +277,7 @@ func run(ctx context.Context, c *runConfig, log *slog.Logger) (retErr error) {
 	apiCfg := rpc.Config{
 		Role: string(v.role), Version: Version, Primary: v.primary, Domain: v.domain,
 		MaxDataBytes: c.maxDataBytes, Allow: v.allow, Logger: log, MaxReadBytes: c.maxReadBytes,
-		Checkpoints: checkpoints,
+		Checkpoints: checkpoints, CheckpointKey: c.checkpointKey,
 	}
 	if w := n.watcher; w != nil {
 		apiCfg.Chain = func(lineage string) *rpc.ChainJSON {
@@ -366,6 +368,9 @@ func (c *runConfig) validate() (settings, error) {
 			return v, fmt.Errorf("--primary-rpc %q is not an http(s):// or ws(s):// URL", c.primaryRPC)
 		}
 	}
+	if c.checkpointKey != "" && c.mode != "replica" {
+		return v, errors.New("--checkpoint-key is a replica's: a node that holds the log key signs its own notes")
+	}
 	if c.gossipDropRate < 0 || c.gossipDropRate > 1 {
 		return v, errors.New("--gossip-drop-rate must be between 0 and 1")
 	}
@@ -441,6 +446,15 @@ func (c *runConfig) identity(v *settings, log *slog.Logger) error {
 		return fmt.Errorf("--mode replica needs --primary ADDRESS (got %q)", c.primary)
 	}
 	v.primary = common.HexToAddress(c.primary)
+	if c.checkpointKey != "" {
+		k, err := note.NewVerifier(c.checkpointKey)
+		if err != nil {
+			return fmt.Errorf("--checkpoint-key %q: %w", c.checkpointKey, err)
+		}
+		if want := sequencer.CheckpointOrigin(v.primary, v.domain); k.Name() != want {
+			return fmt.Errorf("--checkpoint-key is named %q: the checkpoints of --primary's log in this domain are named %q", k.Name(), want)
+		}
+	}
 	if len(v.peers) == 0 {
 		log.Warn("replica without --peers: it learns the log only from peers that dial it")
 	}

@@ -142,6 +142,11 @@ func (n *nodeParts) open(ctx context.Context, c *runConfig, v settings) error {
 	if n.mirror, err = sequencer.NewMirror(store, v.primary, v.domain, log, nil); err != nil {
 		return err
 	}
+	if c.checkpointKey != "" {
+		if err := n.mirror.SetCheckpointKey(c.checkpointKey); err != nil {
+			return fmt.Errorf("--checkpoint-key: %w", err)
+		}
+	}
 	bgCtx, stopBg := context.WithCancel(ctx)
 	n.bgCtx = bgCtx
 	n.push("background", func() error { stopBg(); n.bg.Wait(); return nil })

@@ -237,3 +237,51 @@ func TestServerLimits(t *testing.T) {
 		t.Fatal("no answer after the WebSocket was cut")
 	}
 }
+
+// The read fast path (serveRead: sequencer_inclusionProof in a batch)
+// answers byte for byte as go-ethereum's server does, errors included, and
+// leaves every unusual call to go-ethereum.
+func TestBatchReadFastPathMatchesGoEthereum(t *testing.T) {
+	var writes, fast, slow []string
+	for i := range 6 {
+		writes = append(writes, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"sequencer_append","params":[{"data":"0x0%d"}]}`, i+1, i))
+	}
+	for i, p := range []string{
+		`{"seq":1}`, `{"seq":3,"size":5}`, `{"seq":6}`, `{"seq":6,"size":6}`, `{"seq":"0x2","size":"4"}`,
+		`{"seq":7}`, `{"seq":0}`, `{"seq":2,"size":1}`, `{"seq":1,"size":7}`, `{}`, `{"size":3}`,
+	} {
+		fast = append(fast, fmt.Sprintf(`{"jsonrpc":"2.0","id":"p%d","method":"sequencer_inclusionProof","params":[%s]}`, i, p))
+	}
+	slow = []string{
+		`{"jsonrpc":"2.0","id":20,"method":"sequencer_inclusionProof","params":[{"seq":1,"bogus":1}]}`,
+		`{"jsonrpc":"2.0","id":21,"method":"sequencer_inclusionProof","params":[{"seq":1},{"seq":2}]}`,
+		`{"jsonrpc":"2.0","id":22,"method":"sequencer_inclusionProof","params":[]}`,
+		`{"jsonrpc":"2.0","id":23,"method":"sequencer_inclusionProof"}`,
+		`{"jsonrpc":"2.0","id":25,"method":"sequencer_inclusionProof","params":[{"seq":-1}]}`,
+		`{"jsonrpc":"2.0","id":null,"method":"sequencer_inclusionProof","params":[{"seq":1}]}`,
+		`{"jsonrpc":"2.0","id":{"x":1},"method":"sequencer_inclusionProof","params":[{"seq":1}]}`,
+		`{"jsonrpc":"1.0","id":26,"method":"sequencer_inclusionProof","params":[{"seq":1}]}`,
+		`{"jsonrpc":"2.0","id":27,"method":"sequencer_info","params":[]}`,
+		`{"jsonrpc":"2.0","id":24,"method":"sequencer_inclusionProof","params":[null]}`,
+	}
+	for _, c := range fast {
+		if _, ok := readCall(envelope(t, c)); !ok {
+			t.Errorf("the fast path does not take %s", c)
+		}
+	}
+	for _, c := range slow {
+		if _, ok := readCall(envelope(t, c)); ok {
+			t.Errorf("the fast path takes %s", c)
+		}
+	}
+	checkBatchMatchesGoEthereum(t, slices.Concat(writes, fast, slow), nil)
+}
+
+func envelope(t *testing.T, c string) *callEnvelope {
+	t.Helper()
+	var env callEnvelope
+	if err := json.Unmarshal([]byte(c), &env); err != nil {
+		t.Fatal(err)
+	}
+	return &env
+}

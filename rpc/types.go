@@ -512,6 +512,28 @@ type InclusionProofJSON struct {
 	Proof []common.Hash `json:"proof"`
 }
 
+// appendJSON appends p as encoding/json writes it (TestProofJSONForms).
+func (p *InclusionProofJSON) appendJSON(b []byte) []byte {
+	b = strconv.AppendUint(append(b, `{"seq":`...), p.Seq, 10)
+	b = strconv.AppendUint(append(b, `,"size":`...), p.Size, 10)
+	return append(appendHashList(append(b, `,"proof":`...), p.Proof), '}')
+}
+
+// appendHashList appends hs as encoding/json writes a []common.Hash.
+func appendHashList(b []byte, hs []common.Hash) []byte {
+	if hs == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i := range hs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(hex.AppendEncode(append(b, `"0x`...), hs[i][:]), '"')
+	}
+	return append(b, ']')
+}
+
 // ConsistencyProofJSON proves the tree of size from a prefix of the tree
 // of size to.
 type ConsistencyProofJSON struct {

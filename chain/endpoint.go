@@ -14,6 +14,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
 )
 
@@ -34,7 +35,9 @@ type endpoint struct {
 	m       *metrics
 
 	c         *gethrpc.Client
-	lastBlock uint64
+	lastBlock uint64      // the head of the last complete poll
+	lastHash  common.Hash // its hash (zero: not known)
+	polls     uint64      // polls of a new head, for sweepEvery
 	backoff   time.Duration
 	failing   bool
 	lastWarn  time.Time
@@ -124,6 +127,88 @@ func (ep *endpoint) batch(ctx context.Context, calls []gethrpc.BatchElem) error 
 		calls = calls[n:]
 	}
 	return nil
+}
+
+// maxActivityBlocks bounds the blocks one poll reads the senders of; after
+// a longer gap (a slow poll, an endpoint that was down) every account is
+// read.
+const maxActivityBlocks = 32
+
+// sweepEvery: each poll of a new head also reads one in this many of the
+// watched accounts, in turn (by the address's last byte), whatever the
+// blocks showed, so that every account is read at least once in this many
+// polls: a nonce can move in a way no block transaction names (a contract
+// creation by an EIP-7702 delegate's code).
+const sweepEvery = 16
+
+// swept says whether a poll numbered polls reads account a in any case.
+func swept(a common.Address, polls uint64) bool {
+	return uint64(a[common.AddressLength-1])%sweepEvery == polls%sweepEvery
+}
+
+// block is what the watcher reads of a block: its link to the one before,
+// and with full transactions their senders and types.
+type block struct {
+	Hash         common.Hash     `json:"hash"`
+	ParentHash   common.Hash     `json:"parentHash"`
+	Transactions json.RawMessage `json:"transactions"`
+}
+
+type blockTx struct {
+	From common.Address `json:"from"`
+	Type hexutil.Uint64 `json:"type"`
+}
+
+// activity reads the blocks after the last poll's head up to head and
+// returns the accounts that sent a transaction in them: only their nonces
+// can have moved since (SPEC §9's reading at each head, for the accounts
+// that did not send, is the one read before). ok is false when that cannot
+// stand in for reading every account: no head read before, a gap longer
+// than maxActivityBlocks, blocks that do not continue the last head seen
+// (a reorganisation), or an EIP-7702 transaction (its authorizations move
+// the nonces of accounts that did not send it). hash is head's hash.
+func (ep *endpoint) activity(ctx context.Context, head uint64) (senders map[common.Address]bool, hash common.Hash, ok bool, err error) {
+	from := ep.lastBlock + 1
+	ok = ep.lastBlock > 0 && ep.lastHash != (common.Hash{}) && head >= from && head-from < maxActivityBlocks
+	if !ok {
+		from = head // its hash only, to link the next poll's blocks
+	}
+	blocks := make([]*block, head-from+1)
+	calls := make([]gethrpc.BatchElem, len(blocks))
+	for i := range calls {
+		calls[i] = gethrpc.BatchElem{Method: "eth_getBlockByNumber", Args: []any{hexutil.Uint64(from + uint64(i)), ok}, Result: &blocks[i]}
+	}
+	if err := ep.batch(ctx, calls); err != nil {
+		return nil, hash, false, fmt.Errorf("eth_getBlockByNumber: %w", err)
+	}
+	senders = map[common.Address]bool{}
+	prev := ep.lastHash
+	for i, b := range blocks {
+		n := from + uint64(i)
+		if calls[i].Error != nil || b == nil || b.Hash == (common.Hash{}) {
+			ep.m.errors.WithLabelValues(ep.label).Inc()
+			return nil, hash, false, fmt.Errorf("eth_getBlockByNumber %d: no block (%v)", n, calls[i].Error)
+		}
+		if !ok {
+			return senders, b.Hash, false, nil
+		}
+		if b.ParentHash != prev {
+			ok = false // a reorganisation: read every account
+		}
+		prev = b.Hash
+		var txs []blockTx
+		if err := json.Unmarshal(b.Transactions, &txs); err != nil {
+			ep.m.errors.WithLabelValues(ep.label).Inc()
+			return nil, hash, false, fmt.Errorf("eth_getBlockByNumber %d: transactions: %w", n, err)
+		}
+		for _, tx := range txs {
+			if tx.Type == types.SetCodeTxType {
+				ok = false
+			}
+			senders[tx.From] = true
+		}
+	}
+	return senders, prev, ok, nil
 }
 
 type counts struct{ confirmed, latest uint64 }

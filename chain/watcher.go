@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -321,22 +322,45 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 	if head > w.cfg.Confirmations {
 		confirmedBlock = head - w.cfg.Confirmations
 	}
-	accounts := make([]common.Address, len(ws))
-	for i, x := range ws {
-		accounts[i] = x.account
+	// The accounts that sent a transaction since the last head: the others'
+	// nonces stand where they were read then (nil: read every account).
+	var active map[common.Address]bool
+	headHash := ep.lastHash
+	if head != ep.lastBlock {
+		senders, hash, ok, err := ep.activity(ctx, head)
+		if err != nil {
+			return err
+		}
+		headHash = hash
+		ep.polls++
+		if ok {
+			active = senders
+		}
 	}
+	var accounts []common.Address
 	prior := map[common.Address]counts{}
+	unchanged := map[common.Address]counts{}
 	w.mu.Lock()
 	for _, x := range ws {
-		if st := w.status[x.name]; st != nil {
-			prior[x.account] = counts{confirmed: st.ConfirmedNonce, latest: st.LatestNonce}
+		st := w.status[x.name]
+		if st == nil {
+			accounts = append(accounts, x.account)
+			continue
 		}
+		c := counts{confirmed: st.ConfirmedNonce, latest: st.LatestNonce}
+		prior[x.account] = c
+		if active != nil && !active[x.account] && !swept(x.account, ep.polls) && st.Block == ep.lastBlock && c.confirmed == c.latest {
+			unchanged[x.account] = c // idle, all confirmed: nothing to read
+			continue
+		}
+		accounts = append(accounts, x.account)
 	}
 	w.mu.Unlock()
 	counts, err := ep.nonces(ctx, accounts, confirmedBlock, head, prior)
 	if err != nil {
 		return err
 	}
+	maps.Copy(counts, unchanged)
 	now := w.cfg.Now()
 	views := make([]View, len(ws))
 	skip := make([]bool, len(ws))
@@ -425,7 +449,7 @@ func (w *Watcher) poll(ctx context.Context, wr Writer, ep *endpoint) error {
 	}
 	w.mu.Unlock()
 	w.m.stuck.WithLabelValues(ep.label).Set(float64(stuck))
-	ep.lastBlock = head
+	ep.lastBlock, ep.lastHash = head, headHash
 	w.m.lastPoll.WithLabelValues(ep.label).Set(float64(now.Unix()))
 	w.write(ctx, wr, ops)
 	return nil

@@ -77,6 +77,10 @@ type config struct {
 	// it; the lineages are then eip155:1337:<address> (SPEC §9).
 	WatchChain bool
 	ChainBlock time.Duration
+	// ChainNames names the lineages eip155:1337:<address> as WatchChain
+	// does, without a chain or a watcher: WatchChain's baseline, the same
+	// names (keys, hashes) unwatched.
+	ChainNames bool
 	// NodeArgs are extra flags for every node the harness starts.
 	NodeArgs []string
 }
@@ -112,6 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	replicaRPC := fs.String("replica-rpc", "", "with --rpc: comma-separated RPC URLs of replicas to measure lag on")
 	fs.IntVar(&c.Cluster, "cluster", 0, "start a cluster of this many voters (3 or 5) instead of one primary; connections are spread over the voters")
 	fs.IntVar(&c.Failover, "failover", 0, "with --cluster: SIGKILL the leader this many times during the load (restarting it) and measure each write outage")
+	fs.BoolVar(&c.ChainNames, "chain-names", false, "name the lineages eip155:1337:<address> as --watch-chain does, without a chain or a watcher: the baseline to compare --watch-chain with")
 	fs.BoolVar(&c.WatchChain, "watch-chain", false, "run go-ethereum's simulated chain in the harness and the nodes with --chain-rpc on it; lineages become eip155:1337:<address>, all watched (measures the chain watcher's cost)")
 	fs.DurationVar(&c.ChainBlock, "chain-block", time.Second, "with --watch-chain: the simulated chain seals a block this often (the watcher reads each lineage once per block)")
 	nodeArgs := fs.String("node-args", "", "extra flags for every node started, space-separated (e.g. \"--pprof\")")

@@ -47,6 +47,7 @@ type configOut struct {
 	Cluster      int      `json:"cluster,omitempty"`
 	Failover     int      `json:"failover,omitempty"`
 	WatchChain   bool     `json:"watchChain,omitempty"`
+	ChainNames   bool     `json:"chainNames,omitempty"`
 	ChainBlockMs int64    `json:"chainBlockMs,omitempty"`
 }
 

@@ -51,7 +51,7 @@ func (c *config) out() configOut {
 		Lineages: c.Lineages, LineageShare: c.LineageShare, CloseShare: c.CloseShare, ReleaseShare: c.ReleaseShare,
 		MaxInFlight: c.MaxInFlight, Signed: c.Signed, Rate: c.Rate, Replicas: c.Replicas, LateReplica: c.LateReplica,
 		NodeBin: c.NodeBin, RPC: c.RPC, ReplicaRPC: c.ReplicaRPC, GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
-		Cluster: c.Cluster, Failover: c.Failover, WatchChain: c.WatchChain, ChainBlockMs: c.ChainBlock.Milliseconds(),
+		Cluster: c.Cluster, Failover: c.Failover, WatchChain: c.WatchChain, ChainNames: c.ChainNames, ChainBlockMs: c.ChainBlock.Milliseconds(),
 	}
 }
 

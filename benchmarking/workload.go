@@ -76,7 +76,7 @@ func newWorkload(cfg *config) *workload {
 	}
 	for i := range cfg.Lineages {
 		name := fmt.Sprintf("%s:%d", prefix, i)
-		if cfg.WatchChain { // an account on the simulated chain, which the watcher reads
+		if cfg.WatchChain || cfg.ChainNames { // an account on the simulated chain, which the watcher reads
 			name = fmt.Sprintf("eip155:%d:%s", simchain.ChainID, common.BytesToAddress(crypto.Keccak256([]byte(name))[12:]).Hex())
 		}
 		w.lineages = append(w.lineages, name)

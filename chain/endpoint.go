@@ -218,7 +218,8 @@ type counts struct{ confirmed, latest uint64 }
 // never decreases and never passes the latest one, so an account whose
 // previous reading (prior) had them equal and whose latest count has not
 // moved still has that confirmed count: for the idle accounts of a busy
-// node that halves the calls. An account whose answers are bad is left out
+// node that halves the calls; an account with no transaction at the head
+// has none at the confirmed block either. An account whose answers are bad is left out
 // (and counted as an error); a failed batch fails the poll.
 func (ep *endpoint) nonces(ctx context.Context, accounts []common.Address, confirmed, head uint64, prior map[common.Address]counts) (map[common.Address]counts, error) {
 	uniq := map[common.Address]bool{}
@@ -247,6 +248,10 @@ func (ep *endpoint) nonces(ctx context.Context, accounts []common.Address, confi
 		}
 		if p, ok := prior[a]; ok && p.confirmed == p.latest && p.latest == uint64(latest[i]) {
 			out[a] = p
+			continue
+		}
+		if latest[i] == 0 { // never used: 0 at every block before too
+			out[a] = counts{}
 			continue
 		}
 		again = append(again, i)

@@ -23,7 +23,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sequencer_chain_refused_total",
 			Help: "Ops the watcher planned that were not written (the log moved on, or the write failed), by kind."}, []string{"kind"}),
 		watched: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sequencer_chain_watched_lineages",
-			Help: "Lineages whose account the watcher reads on each block."}, chain),
+			Help: "Lineages the watcher follows (read when a new block shows their account active, and in turn)."}, chain),
 		stuck: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sequencer_chain_stuck_lineages",
 			Help: "Lineages with a broadcast transaction waiting at an account nonce that does not move."}, chain),
 		head: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sequencer_chain_head_block",

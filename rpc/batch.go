@@ -308,10 +308,7 @@ func (s *Server) serveRead(r *http.Request, env *callEnvelope) (json.RawMessage,
 		return nil, false
 	}
 	res, err := s.api.InclusionProof(r.Context(), *p)
-	if err != nil {
-		return encodeAnswer(env.ID, nil, err), true
-	}
-	return encodeAnswer(env.ID, res, nil), true
+	return encodeAnswer(env.ID, res, err), true
 }
 
 // readCall decodes a read call the fast path takes, the general way (the

@@ -3,12 +3,12 @@ package sequencer
 import (
 	"errors"
 	"fmt"
-	"github.com/syndtr/goleveldb/leveldb"
-	"golang.org/x/mod/sumdb/note"
 	"log/slog"
 	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/syndtr/goleveldb/leveldb"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // Equivocation is a self-contained proof: two entries with one seq and

@@ -4,10 +4,11 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"golang.org/x/mod/sumdb/note"
 	"slices"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/seqnode/sequencer/logtree"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // maxPendingCheckpoints bounds the primary's checkpoints a replica keeps
@@ -47,17 +48,27 @@ func (m *Mirror) ReceiveCheckpoint(cp *Checkpoint) error {
 // note's key derives from the log's private key, which a replica does not
 // hold. Call it before the first checkpoint.
 func (m *Mirror) SetCheckpointKey(vkey string) error {
-	v, err := note.NewVerifier(vkey)
+	v, err := CheckpointVerifier(vkey, m.primary, m.domain)
 	if err != nil {
-		return fmt.Errorf("checkpoint key %q: %w", vkey, err)
-	}
-	if want := CheckpointOrigin(m.primary, m.domain); v.Name() != want {
-		return fmt.Errorf("checkpoint key %q: named %q, the log's checkpoints are named %q", vkey, v.Name(), want)
+		return err
 	}
 	m.mu.Lock()
 	m.cpNote = v
 	m.mu.Unlock()
 	return nil
+}
+
+// CheckpointVerifier parses vkey, a note verifier key, and checks that it
+// is named for the checkpoints of primary's log in d.
+func CheckpointVerifier(vkey string, primary common.Address, d Domain) (note.Verifier, error) {
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint key %q: %w", vkey, err)
+	}
+	if want := CheckpointOrigin(primary, d); v.Name() != want {
+		return nil, fmt.Errorf("checkpoint key named %q: the checkpoints of this log are named %q", v.Name(), want)
+	}
+	return v, nil
 }
 
 // PrimaryCheckpoint is the latest checkpoint the primary signed for a

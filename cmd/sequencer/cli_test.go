@@ -135,7 +135,7 @@ func TestBadCommandLine(t *testing.T) {
 		{"zero cache-records", []string{"--datadir", "DIR", "--rpc-addr", "127.0.0.1:0", "--cache-records", "0"}, -1, "cache-records"},
 		{"checkpoint-key on a primary", []string{"--datadir", "DIR", "--rpc-addr", "127.0.0.1:0", "--checkpoint-key", "x"}, -1, "--checkpoint-key is a replica's"},
 		{"bad checkpoint-key", []string{"--datadir", "DIR", "--rpc-addr", "127.0.0.1:0", "--mode", "replica", "--primary", "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23", "--checkpoint-key", "garbage"}, -1, "malformed verifier id"},
-		{"checkpoint-key of another log", []string{"--datadir", "DIR", "--rpc-addr", "127.0.0.1:0", "--mode", "replica", "--primary", "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23", "--chain-id", "5", "--checkpoint-key", otherLogKey}, -1, "are named \\\"sequencer/0x2c7536e3605d9c16a7a3d7b1898e529396a65c23/5/"},
+		{"checkpoint-key of another log", []string{"--datadir", "DIR", "--rpc-addr", "127.0.0.1:0", "--mode", "replica", "--primary", "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23", "--chain-id", "5", "--checkpoint-key", otherLogKey}, -1, "this log are named \\\"sequencer/0x2c7536e3605d9c16a7a3d7b1898e529396a65c23/5/"},
 		{"help", []string{"help"}, 0, "verify"},
 		{"run help", []string{"run", "--help"}, 0, "rpc-addr"},
 	}

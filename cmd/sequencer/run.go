@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"golang.org/x/mod/sumdb/note"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -446,13 +445,9 @@ func (c *runConfig) identity(v *settings, log *slog.Logger) error {
 		return fmt.Errorf("--mode replica needs --primary ADDRESS (got %q)", c.primary)
 	}
 	v.primary = common.HexToAddress(c.primary)
-	if c.checkpointKey != "" {
-		k, err := note.NewVerifier(c.checkpointKey)
-		if err != nil {
-			return fmt.Errorf("--checkpoint-key %q: %w", c.checkpointKey, err)
-		}
-		if want := sequencer.CheckpointOrigin(v.primary, v.domain); k.Name() != want {
-			return fmt.Errorf("--checkpoint-key is named %q: the checkpoints of --primary's log in this domain are named %q", k.Name(), want)
+	if c.checkpointKey != "" { // checked before the datadir is touched
+		if _, err := sequencer.CheckpointVerifier(c.checkpointKey, v.primary, v.domain); err != nil {
+			return fmt.Errorf("--checkpoint-key: %w", err)
 		}
 	}
 	if len(v.peers) == 0 {

@@ -124,7 +124,15 @@ func TestFloodMemoryBounded(t *testing.T) {
 	if ok.Load() == 0 && !raceEnabled { // under -race a 128 KiB append is very slow
 		t.Fatal("nothing was stored during the flood")
 	}
-	const bound = 1536 << 20
+	// The bound is the node's; under -race the child is a race-enabled
+	// binary whose detector adds its own shadow memory (Go documents 5–10×),
+	// which sat at 1.6–1.8 GiB on the 2-core machine: there the bound only
+	// catches growth without end, and .ci/run runs this test without -race
+	// as well, against the node's own bound.
+	bound := int64(1536 << 20)
+	if raceEnabled {
+		bound = 3 << 30
+	}
 	if maxRSS == 0 || maxRSS > bound {
 		t.Fatalf("max RSS %d MiB (bound %d MiB)", maxRSS>>20, bound>>20)
 	}

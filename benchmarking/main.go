@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -83,6 +84,10 @@ type config struct {
 	ChainNames bool
 	// NodeArgs are extra flags for every node the harness starts.
 	NodeArgs []string
+	// WebSocket: the clients talk JSON-RPC over WebSocket.
+	WebSocket bool
+	// CPUProfile: write the harness's own CPU profile here.
+	CPUProfile string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -119,6 +124,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.ChainNames, "chain-names", false, "name the lineages eip155:1337:<address> as --watch-chain does, without a chain or a watcher: the baseline to compare --watch-chain with")
 	fs.BoolVar(&c.WatchChain, "watch-chain", false, "run go-ethereum's simulated chain in the harness and the nodes with --chain-rpc on it; lineages become eip155:1337:<address>, all watched (measures the chain watcher's cost)")
 	fs.DurationVar(&c.ChainBlock, "chain-block", time.Second, "with --watch-chain: the simulated chain seals a block this often (the watcher reads each lineage once per block)")
+	fs.BoolVar(&c.WebSocket, "ws", false, "send the calls over one WebSocket connection per --conns instead of HTTP (JSON-RPC frames, no HTTP request per call)")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the harness's own CPU profile (the client side of the load) to this file")
 	nodeArgs := fs.String("node-args", "", "extra flags for every node started, space-separated (e.g. \"--pprof\")")
 	fs.DurationVar(&c.Wait, "wait", 60*time.Second, "how long to wait after the load for replicas to converge and a late replica to catch up")
 	if err := fs.Parse(args); err != nil {
@@ -214,7 +221,20 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchmarking:", err)
+			os.Exit(2)
+		}
+	}
 	res, err := run(ctx, cfg, os.Stdout)
+	if cfg.CPUProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchmarking:", err)
 		os.Exit(1)

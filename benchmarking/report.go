@@ -49,6 +49,7 @@ type configOut struct {
 	WatchChain   bool     `json:"watchChain,omitempty"`
 	ChainNames   bool     `json:"chainNames,omitempty"`
 	ChainBlockMs int64    `json:"chainBlockMs,omitempty"`
+	WebSocket    bool     `json:"webSocket,omitempty"`
 }
 
 type targetOut struct {

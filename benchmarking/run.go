@@ -52,14 +52,19 @@ func (c *config) out() configOut {
 		MaxInFlight: c.MaxInFlight, Signed: c.Signed, Rate: c.Rate, Replicas: c.Replicas, LateReplica: c.LateReplica,
 		NodeBin: c.NodeBin, RPC: c.RPC, ReplicaRPC: c.ReplicaRPC, GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
 		Cluster: c.Cluster, Failover: c.Failover, WatchChain: c.WatchChain, ChainNames: c.ChainNames, ChainBlockMs: c.ChainBlock.Milliseconds(),
+		WebSocket: c.WebSocket,
 	}
 }
 
 func (c *config) mode() string {
+	m := "closed loop"
 	if c.Rate > 0 {
-		return "open loop"
+		m = "open loop"
 	}
-	return "closed loop"
+	if c.WebSocket {
+		m += " over WebSocket"
+	}
+	return m
 }
 
 // run is one benchmark: set up (or reach) the nodes, drive the load,
@@ -136,7 +141,14 @@ func (b *bench) load(ctx context.Context) error {
 	domain := sequencer.Domain{ChainID: b.info.ChainID, VerifyingContract: b.info.VerifyingContract}
 	wl := newWorkload(cfg)
 	forecast(cfg, b.out)
-	clients, tr, err := newClients(ctx, b.writeURLs, cfg.Conns, domain, b.key)
+	urls := b.writeURLs
+	if cfg.WebSocket {
+		urls = make([]string, len(b.writeURLs))
+		for i, u := range b.writeURLs {
+			urls[i] = "ws" + strings.TrimPrefix(u, "http")
+		}
+	}
+	clients, tr, err := newClients(ctx, urls, cfg.Conns, domain, b.key)
 	if err != nil {
 		return err
 	}

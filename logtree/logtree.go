@@ -57,61 +57,118 @@ func LeafHash(entryHash [32]byte) Hash { return tlog.RecordHash(entryHash[:]) }
 type Tree struct {
 	size  int64
 	tiles Tiles
+	// edge holds, for each level, the newest tile the writer has stored
+	// (written with the size Commit made current): the tree's right
+	// edge, where every hash an append reads lies. Reads it misses go
+	// to the stored tiles. next is what the last Append returned.
+	edge, next map[int]Tile
+	// recent holds the stored hashes numbered from recentBase up to the
+	// tree's size, about the last recentKeep of them: an append reads
+	// the left siblings of the subtrees it completes, all of them recent
+	// but once in 2^14 leaves, and would otherwise recompute the interior
+	// ones from a tile's bottom row. pending is the last Append's.
+	recent, pending []Hash
+	recentBase      int64
 }
 
+// recentKeep is about how many hashes Tree.recent keeps (1 MiB; the
+// hashes of the last 2^14 leaves; twice that before it drops the oldest).
+const recentKeep = 1 << 15
+
 // New returns the tree of size hashes whose tiles are in tiles.
-func New(size int64, tiles Tiles) *Tree { return &Tree{size: size, tiles: tiles} }
+func New(size int64, tiles Tiles) *Tree {
+	return &Tree{size: size, tiles: tiles, edge: map[int]Tile{}, next: map[int]Tile{},
+		recentBase: tlog.StoredHashIndex(0, size)}
+}
 
 // Size is the number of leaves.
 func (t *Tree) Size() int64 { return t.size }
 
 // Append adds the entry hashes of the next entries and returns the tiles
-// to write (each new full tile once, and the partial tile of every level
-// that grew) and the new root. Nothing changes until Commit: the caller
-// writes the tiles with the entries, then commits.
-func (t *Tree) Append(entryHashes [][32]byte) (tiles []Tile, root Hash, err error) {
-	pending := map[int64]Hash{}
-	r := t.reader(pending)
+// to write: each new full tile once, and the partial tile of every level
+// that grew. Nothing changes until Commit: the caller writes the tiles
+// with the entries, then commits. (Roots are read from the stored tiles:
+// Root.)
+func (t *Tree) Append(entryHashes [][32]byte) (tiles []Tile, err error) {
+	// The hashes an append stores are numbered on from the stored ones
+	// (tlog.StoredHashIndex), so the new ones are a slice from base.
+	base := tlog.StoredHashIndex(0, t.size)
+	pending := t.pending[:0]
+	r := t.reader(base, &pending)
 	n := t.size
 	for _, h := range entryHashes {
 		hs, err := tlog.StoredHashesForRecordHash(n, LeafHash(h), r)
 		if err != nil {
-			return nil, Hash{}, fmt.Errorf("logtree: leaf %d: %w", n, err)
+			return nil, fmt.Errorf("logtree: leaf %d: %w", n, err)
 		}
-		base := tlog.StoredHashIndex(0, n)
-		for i, x := range hs {
-			pending[base+int64(i)] = x
-		}
+		pending = append(pending, hs...)
 		n++
 	}
+	t.pending = pending
+	clear(t.next)
 	for _, id := range tlog.NewTiles(Height, t.size, n) {
 		data, err := tlog.ReadTileData(id, r)
 		if err != nil {
-			return nil, Hash{}, fmt.Errorf("logtree: tile %v: %w", id.Path(), err)
+			return nil, fmt.Errorf("logtree: tile %v: %w", id.Path(), err)
 		}
-		tiles = append(tiles, Tile{TileID: TileID{Level: id.L, Index: id.N}, Data: data})
+		tile := Tile{TileID: TileID{Level: id.L, Index: id.N}, Data: data}
+		tiles = append(tiles, tile)
+		if prev, ok := t.next[id.L]; !ok || prev.Index <= id.N {
+			t.next[id.L] = tile
+		}
 	}
-	root, err = tlog.TreeHash(n, r)
-	if err != nil {
-		return nil, Hash{}, fmt.Errorf("logtree: root at %d: %w", n, err)
-	}
-	return tiles, root, nil
+	return tiles, nil
 }
 
 // Commit makes size the tree's size once the tiles Append returned are
 // stored.
-func (t *Tree) Commit(size int64) { t.size = size }
+func (t *Tree) Commit(size int64) {
+	if base := tlog.StoredHashIndex(0, t.size); base == t.recentBase+int64(len(t.recent)) &&
+		tlog.StoredHashIndex(0, size) == base+int64(len(t.pending)) {
+		t.recent = append(t.recent, t.pending...)
+		if len(t.recent) > 2*recentKeep {
+			drop := len(t.recent) - recentKeep
+			t.recent = t.recent[:copy(t.recent, t.recent[drop:])]
+			t.recentBase += int64(drop)
+		}
+	} else { // not the size the last Append reached: start again
+		t.recent, t.recentBase = nil, tlog.StoredHashIndex(0, size)
+	}
+	t.pending = t.pending[:0]
+	t.size = size
+	for l, tile := range t.next {
+		t.edge[l] = tile
+	}
+	clear(t.next)
+}
 
-// reader reads stored hashes: those of pending (computed, not stored yet)
-// first, else from the stored tiles.
-func (t *Tree) reader(pending map[int64]Hash) tlog.HashReader {
+// reader reads stored hashes: those of pending (computed by this append,
+// numbered from base) first, then those in the edge tiles, else from the
+// stored tiles.
+func (t *Tree) reader(base int64, pending *[]Hash) tlog.HashReader {
 	stored := Reader(t.tiles)
 	return tlog.HashReaderFunc(func(indexes []int64) ([]Hash, error) {
 		out := make([]Hash, len(indexes))
 		var rest []int64
 		var at []int
 		for i, x := range indexes {
-			if h, ok := pending[x]; ok {
+			if x >= base {
+				if j := x - base; j < int64(len(*pending)) {
+					out[i] = (*pending)[j]
+					continue
+				}
+				return nil, fmt.Errorf("logtree: hash %d read before it is computed", x)
+			}
+			if x >= t.recentBase {
+				out[i] = t.recent[x-t.recentBase]
+				continue
+			}
+			id := tlog.TileForIndex(Height, x)
+			if e, ok := t.edge[id.L]; ok && e.Index == id.N && len(e.Data) >= id.W*tlog.HashSize {
+				h, err := tlog.HashFromTile(id, e.Data, x)
+				if err != nil {
+					return nil, fmt.Errorf("logtree: %w", err)
+				}
 				out[i] = h
 				continue
 			}

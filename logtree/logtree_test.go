@@ -80,16 +80,16 @@ func TestTreeAgainstReferences(t *testing.T) {
 			}
 			roots = append(roots, Hash(root))
 		}
-		tiles, root, err := tree.Append(hs)
+		tiles, err := tree.Append(hs)
 		if err != nil {
 			t.Fatal(err)
 		}
 		size := tree.Size() + k
-		if root != roots[size] {
-			t.Fatalf("size %d: root %x, reference %x", size, root, roots[size])
-		}
 		store.write(t, tiles)
 		tree.Commit(size)
+		if root, err := Root(store, size); err != nil || root != roots[size] {
+			t.Fatalf("size %d: root %x (%v), reference %x", size, root, err, roots[size])
+		}
 	}
 	n := tree.Size()
 	for range 300 {
@@ -166,20 +166,28 @@ func TestTreeRestart(t *testing.T) {
 	for i := range int64(1000) {
 		all = append(all, entryHash(i))
 	}
-	tiles, _, err := tree.Append(all[:613])
+	tiles, err := tree.Append(all[:613])
 	if err != nil {
 		t.Fatal(err)
 	}
 	store.write(t, tiles)
 	again := New(613, store)
-	tiles, root, err := again.Append(all[613:])
+	tiles, err = again.Append(all[613:])
 	if err != nil {
 		t.Fatal(err)
 	}
 	store.write(t, tiles)
+	root, err := Root(store, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ref := &memTiles{m: map[TileID][]byte{}}
-	_, want, err := New(0, ref).Append(all)
-	if err != nil || root != want {
+	tiles, err = New(0, ref).Append(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref.write(t, tiles)
+	if want, err := Root(ref, 1000); err != nil || root != want {
 		t.Fatalf("after a restart root %x, in one go %x (%v)", root, want, err)
 	}
 	if _, err := Root(store, 1001); err == nil {

@@ -384,39 +384,6 @@ func TestMirrorCachedState(t *testing.T) {
 	}
 }
 
-// TestCommitBatchSize: the batch of a commit is made at its final size
-// (the estimate is never short, so the batch never grows and copies), for
-// groups of every shape the random streams produce, and not wildly over.
-func TestCommitBatchSize(t *testing.T) {
-	r := rand.New(rand.NewPCG(9, 9))
-	d := stNewDriver(t, 4)
-	m := stNewModel(4)
-	g := &stGen{r: r, lineages: []string{"eip155:1:0xA", "B", "a-much-longer-lineage-name:with/parts", "D"}, gen: map[string]int{}, data: []string{"", "d1", string(make([]byte, 3000))}}
-	var head Head
-	for range 200 {
-		from := len(d.log)
-		for range 1 + r.IntN(40) {
-			op := g.op(m)
-			if dec := d.do(op); dec.New != nil {
-				m.apply(dec.New)
-			}
-		}
-		if len(d.log) == from {
-			continue
-		}
-		entries, dirty := d.log[from:], d.s.TakeDirty()
-		b, nh, err := commitBatch(head, entries, dirty)
-		if err != nil {
-			t.Fatal(err)
-		}
-		est, got := batchSize(entries, dirty), len(b.Dump())
-		if got > est || est > 2*got {
-			t.Fatalf("group of %d entries: batch of %d bytes, estimated %d", len(entries), got, est)
-		}
-		head = nh
-	}
-}
-
 // TestCacheRefsBounded: a ticket released and leased again over and over
 // under the cache limit (nothing is evicted) does not grow the list of
 // eviction candidates without bound.

@@ -138,6 +138,8 @@ type LevelStore struct {
 	// tree is the Merkle tree over the entries (store_tree.go); nil on a
 	// read-only store. Commit, the only writer, appends to it.
 	tree *logtree.Tree
+	// batch is Commit's, reused from group to group.
+	batch *leveldb.Batch
 }
 
 func entryKey(seq uint64) []byte {
@@ -315,7 +317,15 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	b, nh, err := commitBatch(s.Head(), entries, d)
+	// The batch is reused from group to group: Commit has one caller at
+	// a time (the writer), and LevelDB keeps nothing of a batch once
+	// Write returns.
+	if s.batch == nil {
+		s.batch = new(leveldb.Batch)
+	}
+	b := s.batch
+	b.Reset()
+	nh, err := commitBatch(b, s.Head(), entries, d)
 	if err != nil {
 		return err
 	}
@@ -324,7 +334,7 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 		for i, e := range entries {
 			hashes[i] = e.Hash
 		}
-		tiles, _, err := s.tree.Append(hashes)
+		tiles, err := s.tree.Append(hashes)
 		if err != nil {
 			return fmt.Errorf("commit entries %d..%d: %w", entries[0].Seq, nh.Seq, err)
 		}
@@ -343,19 +353,18 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 	return nil
 }
 
-// commitBatch builds the batch that appends entries (which must continue
+// commitBatch fills b with what appends entries (which must continue
 // head) and writes the derived records of d, and returns the new head.
-func commitBatch(head Head, entries []*Entry, d Dirty) (*leveldb.Batch, Head, error) {
-	b := leveldb.MakeBatch(batchSize(entries, d))
+func commitBatch(b *leveldb.Batch, head Head, entries []*Entry, d Dirty) (Head, error) {
 	var buf []byte
 	for i, e := range entries {
 		if e.Seq != head.Seq+1+uint64(i) {
-			return nil, head, fmt.Errorf("commit: logic error: entry %d after head %d", e.Seq, head.Seq+uint64(i))
+			return head, fmt.Errorf("commit: logic error: entry %d after head %d", e.Seq, head.Seq+uint64(i))
 		}
 		var err error
 		buf, err = e.AppendBinary(buf[:0])
 		if err != nil {
-			return nil, head, err
+			return head, err
 		}
 		b.Put(entryKey(e.Seq), buf)
 		if e.Lineage != "" {
@@ -386,35 +395,7 @@ func commitBatch(head Head, entries []*Entry, d Dirty) (*leveldb.Batch, Head, er
 	hb = append(hb, nh.Hash[:]...)
 	hb = binary.BigEndian.AppendUint64(hb, nh.Timestamp)
 	b.Put([]byte{pfxHead}, hb)
-	return b, nh, nil
-}
-
-// batchSize is the size of the batch Commit writes, so that it is made
-// once: each record costs its key and value and at most 16 bytes of
-// framing.
-func batchSize(entries []*Entry, d Dirty) int {
-	const rec = 16
-	n := 2 * (rec + 48) // head
-	for _, e := range entries {
-		n += rec + 9 + e.BinarySize()
-		if e.Lineage != "" {
-			n += rec + 1 + len(e.Lineage) + 8
-		}
-	}
-	for _, t := range d.Tickets {
-		n += rec + 2 + len(t.Lineage) + len(t.ExternalID) + 1 + 8 + 8 + 8 + 64
-	}
-	for _, l := range d.Lineages {
-		n += rec + 1 + len(l.Name) + 40 + 8*len(l.Released)
-		for _, f := range l.InFlight {
-			n += 18 + len(f.ExternalID)
-		}
-	}
-	for id := range d.Plain {
-		n += rec + 1 + len(id) + 40
-	}
-	n += len(d.Requests)*(rec+33+16) + len(d.ExpiredRequests)*(rec+33)
-	return n + rec + 9 // applied index
+	return nh, nil
 }
 
 // Applied is the last Raft index a cluster voter applied to this store

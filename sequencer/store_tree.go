@@ -90,7 +90,7 @@ func (s *LevelStore) openTree() error {
 		for i, e := range es {
 			hashes[i] = e.Hash
 		}
-		tiles, _, err := s.tree.Append(hashes)
+		tiles, err := s.tree.Append(hashes)
 		if err != nil {
 			return err
 		}

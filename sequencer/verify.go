@@ -177,7 +177,7 @@ func (c *treeCheck) add(es []*Entry) error {
 	for i, e := range es {
 		hashes[i] = e.Hash
 	}
-	tiles, _, err := c.tree.Append(hashes)
+	tiles, err := c.tree.Append(hashes)
 	if err != nil {
 		return &Fault{Seq: es[0].Seq, Reason: "tree: " + err.Error()}
 	}

@@ -116,15 +116,16 @@ func TestHarness(t *testing.T) {
 		if p := s.Pipeline; p == nil || p.Commits == 0 || p.EntriesPerCommit < 1 {
 			t.Errorf("primary pipeline: %+v", p)
 		}
+		if c := s.Calibration; c == nil || c.SignUs <= 0 || c.RecoverUs <= 0 {
+			t.Fatalf("calibration: %+v", c)
+		}
 		lr := s.LateReplica
-		if lr == nil || !lr.CaughtUp || lr.Entries != r.Target.EndHead || lr.EntriesPerSec <= 0 {
+		if lr == nil || !lr.CaughtUp || lr.Entries != r.Target.EndHead || lr.EntriesPerSec <= 0 ||
+			lr.CPUUsPerEntry <= 0 || lr.PerRecover != round(lr.CPUUsPerEntry/s.Calibration.RecoverUs, 2) {
 			t.Errorf("late replica: %+v", lr)
 		}
 		if len(s.Nodes) != 3 {
 			t.Fatalf("nodes: %+v", s.Nodes)
-		}
-		if c := s.Calibration; c == nil || c.SignUs <= 0 || c.RecoverUs <= 0 {
-			t.Fatalf("calibration: %+v", c)
 		}
 		for _, n := range s.Nodes {
 			if n.CPUSecTotal <= 0 || n.MaxRSSMiB <= 0 || (n.CPUSecLoad == nil) != (n.Name == "late-replica") {
@@ -133,6 +134,15 @@ func TestHarness(t *testing.T) {
 			// CPU per entry as a multiple of one signature (issue 15).
 			if n.CPUUsPerEntry != nil && (n.PerSignature == nil || *n.PerSignature != round(*n.CPUUsPerEntry/s.Calibration.SignUs, 2)) {
 				t.Errorf("%s: %v µs per entry, %v signatures", n.Name, *n.CPUUsPerEntry, n.PerSignature)
+			}
+			// And over the crypto its role cannot skip: a replica checks
+			// one signature per entry (ecrecover), a primary makes one.
+			work, cost := "signature", s.Calibration.SignUs
+			if n.Role == "replica" {
+				work, cost = "ecrecover", s.Calibration.RecoverUs
+			}
+			if n.CPUUsPerEntry != nil && (n.Work != work || n.PerWork == nil || *n.PerWork != round(*n.CPUUsPerEntry/cost, 2)) {
+				t.Errorf("%s (%s): %v µs per entry, %v × %q", n.Name, n.Role, *n.CPUUsPerEntry, n.PerWork, n.Work)
 			}
 		}
 		if fi, err := os.Stat(cfg.Plot); err != nil || fi.Size() == 0 {

@@ -391,6 +391,11 @@ type lateResult struct {
 	CatchUpSec    float64 `json:"catchUpSec"`    // process start → head equal to the primary's (same hash)
 	EntriesPerSec float64 `json:"entriesPerSec"` // entries / catchUpSec
 	CaughtUp      bool    `json:"caughtUp"`
+	// CPUUsPerEntry is the replica's CPU from its start to caught up per
+	// entry it fetched and verified; PerRecover that over one ecrecover
+	// (issue 15: what a replica spends beside the check it must make).
+	CPUUsPerEntry float64 `json:"cpuUsPerEntry,omitempty"`
+	PerRecover    float64 `json:"cpuPerEntryOverRecover,omitempty"`
 	Note          string  `json:"note,omitempty"`
 }
 
@@ -413,6 +418,9 @@ func runLateReplica(ctx context.Context, cl *cluster, args, env []string, target
 		lr.CatchUpSec = cv.after.Seconds()
 		if lr.CatchUpSec > 0 {
 			lr.EntriesPerSec = float64(target) / lr.CatchUpSec
+		}
+		if ps, err := readProc(n.pid()); err == nil && target > 0 {
+			lr.CPUUsPerEntry = round(ps.CPU.Seconds()*1e6/float64(target), 1)
 		}
 	}
 	return lr, nil

@@ -281,6 +281,9 @@ func (b *bench) settle(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("late replica: %w", err)
 		}
+		if c := b.res.Summary.Calibration; c != nil && c.RecoverUs > 0 && lr.CPUUsPerEntry > 0 {
+			lr.PerRecover = round(lr.CPUUsPerEntry/c.RecoverUs, 2)
+		}
 		b.res.Summary.LateReplica = &lr
 	}
 	return nil
@@ -346,6 +349,7 @@ func (b *bench) summarize() {
 				if c := s.Calibration; c != nil && c.SignUs > 0 {
 					ratio := round(us/c.SignUs, 2)
 					ns.PerSignature = &ratio
+					ns.Work, ns.PerWork = perWork(us, n.role, cfg.Signed, c)
 				}
 			}
 		}
@@ -587,4 +591,21 @@ func (b *bench) endHead(ctx context.Context) (*nodeInfo, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// perWork names the cryptography a node of role cannot skip per entry and
+// divides us (its CPU per entry) by that work's calibrated cost.
+func perWork(us float64, role string, signed bool, c *calibration) (string, *float64) {
+	work, cost := "signature", c.SignUs
+	switch {
+	case role == "replica":
+		work, cost = "ecrecover", c.RecoverUs
+	case signed:
+		work, cost = "signature + ecrecover", c.SignUs+c.RecoverUs
+	}
+	if cost <= 0 {
+		return "", nil
+	}
+	r := round(us/cost, 2)
+	return work, &r
 }

@@ -521,7 +521,7 @@ func (b *fleet) reach(ctx context.Context, cfg *config, out io.Writer, res *resu
 			}
 			peers += "," + vi.P2P[0]
 		}
-		b.replicaArgs = []string{"--primary", info.Primary.Hex(), "--peers", peers}
+		b.replicaArgs = append([]string{"--primary", info.Primary.Hex(), "--peers", peers}, cfg.NodeArgs...)
 		for i := 1; i <= cfg.Replicas; i++ {
 			n, err := b.cl.start(ctx, fmt.Sprintf("r%d", i), "replica", b.replicaArgs, childEnv())
 			if err != nil {

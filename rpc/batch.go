@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"sync"
 )
 
 // Calls over HTTP. Single write calls take the fast path below (decoded
@@ -198,7 +199,14 @@ func (b *batchRun) wait() {
 // writeAnswers writes a batch's answers (go-ethereum's own, valid JSON)
 // joined as they are.
 func (s *Server) writeAnswers(w http.ResponseWriter, answers [][]json.RawMessage) {
-	out := make([]byte, 0, 720*len(answers)+2) // a receipt is ~650 bytes
+	bp := answerBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 1<<20 { // a huge answer's buffer is not kept
+			answerBufs.Put(bp)
+		}
+	}()
+	out := (*bp)[:0]
+	defer func() { *bp = out[:0] }()
 	out = append(out, '[')
 	n := 0
 	for _, a := range answers {
@@ -220,6 +228,10 @@ func (s *Server) writeAnswers(w http.ResponseWriter, answers [][]json.RawMessage
 	}
 	w.Write(out)
 }
+
+// answerBufs are writeAnswers' buffers, reused from request to request
+// (the answer is written before the buffer goes back).
+var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 72<<10); return &b }}
 
 var writeMethods = map[string]bool{
 	"sequencer_append": true, "sequencer_close": true, "sequencer_release": true, "sequencer_syncLineage": true,

@@ -113,6 +113,18 @@ type Cluster struct {
 	halted      atomic.Pointer[error]
 	observer    *raft.Observer
 	observeCh   chan raft.Observation
+
+	// sigs are the signatures of entries this voter wrote as leader, for
+	// its next command (followers write those entries with them instead of
+	// signing); sigKick wakes the batcher when no op is queued.
+	sigMu   sync.Mutex
+	sigs    []sigRange
+	sigKick chan struct{}
+}
+
+type sigRange struct {
+	from uint64
+	sigs [][65]byte
 }
 
 // Start opens the voter's Raft state in cfg.DataDir, listens on its
@@ -121,7 +133,7 @@ func Start(cfg Config) (*Cluster, error) {
 	if cfg.ForwardTimeout <= 0 {
 		cfg.ForwardTimeout = DefaultForwardTimeout
 	}
-	c := &Cluster{cfg: cfg}
+	c := &Cluster{cfg: cfg, sigKick: make(chan struct{}, 1)}
 	var ok bool
 	for _, m := range cfg.Members {
 		if m.ID == cfg.NodeID {
@@ -146,6 +158,9 @@ func Start(cfg Config) (*Cluster, error) {
 	if c.fsm, err = newFSM(cfg.Store, seqCfg); err != nil {
 		return nil, err
 	}
+	c.fsm.leader = func() bool { return c.raft != nil && c.raft.State() == raft.Leader }
+	c.fsm.signed = c.addSigs
+	c.fsm.wire(c.fsm.app)
 	c.fsm.addrs = cfg.P2PAddrs
 	c.fsm.catchUp = cfg.CatchUp
 	c.fsm.onHalt = c.halt

@@ -20,8 +20,13 @@ import (
 //
 // Everything a voter needs to decide the ops as the leader would, and
 // nothing it could decide differently: the leader's clock and limit travel
-// with the ops.
-const commandVersion = 1
+// with the ops. Version 2 adds, after the ops, the signatures of entries
+// the leader wrote (committed before: nothing is signed before its commit):
+//
+//	firstSeq(8) count(uvarint) signature(65) × count
+//
+// so that followers write those entries without signing them again.
+const commandVersion = 2
 
 const commandHeader = 1 + 32 + 8 + 4
 
@@ -31,20 +36,36 @@ const maxOps = 1 << 20
 
 var errBadCommand = errors.New("cluster: damaged command")
 
+// errNewerCommand: a command of a format this voter does not know. It
+// halts rather than skip it (the others apply it: skipping would leave
+// this voter's log behind theirs, and a leader of it would sign other
+// entries at their seqs).
+var errNewerCommand = errors.New("cluster: a command of a newer format than this voter's: run the same release on every voter")
+
 func encodeCommand(c *sequencer.Command) []byte {
-	b := make([]byte, 0, commandHeader+opsSize(c.Ops))
+	b := make([]byte, 0, commandHeader+opsSize(c.Ops)+8+binary.MaxVarintLen64+65*len(c.Sigs))
 	b = append(b, commandVersion)
 	b = append(b, c.Log[:]...)
 	b = binary.BigEndian.AppendUint64(b, c.NowMillis)
 	b = binary.BigEndian.AppendUint32(b, uint32(c.MaxInFlight))
-	return appendOps(b, c.Ops)
+	b = appendOps(b, c.Ops)
+	b = binary.BigEndian.AppendUint64(b, c.SigsFrom)
+	b = binary.AppendUvarint(b, uint64(len(c.Sigs)))
+	for i := range c.Sigs {
+		b = append(b, c.Sigs[i][:]...)
+	}
+	return b
 }
 
 func decodeCommand(b []byte) (sequencer.Command, error) {
 	var c sequencer.Command
-	if len(b) < commandHeader || b[0] != commandVersion {
+	if len(b) > 0 && b[0] > commandVersion {
+		return c, errNewerCommand
+	}
+	if len(b) < commandHeader || b[0] == 0 {
 		return c, errBadCommand
 	}
+	version := b[0]
 	c.Log = common.BytesToHash(b[1:33])
 	c.NowMillis = binary.BigEndian.Uint64(b[33:])
 	c.MaxInFlight = int(binary.BigEndian.Uint32(b[41:]))
@@ -52,10 +73,31 @@ func decodeCommand(b []byte) (sequencer.Command, error) {
 	if err != nil {
 		return c, err
 	}
-	if len(rest) != 0 {
+	c.Ops = ops
+	if version == 1 { // the ops only (a log written by the release before)
+		if len(rest) != 0 {
+			return c, errBadCommand
+		}
+		return c, nil
+	}
+	if len(rest) < 8 {
 		return c, errBadCommand
 	}
-	c.Ops = ops
+	c.SigsFrom = binary.BigEndian.Uint64(rest)
+	n, k := binary.Uvarint(rest[8:])
+	if k <= 0 || n > uint64(len(rest))/65 {
+		return c, errBadCommand
+	}
+	rest = rest[8+k:]
+	if uint64(len(rest)) != 65*n {
+		return c, errBadCommand
+	}
+	if n > 0 {
+		c.Sigs = make([][65]byte, n)
+		for i := range c.Sigs {
+			copy(c.Sigs[i][:], rest[65*i:])
+		}
+	}
 	return c, nil
 }
 

@@ -3,11 +3,14 @@ package cluster
 import (
 	"bytes"
 	"errors"
+	"math/big"
 	"math/rand/v2"
 	"reflect"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/hashicorp/raft"
 	"github.com/seqnode/sequencer/sequencer"
 )
 
@@ -29,6 +32,13 @@ func randomCommand(r *rand.Rand) sequencer.Command {
 		op.Sender[r.IntN(20)] = byte(r.Uint32())
 		op.Request = sequencer.RequestID{Hash: common.Hash{byte(r.Uint32())}, Deadline: r.Uint64()}
 		c.Ops = append(c.Ops, op)
+	}
+	if r.IntN(2) == 0 {
+		c.SigsFrom = r.Uint64()
+		c.Sigs = make([][65]byte, 1+r.IntN(5))
+		for i := range c.Sigs {
+			c.Sigs[i][r.IntN(65)] = byte(r.Uint32())
+		}
 	}
 	return c
 }
@@ -63,8 +73,24 @@ func TestCommandRejectsDamage(t *testing.T) {
 	}
 	bad := bytes.Clone(b)
 	bad[0] = 99
-	if _, err := decodeCommand(bad); err == nil {
-		t.Fatal("an unknown command version decoded")
+	if _, err := decodeCommand(bad); !errors.Is(err, errNewerCommand) {
+		t.Fatalf("a command of a newer format: %v", err)
+	}
+}
+
+// A log written by the release before (version 1: no signatures) still
+// applies after an upgrade.
+func TestCommandVersion1(t *testing.T) {
+	c := randomCommand(rand.New(rand.NewPCG(7, 8)))
+	c.SigsFrom, c.Sigs = 0, nil
+	b := encodeCommand(&c)
+	v1 := append([]byte{1}, b[1:len(b)-9]...) // without firstSeq(8) and count(1)
+	got, err := decodeCommand(v1)
+	if err != nil || !reflect.DeepEqual(got, c) {
+		t.Fatalf("version 1: %+v, %v", got, err)
+	}
+	if _, err := decodeCommand(append(v1, 0)); err == nil {
+		t.Fatal("a version 1 command with a trailing byte decoded")
 	}
 }
 
@@ -126,5 +152,30 @@ func TestForwardedOutcomes(t *testing.T) {
 	got, err := toWire(sequencer.Result{Entry: e, Existing: true}, nil).outcome()
 	if err != nil || got.Err != nil || !got.Result.Existing || !reflect.DeepEqual(got.Result.Entry, e) {
 		t.Fatalf("entry outcome: %+v, %v", got, err)
+	}
+}
+
+// A voter that meets a command of a newer format halts instead of
+// skipping it (skipping would leave its log behind the others').
+func TestNewerCommandHalts(t *testing.T) {
+	store, err := sequencer.OpenMemStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	key, _ := crypto.GenerateKey()
+	f, err := newFSM(store, sequencer.Config{Key: key, Domain: sequencer.Domain{ChainID: big.NewInt(1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := sequencer.Command{Log: f.applier().LogID(), NowMillis: 1, MaxInFlight: 1}
+	b := encodeCommand(&c)
+	b[0] = commandVersion + 1
+	out := f.ApplyBatch([]*raft.Log{{Index: 1, Type: raft.LogCommand, Data: b}})
+	if r, ok := out[0].(response); !ok || !errors.Is(r.err, sequencer.ErrHalted) {
+		t.Fatalf("answer %+v", out[0])
+	}
+	if err := f.applier().Halted(); err == nil || !errors.Is(err, errNewerCommand) {
+		t.Fatalf("applier: %v", err)
 	}
 }

@@ -34,6 +34,18 @@ type fsm struct {
 	// that a voter restoring one knows where to fetch entries.
 	addrs  func() []string
 	onHalt func(error)
+	// leader and signed wire each applier to the cluster: a follower
+	// takes the leader's signatures instead of signing (Applier.Leader).
+	leader func() bool
+	signed func(from uint64, sigs [][65]byte)
+}
+
+// wire gives app the cluster's leadership and signature hand-over.
+func (f *fsm) wire(app *sequencer.Applier) *sequencer.Applier {
+	if f.leader != nil {
+		app.Leader, app.Signed = f.leader, f.signed
+	}
+	return app
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -82,6 +94,16 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			continue
 		}
 		c, err := decodeCommand(l.Data)
+		if errors.Is(err, errNewerCommand) {
+			app.Halt(fmt.Errorf("log %d: %w", l.Index, err))
+			if f.onHalt != nil {
+				f.onHalt(app.Halted())
+			}
+			for j := range out {
+				out[j] = response{err: sequencer.ErrHalted}
+			}
+			return out
+		}
 		if err != nil {
 			// Every voter decodes the same committed bytes and skips them
 			// alike.
@@ -136,6 +158,11 @@ type snapshot struct {
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	app := f.applier()
 	if err := app.Halted(); err != nil {
+		return nil, err
+	}
+	// The snapshot's index must be written: sign and write what this
+	// voter holds for the leader's signatures.
+	if err := app.Flush(); err != nil {
 		return nil, err
 	}
 	h, _ := app.Head()
@@ -200,7 +227,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	old := f.app
-	f.app = app
+	f.app = f.wire(app)
 	f.applied = s.Applied
 	f.mu.Unlock()
 	old.Wake()

@@ -73,9 +73,19 @@ func (c *Cluster) batcher() {
 	defer c.wg.Done()
 	slots := make(chan struct{}, maxProposals)
 	for {
-		p, ok := <-c.queue
-		if !ok {
-			return
+		var p *pendingOp
+		select {
+		case q, ok := <-c.queue:
+			if !ok {
+				return
+			}
+			p = q
+		case <-c.sigKick:
+			// Signatures to hand on and no op waiting: a command of its own.
+			if c.IsLeader() {
+				c.propose(nil, func() {})
+			}
+			continue
 		}
 		slots <- struct{}{} // wait for a free slot: meanwhile the queue fills
 		group := []*pendingOp{c.take(p)}
@@ -114,6 +124,11 @@ func (c *Cluster) propose(group []*pendingOp, release func()) {
 	}
 	for i, p := range group {
 		cmd.Ops[i] = p.op
+	}
+	cmd.SigsFrom, cmd.Sigs = c.takeSigs()
+	if len(group) == 0 && len(cmd.Sigs) == 0 {
+		release()
+		return
 	}
 	start := time.Now()
 	fut := c.raft.Apply(encodeCommand(&cmd), c.cfg.ForwardTimeout)
@@ -208,4 +223,39 @@ func (c *Cluster) awaitApplied(outs []sequencer.Outcome) error {
 			return sequencer.ErrClosed
 		}
 	}
+}
+
+// addSigs keeps the signatures of entries this voter wrote as leader for
+// its next command, and wakes the batcher.
+func (c *Cluster) addSigs(from uint64, sigs [][65]byte) {
+	c.sigMu.Lock()
+	c.sigs = append(c.sigs, sigRange{from, sigs})
+	c.sigMu.Unlock()
+	select {
+	case c.sigKick <- struct{}{}:
+	default:
+	}
+}
+
+// takeSigs takes the kept signatures of consecutive entries, from the
+// first; a run that does not continue them waits for the next command.
+func (c *Cluster) takeSigs() (uint64, [][65]byte) {
+	c.sigMu.Lock()
+	defer c.sigMu.Unlock()
+	if len(c.sigs) == 0 {
+		return 0, nil
+	}
+	from, sigs := c.sigs[0].from, c.sigs[0].sigs
+	n := 1
+	for ; n < len(c.sigs) && c.sigs[n].from == from+uint64(len(sigs)); n++ {
+		sigs = append(sigs, c.sigs[n].sigs...)
+	}
+	c.sigs = c.sigs[n:]
+	if len(c.sigs) > 0 {
+		select {
+		case c.sigKick <- struct{}{}:
+		default:
+		}
+	}
+	return from, sigs
 }

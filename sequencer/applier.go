@@ -26,6 +26,11 @@ type Command struct {
 	NowMillis   uint64
 	MaxInFlight int
 	Ops         []Op
+	// Sigs are the leader's signatures of the entries from seq SigsFrom
+	// on, which it wrote after their commands committed: a follower
+	// holding those entries unsigned writes them with these (see Apply).
+	SigsFrom uint64
+	Sigs     [][65]byte
 }
 
 // LogID is a Command's Log for the log signed by signer under d.
@@ -58,7 +63,29 @@ type Applier struct {
 	machine *Machine
 
 	*writeState // why writes halted; the durable head and its channel
+
+	// Leader says whether this voter leads now, Signed takes the
+	// signatures a leader made of the entries it wrote (for its next
+	// command). With Leader set, a follower keeps the groups it applies
+	// unsigned (held) until a command brings their signatures, or it
+	// signs them itself (HoldGroups full, Flush). Without it every voter
+	// signs what it applies.
+	Leader func() bool
+	Signed func(from uint64, sigs [][65]byte)
+	held   []heldGroup
 }
+
+// heldGroup is a group a follower ordered and has not written: it waits
+// for the leader's signatures.
+type heldGroup struct {
+	entries []*Entry
+	dirty   Dirty
+	signed  int // entries from the start that carry a signature
+}
+
+// HoldGroups bounds the groups a follower holds unsigned; past it, it
+// signs the oldest itself.
+const HoldGroups = 32
 
 // NewApplier loads store's state for applying commands. cfg's Key,
 // Domain, Signers, Logger, Metrics and OnCommit are used; MaxInFlight and
@@ -132,7 +159,7 @@ func (a *Applier) Apply(cmds []Command, applied uint64) [][]Outcome {
 	}
 	a.machine.Seal(&g, max(now, a.machine.Head().Timestamp)/1000)
 	g.Dirty.Applied = applied
-	if err := a.write(g.Entries, g.Dirty); err != nil {
+	if err := a.place(cmds, &g); err != nil {
 		a.Halt(fmt.Errorf("%w: %v", ErrHalted, err))
 		return failAll(cmds, out, ErrHalted)
 	}
@@ -159,13 +186,123 @@ func (a *Applier) answer(g *Group, ans Answer) Outcome {
 	return Outcome{Result: Result{Entry: e, Existing: true}, Err: err}
 }
 
-// write signs entries and commits them with d in one synced batch.
-func (a *Applier) write(entries []*Entry, d Dirty) error {
+// place writes the group g: signed here on a leader (or without Leader),
+// else held until the signatures the commands bring cover it.
+func (a *Applier) place(cmds []Command, g *Group) error {
+	if a.Leader == nil {
+		return a.write(g.Entries, g.Dirty, true)
+	}
+	if a.Leader() {
+		// What it held as a follower first (the followers may hold it
+		// too, waiting for signatures a leader that died never sent).
+		for len(a.held) > 0 {
+			es := a.held[0].entries
+			if err := a.writeHeld(a.held[0].signed < len(es)); err != nil {
+				return err
+			}
+			a.report(es)
+		}
+		if err := a.write(g.Entries, g.Dirty, true); err != nil {
+			return err
+		}
+		a.report(g.Entries)
+		return nil
+	}
+	if len(g.Entries) > 0 {
+		a.held = append(a.held, heldGroup{entries: g.Entries, dirty: g.Dirty})
+	} else if g.Dirty.Applied > 0 && len(a.held) > 0 {
+		// Nothing new, but the Raft index moves on with the last held group.
+		a.held[len(a.held)-1].dirty.Applied = g.Dirty.Applied
+	}
+	for i := range cmds {
+		if cmds[i].Log == a.logID {
+			a.takeSigs(cmds[i].SigsFrom, cmds[i].Sigs)
+		}
+	}
+	for len(a.held) > 0 && a.held[0].signed == len(a.held[0].entries) {
+		if err := a.writeHeld(false); err != nil {
+			return err
+		}
+	}
+	for len(a.held) > HoldGroups {
+		if err := a.writeHeld(true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// report hands the signatures of entries a leader wrote to Signed.
+func (a *Applier) report(es []*Entry) {
+	if a.Signed == nil || len(es) == 0 {
+		return
+	}
+	sigs := make([][65]byte, len(es))
+	for i, e := range es {
+		sigs[i] = e.Signature
+	}
+	a.Signed(es[0].Seq, sigs)
+}
+
+// takeSigs sets the signatures from seq from on the held entries they
+// name (in order: a group's entries are signed from its start).
+func (a *Applier) takeSigs(from uint64, sigs [][65]byte) {
+	for i := range a.held {
+		hg := &a.held[i]
+		for hg.signed < len(hg.entries) {
+			e := hg.entries[hg.signed]
+			if e.Seq < from || e.Seq >= from+uint64(len(sigs)) {
+				break
+			}
+			e.Signature = sigs[e.Seq-from]
+			hg.signed++
+		}
+	}
+}
+
+// writeHeld writes the oldest held group: with the leader's signatures
+// (its first and last checked: a leader that sent others is a bug this
+// voter must not store), or signed here when sign is set or a check fails.
+func (a *Applier) writeHeld(sign bool) error {
+	hg := a.held[0]
+	for _, e := range []*Entry{hg.entries[0], hg.entries[len(hg.entries)-1]} {
+		if sign {
+			break
+		}
+		if signer, err := Recover(e.Hash, e.Signature[:]); err != nil || signer != a.address {
+			a.cfg.Logger.Error("the leader's signature of a committed entry does not check: signing the group here", "seq", e.Seq, "err", err)
+			sign = true
+		}
+	}
+	if err := a.write(hg.entries, hg.dirty, sign); err != nil {
+		return err
+	}
+	a.held = a.held[1:]
+	return nil
+}
+
+// Flush writes every held group, signing what has no signature yet: a
+// voter that becomes leader, or takes a snapshot, holds nothing.
+func (a *Applier) Flush() error {
+	for len(a.held) > 0 {
+		if err := a.writeHeld(a.held[0].signed < len(a.held[0].entries)); err != nil {
+			a.Halt(fmt.Errorf("%w: %v", ErrHalted, err))
+			return err
+		}
+	}
+	return nil
+}
+
+// write signs entries (when sign is set) and commits them with d in one
+// synced batch.
+func (a *Applier) write(entries []*Entry, d Dirty, sign bool) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if err := signAll(entries, a.cfg.Key, a.cfg.Signers); err != nil {
-		return err
+	if sign {
+		if err := signAll(entries, a.cfg.Key, a.cfg.Signers); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
 	if err := a.store.Commit(entries, d); err != nil {

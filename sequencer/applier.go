@@ -51,10 +51,12 @@ type Outcome struct {
 
 // Applier writes whole commands durably, one call at a time, on the
 // goroutine of a replicated state machine: it orders the commands' ops
-// with its Machine, signs the new entries (in parallel) and writes them
-// with the records they change and the Raft index they complete in one
-// synced batch. It signs only what it is given, and a cluster gives it
-// only committed commands: no entry is signed before it is committed.
+// with its Machine, signs the new entries (in parallel; on a cluster's
+// follower it takes the leader's signatures instead, see Leader) and
+// writes them with the records they change and the Raft index they
+// complete in one synced batch. It signs only what it is given, and a
+// cluster gives it only committed commands: no entry is signed before it
+// is committed.
 type Applier struct {
 	cfg     Config
 	store   Store

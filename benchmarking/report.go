@@ -194,7 +194,8 @@ func printSummary(w io.Writer, r *results) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "== summary ==")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	load := fmt.Sprintf("%s, %d conns, batch %d, payload %d B, %s", s.Mode, c.Conns, c.Batch, c.Payload,
+	load := fmt.Sprintf("%s over %s, %d conns, batch %d, payload %d B, %s", s.Mode,
+		map[bool]string{true: "WebSocket", false: "HTTP"}[c.WebSocket], c.Conns, c.Batch, c.Payload,
 		map[bool]string{true: "signed requests", false: "open mode"}[c.Signed])
 	fmt.Fprintf(tw, "load\t%s\n", load)
 	fmt.Fprintf(tw, "mix\tlineage share %.2f over %d lineages; leases closed %.2f, released %.2f, kept %.2f\n",

@@ -57,14 +57,18 @@ func (c *config) out() configOut {
 }
 
 func (c *config) mode() string {
-	m := "closed loop"
 	if c.Rate > 0 {
-		m = "open loop"
+		return "open loop"
 	}
+	return "closed loop"
+}
+
+// transport is how the clients reach the nodes.
+func (c *config) transport() string {
 	if c.WebSocket {
-		m += " over WebSocket"
+		return "WebSocket"
 	}
-	return m
+	return "HTTP"
 }
 
 // run is one benchmark: set up (or reach) the nodes, drive the load,
@@ -167,7 +171,7 @@ func (b *bench) load(ctx context.Context) error {
 		what += fmt.Sprintf(" at %s entries/s offered", thousands(int64(cfg.Rate)))
 	}
 	fmt.Fprintf(b.out, "driving %s: %s, %d conns, batch %d, %s (head %d)\n",
-		b.primaryURL, cfg.mode(), cfg.Conns, cfg.Batch, what, b.info.Head.Seq)
+		b.primaryURL, cfg.mode()+" over "+cfg.transport(), cfg.Conns, cfg.Batch, what, b.info.Head.Seq)
 
 	b.before = sampleAll(b.nodes())
 	b.metrics0, _ = scrape(ctx, b.primaryURL, "sequencer_")

@@ -200,14 +200,13 @@ func (b *batchRun) wait() {
 // joined as they are.
 func (s *Server) writeAnswers(w http.ResponseWriter, answers [][]json.RawMessage) {
 	bp := answerBufs.Get().(*[]byte)
+	out := append((*bp)[:0], '[')
 	defer func() {
-		if cap(*bp) <= 1<<20 { // a huge answer's buffer is not kept
+		if cap(out) <= 1<<20 { // a huge answer's buffer is not kept
+			*bp = out[:0]
 			answerBufs.Put(bp)
 		}
 	}()
-	out := (*bp)[:0]
-	defer func() { *bp = out[:0] }()
-	out = append(out, '[')
 	n := 0
 	for _, a := range answers {
 		for _, m := range a {

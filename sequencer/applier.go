@@ -197,12 +197,8 @@ func (a *Applier) place(cmds []Command, g *Group) error {
 	if a.Leader() {
 		// What it held as a follower first (the followers may hold it
 		// too, waiting for signatures a leader that died never sent).
-		for len(a.held) > 0 {
-			es := a.held[0].entries
-			if err := a.writeHeld(a.held[0].signed < len(es)); err != nil {
-				return err
-			}
-			a.report(es)
+		if err := a.flush(a.report); err != nil {
+			return err
 		}
 		if err := a.write(g.Entries, g.Dirty, true); err != nil {
 			return err
@@ -286,10 +282,23 @@ func (a *Applier) writeHeld(sign bool) error {
 // Flush writes every held group, signing what has no signature yet: a
 // voter that becomes leader, or takes a snapshot, holds nothing.
 func (a *Applier) Flush() error {
+	if err := a.flush(nil); err != nil {
+		a.Halt(fmt.Errorf("%w: %v", ErrHalted, err))
+		return err
+	}
+	return nil
+}
+
+// flush writes every held group in order and hands each one's entries to
+// done (when set) once written.
+func (a *Applier) flush(done func([]*Entry)) error {
 	for len(a.held) > 0 {
-		if err := a.writeHeld(a.held[0].signed < len(a.held[0].entries)); err != nil {
-			a.Halt(fmt.Errorf("%w: %v", ErrHalted, err))
+		es := a.held[0].entries
+		if err := a.writeHeld(a.held[0].signed < len(es)); err != nil {
 			return err
+		}
+		if done != nil {
+			done(es)
 		}
 	}
 	return nil

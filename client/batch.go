@@ -12,7 +12,7 @@ import (
 // many entries. Build one with NewBatch, add calls, then Do.
 type Batch struct {
 	c     *Client
-	elems []gethrpc.BatchElem
+	calls []writeCall
 }
 
 // BatchResult is the answer to one call of a batch: a receipt, or the
@@ -26,54 +26,59 @@ type BatchResult struct {
 func (c *Client) NewBatch() *Batch { return &Batch{c: c} }
 
 // Len is the number of calls in the batch.
-func (b *Batch) Len() int { return len(b.elems) }
+func (b *Batch) Len() int { return len(b.calls) }
 
-func (b *Batch) add(method string, params map[string]any) {
-	b.elems = append(b.elems, gethrpc.BatchElem{Method: method, Args: []any{params}, Result: new(Receipt)})
+func (b *Batch) add(wc writeCall, err error) error {
+	if err == nil {
+		b.calls = append(b.calls, wc)
+	}
+	return err
 }
 
 // Append adds an append (signed when the client has a key).
 func (b *Batch) Append(ctx context.Context, r AppendRequest) error {
-	params, err := b.c.appendParams(ctx, r)
-	if err == nil {
-		b.add("sequencer_append", params)
-	}
-	return err
+	return b.add(b.c.appendCall(ctx, r))
 }
 
 // Close adds a close of a ticket.
 func (b *Batch) Close(ctx context.Context, lineage, externalID string) error {
-	method, params, err := b.c.finishParams(ctx, lineage, externalID, "")
-	if err == nil {
-		b.add(method, params)
-	}
-	return err
+	return b.add(b.c.finishCall(ctx, lineage, externalID, ""))
 }
 
 // Release adds a release of a ticket, reason "rejected" or "broadcast".
 func (b *Batch) Release(ctx context.Context, lineage, externalID, reason string) error {
-	method, params, err := b.c.finishParams(ctx, lineage, externalID, reason)
-	if err == nil {
-		b.add(method, params)
-	}
-	return err
+	return b.add(b.c.finishCall(ctx, lineage, externalID, reason))
 }
 
 // Do sends the batch once (no retries: the caller sees every answer) and
 // returns one result per call, in order. The error is set only when the
 // batch as a whole failed (transport); then every result carries it too.
 func (b *Batch) Do(ctx context.Context) ([]BatchResult, error) {
-	out := make([]BatchResult, len(b.elems))
-	if len(b.elems) == 0 {
+	out := make([]BatchResult, len(b.calls))
+	if len(b.calls) == 0 {
 		return out, nil
 	}
-	if err := b.c.c.BatchCallContext(ctx, b.elems); err != nil {
+	fail := func(err error) ([]BatchResult, error) {
 		for i := range out {
 			out[i].Err = err
 		}
 		return out, err
 	}
-	for i, e := range b.elems {
+	if b.c.overHTTP() {
+		res, err := b.c.post(ctx, b.calls, false)
+		if err != nil {
+			return fail(err)
+		}
+		return res, nil
+	}
+	elems := make([]gethrpc.BatchElem, len(b.calls))
+	for i, wc := range b.calls {
+		elems[i] = gethrpc.BatchElem{Method: wc.method, Args: []any{wc.params}, Result: new(Receipt)}
+	}
+	if err := b.c.c.BatchCallContext(ctx, elems); err != nil {
+		return fail(err)
+	}
+	for i, e := range elems {
 		if e.Error != nil {
 			out[i].Err = wrap(e.Error)
 			continue

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
 	"github.com/seqnode/sequencer/rpc"
@@ -92,9 +91,16 @@ func (c *Client) RPC() *gethrpc.Client { return c.c }
 
 // call makes one call, retrying as WithRetries says.
 func (c *Client) call(ctx context.Context, idempotent bool, out any, method string, args ...any) error {
+	return c.retry(ctx, idempotent, func() error { return wrap(c.c.CallContext(ctx, out, method, args...)) })
+}
+
+// retry runs f until it succeeds, or fails in a way that is not retried,
+// or the retries run out: Overloaded is retried always (it wrote
+// nothing), a transport error only when the call is idempotent.
+func (c *Client) retry(ctx context.Context, idempotent bool, f func() error) error {
 	wait := c.backoff
 	for attempt := 0; ; attempt++ {
-		err := wrap(c.c.CallContext(ctx, out, method, args...))
+		err := f()
 		if err == nil {
 			return nil
 		}
@@ -125,24 +131,31 @@ func (c *Client) getDomain(ctx context.Context) (sequencer.Domain, error) {
 	return d, nil
 }
 
-// sign adds from, deadline and signature to params when the client has a key.
-func (c *Client) sign(ctx context.Context, params map[string]any, req sequencer.Request) error {
+// sign signs req when the client has a key (nil when it has none).
+func (c *Client) sign(ctx context.Context, req sequencer.Request) (*auth, error) {
 	if c.key == nil {
-		return nil
+		return nil, nil
 	}
 	d, err := c.getDomain(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Deadline = uint64(time.Now().Add(c.validity).Unix())
 	sig, err := sequencer.Sign(sequencer.NewHasher(d).RequestHash(&req), c.key)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	params["from"] = c.from.Hex()
-	params["deadline"] = req.Deadline
-	params["signature"] = hexutil.Encode(sig[:])
-	return nil
+	return &auth{from: c.from, deadline: req.Deadline, sig: sig}, nil
+}
+
+// signParams adds from, deadline and signature to params when the client
+// has a key.
+func (c *Client) signParams(ctx context.Context, params map[string]any, req sequencer.Request) error {
+	a, err := c.sign(ctx, req)
+	if a != nil {
+		a.put(params)
+	}
+	return err
 }
 
 // AppendRequest is a transaction to sequence. With a Lineage, it leases
@@ -153,43 +166,35 @@ type AppendRequest struct {
 	ExternalID string
 }
 
-// appendParams builds (and signs, with a key) the params of an append.
-func (c *Client) appendParams(ctx context.Context, r AppendRequest) (map[string]any, error) {
-	params := map[string]any{"data": hexutil.Encode(r.Data)}
-	if r.Lineage != "" {
-		params["lineage"] = r.Lineage
-	}
-	if r.ExternalID != "" {
-		params["externalId"] = r.ExternalID
-	}
+// appendCall builds (and signs, with a key) an append.
+func (c *Client) appendCall(ctx context.Context, r AppendRequest) (writeCall, error) {
 	req := sequencer.Request{Kind: sequencer.KindTx, Lineage: r.Lineage, ExternalID: r.ExternalID, DataHash: crypto.Keccak256Hash(r.Data)}
-	return params, c.sign(ctx, params, req)
+	a, err := c.sign(ctx, req)
+	return writeCall{"sequencer_append", writeParams{append: true, data: r.Data, lineage: r.Lineage, externalID: r.ExternalID, auth: a}}, err
 }
 
-// finishParams builds (and signs) the params of a close or release:
-// reason "" for a close, "rejected" or "broadcast" for a release.
-func (c *Client) finishParams(ctx context.Context, lineage, externalID, reason string) (string, map[string]any, error) {
-	params := map[string]any{"lineage": lineage, "externalId": externalID}
+// finishCall builds (and signs) a close or release: reason "" for a
+// close, "rejected" or "broadcast" for a release.
+func (c *Client) finishCall(ctx context.Context, lineage, externalID, reason string) (writeCall, error) {
 	kind, method := sequencer.KindClose, "sequencer_close"
 	if reason != "" {
-		params["reason"] = reason
 		kind, method = sequencer.KindRelease, "sequencer_release"
 		if reason == "broadcast" {
 			kind = sequencer.KindFail
 		}
 	}
-	return method, params, c.sign(ctx, params, sequencer.Request{Kind: kind, Lineage: lineage, ExternalID: externalID})
+	a, err := c.sign(ctx, sequencer.Request{Kind: kind, Lineage: lineage, ExternalID: externalID})
+	return writeCall{method, writeParams{lineage: lineage, externalID: externalID, reason: reason, auth: a}}, err
 }
 
 // Append sequences a transaction (sequencer_append). A retry of the same
 // request returns the same receipt with Existing set.
 func (c *Client) Append(ctx context.Context, r AppendRequest) (*Receipt, error) {
-	params, err := c.appendParams(ctx, r)
+	wc, err := c.appendCall(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	var out Receipt
-	return &out, c.call(ctx, r.ExternalID != "", &out, "sequencer_append", params)
+	return c.write(ctx, r.ExternalID != "", wc)
 }
 
 // Close closes a ticket whose transaction was mined (sequencer_close).
@@ -205,12 +210,11 @@ func (c *Client) Release(ctx context.Context, lineage, externalID, reason string
 }
 
 func (c *Client) finish(ctx context.Context, lineage, externalID, reason string) (*Receipt, error) {
-	method, params, err := c.finishParams(ctx, lineage, externalID, reason)
+	wc, err := c.finishCall(ctx, lineage, externalID, reason)
 	if err != nil {
 		return nil, err
 	}
-	var out Receipt
-	return &out, c.call(ctx, true, &out, method, params)
+	return c.write(ctx, true, wc)
 }
 
 // Attempt records, before the transaction is broadcast, the hash of the
@@ -220,7 +224,7 @@ func (c *Client) finish(ctx context.Context, lineage, externalID, reason string)
 // transaction must not be broadcast. The same hash again is safe to retry.
 func (c *Client) Attempt(ctx context.Context, lineage, externalID string, txHash common.Hash) (*Receipt, error) {
 	params := map[string]any{"lineage": lineage, "externalId": externalID, "txHash": txHash}
-	if err := c.sign(ctx, params, sequencer.Request{Kind: sequencer.KindAttempt, Lineage: lineage, ExternalID: externalID, DataHash: txHash}); err != nil {
+	if err := c.signParams(ctx, params, sequencer.Request{Kind: sequencer.KindAttempt, Lineage: lineage, ExternalID: externalID, DataHash: txHash}); err != nil {
 		return nil, err
 	}
 	var out Receipt
@@ -231,7 +235,7 @@ func (c *Client) Attempt(ctx context.Context, lineage, externalID string, txHash
 // it close, pooled nonces below it leave the pool (sequencer_syncLineage).
 func (c *Client) SyncLineage(ctx context.Context, lineage string, chainNonce uint64) (*Receipt, error) {
 	params := map[string]any{"lineage": lineage, "chainNonce": chainNonce}
-	if err := c.sign(ctx, params, sequencer.Request{Kind: sequencer.KindSync, Lineage: lineage, Nonce: chainNonce}); err != nil {
+	if err := c.signParams(ctx, params, sequencer.Request{Kind: sequencer.KindSync, Lineage: lineage, Nonce: chainNonce}); err != nil {
 		return nil, err
 	}
 	var out Receipt

@@ -108,7 +108,7 @@ func (s *scanner) object(field func(key string) bool) bool {
 	if s.next('}') {
 		return true
 	}
-	var seen [8]string
+	var seen [12]string
 	n := 0
 	for {
 		k, ok := s.str()
@@ -329,27 +329,40 @@ func (s *scanner) ticketField(lineage, externalID *string, a *Auth, key string) 
 // anything else (then nothing of calls may be used).
 func readWriteBatch(body []byte, limit int) ([]writeCall, bool) {
 	s := &scanner{b: body}
-	if !s.next('[') {
-		return nil, false
-	}
 	calls := make([]writeCall, 0, min(limit, 128))
-	for {
+	ok := s.list(func() bool {
 		if len(calls) == limit {
-			return nil, false
+			return false
 		}
 		calls = append(calls, writeCall{})
-		if !s.readWriteCall(&calls[len(calls)-1]) {
-			return nil, false
+		return s.readWriteCall(&calls[len(calls)-1])
+	})
+	return calls, ok && s.end()
+}
+
+// list reads [elem, ...], one element at least, calling elem to consume
+// each.
+func (s *scanner) list(elem func() bool) bool {
+	if !s.next('[') {
+		return false
+	}
+	for {
+		if !elem() {
+			return false
 		}
 		if s.next(']') {
-			break
+			return true
 		}
 		if !s.next(',') {
-			return nil, false
+			return false
 		}
 	}
+}
+
+// end reports whether only whitespace is left.
+func (s *scanner) end() bool {
 	s.ws()
-	return calls, s.i == len(s.b)
+	return s.i == len(s.b)
 }
 
 // readSingleWrite reads a body that is one write call.

@@ -109,11 +109,11 @@ func (r *ReceiptJSON) appendJSON(b []byte) []byte {
 	b = strconv.AppendUint(append(b, `{"seq":`...), r.Seq, 10)
 	b = appendHexField(b, `,"hash":`, r.Hash[:])
 	b = appendHexField(b, `,"prevHash":`, r.PrevHash[:])
-	b = appendJSONString(append(b, `,"kind":`...), r.Kind)
+	b = AppendJSONString(append(b, `,"kind":`...), r.Kind)
 	b = append(append(b, `,"sender":`...), sender...)
-	b = appendJSONString(append(b, `,"lineage":`...), r.Lineage)
+	b = AppendJSONString(append(b, `,"lineage":`...), r.Lineage)
 	b = strconv.AppendUint(append(b, `,"nonce":`...), r.Nonce, 10)
-	b = appendJSONString(append(b, `,"externalId":`...), r.ExternalID)
+	b = AppendJSONString(append(b, `,"externalId":`...), r.ExternalID)
 	b = appendHexField(b, `,"dataHash":`, r.DataHash[:])
 	b = strconv.AppendUint(append(b, `,"timestamp":`...), r.Timestamp, 10)
 	b = appendHexField(b, `,"signature":`, r.Signature)
@@ -126,9 +126,10 @@ func appendHexField(b []byte, name string, v []byte) []byte {
 	return append(hex.AppendEncode(b, v), '"')
 }
 
-// appendJSONString appends s as encoding/json writes it: printable ASCII
+// AppendJSONString appends s as encoding/json writes it: printable ASCII
 // that needs no escape as it is, anything else through encoding/json.
-func appendJSONString(b []byte, s string) []byte {
+// Clients that write calls by hand (package client) use it too.
+func AppendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&':

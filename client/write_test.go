@@ -1,0 +1,150 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/seqnode/sequencer/client"
+	"github.com/seqnode/sequencer/rpc"
+)
+
+// Writes over HTTP are written and read by hand; over WebSocket they go
+// through go-ethereum's client. Both must give a caller the same answers:
+// the same receipts, the same errors with the same codes, messages and
+// data, in a batch and alone, signed and not.
+func TestWritesOverHTTPAsOverWebSocket(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	for _, signed := range []bool{false, true} {
+		var opts []client.Option
+		var allow rpc.Allowlist
+		if signed {
+			opts = append(opts, client.WithKey(key))
+			allow = rpc.Allowlist{crypto.PubkeyToAddress(key.PublicKey): {}}
+		}
+		n := startNode(t, nil, allow)
+		h := dial(t, n.URL, opts...)
+		w := dial(t, "ws://"+strings.TrimPrefix(n.URL, "http://"), opts...)
+		ctx := context.Background()
+		const L = "eip155:1:0x52908400098527886E0F7030069857D2E4169EE7"
+
+		// Each write is made first on one path, then retried on the other
+		// (same externalId: the node answers the same receipt, existing).
+		first, err := h.Append(ctx, client.AppendRequest{Data: []byte("a"), Lineage: L, ExternalID: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := w.Append(ctx, client.AppendRequest{Data: []byte("a"), Lineage: L, ExternalID: "a"})
+		if err != nil || !again.Existing {
+			t.Fatalf("retry over ws: %+v %v", again, err)
+		}
+		again.Existing = false
+		if !reflect.DeepEqual(first, again) {
+			t.Fatalf("signed=%v: http %+v\nws %+v", signed, first, again)
+		}
+		plain, err := w.Append(ctx, client.AppendRequest{Data: []byte{}, ExternalID: "p"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plainAgain, err := h.Append(ctx, client.AppendRequest{Data: []byte{}, ExternalID: "p"})
+		if err != nil || !plainAgain.Existing {
+			t.Fatalf("retry over http: %+v %v", plainAgain, err)
+		}
+		plainAgain.Existing = false
+		if !reflect.DeepEqual(plain, plainAgain) {
+			t.Fatalf("signed=%v: ws %+v\nhttp %+v", signed, plain, plainAgain)
+		}
+		if _, err := h.Close(ctx, L, "a"); err != nil {
+			t.Fatal(err)
+		}
+
+		// The same batch on both paths: receipts of retries, and errors
+		// (final ticket with its data, conflict, unknown ticket, bad reason).
+		batch := func(c *client.Client) []client.BatchResult {
+			b := c.NewBatch()
+			// A signed append of the closed ticket would be answered from
+			// the replay cache within the same second (same deadline), so
+			// only the unsigned batch has it.
+			if !signed {
+				if err := b.Append(ctx, client.AppendRequest{Data: []byte("a"), Lineage: L, ExternalID: "a"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, err := range []error{
+				b.Append(ctx, client.AppendRequest{Data: []byte("other"), ExternalID: "p"}),
+				b.Append(ctx, client.AppendRequest{Data: []byte{}, ExternalID: "p"}),
+				b.Close(ctx, L, "a"),
+				b.Close(ctx, L, "nobody"),
+				b.Release(ctx, L, "a", "lost"),
+			} {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := b.Do(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		hr, wr := batch(h), batch(w)
+		if !reflect.DeepEqual(hr, wr) {
+			for i := range hr {
+				t.Logf("%d: http %+v %v\n   ws %+v %v", i, hr[i].Receipt, hr[i].Err, wr[i].Receipt, wr[i].Err)
+			}
+			t.Fatalf("signed=%v: batches differ", signed)
+		}
+		codes := []int{client.CodeTicketFinal, client.CodeExternalIDConflict, 0, 0, client.CodeNotFound, -32602}
+		if signed {
+			codes = codes[1:]
+		}
+		for i, want := range codes {
+			if got := client.Code(hr[i].Err); got != want {
+				t.Fatalf("signed=%v: call %d: code %d (%v), want %d", signed, i, got, hr[i].Err, want)
+			}
+		}
+		var e *client.Error
+		if !signed && (!errors.As(hr[0].Err, &e) || e.Data == nil || !hr[3].Receipt.Existing) {
+			t.Fatalf("TicketFinal without the ticket: %#v", hr[0].Err)
+		}
+		// Alone, too.
+		_, herr := h.Close(ctx, L, "nobody")
+		_, werr := w.Close(ctx, L, "nobody")
+		if !reflect.DeepEqual(herr, werr) || client.Code(herr) != client.CodeNotFound {
+			t.Fatalf("http %#v, ws %#v", herr, werr)
+		}
+	}
+}
+
+// A status other than 2xx is the transport's error, as go-ethereum's
+// client gives it: an HTTPError with the status and body, on every call.
+func TestWriteHTTPStatus(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	c := dial(t, srv.URL, client.WithRetries(0, 0))
+	_, err := c.Append(context.Background(), client.AppendRequest{Data: []byte{1}})
+	var he gethrpc.HTTPError
+	if !asHTTPError(err, &he) || he.StatusCode != 503 || !strings.Contains(string(he.Body), "busy") {
+		t.Fatalf("append: %#v", err)
+	}
+	b := c.NewBatch()
+	_ = b.Append(context.Background(), client.AppendRequest{Data: []byte{1}})
+	_ = b.Close(context.Background(), "eip155:1:0x52908400098527886E0F7030069857D2E4169EE7", "x")
+	res, err := b.Do(context.Background())
+	if !asHTTPError(err, &he) || len(res) != 2 || !asHTTPError(res[1].Err, &he) {
+		t.Fatalf("batch: %v %+v", err, res)
+	}
+	if client.Code(err) != 0 {
+		t.Fatalf("a transport error has code %d", client.Code(err))
+	}
+}
+
+func asHTTPError(err error, he *gethrpc.HTTPError) bool { return errors.As(err, he) }

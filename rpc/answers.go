@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -142,45 +143,34 @@ func parseUint(t []byte) (uint64, bool) {
 	return v, err == nil
 }
 
-// hexString reads "0x..." with an even number of hex digits.
-func (s *scanner) hexString() ([]byte, bool) {
+// hexDigits reads "0x..." and returns the digits.
+func (s *scanner) hexDigits() ([]byte, bool) {
 	t, ok := s.str()
 	if !ok || len(t) < 4 || t[1] != '0' || (t[2] != 'x' && t[2] != 'X') || len(t)%2 != 0 {
 		return nil, false
 	}
-	h := t[3 : len(t)-1]
-	out := make([]byte, len(h)/2)
-	for i := range out {
-		hi, ok1 := unhex(h[2*i])
-		lo, ok2 := unhex(h[2*i+1])
-		if !ok1 || !ok2 {
-			return nil, false
-		}
-		out[i] = hi<<4 | lo
+	return t[3 : len(t)-1], true
+}
+
+// hexString reads "0x..." with an even number of hex digits.
+func (s *scanner) hexString() ([]byte, bool) {
+	h, ok := s.hexDigits()
+	if !ok {
+		return nil, false
 	}
-	return out, true
+	out := make([]byte, len(h)/2)
+	_, err := hex.Decode(out, h)
+	return out, err == nil
 }
 
 // fixed reads "0x..." of exactly len(dst) bytes into dst.
 func (s *scanner) fixed(dst []byte) bool {
-	b, ok := s.hexString()
-	if !ok || len(b) != len(dst) {
+	h, ok := s.hexDigits()
+	if !ok || len(h) != 2*len(dst) {
 		return false
 	}
-	copy(dst, b)
-	return true
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
+	_, err := hex.Decode(dst, h)
+	return err == nil
 }
 
 func (s *scanner) boolean(dst *bool) bool {

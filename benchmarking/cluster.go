@@ -8,17 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/seqnode/sequencer/internal/freeport"
 )
 
 // Fixed keys, so runs are repeatable and nothing is left to configure.
@@ -133,32 +132,8 @@ func binarySum(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// freePort asks the kernel for a free TCP port on 127.0.0.1, never one it
-// handed out before in this run: the port is closed again before a node
-// binds it, and the kernel may offer it twice (a voter's Raft and p2p
-// ports were once the same, and the voter failed to start).
-func freePort() (int, error) {
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if !portsGiven[port] {
-			portsGiven[port] = true
-			return port, nil
-		}
-	}
-	return 0, errors.New("no free port that was not handed out already")
-}
-
-var (
-	portsMu    sync.Mutex
-	portsGiven = map[int]bool{}
-)
+// freePort is a loopback port no other node of this run was given.
+func freePort() (int, error) { return freeport.Port() }
 
 // childEnv is our environment without anything that would configure the
 // node behind the flags' back (SEQUENCER_* and PRIVATE_KEY), plus extra.

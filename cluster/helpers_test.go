@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -37,15 +36,7 @@ type testCluster struct {
 	queueBytes int64                        // --queue-bytes of every voter started from now on
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t testing.TB) string { return testnode.FreeAddr(t) }
 
 var quiet = testnode.QuietLogger
 

@@ -10,7 +10,6 @@ import (
 	"crypto/ecdsa"
 	"fmt"
 	"math/big"
-	"net"
 	"sync"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 	"github.com/ethereum/go-ethereum/node"
 	"github.com/ethereum/go-ethereum/params"
+	"github.com/seqnode/sequencer/internal/freeport"
 )
 
 // ChainID is the simulated chain's id (go-ethereum fixes it).
@@ -90,14 +90,7 @@ func StartWith(period time.Duration, alloc types.GenesisAlloc) (*Chain, error) {
 	return c, nil
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return freeport.Port() }
 
 func (c *Chain) mine(period time.Duration) {
 	defer close(c.done)

@@ -398,12 +398,26 @@ func TestClusterChaos(t *testing.T) {
 		}
 	}
 	// A dead voter is replaced by a fresh one through membership change.
+	// A follower that was not wiped, or else (when the long mode wiped
+	// both followers last) one whose catch-up from a snapshot, checked
+	// below, is already in its log: killed before it, the check would fail.
 	var f *voterProc
-	for _, v := range pc.all() {
-		if v != pc.leader() && !slices.Contains(wipes, v.proc()) {
-			f = v // not one whose snapshot catch-up is checked below
-			break
+	for deadline := time.Now().Add(60 * time.Second); f == nil && time.Now().Before(deadline); {
+		lead := pc.leader()
+		for _, caughtUp := range []bool{false, true} {
+			for _, v := range pc.all() {
+				wiped := slices.Contains(wipes, v.proc())
+				if f == nil && v != lead && (!wiped || caughtUp && strings.Contains(v.proc().Stderr(), "catching up to a cluster snapshot")) {
+					f = v
+				}
+			}
 		}
+		if f == nil {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	if f == nil {
+		t.Fatal("no follower to replace: both were wiped and neither caught up from a snapshot in 60 s")
 	}
 	nv := pc.replace(f, "v4")
 	t.Logf("replaced voter %s with %s", f.id, nv.id)

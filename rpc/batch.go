@@ -160,15 +160,33 @@ func (s *Server) batchTooLarge(w http.ResponseWriter, elems []json.RawMessage) {
 	w.Write(append(append([]byte{'['}, encodeAnswer(id, nil, err)...), ']'))
 }
 
-// serveWriteBatch runs a batch of write calls read by the one-pass reader.
+// serveWriteBatch runs a batch of write calls read by the one-pass reader:
+// all are enqueued in batch order (so consecutive writes share group
+// commits), then each answer is written, once durable, straight into the
+// response (as writeAnswers joins them, without an answer of its own).
 func (s *Server) serveWriteBatch(w http.ResponseWriter, r *http.Request, calls []writeCall) {
-	answers := make([][]json.RawMessage, len(calls))
-	var b batchRun
+	pending := make([]*pendingWrite, len(calls))
 	for i := range calls {
-		b.write(s, r, &calls[i], &answers[i])
+		pending[i] = s.startWrite(&calls[i])
 	}
-	b.wait()
-	s.writeAnswers(w, answers)
+	bp := answerBufs.Get().(*[]byte)
+	out := append((*bp)[:0], '[')
+	defer func() { putAnswerBuf(bp, out) }()
+	for i := range calls {
+		res, err := s.api.await(r.Context(), pending[i])
+		over := s.opts.BatchRespLimit > 0 && len(out) > s.opts.BatchRespLimit
+		if i > 0 {
+			out = append(out, ',')
+		}
+		start := len(out)
+		out = appendAnswer(out, calls[i].id, res, err)
+		if over {
+			out = append(out[:start], tooLarge(out[start:])...)
+		}
+	}
+	out = append(out, ']')
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(out)
 }
 
 // batchRun enqueues a batch's writes one after another, so that the log
@@ -201,12 +219,7 @@ func (b *batchRun) wait() {
 func (s *Server) writeAnswers(w http.ResponseWriter, answers [][]json.RawMessage) {
 	bp := answerBufs.Get().(*[]byte)
 	out := append((*bp)[:0], '[')
-	defer func() {
-		if cap(out) <= 1<<20 { // a huge answer's buffer is not kept
-			*bp = out[:0]
-			answerBufs.Put(bp)
-		}
-	}()
+	defer func() { putAnswerBuf(bp, out) }()
 	n := 0
 	for _, a := range answers {
 		for _, m := range a {
@@ -231,6 +244,15 @@ func (s *Server) writeAnswers(w http.ResponseWriter, answers [][]json.RawMessage
 // answerBufs are writeAnswers' buffers, reused from request to request
 // (the answer is written before the buffer goes back).
 var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 72<<10); return &b }}
+
+// putAnswerBuf gives out, grown from *bp, back to the pool, unless it grew
+// huge (a huge answer's buffer is not kept).
+func putAnswerBuf(bp *[]byte, out []byte) {
+	if cap(out) <= 1<<20 {
+		*bp = out[:0]
+		answerBufs.Put(bp)
+	}
+}
 
 var writeMethods = map[string]bool{
 	"sequencer_append": true, "sequencer_close": true, "sequencer_release": true, "sequencer_syncLineage": true,
@@ -402,7 +424,12 @@ func plainID(id json.RawMessage) bool {
 // encodeAnswer writes a response exactly as go-ethereum does:
 // {"jsonrpc":"2.0","id":…,"result":…} or {"jsonrpc":"2.0","id":…,"error":{"code":…,"message":…,"data":…}}.
 func encodeAnswer(id json.RawMessage, res any, err error) json.RawMessage {
-	b := make([]byte, 0, 768)
+	return appendAnswer(make([]byte, 0, 768), id, res, err)
+}
+
+// appendAnswer appends the answer encodeAnswer makes to b.
+func appendAnswer(b []byte, id json.RawMessage, res any, err error) []byte {
+	start := len(b)
 	b = append(b, `{"jsonrpc":"2.0","id":`...)
 	b = append(b, id...)
 	if err != nil {
@@ -428,7 +455,7 @@ func encodeAnswer(id json.RawMessage, res any, err error) json.RawMessage {
 	}
 	rb, merr := json.Marshal(res)
 	if merr != nil {
-		return encodeAnswer(id, nil, &Error{Code: CodeInternal, Message: merr.Error()})
+		return appendAnswer(b[:start], id, nil, &Error{Code: CodeInternal, Message: merr.Error()})
 	}
 	b = append(b, `,"result":`...)
 	b = append(b, rb...)

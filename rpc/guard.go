@@ -27,6 +27,13 @@ import (
 // bodyChunk is how much body memory is reserved at a time.
 const bodyChunk = 64 << 10
 
+// bodyBufs hold request bodies from one request to the next: readBody's
+// release puts a body's buffer back, so the body (and anything aliasing
+// it, such as the ids the one-pass reader keeps) must not be used after.
+var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBody = 1 << 20
+
 // readBody reads r's body (at most limit bytes), reserving room in sem as
 // the bytes arrive rather than the whole declared length up front, so that
 // clients that send headers and then trickle (or never send) their body
@@ -35,13 +42,20 @@ const bodyChunk = 64 << 10
 // are no longer needed.
 func readBody(ctx context.Context, sem *semaphore.Weighted, body io.Reader, declared int64, limit int) (b []byte, release func(), err error) {
 	var held int64
+	buf := bodyBufs.Get().(*bytes.Buffer)
+	buf.Reset()
 	release = func() {
 		if held > 0 {
 			sem.Release(held)
 			held = 0
 		}
+		if buf != nil {
+			if buf.Cap() <= maxPooledBody { // a huge body's buffer is not kept
+				bodyBufs.Put(buf)
+			}
+			buf = nil
+		}
 	}
-	var buf bytes.Buffer
 	if declared > 0 && declared <= int64(limit) {
 		buf.Grow(int(min(declared, bodyChunk)))
 	}
@@ -51,7 +65,7 @@ func readBody(ctx context.Context, sem *semaphore.Weighted, body io.Reader, decl
 			return nil, func() {}, err
 		}
 		held += bodyChunk
-		n, err := io.CopyN(&buf, body, bodyChunk)
+		n, err := io.CopyN(buf, body, bodyChunk)
 		if buf.Len() > limit {
 			release()
 			return nil, func() {}, &http.MaxBytesError{Limit: int64(limit)}

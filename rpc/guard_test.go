@@ -225,3 +225,41 @@ func TestReadByteCap(t *testing.T) {
 		t.Fatalf("reads past the batch's limit were not refused: %.300s", b)
 	}
 }
+
+// A batch of writes whose answers pass the batch's answer limit: the
+// writes are made, the answers past the limit are "response too large"
+// errors with their calls' ids, as for any batch.
+func TestWriteBatchAnswerLimit(t *testing.T) {
+	n := newNode(t, nodeOptions{})
+	url := serveReal(t, n, Config{}, ServerOptions{BatchRespLimit: 2000})
+	var calls []string
+	for i := range 10 {
+		calls = append(calls, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"sequencer_append","params":[{"data":"0x01","externalId":"lim-%d"}]}`, 100+i, i))
+	}
+	code, b := wire.Post(t, url, "["+strings.Join(calls, ",")+"]")
+	var answers []struct {
+		ID     int             `json:"id"`
+		Result json.RawMessage `json:"result"`
+		Error  *struct{ Code int }
+	}
+	if err := json.Unmarshal(b, &answers); code != 200 || err != nil || len(answers) != 10 {
+		t.Fatalf("%d %v: %.300s", code, err, b)
+	}
+	receipts := 0
+	for i, a := range answers {
+		switch {
+		case a.ID != 100+i:
+			t.Fatalf("answer %d has id %d", i, a.ID)
+		case a.Error == nil && receipts == i:
+			receipts++
+		case a.Error == nil || a.Error.Code != codeResponseTooLarge:
+			t.Fatalf("answer %d: %s %+v after %d receipts", i, a.Result, a.Error, receipts)
+		}
+	}
+	if receipts == 0 || receipts == 10 {
+		t.Fatalf("%d receipts under a 2000-byte limit", receipts)
+	}
+	if h := n.seq.Store().Head().Seq; h != 10 {
+		t.Fatalf("head %d after a batch of 10 appends", h)
+	}
+}

@@ -97,8 +97,19 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(trimmed) > 0 && trimmed[0] == '[' {
-		if calls, ok := readWriteBatch(trimmed, s.opts.BatchItemLimit); ok && len(calls) >= 2 {
+		cp := callBufs.Get().(*[]writeCall)
+		calls, ok := readWriteBatchInto(trimmed, s.opts.BatchItemLimit, (*cp)[:0])
+		if ok && len(calls) >= 2 {
 			s.serveWriteBatch(w, r, calls)
+		}
+		// The calls' params were handed on by value: the slice is free
+		// again once the batch is answered.
+		clear(calls)
+		if cap(calls) <= 1024 {
+			*cp = calls[:0]
+			callBufs.Put(cp)
+		}
+		if ok && len(calls) >= 2 {
 			return
 		}
 		if refuseDuplicateKeys(w, trimmed) {
@@ -253,6 +264,9 @@ func putAnswerBuf(bp *[]byte, out []byte) {
 		answerBufs.Put(bp)
 	}
 }
+
+// callBufs hold the calls of write batches from one request to the next.
+var callBufs = sync.Pool{New: func() any { c := make([]writeCall, 0, 128); return &c }}
 
 var writeMethods = map[string]bool{
 	"sequencer_append": true, "sequencer_close": true, "sequencer_release": true, "sequencer_syncLineage": true,

@@ -328,8 +328,12 @@ func (s *scanner) ticketField(lineage, externalID *string, a *Auth, key string) 
 // readWriteBatch reads a whole batch of write calls; false if the body is
 // anything else (then nothing of calls may be used).
 func readWriteBatch(body []byte, limit int) ([]writeCall, bool) {
+	return readWriteBatchInto(body, limit, make([]writeCall, 0, min(limit, 128)))
+}
+
+// readWriteBatchInto is readWriteBatch appending to calls (empty).
+func readWriteBatchInto(body []byte, limit int, calls []writeCall) ([]writeCall, bool) {
 	s := &scanner{b: body}
-	calls := make([]writeCall, 0, min(limit, 128))
 	ok := s.list(func() bool {
 		if len(calls) == limit {
 			return false

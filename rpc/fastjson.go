@@ -1,6 +1,8 @@
 package rpc
 
 import (
+	"encoding/hex"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 )
@@ -155,15 +157,18 @@ func (s *scanner) hexBytes(dst **hexutil.Bytes) bool {
 	if s.null() {
 		return true
 	}
-	t, ok := s.str()
-	if !ok || len(t) == 2 { // "": the general path says why it is refused
+	// "0x" and an even number of hex digits, as hexutil.Bytes takes them;
+	// anything else (even "") is left to the general path, which says why
+	// it is refused.
+	h, ok := s.hexDigits()
+	if !ok {
 		return false
 	}
-	b := new(hexutil.Bytes)
-	if b.UnmarshalJSON(t) != nil {
+	b := make(hexutil.Bytes, len(h)/2)
+	if _, err := hex.Decode(b, h); err != nil {
 		return false
 	}
-	*dst = b
+	*dst = &b
 	return true
 }
 

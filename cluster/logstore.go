@@ -22,6 +22,10 @@ import (
 type raftStore struct {
 	db *leveldb.DB
 
+	wmu   sync.Mutex     // StoreLogs' batch and buffer, reused
+	batch *leveldb.Batch // nil, or one of at most maxKeptBatch bytes
+	buf   []byte
+
 	mu          sync.Mutex // first and last index, kept in memory
 	first, last uint64
 }
@@ -93,6 +97,9 @@ func (s *raftStore) GetLog(index uint64, l *raft.Log) error {
 
 func (s *raftStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
 
+// maxKeptBatch bounds the batch StoreLogs keeps for the next call.
+const maxKeptBatch = 4 << 20
+
 func (s *raftStore) StoreLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil
@@ -106,14 +113,30 @@ func (s *raftStore) StoreLogs(logs []*raft.Log) error {
 		size += n + 9 + 16 // value, key, the batch's framing
 		widest = max(widest, n)
 	}
-	b := leveldb.MakeBatch(size)
-	buf := make([]byte, 0, widest)
+	// The batch and buffer are reused from call to call (a follower
+	// catching up stores up to MaxAppendEntries groups at once: such a
+	// batch is not kept).
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	b := s.batch
+	if b == nil || size > maxKeptBatch {
+		b = leveldb.MakeBatch(size)
+	} else {
+		b.Reset()
+	}
+	buf := s.buf[:0]
+	if cap(buf) < widest {
+		buf = make([]byte, 0, widest)
+	}
 	for _, l := range logs {
 		buf = appendLog(buf[:0], l)
 		b.Put(logKey(l.Index), buf)
 	}
 	if err := s.db.Write(b, sync1); err != nil {
 		return err
+	}
+	if size <= maxKeptBatch {
+		s.batch, s.buf = b, buf
 	}
 	s.mu.Lock()
 	if s.first == 0 || logs[0].Index < s.first {

@@ -6,4 +6,11 @@
 // given a key (permissioned nodes), retries that are safe because every
 // write named by an externalId is idempotent, and helpers that check
 // entries, chains and equivocation proofs against a primary's address.
+//
+// Writes (append, close, release, alone or in a Batch) to an http(s) URL
+// are encoded and decoded by the package itself, without reflection, for
+// executors that write many entries; every other call, and every call to
+// a ws(s) URL, goes through go-ethereum's rpc client. Both give the same
+// receipts and the same errors (*Error for the node's answers,
+// go-ethereum's rpc.HTTPError for a status other than 2xx).
 package client

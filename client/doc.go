@@ -12,5 +12,8 @@
 // executors that write many entries; every other call, and every call to
 // a ws(s) URL, goes through go-ethereum's rpc client. Both give the same
 // receipts and the same errors (*Error for the node's answers,
-// go-ethereum's rpc.HTTPError for a status other than 2xx).
+// go-ethereum's rpc.HTTPError for a status other than 2xx). Headers added
+// to a context with go-ethereum's rpc.NewContextWithHeaders reach only the
+// calls that go through go-ethereum's client; set them on the transport of
+// WithHTTPClient to have them on writes too.
 package client

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -141,7 +140,11 @@ func (c *Client) post(ctx context.Context, calls []writeCall, single bool) ([]Ba
 	}
 	defer resp.Body.Close()
 	ans := answerBufs.Get().(*bytes.Buffer)
-	defer answerBufs.Put(ans)
+	defer func() {
+		if ans.Cap() <= 1<<20 { // a huge answer's buffer is not kept
+			answerBufs.Put(ans)
+		}
+	}()
 	ans.Reset()
 	if _, err := ans.ReadFrom(io.LimitReader(resp.Body, maxAnswer+1)); err != nil {
 		return nil, err
@@ -159,6 +162,16 @@ func (c *Client) post(ctx context.Context, calls []writeCall, single bool) ([]Ba
 	out := make([]BatchResult, len(calls))
 	got := make([]bool, len(calls))
 	for _, a := range answers {
+		if a.NoID && a.Error != nil {
+			// The node could not read the call (or the whole batch):
+			// its error is the one call's, or the batch's.
+			e := &Error{Code: a.Error.Code, Message: a.Error.Message, Data: a.Error.Data}
+			if !single {
+				return nil, e
+			}
+			out[0].Err = e
+			return out, nil
+		}
 		if a.ID >= uint64(len(calls)) || got[a.ID] {
 			return nil, fmt.Errorf("answer with id %d to a batch of %d calls", a.ID, len(calls))
 		}
@@ -177,7 +190,9 @@ func (c *Client) post(ctx context.Context, calls []writeCall, single bool) ([]Ba
 	return out, nil
 }
 
-var errMissingAnswer = errors.New("missing answer to a batch call")
+// errMissingAnswer is go-ethereum's error for a batch call left without
+// an answer, so that callers can test for it either way.
+var errMissingAnswer = gethrpc.ErrMissingBatchResponse
 
 // write makes one write call, retrying as WithRetries says.
 func (c *Client) write(ctx context.Context, idempotent bool, wc writeCall) (*Receipt, error) {

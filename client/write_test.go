@@ -148,3 +148,26 @@ func TestWriteHTTPStatus(t *testing.T) {
 }
 
 func asHTTPError(err error, he *gethrpc.HTTPError) bool { return errors.As(err, he) }
+
+// A node that cannot read a call or a batch answers one error with a null
+// id: a single call gets that error, a batch gets it as the batch's error
+// (on every call), as with go-ethereum's client.
+func TestWriteUnreadable(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}}`))
+	}))
+	defer srv.Close()
+	c := dial(t, srv.URL, client.WithRetries(0, 0))
+	ctx := context.Background()
+	if _, err := c.Append(ctx, client.AppendRequest{Data: []byte{1}}); client.Code(err) != -32700 {
+		t.Fatalf("append: %v", err)
+	}
+	b := c.NewBatch()
+	_ = b.Append(ctx, client.AppendRequest{Data: []byte{1}})
+	_ = b.Append(ctx, client.AppendRequest{Data: []byte{2}})
+	res, err := b.Do(ctx)
+	if client.Code(err) != -32700 || len(res) != 2 || client.Code(res[0].Err) != -32700 || client.Code(res[1].Err) != -32700 {
+		t.Fatalf("batch: %v %+v", err, res)
+	}
+}

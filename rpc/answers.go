@@ -12,6 +12,7 @@ import (
 // JSON-RPC error object as the node sent it.
 type WriteAnswer struct {
 	ID      uint64
+	NoID    bool // the id was null: the node could not read the call (or the batch)
 	Receipt *ReceiptJSON
 	Error   *AnswerError
 }
@@ -213,7 +214,9 @@ func readAnswersSlow(body []byte) ([]WriteAnswer, error) {
 		if a.Version != "2.0" {
 			return nil, errors.New("read answers: not a JSON-RPC 2.0 answer")
 		}
-		if err := json.Unmarshal(a.ID, &out[i].ID); err != nil {
+		if len(a.ID) == 0 || string(a.ID) == "null" {
+			out[i].NoID = true
+		} else if err := json.Unmarshal(a.ID, &out[i].ID); err != nil {
 			return nil, fmt.Errorf("read answers: id %s: %w", a.ID, err)
 		}
 		switch {

@@ -91,6 +91,11 @@ func TestReadWriteAnswers(t *testing.T) {
 	if got, err := ReadWriteAnswers([]byte(slow)); err != nil || got[0].Receipt.Seq != 1004 {
 		t.Fatalf("key in another case: %+v %v", got, err)
 	}
+	// A call (or batch) the node could not read is answered with a null id.
+	noID := `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}}`
+	if got, err := ReadWriteAnswers([]byte(noID)); err != nil || len(got) != 1 || !got[0].NoID || got[0].Error == nil || got[0].Error.Code != -32700 {
+		t.Fatalf("null id: %+v %v", got, err)
+	}
 	for _, bad := range []string{``, `[]x`, `{"jsonrpc":"2.0","id":1}`, `{"jsonrpc":"1.0","id":1,"result":{}}`, `[{"jsonrpc":"2.0","id":"a","result":{}}]`, `{"jsonrpc":"2.0","id":1,"result":{"hash":"0x12"}}`} {
 		if got, err := ReadWriteAnswers([]byte(bad)); err == nil {
 			t.Fatalf("%q read as %+v", bad, got)

@@ -106,24 +106,7 @@ var answerBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // error is the transport's (then no call has a result); an answer the node
 // gave with an error is in its result.
 func (c *Client) post(ctx context.Context, calls []writeCall, single bool) ([]BatchResult, error) {
-	// The request's bytes are not pooled: net/http may still read a body
-	// after Do returned (when the node answered before reading it all).
-	b := make([]byte, 0, len(calls)*(320+2*len(calls[0].params.data)))
-	if !single {
-		b = append(b, '[')
-	}
-	for i := range calls {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(append(b, `{"jsonrpc":"2.0","id":`...), int64(i), 10)
-		b = append(append(append(b, `,"method":"`...), calls[i].method...), `","params":[`...)
-		b = append(calls[i].params.appendJSON(b), "]}"...)
-	}
-	if !single {
-		b = append(b, ']')
-	}
-
+	b := encodeCalls(calls, single)
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(b))
 	if err != nil {
 		return nil, err
@@ -165,7 +148,7 @@ func (c *Client) post(ctx context.Context, calls []writeCall, single bool) ([]Ba
 		if a.NoID && a.Error != nil {
 			// The node could not read the call (or the whole batch):
 			// its error is the one call's, or the batch's.
-			e := &Error{Code: a.Error.Code, Message: a.Error.Message, Data: a.Error.Data}
+			e := (*Error)(a.Error)
 			if !single {
 				return nil, e
 			}
@@ -177,7 +160,7 @@ func (c *Client) post(ctx context.Context, calls []writeCall, single bool) ([]Ba
 		}
 		got[a.ID] = true
 		if a.Error != nil {
-			out[a.ID].Err = &Error{Code: a.Error.Code, Message: a.Error.Message, Data: a.Error.Data}
+			out[a.ID].Err = (*Error)(a.Error)
 		} else {
 			out[a.ID].Receipt = a.Receipt
 		}
@@ -188,6 +171,29 @@ func (c *Client) post(ctx context.Context, calls []writeCall, single bool) ([]Ba
 		}
 	}
 	return out, nil
+}
+
+// encodeCalls writes calls as a batch (ids 0, 1, ...), or as one plain
+// call when single. The bytes are not pooled: net/http may still read a
+// request's body after Do returned (when the node answered before reading
+// it all).
+func encodeCalls(calls []writeCall, single bool) []byte {
+	b := make([]byte, 0, len(calls)*(320+2*len(calls[0].params.data)))
+	if !single {
+		b = append(b, '[')
+	}
+	for i := range calls {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(append(b, `{"jsonrpc":"2.0","id":`...), int64(i), 10)
+		b = append(append(append(b, `,"method":"`...), calls[i].method...), `","params":[`...)
+		b = append(calls[i].params.appendJSON(b), "]}"...)
+	}
+	if !single {
+		b = append(b, ']')
+	}
+	return b
 }
 
 // errMissingAnswer is go-ethereum's error for a batch call left without

@@ -9,20 +9,13 @@ import (
 )
 
 // WriteAnswer is the node's answer to one write call: a receipt, or the
-// JSON-RPC error object as the node sent it.
+// JSON-RPC error object as the node sent it (its data decoded as
+// encoding/json decodes into an interface: an object is a map).
 type WriteAnswer struct {
 	ID      uint64
 	NoID    bool // the id was null: the node could not read the call (or the batch)
 	Receipt *ReceiptJSON
-	Error   *AnswerError
-}
-
-// AnswerError is a JSON-RPC error object; Data is decoded as
-// encoding/json decodes into an interface (an object is a map).
-type AnswerError struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-	Data    any    `json:"data,omitempty"`
+	Error   *Error
 }
 
 // ReadWriteAnswers reads the answers to write calls sent with numeric ids:
@@ -194,7 +187,7 @@ type answerJSON struct {
 	Version string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
 	Result  json.RawMessage `json:"result"`
-	Error   *AnswerError    `json:"error"`
+	Error   *Error          `json:"error"`
 }
 
 func readAnswersSlow(body []byte) ([]WriteAnswer, error) {

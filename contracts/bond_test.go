@@ -17,13 +17,9 @@ func TestWithdrawal(t *testing.T) {
 	e.mustRevert("withdraw without request", "no withdrawal requested", withdraw)
 	e.mustSend("requestWithdrawal", func() (*types.Transaction, error) { return e.c.RequestWithdrawal(po) })
 	e.mustRevert("withdraw at once", "unbonding", withdraw)
-	if err := e.backend.AdjustTime((unbonding - 60) * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	e.adjustTime((unbonding - 60) * time.Second)
 	e.mustRevert("withdraw a minute early", "unbonding", withdraw)
-	if err := e.backend.AdjustTime(61 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	e.adjustTime(61 * time.Second)
 	e.mustRevert("not the primary withdraws", "not the primary", func() (*types.Transaction, error) { return e.c.Withdraw(e.opts(e.slasher)) })
 	before := e.balance(e.primary)
 	r := e.mustSend("withdraw", withdraw)
@@ -49,9 +45,7 @@ func TestWithdrawalAfterSlash(t *testing.T) {
 	e.mustSend("slash", func() (*types.Transaction, error) {
 		return e.c.SlashCheckpointEquivocation(e.opts(e.slasher), ca, sa, cb, sb)
 	})
-	if err := e.backend.AdjustTime((unbonding + 60) * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	e.adjustTime((unbonding + 60) * time.Second)
 	e.mustRevert("withdraw after slash", "slashed", func() (*types.Transaction, error) { return e.c.Withdraw(po) })
 	e.mustRevert("request after slash", "slashed", func() (*types.Transaction, error) { return e.c.RequestWithdrawal(po) })
 	o := e.opts(e.funder)

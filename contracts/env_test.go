@@ -123,6 +123,25 @@ func (e *env) mined(name string, tx *types.Transaction) *types.Receipt {
 	return r
 }
 
+// adjustTime seals an empty block d after the head. go-ethereum's
+// simulated chain refuses while its transaction pool still lists a
+// transaction, and the pool drops the ones just mined a moment after the
+// block that mined them (asynchronously): so it tries again, for up to 5 s.
+func (e *env) adjustTime(d time.Duration) {
+	e.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := e.backend.AdjustTime(d)
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "non-empty block") || time.Now().After(deadline) {
+			e.t.Fatalf("adjust time by %v: %v", d, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (e *env) mustSend(name string, send func() (*types.Transaction, error)) *types.Receipt {
 	e.t.Helper()
 	tx, err := send()

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -176,15 +177,30 @@ func (s *Server) batchTooLarge(w http.ResponseWriter, elems []json.RawMessage) {
 // commits), then each answer is written, once durable, straight into the
 // response (as writeAnswers joins them, without an answer of its own).
 func (s *Server) serveWriteBatch(w http.ResponseWriter, r *http.Request, calls []writeCall) {
+	pending := s.startWrites(calls)
+	bp := answerBufs.Get().(*[]byte)
+	out := s.appendWriteAnswers(r.Context(), (*bp)[:0], calls, pending)
+	defer func() { putAnswerBuf(bp, out) }()
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(out)
+}
+
+// startWrites validates and enqueues calls in order.
+func (s *Server) startWrites(calls []writeCall) []*pendingWrite {
 	pending := make([]*pendingWrite, len(calls))
 	for i := range calls {
 		pending[i] = s.startWrite(&calls[i])
 	}
-	bp := answerBufs.Get().(*[]byte)
-	out := append((*bp)[:0], '[')
-	defer func() { putAnswerBuf(bp, out) }()
+	return pending
+}
+
+// appendWriteAnswers appends to out the batch answer of calls, each answer
+// once its write is durable; answers past BatchRespLimit are "response too
+// large" errors with their ids.
+func (s *Server) appendWriteAnswers(ctx context.Context, out []byte, calls []writeCall, pending []*pendingWrite) []byte {
+	out = append(out, '[')
 	for i := range calls {
-		res, err := s.api.await(r.Context(), pending[i])
+		res, err := s.api.await(ctx, pending[i])
 		over := s.opts.BatchRespLimit > 0 && len(out) > s.opts.BatchRespLimit
 		if i > 0 {
 			out = append(out, ',')
@@ -195,9 +211,7 @@ func (s *Server) serveWriteBatch(w http.ResponseWriter, r *http.Request, calls [
 			out = append(out[:start], tooLarge(out[start:])...)
 		}
 	}
-	out = append(out, ']')
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(out)
+	return append(out, ']')
 }
 
 // batchRun enqueues a batch's writes one after another, so that the log

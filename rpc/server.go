@@ -101,7 +101,6 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 	}
 	srv := gethrpc.NewServer()
 	srv.SetHTTPBodyLimit(o.BodyLimit)
-	srv.SetWebsocketReadLimit(o.WSReadLimit)
 	srv.SetBatchLimits(o.BatchItemLimit, o.BatchRespLimit)
 	discover := &DiscoverAPI{}
 	svcs := services(api, discover)
@@ -125,7 +124,7 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 		s.limit = &connLimiter{slots: make(chan struct{}, o.MaxConns), idle: map[*limitedConn]time.Time{}}
 		s.http.ConnState = s.limit.connState
 	}
-	ws := srv.WebsocketHandler(o.WSOrigins)
+	ws := s.websocketHandler(o.WSOrigins)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)

@@ -1,0 +1,315 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/gorilla/websocket"
+	"golang.org/x/sync/semaphore"
+)
+
+// JSON-RPC over WebSocket. Every frame is read here first: a write call, or
+// a batch of write calls, that the one-pass reader takes is enqueued at
+// once (so a connection's writes reach the log in frame order) and
+// answered once durable, as over HTTP, each answer a frame of its own as
+// soon as it is ready (calls on one connection are answered out of order,
+// as go-ethereum answers them). Every other frame (reads, subscriptions,
+// anything malformed) goes unchanged to go-ethereum's server, which serves
+// the same connection through a codec over the frames passed on and writes
+// its answers as frames of their own. A connection costs one reader, one
+// go-ethereum codec and a pinger; a write call costs no HTTP request and no
+// reflection.
+
+const (
+	wsPingInterval = 30 * time.Second // a ping this often; its pong must come within wsPongTimeout
+	wsPongTimeout  = 30 * time.Second
+	wsWriteTimeout = 10 * time.Second // for one frame (go-ethereum's default write timeout)
+	// wsWritesInFlight bounds the write calls of one connection enqueued
+	// and not yet answered; past it the connection's frames wait (the
+	// client's sends block on TCP, as they would on a busy node).
+	wsWritesInFlight = 4096
+)
+
+var wsBufferPool sync.Pool
+
+// websocketHandler serves JSON-RPC to WebSocket connections from the
+// allowed origins.
+func (s *Server) websocketHandler(origins []string) http.Handler {
+	up := websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, WriteBufferPool: &wsBufferPool,
+		CheckOrigin: originAllowed(origins)}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return // the upgrader has answered with an HTTP error
+		}
+		c := &wsConn{s: s, conn: conn, slots: semaphore.NewWeighted(wsWritesInFlight)}
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+		c.serve()
+	})
+}
+
+// originAllowed is the browser origin check of go-ethereum's WebSocket
+// server: a request without an Origin header (not a browser) passes; "*"
+// admits every origin; otherwise the origin must match an allowed one in
+// each part the allowed one names (scheme, host, port). No allowed origins:
+// http://localhost and http://<this host's name>.
+func originAllowed(allowed []string) func(*http.Request) bool {
+	var rules []string
+	all := false
+	for _, o := range allowed {
+		all = all || o == "*"
+		if o != "" {
+			rules = append(rules, strings.ToLower(o))
+		}
+	}
+	if len(rules) == 0 {
+		rules = append(rules, "http://localhost")
+		if h, err := os.Hostname(); err == nil {
+			rules = append(rules, "http://"+strings.ToLower(h))
+		}
+	}
+	return func(r *http.Request) bool {
+		if _, ok := r.Header["Origin"]; !ok || all {
+			return true
+		}
+		scheme, host, port, ok := originParts(strings.ToLower(r.Header.Get("Origin")))
+		if !ok {
+			return false
+		}
+		for _, rule := range rules {
+			rs, rh, rp, ok := originParts(rule)
+			if ok && (rs == "" || rs == scheme) && (rh == "" || rh == host) && (rp == "" || rp == port) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// originParts splits an origin ("scheme://host:port", or "host" or
+// "host:port" without a scheme) into its parts.
+func originParts(o string) (scheme, host, port string, ok bool) {
+	u, err := url.Parse(o)
+	if err != nil {
+		return "", "", "", false
+	}
+	if strings.Contains(o, "://") {
+		return u.Scheme, u.Hostname(), u.Port(), true
+	}
+	// "host:port" parses as scheme "host", opaque "port".
+	host, port = u.Scheme, u.Opaque
+	if host == "" {
+		host = o
+	}
+	return "", host, port, true
+}
+
+// wsConn is one WebSocket connection.
+type wsConn struct {
+	s      *Server
+	conn   *websocket.Conn
+	ctx    context.Context // cancelled when the connection closes
+	cancel context.CancelFunc
+	slots  *semaphore.Weighted // write calls enqueued and not yet answered
+	wmu    sync.Mutex          // one frame written at a time
+	frames chan []byte         // frames passed on to go-ethereum's codec
+	rest   []byte              // what go-ethereum's codec has not read yet of the frame it reads
+	once   sync.Once
+	calls  sync.WaitGroup // answers being awaited
+}
+
+// serve reads the connection's frames until it closes.
+func (c *wsConn) serve() {
+	c.frames = make(chan []byte)
+	codec := gethrpc.NewCodec(gethConn{c})
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		c.s.rpc.ServeCodec(codec, 0)
+	}()
+	go c.ping()
+	c.read()
+	c.close()
+	<-served
+	c.calls.Wait()
+}
+
+// read reads frames until the connection fails or closes.
+func (c *wsConn) read() {
+	c.conn.SetReadLimit(c.s.opts.WSReadLimit)
+	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Time{}) })
+	for {
+		_, frame, err := c.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		if c.fastWrite(frame) {
+			continue
+		}
+		if !json.Valid(frame) {
+			// go-ethereum answers a frame that is not JSON with a parse
+			// error and closes the connection; its stream codec would take
+			// "{}{}" as two calls, so such frames are answered here.
+			var v json.RawMessage
+			msg := "invalid JSON request"
+			if err := json.Unmarshal(frame, &v); err != nil {
+				msg = err.Error()
+			}
+			m, _ := json.Marshal(msg)
+			c.send([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":` + string(m) + `}}`))
+			return
+		}
+		if k, dup := duplicateKey(frame); dup {
+			msg, _ := json.Marshal("invalid request: duplicate key " + strconv.Quote(k))
+			c.send([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":` + string(msg) + `}}`))
+			continue
+		}
+		// A newline ends the frame for the codec's stream decoder (a frame
+		// holding only a number would otherwise wait for more digits).
+		select {
+		case c.frames <- append(frame, '\n'):
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// fastWrite enqueues frame's write calls if the one-pass reader takes the
+// frame, and answers them once durable.
+func (c *wsConn) fastWrite(frame []byte) bool {
+	t := bytes.TrimSpace(frame)
+	if len(t) == 0 {
+		return false
+	}
+	if t[0] == '{' {
+		call, ok := readSingleWrite(t)
+		if !ok || !c.take(1) {
+			return false
+		}
+		pw := c.s.startWrite(call)
+		go func() {
+			defer c.done(1)
+			res, err := c.s.api.await(c.ctx, pw)
+			c.send(encodeAnswer(call.id, res, err))
+		}()
+		return true
+	}
+	calls, ok := readWriteBatch(t, c.s.opts.BatchItemLimit)
+	if !ok || len(calls) < 2 || !c.take(int64(len(calls))) {
+		return false
+	}
+	pending := c.s.startWrites(calls)
+	go func() {
+		defer c.done(int64(len(calls)))
+		bp := answerBufs.Get().(*[]byte)
+		out := c.s.appendWriteAnswers(c.ctx, (*bp)[:0], calls, pending)
+		c.send(out)
+		putAnswerBuf(bp, out)
+	}()
+	return true
+}
+
+// take reserves n of the connection's write slots (waiting for answers to
+// free them); false once the connection is closed.
+func (c *wsConn) take(n int64) bool {
+	if c.slots.Acquire(c.ctx, min(n, wsWritesInFlight)) != nil {
+		return false
+	}
+	c.calls.Add(1)
+	return true
+}
+
+func (c *wsConn) done(n int64) {
+	c.slots.Release(min(n, wsWritesInFlight))
+	c.calls.Done()
+}
+
+// send writes b as one text frame; a connection that cannot take it is
+// closed.
+func (c *wsConn) send(b []byte) error {
+	c.wmu.Lock()
+	c.conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
+	err := c.conn.WriteMessage(websocket.TextMessage, b)
+	c.wmu.Unlock()
+	if err != nil {
+		c.close()
+	}
+	return err
+}
+
+// ping sends a ping every wsPingInterval; a connection whose pong does not
+// come within wsPongTimeout fails its next read.
+func (c *wsConn) ping() {
+	t := time.NewTicker(wsPingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			// The deadline first: the pong may come before WriteControl
+			// returns, and its handler clears the deadline.
+			c.conn.SetReadDeadline(time.Now().Add(wsPongTimeout))
+			if c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout)) != nil {
+				c.close()
+				return
+			}
+		}
+	}
+}
+
+// close closes the connection once (with a close frame, as go-ethereum
+// does): the reader, the codec and the answers waiting all end.
+func (c *wsConn) close() {
+	c.once.Do(func() {
+		c.cancel()
+		c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
+			time.Now().Add(time.Second))
+		c.conn.Close()
+	})
+}
+
+// gethConn is the connection as go-ethereum's stream codec sees it: it
+// reads the frames passed on to it, one after another, and each message it
+// writes (one Write, ending in a newline) goes out as a frame of its own.
+type gethConn struct{ c *wsConn }
+
+func (g gethConn) Read(p []byte) (int, error) {
+	c := g.c
+	if len(c.rest) == 0 {
+		select {
+		case f := <-c.frames:
+			c.rest = f
+		case <-c.ctx.Done():
+			return 0, io.EOF
+		}
+	}
+	n := copy(p, c.rest)
+	c.rest = c.rest[n:]
+	return n, nil
+}
+
+func (g gethConn) Write(p []byte) (int, error) {
+	if err := g.c.send(bytes.TrimSuffix(p, []byte("\n"))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (g gethConn) Close() error { g.c.close(); return nil }
+
+// SetWriteDeadline is a no-op: every frame is written with its own
+// deadline (send).
+func (g gethConn) SetWriteDeadline(time.Time) error { return nil }
+
+func (g gethConn) RemoteAddr() string { return g.c.conn.RemoteAddr().String() }

@@ -1,10 +1,6 @@
 package client
 
-import (
-	"context"
-
-	gethrpc "github.com/ethereum/go-ethereum/rpc"
-)
+import "context"
 
 // Batch collects writes to send in one JSON-RPC batch. The node sequences
 // a batch's writes in batch order (an append before its own close works)
@@ -64,26 +60,9 @@ func (b *Batch) Do(ctx context.Context) ([]BatchResult, error) {
 		}
 		return out, err
 	}
-	if b.c.overHTTP() {
-		res, err := b.c.post(ctx, b.calls, false)
-		if err != nil {
-			return fail(err)
-		}
-		return res, nil
-	}
-	elems := make([]gethrpc.BatchElem, len(b.calls))
-	for i, wc := range b.calls {
-		elems[i] = gethrpc.BatchElem{Method: wc.method, Args: []any{wc.params}, Result: new(Receipt)}
-	}
-	if err := b.c.c.BatchCallContext(ctx, elems); err != nil {
+	res, err := b.c.send(ctx, b.calls, false)
+	if err != nil {
 		return fail(err)
 	}
-	for i, e := range elems {
-		if e.Error != nil {
-			out[i].Err = wrap(e.Error)
-			continue
-		}
-		out[i].Receipt = e.Result.(*Receipt)
-	}
-	return out, nil
+	return res, nil
 }

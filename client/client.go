@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -39,6 +40,8 @@ type Client struct {
 	retries  int
 	backoff  time.Duration
 	validity time.Duration
+	wsMu     sync.Mutex
+	ws       *wsLink // writes over WebSocket (ws.go)
 }
 
 // Option configures a Client.
@@ -84,7 +87,10 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
 }
 
 // Disconnect closes the connection. (Close is the ticket call of SPEC §4.)
-func (c *Client) Disconnect() { c.c.Close() }
+func (c *Client) Disconnect() {
+	c.closeWS()
+	c.c.Close()
+}
 
 // RPC is the underlying go-ethereum client, for batches and raw calls.
 func (c *Client) RPC() *gethrpc.Client { return c.c }

@@ -22,7 +22,7 @@ import (
 // ~19 µs of CPU per call in a batch of 100: the params are written by
 // hand, and the answers read in one pass by rpc.ReadWriteAnswers, which
 // falls back to encoding/json for any shape it does not know. Over
-// WebSocket, writes go through go-ethereum's client as every other call.
+// WebSocket the same, on a connection of the client's own (ws.go).
 
 // writeCall is one write call.
 type writeCall struct {
@@ -84,9 +84,6 @@ func (p *writeParams) appendJSON(b []byte) []byte {
 	}
 	return append(b, '}')
 }
-
-// MarshalJSON lets go-ethereum's client send the params (over WebSocket).
-func (p writeParams) MarshalJSON() ([]byte, error) { return p.appendJSON(nil), nil }
 
 // overHTTP reports whether writes take the hand-written path.
 func (c *Client) overHTTP() bool {
@@ -177,38 +174,30 @@ func (c *Client) post(ctx context.Context, calls []writeCall, single bool) ([]Ba
 // call when single. The bytes are not pooled: net/http may still read a
 // request's body after Do returned (when the node answered before reading
 // it all).
-func encodeCalls(calls []writeCall, single bool) []byte {
-	b := make([]byte, 0, len(calls)*(320+2*len(calls[0].params.data)))
-	if !single {
-		b = append(b, '[')
-	}
-	for i := range calls {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(append(b, `{"jsonrpc":"2.0","id":`...), int64(i), 10)
-		b = append(append(append(b, `,"method":"`...), calls[i].method...), `","params":[`...)
-		b = append(calls[i].params.appendJSON(b), "]}"...)
-	}
-	if !single {
-		b = append(b, ']')
-	}
-	return b
-}
+func encodeCalls(calls []writeCall, single bool) []byte { return encodeCallsFrom(calls, single, 0) }
 
 // errMissingAnswer is go-ethereum's error for a batch call left without
 // an answer, so that callers can test for it either way.
 var errMissingAnswer = gethrpc.ErrMissingBatchResponse
 
+// send sends calls in one request (HTTP) or frame (WebSocket): a batch,
+// or one plain call when single.
+func (c *Client) send(ctx context.Context, calls []writeCall, single bool) ([]BatchResult, error) {
+	if c.overHTTP() {
+		return c.post(ctx, calls, single)
+	}
+	l, err := c.wsLinkFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return l.send(ctx, calls, single)
+}
+
 // write makes one write call, retrying as WithRetries says.
 func (c *Client) write(ctx context.Context, idempotent bool, wc writeCall) (*Receipt, error) {
-	if !c.overHTTP() {
-		var out Receipt
-		return &out, c.call(ctx, idempotent, &out, wc.method, wc.params)
-	}
 	var out *Receipt
 	err := c.retry(ctx, idempotent, func() error {
-		res, err := c.post(ctx, []writeCall{wc}, true)
+		res, err := c.send(ctx, []writeCall{wc}, true)
 		if err != nil {
 			return err
 		}

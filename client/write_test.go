@@ -3,22 +3,26 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/crypto"
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/gorilla/websocket"
 	"github.com/seqnode/sequencer/client"
 	"github.com/seqnode/sequencer/rpc"
 )
 
-// Writes over HTTP are written and read by hand; over WebSocket they go
-// through go-ethereum's client. Both must give a caller the same answers:
-// the same receipts, the same errors with the same codes, messages and
-// data, in a batch and alone, signed and not.
+// Writes are written and read by hand, over HTTP and over WebSocket. Both
+// must give a caller the same answers, and the answers go-ethereum's client
+// reads from the same calls (the oracle): the same receipts, the same
+// errors with the same codes, messages and data, in a batch and alone,
+// signed and not.
 func TestWritesOverHTTPAsOverWebSocket(t *testing.T) {
 	key, _ := crypto.GenerateKey()
 	for _, signed := range []bool{false, true} {
@@ -100,6 +104,24 @@ func TestWritesOverHTTPAsOverWebSocket(t *testing.T) {
 			}
 			t.Fatalf("signed=%v: batches differ", signed)
 		}
+		if !signed {
+			// The oracle: the same calls (retries now, all of them)
+			// through go-ethereum's client, over HTTP.
+			gr := gethBatch(t, h.RPC(), []gethrpc.BatchElem{
+				{Method: "sequencer_append", Args: []any{map[string]any{"data": "0x61", "lineage": L, "externalId": "a"}}},
+				{Method: "sequencer_append", Args: []any{map[string]any{"data": "0x6f74686572", "externalId": "p"}}},
+				{Method: "sequencer_append", Args: []any{map[string]any{"data": "0x", "externalId": "p"}}},
+				{Method: "sequencer_close", Args: []any{map[string]any{"lineage": L, "externalId": "a"}}},
+				{Method: "sequencer_close", Args: []any{map[string]any{"lineage": L, "externalId": "nobody"}}},
+				{Method: "sequencer_release", Args: []any{map[string]any{"lineage": L, "externalId": "a", "reason": "lost"}}},
+			})
+			if !reflect.DeepEqual(gr, wr) {
+				for i := range gr {
+					t.Logf("%d: go-ethereum %+v %v\n   ws %+v %v", i, gr[i].Receipt, gr[i].Err, wr[i].Receipt, wr[i].Err)
+				}
+				t.Fatal("the batch as go-ethereum's client reads it differs")
+			}
+		}
 		codes := []int{client.CodeTicketFinal, client.CodeExternalIDConflict, 0, 0, client.CodeNotFound, -32602}
 		if signed {
 			codes = codes[1:]
@@ -119,6 +141,129 @@ func TestWritesOverHTTPAsOverWebSocket(t *testing.T) {
 		if !reflect.DeepEqual(herr, werr) || client.Code(herr) != client.CodeNotFound {
 			t.Fatalf("http %#v, ws %#v", herr, werr)
 		}
+	}
+}
+
+// gethBatch sends elems through go-ethereum's client and gives the
+// answers as client.BatchResult (errors as the client's Error).
+func gethBatch(t *testing.T, rc *gethrpc.Client, elems []gethrpc.BatchElem) []client.BatchResult {
+	t.Helper()
+	for i := range elems {
+		elems[i].Result = new(client.Receipt)
+	}
+	if err := rc.BatchCallContext(context.Background(), elems); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]client.BatchResult, len(elems))
+	for i, e := range elems {
+		var re gethrpc.Error
+		var de gethrpc.DataError
+		switch {
+		case e.Error == nil:
+			out[i].Receipt = e.Result.(*client.Receipt)
+		case errors.As(e.Error, &re) && errors.As(e.Error, &de):
+			out[i].Err = &client.Error{Code: re.ErrorCode(), Message: re.Error(), Data: de.ErrorData()}
+		case errors.As(e.Error, &re):
+			out[i].Err = &client.Error{Code: re.ErrorCode(), Message: re.Error()}
+		default:
+			t.Fatal(e.Error)
+		}
+	}
+	return out
+}
+
+// Many writes under way at once on one client over WebSocket share its
+// one connection, each matched to its own answer.
+func TestWritesOverWebSocketConcurrent(t *testing.T) {
+	n := startNode(t, nil, nil)
+	w := dial(t, "ws://"+strings.TrimPrefix(n.URL, "http://"))
+	ctx := context.Background()
+	const writers, each = 50, 8
+	seqs := make(chan uint64, writers*each*3)
+	errs := make(chan error, writers)
+	for g := range writers {
+		go func() {
+			for i := range each {
+				id := fmt.Sprintf("%d-%d", g, i)
+				r, err := w.Append(ctx, client.AppendRequest{Data: []byte(id), ExternalID: id})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if r.ExternalID != id {
+					errs <- fmt.Errorf("call %s answered with the receipt of %s", id, r.ExternalID)
+					return
+				}
+				seqs <- r.Seq
+				b := w.NewBatch()
+				b.Append(ctx, client.AppendRequest{Data: []byte("b1" + id), ExternalID: "b1" + id})
+				b.Append(ctx, client.AppendRequest{Data: []byte("b2" + id), ExternalID: "b2" + id})
+				res, err := b.Do(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for j, r := range res {
+					if r.Err != nil || r.Receipt.ExternalID != fmt.Sprintf("b%d%s", j+1, id) {
+						errs <- fmt.Errorf("batch %s call %d: %+v %v", id, j, r.Receipt, r.Err)
+						return
+					}
+					seqs <- r.Receipt.Seq
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(seqs)
+	seen := map[uint64]bool{}
+	for s := range seqs {
+		if seen[s] {
+			t.Fatalf("seq %d answered twice", s)
+		}
+		seen[s] = true
+	}
+	if len(seen) != writers*each*3 {
+		t.Fatalf("%d receipts, want %d", len(seen), writers*each*3)
+	}
+}
+
+// A WebSocket connection that fails fails the calls under way with a
+// transport error; the next write dials again. A frame the node could not
+// read is answered with a null id: the call's error.
+func TestWriteWebSocketRedial(t *testing.T) {
+	var dials atomic.Int32
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		if _, _, err := conn.ReadMessage(); err != nil {
+			return
+		}
+		if dials.Add(1) == 1 {
+			return // the first connection fails under the call
+		}
+		conn.WriteMessage(websocket.TextMessage, []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}}`))
+		conn.ReadMessage() // until the client closes
+	}))
+	defer srv.Close()
+	c := dial(t, "ws://"+strings.TrimPrefix(srv.URL, "http://"), client.WithRetries(0, 0))
+	ctx := context.Background()
+	if _, err := c.Append(ctx, client.AppendRequest{Data: []byte{1}}); err == nil || client.Code(err) != 0 {
+		t.Fatalf("append on a failing connection: %v", err)
+	}
+	if _, err := c.Append(ctx, client.AppendRequest{Data: []byte{1}}); client.Code(err) != -32700 {
+		t.Fatalf("append after a redial: %v", err)
+	}
+	if dials.Load() != 2 {
+		t.Fatalf("%d connections, want 2", dials.Load())
 	}
 }
 

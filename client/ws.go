@@ -1,0 +1,224 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/seqnode/sequencer/rpc"
+)
+
+// Writes over WebSocket (append, close, release, alone or in a batch) go
+// over a connection of the client's own, written and read as over HTTP
+// (by hand, the answers by rpc.ReadWriteAnswers): the node answers each
+// frame of writes with one frame once durable, so many calls may be under
+// way on the connection at once, matched to their answers by id. Every
+// other call goes through go-ethereum's client. The connection is dialled
+// at the first write and again after it fails (the calls under way then
+// fail with its error, and are retried as WithRetries says).
+
+// wsLink is one WebSocket connection for writes.
+type wsLink struct {
+	conn    *websocket.Conn
+	wmu     sync.Mutex // one frame written at a time
+	mu      sync.Mutex // guards what follows
+	next    uint64     // the next call id
+	waiting map[uint64]*wsWait
+	err     error         // why the link failed
+	done    chan struct{} // closed when it failed
+}
+
+// wsWait is a frame of calls waiting for its answer.
+type wsWait struct {
+	base   uint64 // id of the first call
+	single bool
+	out    []BatchResult
+	err    error // the frame's own error (an answer without id)
+	ch     chan struct{}
+}
+
+// wsLinkFor returns the client's write connection, dialling it if there
+// is none or it failed.
+func (c *Client) wsLinkFor(ctx context.Context) (*wsLink, error) {
+	c.wsMu.Lock()
+	defer c.wsMu.Unlock()
+	if l := c.ws; l != nil {
+		select {
+		case <-l.done:
+		default:
+			return l, nil
+		}
+	}
+	d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 16 << 10, WriteBufferSize: 16 << 10}
+	conn, resp, err := d.DialContext(ctx, c.url, http.Header{})
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	conn.SetReadLimit(maxAnswer)
+	l := &wsLink{conn: conn, waiting: map[uint64]*wsWait{}, done: make(chan struct{})}
+	c.ws = l
+	go l.read()
+	return l, nil
+}
+
+// closeWS closes the write connection, if any.
+func (c *Client) closeWS() {
+	c.wsMu.Lock()
+	defer c.wsMu.Unlock()
+	if c.ws != nil {
+		c.ws.fail(errors.New("client: disconnected"))
+		c.ws = nil
+	}
+}
+
+// send sends calls in one frame (a batch, or one plain call when single)
+// and waits for their answer, as post does over HTTP.
+func (l *wsLink) send(ctx context.Context, calls []writeCall, single bool) ([]BatchResult, error) {
+	w := &wsWait{single: single, out: make([]BatchResult, len(calls)), ch: make(chan struct{})}
+	l.mu.Lock()
+	if l.err != nil {
+		l.mu.Unlock()
+		return nil, l.err
+	}
+	w.base = l.next
+	l.next += uint64(len(calls))
+	for i := range calls {
+		l.waiting[w.base+uint64(i)] = w
+	}
+	l.mu.Unlock()
+	forget := func() {
+		l.mu.Lock()
+		for i := range calls {
+			delete(l.waiting, w.base+uint64(i))
+		}
+		l.mu.Unlock()
+	}
+	frame := encodeCallsFrom(calls, single, w.base)
+	l.wmu.Lock()
+	l.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	err := l.conn.WriteMessage(websocket.TextMessage, frame)
+	l.wmu.Unlock()
+	if err != nil {
+		l.fail(err)
+		forget()
+		return nil, err
+	}
+	select {
+	case <-w.ch:
+		if w.err != nil {
+			return nil, w.err
+		}
+		return w.out, nil
+	case <-l.done:
+		forget()
+		return nil, l.err
+	case <-ctx.Done():
+		forget()
+		return nil, ctx.Err()
+	}
+}
+
+// read reads answer frames until the connection fails. Each frame answers
+// one frame of calls whole (the node answers a batch at once), so calls of
+// that frame left without an answer get errMissingAnswer.
+func (l *wsLink) read() {
+	for {
+		_, frame, err := l.conn.ReadMessage()
+		if err != nil {
+			l.fail(err)
+			return
+		}
+		answers, err := rpc.ReadWriteAnswers(frame)
+		if err != nil {
+			l.fail(err)
+			return
+		}
+		var noID *Error
+		touched := map[*wsWait]bool{}
+		l.mu.Lock()
+		for _, a := range answers {
+			if a.NoID {
+				if a.Error != nil {
+					noID = (*Error)(a.Error)
+				}
+				continue
+			}
+			w := l.waiting[a.ID]
+			if w == nil {
+				continue // a call given up on (its context ended)
+			}
+			delete(l.waiting, a.ID)
+			touched[w] = true
+			r := &w.out[a.ID-w.base]
+			if a.Error != nil {
+				r.Err = (*Error)(a.Error)
+			} else {
+				r.Receipt = a.Receipt
+			}
+		}
+		if noID != nil && len(touched) == 0 {
+			// The node could not read a frame of calls, and closes the
+			// connection: every call under way fails with its error.
+			l.mu.Unlock()
+			l.fail(noID)
+			return
+		}
+		for w := range touched {
+			for i := range w.out {
+				id := w.base + uint64(i)
+				if l.waiting[id] == w {
+					delete(l.waiting, id)
+					if w.out[i].Receipt == nil && w.out[i].Err == nil {
+						w.out[i].Err = errMissingAnswer
+					}
+				}
+			}
+			if noID != nil {
+				if w.single {
+					w.out[0].Err = noID
+				} else {
+					w.err = noID
+				}
+			}
+			close(w.ch)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// fail closes the link with err, once.
+func (l *wsLink) fail(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return
+	}
+	l.err = err
+	close(l.done)
+	l.conn.Close()
+}
+
+// encodeCallsFrom is encodeCalls with ids from base.
+func encodeCallsFrom(calls []writeCall, single bool, base uint64) []byte {
+	b := make([]byte, 0, len(calls)*(320+2*len(calls[0].params.data)))
+	if !single {
+		b = append(b, '[')
+	}
+	for i := range calls {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(append(b, `{"jsonrpc":"2.0","id":`...), base+uint64(i), 10)
+		b = append(append(append(b, `,"method":"`...), calls[i].method...), `","params":[`...)
+		b = append(calls[i].params.appendJSON(b), "]}"...)
+	}
+	if !single {
+		b = append(b, ']')
+	}
+	return b
+}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -20,6 +21,8 @@ import (
 // other call goes through go-ethereum's client. The connection is dialled
 // at the first write and again after it fails (the calls under way then
 // fail with its error, and are retried as WithRetries says).
+
+var wsWriteBufs sync.Pool
 
 // wsLink is one WebSocket connection for writes.
 type wsLink struct {
@@ -53,7 +56,9 @@ func (c *Client) wsLinkFor(ctx context.Context) (*wsLink, error) {
 			return l, nil
 		}
 	}
-	d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 16 << 10, WriteBufferSize: 16 << 10}
+	// A batch of 100 appends is a frame of ~40 KiB: written in one piece
+	// from a pooled buffer.
+	d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, WriteBufferSize: 64 << 10, WriteBufferPool: &wsWriteBufs}
 	conn, resp, err := d.DialContext(ctx, c.url, http.Header{})
 	if err != nil {
 		return nil, err
@@ -128,12 +133,23 @@ func (l *wsLink) send(ctx context.Context, calls []writeCall, single bool) ([]Ba
 // that frame left without an answer get errMissingAnswer.
 func (l *wsLink) read() {
 	for {
-		_, frame, err := l.conn.ReadMessage()
+		_, r, err := l.conn.NextReader()
 		if err != nil {
 			l.fail(err)
 			return
 		}
-		answers, err := rpc.ReadWriteAnswers(frame)
+		// Read with large reads into a pooled buffer (the answers are
+		// decoded into values of their own).
+		buf := answerBufs.Get().(*bytes.Buffer)
+		buf.Reset()
+		_, err = buf.ReadFrom(r)
+		var answers []rpc.WriteAnswer
+		if err == nil {
+			answers, err = rpc.ReadWriteAnswers(buf.Bytes())
+		}
+		if buf.Cap() <= 1<<20 {
+			answerBufs.Put(buf)
+		}
 		if err != nil {
 			l.fail(err)
 			return

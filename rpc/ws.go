@@ -144,18 +144,38 @@ func (c *wsConn) serve() {
 	c.calls.Wait()
 }
 
-// read reads frames until the connection fails or closes.
+// frameBufs hold frames being read and answered (a frame's buffer goes
+// back once its answer is written: the ids answered alias it).
+var frameBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putFrameBuf(b *bytes.Buffer) {
+	if b.Cap() <= 1<<20 { // a huge frame's buffer is not kept
+		frameBufs.Put(b)
+	}
+}
+
+// read reads frames until the connection fails or closes. A frame is read
+// into a pooled buffer with large reads (gorilla's ReadMessage grows its
+// buffer from 512 bytes, reading a batch a few KiB at a time).
 func (c *wsConn) read() {
 	c.conn.SetReadLimit(c.s.opts.WSReadLimit)
 	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Time{}) })
 	for {
-		_, frame, err := c.conn.ReadMessage()
+		_, r, err := c.conn.NextReader()
 		if err != nil {
 			return
 		}
-		if c.fastWrite(frame) {
+		buf := frameBufs.Get().(*bytes.Buffer)
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			putFrameBuf(buf)
+			return
+		}
+		if c.fastWrite(buf) {
 			continue
 		}
+		frame := append(make([]byte, 0, buf.Len()+1), buf.Bytes()...)
+		putFrameBuf(buf)
 		if !json.Valid(frame) {
 			// go-ethereum answers a frame that is not JSON with a parse
 			// error and closes the connection; its stream codec would take
@@ -184,10 +204,11 @@ func (c *wsConn) read() {
 	}
 }
 
-// fastWrite enqueues frame's write calls if the one-pass reader takes the
-// frame, and answers them once durable.
-func (c *wsConn) fastWrite(frame []byte) bool {
-	t := bytes.TrimSpace(frame)
+// fastWrite enqueues the write calls of the frame in buf if the one-pass
+// reader takes it, and answers them once durable; buf then goes back to
+// the pool after the answer.
+func (c *wsConn) fastWrite(buf *bytes.Buffer) bool {
+	t := bytes.TrimSpace(buf.Bytes())
 	if len(t) == 0 {
 		return false
 	}
@@ -201,6 +222,7 @@ func (c *wsConn) fastWrite(frame []byte) bool {
 			defer c.done(1)
 			res, err := c.s.api.await(c.ctx, pw)
 			c.send(encodeAnswer(call.id, res, err))
+			putFrameBuf(buf)
 		}()
 		return true
 	}
@@ -215,6 +237,7 @@ func (c *wsConn) fastWrite(frame []byte) bool {
 		out := c.s.appendWriteAnswers(c.ctx, (*bp)[:0], calls, pending)
 		c.send(out)
 		putAnswerBuf(bp, out)
+		putFrameBuf(buf)
 	}()
 	return true
 }

@@ -105,11 +105,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// The calls' params were handed on by value: the slice is free
 		// again once the batch is answered.
-		clear(calls)
-		if cap(calls) <= 1024 {
-			*cp = calls[:0]
-			callBufs.Put(cp)
-		}
+		putCallBuf(cp, calls)
 		if ok && len(calls) >= 2 {
 			return
 		}
@@ -281,6 +277,16 @@ func putAnswerBuf(bp *[]byte, out []byte) {
 
 // callBufs hold the calls of write batches from one request to the next.
 var callBufs = sync.Pool{New: func() any { c := make([]writeCall, 0, 128); return &c }}
+
+// putCallBuf gives calls, grown from *cp, back to the pool once the batch
+// is answered (its params were handed on by value), unless it grew huge.
+func putCallBuf(cp *[]writeCall, calls []writeCall) {
+	clear(calls)
+	if cap(calls) <= 1024 {
+		*cp = calls[:0]
+		callBufs.Put(cp)
+	}
+}
 
 var writeMethods = map[string]bool{
 	"sequencer_append": true, "sequencer_close": true, "sequencer_release": true, "sequencer_syncLineage": true,

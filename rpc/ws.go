@@ -226,8 +226,10 @@ func (c *wsConn) fastWrite(buf *bytes.Buffer) bool {
 		}()
 		return true
 	}
-	calls, ok := readWriteBatch(t, c.s.opts.BatchItemLimit)
+	cp := callBufs.Get().(*[]writeCall)
+	calls, ok := readWriteBatchInto(t, c.s.opts.BatchItemLimit, (*cp)[:0])
 	if !ok || len(calls) < 2 || !c.take(int64(len(calls))) {
+		putCallBuf(cp, calls)
 		return false
 	}
 	pending := c.s.startWrites(calls)
@@ -237,6 +239,7 @@ func (c *wsConn) fastWrite(buf *bytes.Buffer) bool {
 		out := c.s.appendWriteAnswers(c.ctx, (*bp)[:0], calls, pending)
 		c.send(out)
 		putAnswerBuf(bp, out)
+		putCallBuf(cp, calls)
 		putFrameBuf(buf)
 	}()
 	return true

@@ -153,7 +153,7 @@ func (c *Client) post(ctx context.Context, calls []writeCall, single bool) ([]Ba
 			return out, nil
 		}
 		if a.ID >= uint64(len(calls)) || got[a.ID] {
-			return nil, fmt.Errorf("answer with id %d to a batch of %d calls", a.ID, len(calls))
+			continue // not an answer to a call of this request (as over WebSocket)
 		}
 		got[a.ID] = true
 		if a.Error != nil {

@@ -316,3 +316,25 @@ func TestWriteUnreadable(t *testing.T) {
 		t.Fatalf("batch: %v %+v", err, res)
 	}
 }
+
+// Answers to no call of the batch (an unknown id, a second answer to one
+// call) are passed over; a call left without an answer gets go-ethereum's
+// ErrMissingBatchResponse.
+func TestWriteStrayAnswers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`[{"jsonrpc":"2.0","id":0,"error":{"code":4003,"message":"not found"}},` +
+			`{"jsonrpc":"2.0","id":7,"error":{"code":-1,"message":"stray"}},` +
+			`{"jsonrpc":"2.0","id":0,"error":{"code":-2,"message":"again"}}]`))
+	}))
+	defer srv.Close()
+	c := dial(t, srv.URL, client.WithRetries(0, 0))
+	ctx := context.Background()
+	b := c.NewBatch()
+	_ = b.Close(ctx, "eip155:1:0x52908400098527886E0F7030069857D2E4169EE7", "x")
+	_ = b.Close(ctx, "eip155:1:0x52908400098527886E0F7030069857D2E4169EE7", "y")
+	res, err := b.Do(ctx)
+	if err != nil || client.Code(res[0].Err) != client.CodeNotFound || !errors.Is(res[1].Err, gethrpc.ErrMissingBatchResponse) {
+		t.Fatalf("%v %+v", err, res)
+	}
+}

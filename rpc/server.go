@@ -34,7 +34,9 @@ type ServerOptions struct {
 	Pprof bool
 	// BodyBytesInFlight bounds the request bodies being read and decoded
 	// at once (each is copied a few times while decoded); room is taken as
-	// the bytes arrive, and requests past it wait. Default 64 MiB.
+	// the bytes arrive, and requests past it wait. WebSocket frames count
+	// too, each from when it is read until its writes are answered.
+	// Default 64 MiB.
 	BodyBytesInFlight int64
 	// ReadBytesInFlight bounds the answers of sequencer_read calls being
 	// built and written at once (each reserves its most); requests past it
@@ -83,7 +85,7 @@ func NewServer(api *API, gatherer prometheus.Gatherer, o ServerOptions) (*Server
 	if o.BodyBytesInFlight <= 0 {
 		o.BodyBytesInFlight = 64 << 20
 	}
-	o.BodyBytesInFlight = max(o.BodyBytesInFlight, int64(o.BodyLimit))
+	o.BodyBytesInFlight = max(o.BodyBytesInFlight, int64(o.BodyLimit), o.WSReadLimit)
 	if o.ReadBytesInFlight <= 0 {
 		o.ReadBytesInFlight = 256 << 20
 	}

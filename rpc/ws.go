@@ -171,11 +171,21 @@ func (c *wsConn) read() {
 			putFrameBuf(buf)
 			return
 		}
-		if c.fastWrite(buf) {
+		// The frame's bytes count among the request bodies in flight
+		// (BodyBytesInFlight, shared with HTTP) until its answer is
+		// written: a connection cannot hold many frames (each up to
+		// WSReadLimit) while their writes wait. Past the bound, the
+		// connection's next frames wait.
+		held := &heldFrame{c: c, buf: buf, n: int64(buf.Len())}
+		if c.s.bodies.Acquire(c.ctx, held.n) != nil {
+			putFrameBuf(buf)
+			return
+		}
+		if c.fastWrite(held) {
 			continue
 		}
 		frame := append(make([]byte, 0, buf.Len()+1), buf.Bytes()...)
-		putFrameBuf(buf)
+		held.release()
 		if !json.Valid(frame) {
 			// go-ethereum answers a frame that is not JSON with a parse
 			// error and closes the connection; its stream codec would take
@@ -204,11 +214,26 @@ func (c *wsConn) read() {
 	}
 }
 
-// fastWrite enqueues the write calls of the frame in buf if the one-pass
-// reader takes it, and answers them once durable; buf then goes back to
-// the pool after the answer.
-func (c *wsConn) fastWrite(buf *bytes.Buffer) bool {
-	t := bytes.TrimSpace(buf.Bytes())
+// heldFrame is a frame read and not yet answered, and its room among the
+// bodies in flight.
+type heldFrame struct {
+	c   *wsConn
+	buf *bytes.Buffer
+	n   int64
+}
+
+// release gives back the frame's buffer and its room (once the answers
+// that alias it are written).
+func (h *heldFrame) release() {
+	putFrameBuf(h.buf)
+	h.c.s.bodies.Release(h.n)
+}
+
+// fastWrite enqueues the write calls of frame f if the one-pass reader
+// takes it, and answers them once durable; f is released after the
+// answer.
+func (c *wsConn) fastWrite(f *heldFrame) bool {
+	t := bytes.TrimSpace(f.buf.Bytes())
 	if len(t) == 0 {
 		return false
 	}
@@ -222,7 +247,7 @@ func (c *wsConn) fastWrite(buf *bytes.Buffer) bool {
 			defer c.done(1)
 			res, err := c.s.api.await(c.ctx, pw)
 			c.send(encodeAnswer(call.id, res, err))
-			putFrameBuf(buf)
+			f.release()
 		}()
 		return true
 	}
@@ -240,7 +265,7 @@ func (c *wsConn) fastWrite(buf *bytes.Buffer) bool {
 		c.send(out)
 		putAnswerBuf(bp, out)
 		putCallBuf(cp, calls)
-		putFrameBuf(buf)
+		f.release()
 	}()
 	return true
 }

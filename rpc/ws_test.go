@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/seqnode/sequencer/internal/testnode/wire"
 )
 
@@ -181,4 +184,70 @@ func TestOriginAllowed(t *testing.T) {
 			t.Errorf("allowed %q, origin %q: %v, want %v", c.allowed, c.origin, got, c.ok)
 		}
 	}
+}
+
+// The frames a WebSocket connection has under way count among the request
+// bodies in flight until answered: with commits held, a connection that
+// sent more than BodyBytesInFlight of frames is not read further (a read
+// behind them waits) until its writes are answered.
+func TestWebSocketFramesBounded(t *testing.T) {
+	n := newNode(t, nodeOptions{})
+	reg := prometheus.NewRegistry()
+	api := NewAPI(n.seq, n.seq.Store(), Config{Role: "primary", Primary: n.seq.Address(), Domain: chain1, Logger: quietLogger()}, reg)
+	srv, err := NewServer(api, reg, ServerOptions{BodyLimit: 64 << 10, WSReadLimit: 64 << 10, BodyBytesInFlight: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	conn := dialWS(t, "ws"+strings.TrimPrefix(hs.URL, "http")+"/")
+	release := n.store.hold()
+	defer release()
+	// 8 frames of ~60 KiB (a small append padded with spaces): ~480 KiB.
+	pad := strings.Repeat(" ", 60<<10)
+	for i := range 8 {
+		f := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"sequencer_append","params":[{"data":"0x01","externalId":"f%d"}]}%s`, i, i, pad)
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.WriteMessage(websocket.TextMessage, []byte(`{"jsonrpc":"2.0","id":"info","method":"sequencer_info"}`))
+	got := make(chan []byte, 16)
+	go func() {
+		for {
+			_, b, err := conn.ReadMessage()
+			if err != nil {
+				close(got)
+				return
+			}
+			got <- b
+		}
+	}()
+	select {
+	case b := <-got:
+		t.Fatalf("answered while the frames before it fill the bound: %s", b)
+	case <-time.After(500 * time.Millisecond):
+	}
+	release()
+	answers := 0
+	for b := range got {
+		var r wire.Response
+		if json.Unmarshal(b, &r) != nil || r.Error != nil {
+			t.Fatalf("answer %s", b)
+		}
+		if answers++; answers == 9 {
+			break
+		}
+	}
+	if answers != 9 {
+		t.Fatalf("%d answers, want 9", answers)
+	}
+	// The room goes back just after each answer is written.
+	wire.WaitFor(t, 5*time.Second, "the frames' room given back", func() bool {
+		if srv.bodies.TryAcquire(256 << 10) {
+			srv.bodies.Release(256 << 10)
+			return true
+		}
+		return false
+	})
 }

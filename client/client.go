@@ -42,6 +42,7 @@ type Client struct {
 	validity time.Duration
 	wsMu     sync.Mutex
 	ws       *wsLink // writes over WebSocket (ws.go)
+	quit     bool    // Disconnect was called
 }
 
 // Option configures a Client.

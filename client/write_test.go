@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
@@ -336,5 +338,104 @@ func TestWriteStrayAnswers(t *testing.T) {
 	res, err := b.Do(ctx)
 	if err != nil || client.Code(res[0].Err) != client.CodeNotFound || !errors.Is(res[1].Err, gethrpc.ErrMissingBatchResponse) {
 		t.Fatalf("%v %+v", err, res)
+	}
+}
+
+// wsServer serves WebSocket connections on 127.0.0.1 with handle.
+func wsServer(t *testing.T, handle func(r *http.Request, conn *websocket.Conn)) string {
+	t.Helper()
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		handle(r, conn)
+	}))
+	t.Cleanup(srv.Close)
+	return "ws://" + strings.TrimPrefix(srv.URL, "http://")
+}
+
+// answerFrame answers every call of a frame with a 4003 error.
+func answerFrame(conn *websocket.Conn) bool {
+	_, b, err := conn.ReadMessage()
+	if err != nil {
+		return false
+	}
+	var calls []struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(b, &calls) != nil {
+		calls = calls[:0]
+		var one struct {
+			ID json.RawMessage `json:"id"`
+		}
+		json.Unmarshal(b, &one)
+		calls = append(calls, one)
+	}
+	var out []string
+	for _, c := range calls {
+		out = append(out, `{"jsonrpc":"2.0","id":`+string(c.ID)+`,"error":{"code":4003,"message":"not found"}}`)
+	}
+	msg := strings.Join(out, ",")
+	if b[0] == '[' {
+		msg = "[" + msg + "]"
+	}
+	return conn.WriteMessage(websocket.TextMessage, []byte(msg)) == nil
+}
+
+// An answer that arrives just before the node closes the connection is
+// the call's answer, not the closed connection's error.
+func TestWriteWebSocketAnswerThenClose(t *testing.T) {
+	url := wsServer(t, func(_ *http.Request, conn *websocket.Conn) { answerFrame(conn) })
+	c := dial(t, url, client.WithRetries(0, 0))
+	for i := range 200 {
+		if _, err := c.Close(context.Background(), "l", fmt.Sprint(i)); client.Code(err) != client.CodeNotFound {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		// Let the client see the close before the next call (a call sent
+		// on a connection the node is closing fails, rightly).
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A frame is written by the caller's deadline: a node that stops reading
+// does not hold a call with a short context for the link's 30 s.
+func TestWriteWebSocketDeadline(t *testing.T) {
+	stop := make(chan struct{})
+	defer close(stop)
+	url := wsServer(t, func(_ *http.Request, conn *websocket.Conn) { <-stop })
+	c := dial(t, url, client.WithRetries(0, 0))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Append(ctx, client.AppendRequest{Data: make([]byte, 32<<20)})
+	if err == nil || time.Since(start) > 10*time.Second {
+		t.Fatalf("after %v: %v", time.Since(start), err)
+	}
+}
+
+// The write connection is dialled as go-ethereum dials: user info in the
+// URL is sent as Basic authorization. After Disconnect, writes fail with
+// go-ethereum's ErrClientQuit.
+func TestWriteWebSocketDial(t *testing.T) {
+	url := wsServer(t, func(r *http.Request, conn *websocket.Conn) {
+		if r.Header.Get("Authorization") != "Basic dXNlcjpwYXNz" {
+			return
+		}
+		for answerFrame(conn) {
+		}
+	})
+	c, err := client.Dial(context.Background(), strings.Replace(url, "ws://", "ws://user:pass@", 1), client.WithRetries(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Close(context.Background(), "l", "x"); client.Code(err) != client.CodeNotFound {
+		t.Fatalf("with user info: %v", err)
+	}
+	c.Disconnect()
+	if _, err := c.Close(context.Background(), "l", "x"); !errors.Is(err, gethrpc.ErrClientQuit) {
+		t.Fatalf("after Disconnect: %v", err)
 	}
 }

@@ -3,12 +3,15 @@ package client
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
 
+	gethrpc "github.com/ethereum/go-ethereum/rpc"
 	"github.com/gorilla/websocket"
 	"github.com/seqnode/sequencer/rpc"
 )
@@ -45,10 +48,13 @@ type wsWait struct {
 }
 
 // wsLinkFor returns the client's write connection, dialling it if there
-// is none or it failed.
+// is none or it failed (and the client is not disconnected).
 func (c *Client) wsLinkFor(ctx context.Context) (*wsLink, error) {
 	c.wsMu.Lock()
 	defer c.wsMu.Unlock()
+	if c.quit {
+		return nil, gethrpc.ErrClientQuit
+	}
 	if l := c.ws; l != nil {
 		select {
 		case <-l.done:
@@ -56,27 +62,56 @@ func (c *Client) wsLinkFor(ctx context.Context) (*wsLink, error) {
 			return l, nil
 		}
 	}
+	// Dialled as go-ethereum dials: user info in the URL becomes Basic
+	// authorization, and the environment's proxy is used.
+	u, err := url.Parse(c.url)
+	if err != nil {
+		return nil, err
+	}
+	header := http.Header{}
+	if u.User != nil {
+		header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.User.String())))
+		u.User = nil
+	}
 	// A batch of 100 appends is a frame of ~40 KiB: written in one piece
 	// from a pooled buffer.
-	d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, WriteBufferSize: 64 << 10, WriteBufferPool: &wsWriteBufs}
-	conn, resp, err := d.DialContext(ctx, c.url, http.Header{})
+	d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, Proxy: http.ProxyFromEnvironment,
+		WriteBufferSize: 64 << 10, WriteBufferPool: &wsWriteBufs}
+	conn, resp, err := d.DialContext(ctx, u.String(), header)
 	if err != nil {
 		return nil, err
 	}
 	resp.Body.Close()
 	conn.SetReadLimit(maxAnswer)
+	// The node pings every 30 s (go-ethereum's server too, when idle): a
+	// link that hears nothing, not even a ping, for wsSilence is taken for
+	// dead, and the calls under way fail.
+	conn.SetReadDeadline(time.Now().Add(wsSilence))
+	conn.SetPingHandler(func(data string) error {
+		conn.SetReadDeadline(time.Now().Add(wsSilence))
+		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(10*time.Second))
+		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+			return err
+		}
+		return nil
+	})
 	l := &wsLink{conn: conn, waiting: map[uint64]*wsWait{}, done: make(chan struct{})}
 	c.ws = l
 	go l.read()
 	return l, nil
 }
 
-// closeWS closes the write connection, if any.
+// wsSilence is how long a write link may hear nothing from the node.
+const wsSilence = 90 * time.Second
+
+// closeWS closes the write connection, if any; later writes fail with
+// go-ethereum's ErrClientQuit, as calls through its client do.
 func (c *Client) closeWS() {
 	c.wsMu.Lock()
 	defer c.wsMu.Unlock()
+	c.quit = true
 	if c.ws != nil {
-		c.ws.fail(errors.New("client: disconnected"))
+		c.ws.fail(gethrpc.ErrClientQuit)
 		c.ws = nil
 	}
 }
@@ -104,8 +139,14 @@ func (l *wsLink) send(ctx context.Context, calls []writeCall, single bool) ([]Ba
 		l.mu.Unlock()
 	}
 	frame := encodeCallsFrom(calls, single, w.base)
+	// The frame is written by the caller's deadline if it has one (at
+	// most 30 s); a frame cut short fails the link.
+	deadline := time.Now().Add(30 * time.Second)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	l.wmu.Lock()
-	l.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	l.conn.SetWriteDeadline(deadline)
 	err := l.conn.WriteMessage(websocket.TextMessage, frame)
 	l.wmu.Unlock()
 	if err != nil {
@@ -120,12 +161,23 @@ func (l *wsLink) send(ctx context.Context, calls []writeCall, single bool) ([]Ba
 		}
 		return w.out, nil
 	case <-l.done:
-		forget()
-		return nil, l.err
 	case <-ctx.Done():
-		forget()
+	}
+	// An answer that came before the link failed (or the context ended)
+	// is still the answer.
+	select {
+	case <-w.ch:
+		if w.err != nil {
+			return nil, w.err
+		}
+		return w.out, nil
+	default:
+	}
+	forget()
+	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	return nil, l.err
 }
 
 // read reads answer frames until the connection fails. Each frame answers
@@ -138,6 +190,7 @@ func (l *wsLink) read() {
 			l.fail(err)
 			return
 		}
+		l.conn.SetReadDeadline(time.Now().Add(wsSilence))
 		// Read with large reads into a pooled buffer (the answers are
 		// decoded into values of their own).
 		buf := answerBufs.Get().(*bytes.Buffer)

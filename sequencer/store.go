@@ -140,6 +140,15 @@ type LevelStore struct {
 	tree *logtree.Tree
 	// batch is Commit's, reused from group to group.
 	batch *leveldb.Batch
+
+	// The filter of ticket and plain tx keys (keyfilter.go): filterPtr
+	// is the one in use (nil until built), building the one being built;
+	// filterMu orders Commit's writes against a build's snapshot.
+	filterPtr  atomic.Pointer[keyFilter]
+	filterMu   sync.Mutex
+	building   *keyFilter
+	filterWG   sync.WaitGroup
+	stopFilter chan struct{}
 }
 
 func entryKey(seq uint64) []byte {
@@ -325,8 +334,24 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 	}
 	b := s.batch
 	b.Reset()
-	nh, err := commitBatch(b, s.Head(), entries, d)
+	// Every key the batch writes goes into the filters first, under
+	// filterMu with the write itself (keyfilter.go).
+	s.filterMu.Lock()
+	cur, next := s.filterPtr.Load(), s.building
+	var seen func([]byte)
+	if cur != nil || next != nil {
+		seen = func(k []byte) {
+			if cur != nil {
+				cur.add(k)
+			}
+			if next != nil {
+				next.add(k)
+			}
+		}
+	}
+	nh, err := commitBatch(b, s.Head(), entries, d, seen)
 	if err != nil {
+		s.filterMu.Unlock()
 		return err
 	}
 	if s.tree != nil {
@@ -340,8 +365,14 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 		}
 		putTree(b, tiles, nh.Seq)
 	}
-	if err := s.db.Write(b, &opt.WriteOptions{Sync: true}); err != nil {
+	err = s.db.Write(b, &opt.WriteOptions{Sync: true})
+	grown := err == nil && cur != nil && next == nil && s.stopFilter != nil && cur.added.Load() > 2*cur.capacity
+	s.filterMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("commit entries %d..%d: %w", entries[0].Seq, nh.Seq, err)
+	}
+	if grown {
+		s.buildFilter(2 * cur.added.Load())
 	}
 	if s.tree != nil {
 		s.tree.Commit(int64(nh.Seq))
@@ -355,7 +386,8 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 
 // commitBatch fills b with what appends entries (which must continue
 // head) and writes the derived records of d, and returns the new head.
-func commitBatch(b *leveldb.Batch, head Head, entries []*Entry, d Dirty) (Head, error) {
+// seen, if not nil, is called with every ticket and plain tx key written.
+func commitBatch(b *leveldb.Batch, head Head, entries []*Entry, d Dirty, seen func([]byte)) (Head, error) {
 	var buf []byte
 	for i, e := range entries {
 		if e.Seq != head.Seq+1+uint64(i) {
@@ -372,13 +404,21 @@ func commitBatch(b *leveldb.Batch, head Head, entries []*Entry, d Dirty) (Head, 
 		}
 	}
 	for _, t := range d.Tickets {
-		b.Put(ticketKeyBytes(t.Lineage, t.ExternalID), encodeTicket(t))
+		k := ticketKeyBytes(t.Lineage, t.ExternalID)
+		if seen != nil {
+			seen(k)
+		}
+		b.Put(k, encodeTicket(t))
 	}
 	for _, l := range d.Lineages {
 		b.Put(prefixed(pfxLineage, l.Name), encodeLineage(l))
 	}
 	for id, p := range d.Plain {
-		b.Put(prefixed(pfxPlain, id), encodePlain(p))
+		k := prefixed(pfxPlain, id)
+		if seen != nil {
+			seen(k)
+		}
+		b.Put(k, encodePlain(p))
 	}
 	for _, r := range d.Requests {
 		b.Put(append([]byte{pfxRequest}, r.Hash[:]...), encodeRequest(r))

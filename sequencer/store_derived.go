@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/syndtr/goleveldb/leveldb"
@@ -19,13 +20,22 @@ import (
 
 // derivedRecords reads the derived records (writes are LevelStore's); a
 // LevelStore embeds it, and it is the Backing of the Cache LoadCache makes.
-type derivedRecords struct{ db *leveldb.DB }
+type derivedRecords struct {
+	db *leveldb.DB
+	// filter, on a writable LevelStore, points to its filter of ticket
+	// and plain tx keys (keyfilter.go): a key it does not hold is not read.
+	filter *atomic.Pointer[keyFilter]
+}
 
 var _ Backing = derivedRecords{}
 
 // Ticket returns a stored ticket, or ErrNotFound.
 func (s derivedRecords) Ticket(lineage, externalID string) (*Ticket, error) {
-	b, err := s.db.Get(ticketKeyBytes(lineage, externalID), nil)
+	k := ticketKeyBytes(lineage, externalID)
+	if s.absent(k) {
+		return nil, ErrNotFound
+	}
+	b, err := s.db.Get(k, nil)
 	if errors.Is(err, leveldb.ErrNotFound) {
 		return nil, ErrNotFound
 	}
@@ -49,7 +59,11 @@ func (s derivedRecords) Lineage(name string) (*Lineage, error) {
 
 // Plain returns the tx without lineage stored under externalID, or ErrNotFound.
 func (s derivedRecords) Plain(externalID string) (*PlainTx, error) {
-	b, err := s.db.Get(prefixed(pfxPlain, externalID), nil)
+	k := prefixed(pfxPlain, externalID)
+	if s.absent(k) {
+		return nil, ErrNotFound
+	}
+	b, err := s.db.Get(k, nil)
 	if errors.Is(err, leveldb.ErrNotFound) {
 		return nil, ErrNotFound
 	}

@@ -153,6 +153,7 @@ func openOn(stor storage.Storage, readOnly bool, dir string) (*LevelStore, error
 			s.db.Close()
 			return nil, err
 		}
+		s.startFilter()
 	}
 	return s, nil
 }
@@ -293,11 +294,16 @@ func OpenMemStore() (*LevelStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newLevelStore(db)
+	s, err := newLevelStore(db)
+	if err != nil {
+		return nil, err
+	}
+	s.startFilter()
+	return s, nil
 }
 
 func newLevelStore(db *leveldb.DB) (*LevelStore, error) {
-	s := &LevelStore{db: db, derivedRecords: derivedRecords{db}, tiles: logtree.NewCache(logtree.DefaultCacheTiles, logtree.DefaultCacheLeafTiles)}
+	s := &LevelStore{db: db, derivedRecords: derivedRecords{db: db}, tiles: logtree.NewCache(logtree.DefaultCacheTiles, logtree.DefaultCacheLeafTiles)}
 	if err := s.loadHead(); err != nil {
 		db.Close()
 		return nil, err
@@ -345,6 +351,7 @@ func (s *LevelStore) loadHead() error {
 // whole records its head for the next open (see OpenLevelStore).
 func (s *LevelStore) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopFilterBuild()
 		s.closeErr = s.db.Close()
 		if s.closeErr == nil && !s.readOnly && s.dir != "" && s.Damaged == "" {
 			h := s.Head()

@@ -239,13 +239,7 @@ func TestWritesOverWebSocketConcurrent(t *testing.T) {
 // read is answered with a null id: the call's error.
 func TestWriteWebSocketRedial(t *testing.T) {
 	var dials atomic.Int32
-	up := websocket.Upgrader{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
+	url := wsServer(t, func(_ *http.Request, conn *websocket.Conn) {
 		if _, _, err := conn.ReadMessage(); err != nil {
 			return
 		}
@@ -254,9 +248,8 @@ func TestWriteWebSocketRedial(t *testing.T) {
 		}
 		conn.WriteMessage(websocket.TextMessage, []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}}`))
 		conn.ReadMessage() // until the client closes
-	}))
-	defer srv.Close()
-	c := dial(t, "ws://"+strings.TrimPrefix(srv.URL, "http://"), client.WithRetries(0, 0))
+	})
+	c := dial(t, url, client.WithRetries(0, 0))
 	ctx := context.Background()
 	if _, err := c.Append(ctx, client.AppendRequest{Data: []byte{1}}); err == nil || client.Code(err) != 0 {
 		t.Fatalf("append on a failing connection: %v", err)

@@ -334,9 +334,30 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 	}
 	b := s.batch
 	b.Reset()
-	// Every key the batch writes goes into the filters first, under
-	// filterMu with the write itself (keyfilter.go).
+	nh, grown, err := s.writeBatch(b, entries, d)
+	if err != nil {
+		return err
+	}
+	if grown != nil {
+		s.buildFilter(2 * grown.added.Load())
+	}
+	if s.tree != nil {
+		s.tree.Commit(int64(nh.Seq))
+	}
+	s.mu.Lock()
+	s.head = nh
+	s.mu.Unlock()
+	s.lineageCount.Add(int64(d.NewLineages))
+	return nil
+}
+
+// writeBatch fills b (commitBatch, and the tree's tiles) and writes it.
+// Every ticket and plain tx key it writes goes into the key filters first,
+// under filterMu with the write itself (keyfilter.go). grown is the filter
+// in use when it has taken twice its capacity and no build is under way.
+func (s *LevelStore) writeBatch(b *leveldb.Batch, entries []*Entry, d Dirty) (nh Head, grown *keyFilter, err error) {
 	s.filterMu.Lock()
+	defer s.filterMu.Unlock()
 	cur, next := s.filterPtr.Load(), s.building
 	var seen func([]byte)
 	if cur != nil || next != nil {
@@ -349,10 +370,9 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 			}
 		}
 	}
-	nh, err := commitBatch(b, s.Head(), entries, d, seen)
+	nh, err = commitBatch(b, s.Head(), entries, d, seen)
 	if err != nil {
-		s.filterMu.Unlock()
-		return err
+		return nh, nil, err
 	}
 	if s.tree != nil {
 		hashes := make([][32]byte, len(entries))
@@ -361,27 +381,17 @@ func (s *LevelStore) Commit(entries []*Entry, d Dirty) error {
 		}
 		tiles, err := s.tree.Append(hashes)
 		if err != nil {
-			return fmt.Errorf("commit entries %d..%d: %w", entries[0].Seq, nh.Seq, err)
+			return nh, nil, fmt.Errorf("commit entries %d..%d: %w", entries[0].Seq, nh.Seq, err)
 		}
 		putTree(b, tiles, nh.Seq)
 	}
-	err = s.db.Write(b, &opt.WriteOptions{Sync: true})
-	grown := err == nil && cur != nil && next == nil && s.stopFilter != nil && cur.added.Load() > 2*cur.capacity
-	s.filterMu.Unlock()
-	if err != nil {
-		return fmt.Errorf("commit entries %d..%d: %w", entries[0].Seq, nh.Seq, err)
+	if err := s.db.Write(b, &opt.WriteOptions{Sync: true}); err != nil {
+		return nh, nil, fmt.Errorf("commit entries %d..%d: %w", entries[0].Seq, nh.Seq, err)
 	}
-	if grown {
-		s.buildFilter(2 * cur.added.Load())
+	if cur != nil && next == nil && cur.added.Load() > 2*cur.capacity {
+		grown = cur
 	}
-	if s.tree != nil {
-		s.tree.Commit(int64(nh.Seq))
-	}
-	s.mu.Lock()
-	s.head = nh
-	s.mu.Unlock()
-	s.lineageCount.Add(int64(d.NewLineages))
-	return nil
+	return nh, grown, nil
 }
 
 // commitBatch fills b with what appends entries (which must continue

@@ -119,6 +119,24 @@ func (c *Client) post(ctx context.Context, calls []writeCall, single bool) ([]Ba
 		return nil, err
 	}
 	defer resp.Body.Close()
+	var answers []rpc.WriteAnswer
+	err = withAnswer(resp.Body, func(b []byte) (err error) {
+		if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+			return gethrpc.HTTPError{StatusCode: resp.StatusCode, Status: resp.Status, Body: bytes.Clone(b)}
+		}
+		answers, err = rpc.ReadWriteAnswers(b)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results(answers, 0, len(calls), single)
+}
+
+// withAnswer reads an answer (at most maxAnswer bytes) into a pooled
+// buffer and calls f with its bytes, which f must not keep (the answers
+// rpc.ReadWriteAnswers reads are values of their own).
+func withAnswer(r io.Reader, f func([]byte) error) error {
 	ans := answerBufs.Get().(*bytes.Buffer)
 	defer func() {
 		if ans.Cap() <= 1<<20 { // a huge answer's buffer is not kept
@@ -126,25 +144,29 @@ func (c *Client) post(ctx context.Context, calls []writeCall, single bool) ([]Ba
 		}
 	}()
 	ans.Reset()
-	if _, err := ans.ReadFrom(io.LimitReader(resp.Body, maxAnswer+1)); err != nil {
-		return nil, err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
-		return nil, gethrpc.HTTPError{StatusCode: resp.StatusCode, Status: resp.Status, Body: bytes.Clone(ans.Bytes())}
+	if _, err := ans.ReadFrom(io.LimitReader(r, maxAnswer+1)); err != nil {
+		return err
 	}
 	if ans.Len() > maxAnswer {
-		return nil, fmt.Errorf("answer larger than %d bytes", maxAnswer)
+		return fmt.Errorf("answer larger than %d bytes", maxAnswer)
 	}
-	answers, err := rpc.ReadWriteAnswers(ans.Bytes())
-	if err != nil {
-		return nil, err
-	}
-	out := make([]BatchResult, len(calls))
-	got := make([]bool, len(calls))
+	return f(ans.Bytes())
+}
+
+// results sorts the answers to a request of n calls with ids from base (a
+// batch, or one plain call when single) into one result per call. An
+// answer with a null id and an error means the node could not read the
+// call or the batch: the one call's error, or the batch's (err). Answers
+// to no call of the request are passed over (as go-ethereum's client
+// does); a call left without an answer gets errMissingAnswer.
+func results(answers []rpc.WriteAnswer, base uint64, n int, single bool) ([]BatchResult, error) {
+	out := make([]BatchResult, n)
+	got := make([]bool, n)
 	for _, a := range answers {
-		if a.NoID && a.Error != nil {
-			// The node could not read the call (or the whole batch):
-			// its error is the one call's, or the batch's.
+		if a.NoID {
+			if a.Error == nil {
+				continue
+			}
 			e := (*Error)(a.Error)
 			if !single {
 				return nil, e
@@ -152,14 +174,15 @@ func (c *Client) post(ctx context.Context, calls []writeCall, single bool) ([]Ba
 			out[0].Err = e
 			return out, nil
 		}
-		if a.ID >= uint64(len(calls)) || got[a.ID] {
-			continue // not an answer to a call of this request (as over WebSocket)
+		if a.ID < base || a.ID-base >= uint64(n) || got[a.ID-base] {
+			continue
 		}
-		got[a.ID] = true
+		i := a.ID - base
+		got[i] = true
 		if a.Error != nil {
-			out[a.ID].Err = (*Error)(a.Error)
+			out[i].Err = (*Error)(a.Error)
 		} else {
-			out[a.ID].Receipt = a.Receipt
+			out[i].Receipt = a.Receipt
 		}
 	}
 	for i := range out {

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -41,9 +40,10 @@ type wsLink struct {
 // wsWait is a frame of calls waiting for its answer.
 type wsWait struct {
 	base   uint64 // id of the first call
+	n      int    // calls
 	single bool
-	out    []BatchResult
-	err    error // the frame's own error (an answer without id)
+	out    []BatchResult // set with err when ch is closed
+	err    error         // the frame's own error (an answer without id)
 	ch     chan struct{}
 }
 
@@ -119,7 +119,7 @@ func (c *Client) closeWS() {
 // send sends calls in one frame (a batch, or one plain call when single)
 // and waits for their answer, as post does over HTTP.
 func (l *wsLink) send(ctx context.Context, calls []writeCall, single bool) ([]BatchResult, error) {
-	w := &wsWait{single: single, out: make([]BatchResult, len(calls)), ch: make(chan struct{})}
+	w := &wsWait{n: len(calls), single: single, ch: make(chan struct{})}
 	l.mu.Lock()
 	if l.err != nil {
 		l.mu.Unlock()
@@ -180,9 +180,9 @@ func (l *wsLink) send(ctx context.Context, calls []writeCall, single bool) ([]Ba
 	return nil, l.err
 }
 
-// read reads answer frames until the connection fails. Each frame answers
-// one frame of calls whole (the node answers a batch at once), so calls of
-// that frame left without an answer get errMissingAnswer.
+// read reads answer frames until the connection fails. The node answers
+// each frame of calls with one frame (a batch whole), so a frame's answers
+// go to the frame of calls its first known id names.
 func (l *wsLink) read() {
 	for {
 		_, r, err := l.conn.NextReader()
@@ -191,72 +191,41 @@ func (l *wsLink) read() {
 			return
 		}
 		l.conn.SetReadDeadline(time.Now().Add(wsSilence))
-		// Read with large reads into a pooled buffer (the answers are
-		// decoded into values of their own).
-		buf := answerBufs.Get().(*bytes.Buffer)
-		buf.Reset()
-		_, err = buf.ReadFrom(r)
 		var answers []rpc.WriteAnswer
-		if err == nil {
-			answers, err = rpc.ReadWriteAnswers(buf.Bytes())
-		}
-		if buf.Cap() <= 1<<20 {
-			answerBufs.Put(buf)
-		}
-		if err != nil {
+		if err := withAnswer(r, func(b []byte) (err error) {
+			answers, err = rpc.ReadWriteAnswers(b)
+			return err
+		}); err != nil {
 			l.fail(err)
 			return
 		}
-		var noID *Error
-		touched := map[*wsWait]bool{}
 		l.mu.Lock()
+		var w *wsWait
 		for _, a := range answers {
-			if a.NoID {
-				if a.Error != nil {
-					noID = (*Error)(a.Error)
-				}
-				continue
+			if w = l.waiting[a.ID]; !a.NoID && w != nil {
+				break
 			}
-			w := l.waiting[a.ID]
-			if w == nil {
-				continue // a call given up on (its context ended)
-			}
-			delete(l.waiting, a.ID)
-			touched[w] = true
-			r := &w.out[a.ID-w.base]
-			if a.Error != nil {
-				r.Err = (*Error)(a.Error)
-			} else {
-				r.Receipt = a.Receipt
-			}
+			w = nil
 		}
-		if noID != nil && len(touched) == 0 {
-			// The node could not read a frame of calls, and closes the
-			// connection: every call under way fails with its error.
+		if w == nil {
 			l.mu.Unlock()
-			l.fail(noID)
-			return
-		}
-		for w := range touched {
-			for i := range w.out {
-				id := w.base + uint64(i)
-				if l.waiting[id] == w {
-					delete(l.waiting, id)
-					if w.out[i].Receipt == nil && w.out[i].Err == nil {
-						w.out[i].Err = errMissingAnswer
-					}
+			for _, a := range answers {
+				if a.NoID && a.Error != nil {
+					// The node could not read a frame of calls, and
+					// closes the connection: every call under way fails
+					// with its error.
+					l.fail((*Error)(a.Error))
+					return
 				}
 			}
-			if noID != nil {
-				if w.single {
-					w.out[0].Err = noID
-				} else {
-					w.err = noID
-				}
-			}
-			close(w.ch)
+			continue // answers to calls given up on (their context ended)
 		}
+		for i := range w.n {
+			delete(l.waiting, w.base+uint64(i))
+		}
+		w.out, w.err = results(answers, w.base, w.n, w.single)
 		l.mu.Unlock()
+		close(w.ch)
 	}
 }
 

@@ -273,12 +273,22 @@ func duplicateKey(body []byte) (string, bool) {
 
 // refuseDuplicateKeys answers a body with a duplicated key with -32600.
 func refuseDuplicateKeys(w http.ResponseWriter, body []byte) bool {
-	k, dup := duplicateKey(body)
+	a, dup := duplicateKeyAnswer(body)
 	if !dup {
 		return false
 	}
 	w.Header().Set("Content-Type", "application/json")
-	msg, _ := json.Marshal("invalid request: duplicate key " + strconv.Quote(k))
-	fmt.Fprintf(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":%s}}`+"\n", msg)
+	w.Write(append(a, '\n'))
 	return true
+}
+
+// duplicateKeyAnswer is the -32600 answer (id null) to a body with a
+// duplicated key, if it has one.
+func duplicateKeyAnswer(body []byte) ([]byte, bool) {
+	k, dup := duplicateKey(body)
+	if !dup {
+		return nil, false
+	}
+	msg, _ := json.Marshal("invalid request: duplicate key " + strconv.Quote(k))
+	return fmt.Appendf(nil, `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":%s}}`, msg), true
 }

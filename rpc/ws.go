@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -199,9 +198,8 @@ func (c *wsConn) read() {
 			c.send([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":` + string(m) + `}}`))
 			return
 		}
-		if k, dup := duplicateKey(frame); dup {
-			msg, _ := json.Marshal("invalid request: duplicate key " + strconv.Quote(k))
-			c.send([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":` + string(msg) + `}}`))
+		if a, dup := duplicateKeyAnswer(frame); dup {
+			c.send(a)
 			continue
 		}
 		// A newline ends the frame for the codec's stream decoder (a frame

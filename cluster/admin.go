@@ -82,13 +82,20 @@ func (c *Cluster) leaderOnly(w http.ResponseWriter) bool {
 		return true
 	}
 	_, addr := c.Leader()
-	writeJSON(w, http.StatusConflict, map[string]string{"error": "not the leader", "leader": addr})
+	writeJSON(w, http.StatusConflict, map[string]any{"error": "not the leader", "leader": addr, "retry": addr == ""})
 	return false
 }
 
+// answerChange answers a membership change. A change that failed because
+// leadership moved (or could not be queued in time) is marked retry: adding
+// or removing the same voter again is harmless, whether or not the first
+// attempt was committed, so the client sends it again to whichever voter
+// leads next.
 func (c *Cluster) answerChange(w http.ResponseWriter, err error) {
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		retry := errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrNotLeader) ||
+			errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrEnqueueTimeout)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": err.Error(), "retry": retry})
 		return
 	}
 	writeJSON(w, http.StatusOK, c.Status())
@@ -103,15 +110,17 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // Admin is a client of a voter's cluster port, for the membership and
 // status commands.
 type Admin struct {
-	client *http.Client
+	client  *http.Client
+	timeout time.Duration
 }
 
-// NewAdmin returns an Admin whose calls take at most timeout each.
+// NewAdmin returns an Admin whose calls take at most timeout each, retries
+// included.
 func NewAdmin(timeout time.Duration) *Admin {
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 		return dialTagged(addr, connForward, 5*time.Second)
 	}}
-	return &Admin{client: &http.Client{Transport: tr, Timeout: timeout}}
+	return &Admin{client: &http.Client{Transport: tr}, timeout: timeout}
 }
 
 // Status asks the voter at addr (its cluster address).
@@ -136,31 +145,87 @@ func (a *Admin) RemoveVoter(addr, id string) (Status, error) {
 	return s, err
 }
 
+// adminRetryWait is the pause before a change is sent again after the
+// leader lost its leadership or none was known (an election takes about
+// the election timeout, 500 ms by default).
+var adminRetryWait = 250 * time.Millisecond
+
+// do sends one call. A membership change (toLeader) follows the leader a
+// follower names, and is sent again, from addr, when the answer says
+// leadership moved under it or when the leader it was sent to cannot be
+// reached; until the Admin's timeout, after which the last error is
+// returned.
 func (a *Admin) do(addr, method, path string, body []byte, out any, toLeader bool) error {
-	for hop := 0; ; hop++ {
-		req, err := http.NewRequest(method, "http://"+addr+path, bytes.NewReader(body))
-		if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
+	defer cancel()
+	for target, followed := addr, false; ; {
+		retry, err := a.once(ctx, target, method, path, body, out)
+		if err == nil {
+			return nil
+		}
+		if !toLeader || !retry {
 			return err
 		}
-		resp, err := a.client.Do(req)
-		if err != nil {
-			return fmt.Errorf("voter %s: %w", addr, err)
-		}
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		var e struct{ Error, Leader string }
+		var moved leaderAt
+		var down unreachable
 		switch {
-		case resp.StatusCode == http.StatusOK:
-			return json.Unmarshal(b, out)
-		case resp.StatusCode == http.StatusConflict && toLeader && hop == 0 && json.Unmarshal(b, &e) == nil && e.Leader != "":
-			addr = e.Leader
-			continue
-		case json.Unmarshal(b, &e) == nil && e.Error != "":
-			return fmt.Errorf("voter %s: %s", addr, e.Error)
+		case errors.As(err, &moved) && !followed:
+			target, followed = string(moved), true
+			continue // at once, the first time: two voters may name each other for a moment
+		case errors.As(err, &moved):
+			target = string(moved)
+		case errors.As(err, &down) && target == addr:
+			return err // the voter named on the command line: no leader lost there
+		default:
+			target = addr
 		}
-		return errors.New("voter " + addr + ": " + resp.Status + ": " + string(bytes.TrimSpace(b)))
+		followed = false
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(adminRetryWait):
+		}
 	}
+}
+
+// unreachable is a voter that could not be reached or did not answer.
+type unreachable struct{ error }
+
+func (u unreachable) Unwrap() error { return u.error }
+
+// leaderAt is a follower's answer to a change: the leader's address.
+type leaderAt string
+
+func (l leaderAt) Error() string { return "not the leader; the leader is " + string(l) }
+
+// once sends one request to addr. retry reports an error a membership
+// change may be sent again after: the voter is not, or no longer, the
+// leader, or a leader it was sent on to cannot be reached.
+func (a *Admin) once(ctx context.Context, addr, method, path string, body []byte, out any) (retry bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return true, unreachable{fmt.Errorf("voter %s: %w", addr, err)}
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if err != nil {
+		return true, unreachable{fmt.Errorf("voter %s: %w", addr, err)}
+	}
+	var e struct {
+		Error, Leader string
+		Retry         bool
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return false, json.Unmarshal(b, out)
+	case resp.StatusCode == http.StatusConflict && json.Unmarshal(b, &e) == nil && e.Leader != "" && e.Leader != addr:
+		return true, leaderAt(e.Leader)
+	case json.Unmarshal(b, &e) == nil && e.Error != "":
+		return e.Retry, fmt.Errorf("voter %s: %s", addr, e.Error)
+	}
+	return false, errors.New("voter " + addr + ": " + resp.Status + ": " + string(bytes.TrimSpace(b)))
 }

@@ -24,7 +24,7 @@ func cmdCluster(args []string, stdout, stderr io.Writer) int {
 	via := fs.String("cluster-addr", "127.0.0.1:24446", "a voter's cluster address (its entry in --cluster); changes go to the leader it names")
 	id := fs.String("id", "", "add, remove: the voter's node id")
 	addr := fs.String("address", "", "add: the new voter's cluster address HOST:PORT")
-	timeout := fs.Duration("timeout", 15*time.Second, "how long to wait for the answer")
+	timeout := fs.Duration("timeout", 15*time.Second, "how long to wait for the answer; add and remove are sent again across a change of leader until then")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -353,9 +353,11 @@ func wsServer(t *testing.T, handle func(r *http.Request, conn *websocket.Conn)) 
 // answerFrame answers every call of a frame with a 4003 error.
 func answerFrame(conn *websocket.Conn) bool {
 	_, b, err := conn.ReadMessage()
-	if err != nil {
-		return false
-	}
+	return err == nil && answerCalls(conn, b)
+}
+
+// answerCalls answers every call of frame b with a 4003 error.
+func answerCalls(conn *websocket.Conn, b []byte) bool {
 	var calls []struct {
 		ID json.RawMessage `json:"id"`
 	}
@@ -381,15 +383,33 @@ func answerFrame(conn *websocket.Conn) bool {
 // An answer that arrives just before the node closes the connection is
 // the call's answer, not the closed connection's error.
 func TestWriteWebSocketAnswerThenClose(t *testing.T) {
-	url := wsServer(t, func(_ *http.Request, conn *websocket.Conn) { answerFrame(conn) })
-	c := dial(t, url, client.WithRetries(0, 0))
-	for i := range 200 {
-		if _, err := c.Close(context.Background(), "l", fmt.Sprint(i)); client.Code(err) != client.CodeNotFound {
-			t.Fatalf("call %d: %v", i, err)
+	// The node answers one frame per connection, then closes it; read
+	// counts the frames read, each before it is answered.
+	var read atomic.Int64
+	url := wsServer(t, func(_ *http.Request, conn *websocket.Conn) {
+		if _, b, err := conn.ReadMessage(); err == nil {
+			read.Add(1)
+			answerCalls(conn, b)
 		}
-		// Let the client see the close before the next call (a call sent
-		// on a connection the node is closing fails, rightly).
+	})
+	c := dial(t, url, client.WithRetries(0, 0))
+	unsent := 0
+	for i := range 200 {
+		before := read.Load()
+		_, err := c.Close(context.Background(), "l", fmt.Sprint(i))
+		if client.Code(err) != client.CodeNotFound {
+			// Right only if the frame went to a connection the node had
+			// closed without reading it (a frame read is answered).
+			if read.Load() != before {
+				t.Fatalf("call %d: answered, but the client reported %v", i, err)
+			}
+			unsent++
+		}
+		// Let the client see the close before the next call, mostly.
 		time.Sleep(5 * time.Millisecond)
+	}
+	if unsent > 100 {
+		t.Fatalf("%d of 200 calls went to closed connections", unsent)
 	}
 }
 

@@ -66,6 +66,7 @@ type Server struct {
 	rpc    *gethrpc.Server
 	mux    *http.ServeMux
 	http   *http.Server
+	ws     wsConns // the WebSocket connections open
 }
 
 // NewServer builds the handler over api; gatherer serves /metrics.
@@ -191,13 +192,17 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
-// Shutdown stops taking connections, waits (up to ctx) for HTTP calls under
-// way, and closes subscriptions and WebSocket connections; every
-// subscription goroutine has returned when it does.
+// Shutdown stops taking connections, waits (up to ctx) for HTTP calls and
+// the write calls of WebSocket connections under way to be answered, and
+// closes subscriptions and WebSocket connections; every subscription
+// goroutine has returned when it does.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	if s.http != nil {
 		err = s.http.Shutdown(ctx)
+	}
+	if werr := s.ws.drain(ctx); err == nil {
+		err = werr
 	}
 	s.api.streams.stop()
 	s.rpc.Stop() // closes the connections: a stream blocked writing returns

@@ -53,6 +53,11 @@ func (s *Server) websocketHandler(origins []string) http.Handler {
 		}
 		c := &wsConn{s: s, conn: conn, slots: semaphore.NewWeighted(wsWritesInFlight)}
 		c.ctx, c.cancel = context.WithCancel(context.Background())
+		if !s.ws.add(c) {
+			c.close() // the server is shutting down
+			return
+		}
+		defer s.ws.remove(c)
 		c.serve()
 	})
 }
@@ -125,6 +130,99 @@ type wsConn struct {
 	rest   []byte              // what go-ethereum's codec has not read yet of the frame it reads
 	once   sync.Once
 	calls  sync.WaitGroup // answers being awaited
+
+	dmu      sync.Mutex // read deadlines; stopped
+	stopped  bool       // Shutdown stopped the reads: answer what was read, then close
+	closeMsg []byte     // the close frame's payload
+}
+
+// wsConns are a server's open WebSocket connections. Shutdown stops their
+// reads, waits for the answers to the writes already read, then closes
+// them: a write taken before the shutdown is answered, like an HTTP call
+// under way.
+type wsConns struct {
+	mu     sync.Mutex
+	conns  map[*wsConn]struct{}
+	closed bool
+	wg     sync.WaitGroup // one per connection being served
+}
+
+// add registers c; false once the server is shutting down.
+func (w *wsConns) add(c *wsConn) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		c.closeMsg = websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
+		return false
+	}
+	if w.conns == nil {
+		w.conns = map[*wsConn]struct{}{}
+	}
+	w.conns[c] = struct{}{}
+	w.wg.Add(1)
+	return true
+}
+
+func (w *wsConns) remove(c *wsConn) {
+	w.mu.Lock()
+	delete(w.conns, c)
+	w.mu.Unlock()
+	w.wg.Done()
+}
+
+// drain stops every connection's reads and waits until each has written
+// the answers to the writes it read and closed; when ctx ends first, it
+// closes them at once (their writes still under way are not answered) and
+// returns ctx's error.
+func (w *wsConns) drain(ctx context.Context) error {
+	w.mu.Lock()
+	w.closed = true
+	conns := make([]*wsConn, 0, len(w.conns))
+	for c := range w.conns {
+		conns = append(conns, c)
+	}
+	w.mu.Unlock()
+	for _, c := range conns {
+		c.stopReading()
+	}
+	done := make(chan struct{})
+	go func() {
+		w.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	w.mu.Lock()
+	for c := range w.conns {
+		c.close()
+	}
+	w.mu.Unlock()
+	<-done // close cancels every wait of theirs
+	return ctx.Err()
+}
+
+// stopReading makes the connection's reader stop at the next frame (its
+// read fails at once), for Shutdown.
+func (c *wsConn) stopReading() {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	c.stopped = true
+	c.closeMsg = websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
+	c.conn.SetReadDeadline(time.Now())
+}
+
+// setReadDeadline sets the read deadline unless the reads were stopped
+// (the pinger and the pong handler set it too).
+func (c *wsConn) setReadDeadline(t time.Time) error {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	if c.stopped {
+		return nil
+	}
+	return c.conn.SetReadDeadline(t)
 }
 
 // serve reads the connection's frames until it closes.
@@ -138,6 +236,12 @@ func (c *wsConn) serve() {
 	}()
 	go c.ping()
 	c.read()
+	c.dmu.Lock()
+	stopped := c.stopped
+	c.dmu.Unlock()
+	if stopped {
+		c.calls.Wait() // Shutdown closes the connection if this takes too long
+	}
 	c.close()
 	<-served
 	c.calls.Wait()
@@ -158,7 +262,7 @@ func putFrameBuf(b *bytes.Buffer) {
 // buffer from 512 bytes, reading a batch a few KiB at a time).
 func (c *wsConn) read() {
 	c.conn.SetReadLimit(c.s.opts.WSReadLimit)
-	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Time{}) })
+	c.conn.SetPongHandler(func(string) error { return c.setReadDeadline(time.Time{}) })
 	for {
 		_, r, err := c.conn.NextReader()
 		if err != nil {
@@ -308,7 +412,7 @@ func (c *wsConn) ping() {
 		case <-t.C:
 			// The deadline first: the pong may come before WriteControl
 			// returns, and its handler clears the deadline.
-			c.conn.SetReadDeadline(time.Now().Add(wsPongTimeout))
+			c.setReadDeadline(time.Now().Add(wsPongTimeout))
 			if c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout)) != nil {
 				c.close()
 				return
@@ -322,8 +426,13 @@ func (c *wsConn) ping() {
 func (c *wsConn) close() {
 	c.once.Do(func() {
 		c.cancel()
-		c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
-			time.Now().Add(time.Second))
+		c.dmu.Lock()
+		msg := c.closeMsg
+		c.dmu.Unlock()
+		if msg == nil {
+			msg = websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+		}
+		c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 		c.conn.Close()
 	})
 }

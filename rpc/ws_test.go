@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -250,4 +251,89 @@ func TestWebSocketFramesBounded(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// A graceful shutdown answers the writes a WebSocket connection sent
+// before it, once they are durable, then closes the connection (1001);
+// a connection that comes during the shutdown is closed at once.
+func TestWebSocketShutdownAnswersWrites(t *testing.T) {
+	n := newNode(t, nodeOptions{})
+	conn := dialWS(t, n.ws)
+	release := n.store.hold()
+	defer release()
+	const singles = 20
+	for i := range singles {
+		f := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"sequencer_append","params":[{"data":"0x01","externalId":"s%d"}]}`, i, i)
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var batch []string
+	for i := range 5 {
+		batch = append(batch, fmt.Sprintf(`{"jsonrpc":"2.0","id":"b%d","method":"sequencer_append","params":[{"data":"0x02","externalId":"b%d"}]}`, i, i))
+	}
+	conn.WriteMessage(websocket.TextMessage, []byte("["+strings.Join(batch, ",")+"]"))
+	// Frames are read in order: once the read after them is answered,
+	// every write before it was read and enqueued.
+	conn.WriteMessage(websocket.TextMessage, []byte(`{"jsonrpc":"2.0","id":"info","method":"sequencer_info"}`))
+	if _, b, err := conn.ReadMessage(); err != nil || !bytes.Contains(b, []byte(`"id":"info"`)) {
+		t.Fatalf("first answer %s, %v; want the info", b, err)
+	}
+
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		stopped <- n.srv.Shutdown(ctx)
+	}()
+	select {
+	case err := <-stopped:
+		t.Fatalf("shutdown returned (%v) before the writes under way were answered", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// A connection opened now is closed without being served.
+	late := dialWS(t, n.ws)
+	late.WriteMessage(websocket.TextMessage, []byte(`{"jsonrpc":"2.0","id":1,"method":"sequencer_append","params":[{"data":"0x03","externalId":"late"}]}`))
+	if _, b, err := late.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Fatalf("a connection during shutdown read %s, %v; want close 1001", b, err)
+	}
+
+	release()
+	answered := map[string]bool{}
+	for len(answered) < singles+5 {
+		_, b, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatalf("after %d answers: %v", len(answered), err)
+		}
+		var rs []wire.Response
+		if b[0] == '[' {
+			err = json.Unmarshal(b, &rs)
+		} else {
+			rs = make([]wire.Response, 1)
+			err = json.Unmarshal(b, &rs[0])
+		}
+		if err != nil {
+			t.Fatalf("answer %s: %v", b, err)
+		}
+		for _, r := range rs {
+			if r.Error != nil {
+				t.Fatalf("answer %s: error", b)
+			}
+			answered[string(r.ID)] = true
+		}
+	}
+	if _, b, err := conn.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Fatalf("after the answers read %s, %v; want close 1001", b, err)
+	}
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("shutdown did not return after the answers")
+	}
+	if h := n.store.Head().Seq; h != singles+5 {
+		t.Fatalf("head %d, want %d (the late write must not be taken)", h, singles+5)
+	}
 }

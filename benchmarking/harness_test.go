@@ -116,7 +116,7 @@ func TestHarness(t *testing.T) {
 		if p := s.Pipeline; p == nil || p.Commits == 0 || p.EntriesPerCommit < 1 {
 			t.Errorf("primary pipeline: %+v", p)
 		}
-		if c := s.Calibration; c == nil || c.SignUs <= 0 || c.RecoverUs <= 0 {
+		if c := s.Calibration; c == nil || c.SignUs <= 0 || c.SignMedianUs < c.SignUs || c.RecoverUs <= 0 {
 			t.Fatalf("calibration: %+v", c)
 		}
 		lr := s.LateReplica

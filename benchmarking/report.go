@@ -296,8 +296,8 @@ func printSummary(w io.Writer, r *results) {
 		fmt.Fprintf(tw, "harness\t%.2f\t%.2f\t\t\t\t\t\t\n", s.ClientCPUSec, cores)
 		tw.Flush()
 		if c := s.Calibration; c != nil {
-			fmt.Fprintf(w, "calibration: one signature %.1f µs, one ecrecover %.1f µs on this machine (fastest of %d rounds of %d, one goroutine)",
-				c.SignUs, c.RecoverUs, c.Rounds, c.PerRound)
+			fmt.Fprintf(w, "calibration: one signature %.1f µs (median round %.1f), one ecrecover %.1f µs on this machine (fastest of %d rounds of %d, one goroutine)",
+				c.SignUs, c.SignMedianUs, c.RecoverUs, c.Rounds, c.PerRound)
 			if c.SignAllCoresUs > 0 {
 				fmt.Fprintf(w, "; %.1f µs of CPU per signature while all %d cores sign at once", c.SignAllCoresUs, c.Cores)
 			}

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
 )
@@ -48,6 +49,58 @@ func BenchmarkSign(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkSignAfterOtherWork: what a signature costs when the thread
+// read other memory just before it (as the node's signers do, between
+// other goroutines' work), against one right after another. Each case
+// reports µs/sig, the time of the signatures alone; ns/op also counts the
+// memory reads between them. The README's issue-15 notes cite it.
+func BenchmarkSignAfterOtherWork(b *testing.B) {
+	key, _ := crypto.GenerateKey()
+	mem := make([]byte, 256<<20)
+	for i := range mem {
+		mem[i] = byte(i)
+	}
+	var sink byte
+	var r uint64 = 88172645463325252
+	touch := func(n int) { // n bytes read at random 64-byte lines of mem
+		for range n / 64 {
+			r ^= r << 13
+			r ^= r >> 7
+			r ^= r << 17
+			sink += mem[(r%uint64(len(mem)/64))*64]
+		}
+	}
+	for _, c := range []struct {
+		name         string
+		run, between int // signatures back to back; bytes read between runs
+	}{
+		{"back-to-back", 1, 0},
+		{"each-after-256KiB", 1, 256 << 10},
+		{"each-after-2MiB", 1, 2 << 20},
+		{"100-after-2MiB", 100, 2 << 20},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var h [32]byte
+			var signing time.Duration
+			n := 0
+			for b.Loop() {
+				if n%c.run == 0 {
+					touch(c.between)
+				}
+				h[0]++
+				start := time.Now()
+				if _, err := Sign(h, key); err != nil {
+					b.Fatal(err)
+				}
+				signing += time.Since(start)
+				n++
+			}
+			b.ReportMetric(float64(signing.Microseconds())/float64(n), "µs/sig")
+		})
+	}
+	_ = sink
 }
 
 func BenchmarkRecover(b *testing.B) {

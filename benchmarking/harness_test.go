@@ -135,6 +135,9 @@ func TestHarness(t *testing.T) {
 			if n.CPUUsPerEntry != nil && (n.PerSignature == nil || *n.PerSignature != round(*n.CPUUsPerEntry/s.Calibration.SignUs, 2)) {
 				t.Errorf("%s: %v µs per entry, %v signatures", n.Name, *n.CPUUsPerEntry, n.PerSignature)
 			}
+			if n.CPUUsPerEntry != nil && (n.PerSignatureAllCores == nil || *n.PerSignatureAllCores != round(*n.CPUUsPerEntry/s.Calibration.SignAllCoresUs, 2)) {
+				t.Errorf("%s: %v µs per entry, %v all-core signatures", n.Name, *n.CPUUsPerEntry, n.PerSignatureAllCores)
+			}
 			// And over the crypto its role cannot skip: a replica checks
 			// one signature per entry (ecrecover), a primary makes one.
 			work, cost := "signature", s.Calibration.SignUs

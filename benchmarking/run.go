@@ -354,6 +354,10 @@ func (b *bench) summarize() {
 					ratio := round(us/c.SignUs, 2)
 					ns.PerSignature = &ratio
 					ns.Work, ns.PerWork = perWork(us, n.role, cfg.Signed, c)
+					if c.SignAllCoresUs > 0 {
+						all := round(us/c.SignAllCoresUs, 2)
+						ns.PerSignatureAllCores = &all
+					}
 				}
 			}
 		}

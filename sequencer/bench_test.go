@@ -51,6 +51,26 @@ func BenchmarkSign(b *testing.B) {
 	}
 }
 
+// BenchmarkSignParallel: signatures on every core at once (-cpu 1,2):
+// ns/op times GOMAXPROCS is the CPU per signature when the cores are all
+// busy, against one core alone at -cpu 1.
+func BenchmarkSignParallel(b *testing.B) {
+	key, _ := crypto.GenerateKey()
+	var n atomic.Uint64
+	b.RunParallel(func(pb *testing.PB) {
+		var h [32]byte
+		h[1] = byte(n.Add(1))
+		for pb.Next() {
+			h[0]++
+			if _, err := Sign(h, key); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.Elapsed().Microseconds())*float64(runtime.GOMAXPROCS(0))/float64(b.N), "cpu-µs/sig")
+}
+
 // BenchmarkSignAfterOtherWork: what a signature costs when the thread
 // read other memory just before it (as the node's signers do, between
 // other goroutines' work), against one right after another. Each case

@@ -151,18 +151,27 @@ func (a *Admin) RemoveVoter(addr, id string) (Status, error) {
 var adminRetryWait = 250 * time.Millisecond
 
 // do sends one call. A membership change (toLeader) follows the leader a
-// follower names, and is sent again, from addr, when the answer says
-// leadership moved under it or when the leader it was sent to cannot be
-// reached; until the Admin's timeout, after which the last error is
+// follower names, and is sent again when the answer says leadership moved
+// under it (to the voter that answered, which learns the next leader) or
+// when a leader it was sent on to cannot be reached (from addr again);
+// until the Admin's timeout, after which the last answer's error is
 // returned.
 func (a *Admin) do(addr, method, path string, body []byte, out any, toLeader bool) error {
-	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if a.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, a.timeout)
+	}
 	defer cancel()
+	var last error // the last error that was not the deadline's
 	for target, followed := addr, false; ; {
 		retry, err := a.once(ctx, target, method, path, body, out)
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() != nil && last != nil {
+			return fmt.Errorf("%w (still so after %v)", last, a.timeout)
+		}
+		last = err
 		if !toLeader || !retry {
 			return err
 		}
@@ -176,13 +185,13 @@ func (a *Admin) do(addr, method, path string, body []byte, out any, toLeader boo
 			target = string(moved)
 		case errors.As(err, &down) && target == addr:
 			return err // the voter named on the command line: no leader lost there
-		default:
+		case errors.As(err, &down):
 			target = addr
 		}
 		followed = false
 		select {
 		case <-ctx.Done():
-			return err
+			return fmt.Errorf("%w (still so after %v)", err, a.timeout)
 		case <-time.After(adminRetryWait):
 		}
 	}

@@ -82,20 +82,20 @@ func TestAdminChangeFollowsLeadership(t *testing.T) {
 	t.Run("leadership lost, then a new leader", func(t *testing.T) {
 		var viaCalls, oldCalls, newCalls atomic.Int32
 		newLeader := taggedServer(t, answers(&newCalls, ok))
+		// The old leader loses its leadership under the change, knows no
+		// leader during the election, then names the new one.
 		oldLeader := taggedServer(t, answers(&oldCalls,
-			status(http.StatusServiceUnavailable, map[string]any{"error": raft.ErrLeadershipLost.Error(), "retry": true})))
-		// The voter named first points at the old leader, then knows no
-		// leader during the election, then points at the new one.
-		via := taggedServer(t, answers(&viaCalls,
-			status(http.StatusConflict, map[string]any{"error": "not the leader", "leader": oldLeader}),
+			status(http.StatusServiceUnavailable, map[string]any{"error": raft.ErrLeadershipLost.Error(), "retry": true}),
 			status(http.StatusConflict, map[string]any{"error": "not the leader", "leader": "", "retry": true}),
 			status(http.StatusConflict, map[string]any{"error": "not the leader", "leader": newLeader})))
+		via := taggedServer(t, answers(&viaCalls,
+			status(http.StatusConflict, map[string]any{"error": "not the leader", "leader": oldLeader})))
 		st, err := NewAdmin(10*time.Second).RemoveVoter(via, "v2")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Head != 7 || viaCalls.Load() != 3 || oldCalls.Load() != 1 || newCalls.Load() != 1 {
-			t.Fatalf("status %+v; calls: named voter %d, old leader %d, new leader %d; want 3, 1, 1",
+		if st.Head != 7 || viaCalls.Load() != 1 || oldCalls.Load() != 3 || newCalls.Load() != 1 {
+			t.Fatalf("status %+v; calls: named voter %d, old leader %d, new leader %d; want 1, 3, 1",
 				st, viaCalls.Load(), oldCalls.Load(), newCalls.Load())
 		}
 	})
@@ -127,6 +127,12 @@ func TestAdminChangeFollowsLeadership(t *testing.T) {
 		start := time.Now()
 		if _, err := NewAdmin(10*time.Second).RemoveVoter(gone, "v2"); err == nil || time.Since(start) > 5*time.Second {
 			t.Fatalf("err %v after %v; want a dial error at once", err, time.Since(start))
+		}
+		// No timeout: no deadline (as before retries came).
+		calls.Store(0)
+		via = taggedServer(t, answers(&calls, ok))
+		if st, err := NewAdmin(0).Status(via); err != nil || st.Head != 7 {
+			t.Fatalf("status without a timeout: %+v, %v", st, err)
 		}
 		// A status call is never retried.
 		calls.Store(0)

@@ -198,10 +198,11 @@ func (s *Server) Serve(ln net.Listener) error {
 // goroutine has returned when it does.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
+	s.ws.stop()
 	if s.http != nil {
 		err = s.http.Shutdown(ctx)
 	}
-	if werr := s.ws.drain(ctx); err == nil {
+	if werr := s.ws.wait(ctx); err == nil {
 		err = werr
 	}
 	s.api.streams.stop()

@@ -57,8 +57,7 @@ func (s *Server) websocketHandler(origins []string) http.Handler {
 			c.close() // the server is shutting down
 			return
 		}
-		defer s.ws.remove(c)
-		c.serve()
+		c.serve(func() { s.ws.remove(c) })
 	})
 }
 
@@ -170,21 +169,22 @@ func (w *wsConns) remove(c *wsConn) {
 	w.wg.Done()
 }
 
-// drain stops every connection's reads and waits until each has written
-// the answers to the writes it read and closed; when ctx ends first, it
-// closes them at once (their writes still under way are not answered) and
-// returns ctx's error.
-func (w *wsConns) drain(ctx context.Context) error {
+// stop refuses new connections and stops every open connection's reads
+// (Shutdown, before it waits for HTTP calls: a connection takes no more
+// writes meanwhile).
+func (w *wsConns) stop() {
 	w.mu.Lock()
 	w.closed = true
-	conns := make([]*wsConn, 0, len(w.conns))
 	for c := range w.conns {
-		conns = append(conns, c)
-	}
-	w.mu.Unlock()
-	for _, c := range conns {
 		c.stopReading()
 	}
+	w.mu.Unlock()
+}
+
+// wait waits until every connection has written the answers to the writes
+// it read and closed; when ctx ends first, it closes them at once (their
+// writes still under way are not answered) and returns ctx's error.
+func (w *wsConns) wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		w.wg.Wait()
@@ -196,10 +196,14 @@ func (w *wsConns) drain(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	w.mu.Lock()
+	conns := make([]*wsConn, 0, len(w.conns))
 	for c := range w.conns {
-		c.close()
+		conns = append(conns, c)
 	}
 	w.mu.Unlock()
+	for _, c := range conns {
+		go c.close() // each may wait up to a second to write its close frame
+	}
 	<-done // close cancels every wait of theirs
 	return ctx.Err()
 }
@@ -226,7 +230,10 @@ func (c *wsConn) setReadDeadline(t time.Time) error {
 }
 
 // serve reads the connection's frames until it closes.
-func (c *wsConn) serve() {
+// closed runs once the connection is closed and the answers to the writes
+// it read itself are written (or failed); go-ethereum's handlers may still
+// be running, until their calls return.
+func (c *wsConn) serve(closed func()) {
 	c.frames = make(chan []byte)
 	codec := gethrpc.NewCodec(gethConn{c})
 	served := make(chan struct{})
@@ -243,8 +250,9 @@ func (c *wsConn) serve() {
 		c.calls.Wait() // Shutdown closes the connection if this takes too long
 	}
 	c.close()
-	<-served
 	c.calls.Wait()
+	closed()
+	<-served
 }
 
 // frameBufs hold frames being read and answered (a frame's buffer goes

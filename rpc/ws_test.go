@@ -3,6 +3,7 @@ package rpc
 import (
 	"bytes"
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -335,5 +336,36 @@ func TestWebSocketShutdownAnswersWrites(t *testing.T) {
 	}
 	if h := n.store.Head().Seq; h != singles+5 {
 		t.Fatalf("head %d, want %d (the late write must not be taken)", h, singles+5)
+	}
+}
+
+// Shutdown keeps to its bound: writes that cannot commit (held here) are
+// cut off when its context ends, whether the node's own path or
+// go-ethereum's (a batch of one) took them.
+func TestWebSocketShutdownBounded(t *testing.T) {
+	n := newNode(t, nodeOptions{})
+	conn := dialWS(t, n.ws)
+	release := n.store.hold()
+	defer release()
+	conn.WriteMessage(websocket.TextMessage, []byte(`[{"jsonrpc":"2.0","id":1,"method":"sequencer_append","params":[{"data":"0x01","externalId":"slow-path"}]}]`))
+	conn.WriteMessage(websocket.TextMessage, []byte(`{"jsonrpc":"2.0","id":2,"method":"sequencer_append","params":[{"data":"0x01","externalId":"fast-path"}]}`))
+	conn.WriteMessage(websocket.TextMessage, []byte(`{"jsonrpc":"2.0","id":"info","method":"sequencer_info"}`))
+	if _, b, err := conn.ReadMessage(); err != nil || !bytes.Contains(b, []byte(`"id":"info"`)) {
+		t.Fatalf("first answer %s, %v; want the info", b, err)
+	}
+	time.Sleep(100 * time.Millisecond) // go-ethereum's handler runs its call on a goroutine of its own
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		stopped <- n.srv.Shutdown(ctx)
+	}()
+	select {
+	case err := <-stopped:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("shutdown: %v; want its deadline", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("shutdown with a 500 ms bound still running after 10 s")
 	}
 }

@@ -3,8 +3,8 @@ package rpc
 import (
 	"bytes"
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -281,12 +281,7 @@ func TestWebSocketShutdownAnswersWrites(t *testing.T) {
 		t.Fatalf("first answer %s, %v; want the info", b, err)
 	}
 
-	stopped := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		stopped <- n.srv.Shutdown(ctx)
-	}()
+	stopped := shutdownIn(n.srv, 20*time.Second)
 	select {
 	case err := <-stopped:
 		t.Fatalf("shutdown returned (%v) before the writes under way were answered", err)
@@ -354,12 +349,7 @@ func TestWebSocketShutdownBounded(t *testing.T) {
 		t.Fatalf("first answer %s, %v; want the info", b, err)
 	}
 	time.Sleep(100 * time.Millisecond) // go-ethereum's handler runs its call on a goroutine of its own
-	stopped := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		defer cancel()
-		stopped <- n.srv.Shutdown(ctx)
-	}()
+	stopped := shutdownIn(n.srv, 500*time.Millisecond)
 	select {
 	case err := <-stopped:
 		if !errors.Is(err, context.DeadlineExceeded) {
@@ -368,4 +358,16 @@ func TestWebSocketShutdownBounded(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("shutdown with a 500 ms bound still running after 10 s")
 	}
+}
+
+// shutdownIn runs srv.Shutdown bounded by d on a goroutine of its own; its
+// error comes on the channel.
+func shutdownIn(srv *Server, d time.Duration) <-chan error {
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		stopped <- srv.Shutdown(ctx)
+	}()
+	return stopped
 }

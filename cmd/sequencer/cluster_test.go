@@ -638,3 +638,103 @@ func TestClusterLeaseExpiry(t *testing.T) {
 		}
 	}
 }
+
+// A majority lost for good (docs/cluster.md): the one voter left, which
+// was cut off while the others went on writing, first fetches every entry
+// a replica holds (run as a replica on its own datadir), then `cluster
+// reset` replaces its Raft state with a new cluster's of one over its log
+// and it starts again: every receipt the old cluster gave is in its log
+// byte for byte, a retry gets its receipt, it writes on from there, and a
+// new voter joins and catches up from a snapshot and its peers.
+func TestClusterRecoverFromMinority(t *testing.T) {
+	pc := newProcCluster(t, 3)
+	l := pc.leader()
+	primary := l.proc().Info().Primary
+	replica := startReplica(t, filepath.Join(t.TempDir(), "replica"), primary, pc.p2pAddrs(), p2pPort(t))
+	var left *voterProc
+	var lost []*voterProc
+	for _, v := range pc.all() {
+		if v != l && left == nil {
+			left = v
+		} else {
+			lost = append(lost, v)
+		}
+	}
+	var receipts []wire.Entry
+	for i := range 10 {
+		receipts = append(receipts, wire.AppendTx(t, "http://"+l.rpc, []byte{byte(i)}, "L", fmt.Sprintf("all-%d", i)))
+	}
+	waitHead(t, left.proc(), receipts[len(receipts)-1].Seq, 30*time.Second)
+	// The voter that will be left misses the last writes.
+	if err := left.proc().Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		receipts = append(receipts, wire.AppendTx(t, "http://"+l.rpc, []byte{byte(i)}, "L", fmt.Sprintf("two-%d", i)))
+	}
+	head := receipts[len(receipts)-1].Seq
+	waitHead(t, replica, head, 30*time.Second)
+	for _, v := range lost {
+		v.proc().Kill()
+		if err := os.RemoveAll(v.dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left.proc().Cmd.Process.Signal(syscall.SIGCONT)
+	left.proc().Kill()
+
+	// Still a voter of the old cluster, it would wait for a majority
+	// forever: fetch what the replica holds first, as a replica.
+	asReplica := startReplica(t, left.dir, primary, p2pAddr(replica), left.p2p)
+	waitHead(t, asReplica, head, 60*time.Second)
+	if code := asReplica.Term(30 * time.Second); code != 0 {
+		t.Fatalf("as a replica: exit %d\n%s", code, testnode.Tail(asReplica.Stderr(), 3000))
+	}
+	code, out, errOut := testnode.RunChild(t, testnode.ChildEnv(), 60*time.Second, "cluster", "reset", "--datadir", left.dir,
+		"--node-id", left.id, "--address", left.clusterAddr)
+	if code != 0 {
+		t.Fatalf("cluster reset: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, fmt.Sprintf(`"head": %d`, head)) || !strings.Contains(out, "raft.reset-") {
+		t.Fatalf("cluster reset said %s; want head %d and where the Raft state went", out, head)
+	}
+
+	// The first voter of a new cluster: itself alone, then a new voter.
+	pc.mu.Lock()
+	pc.voters, pc.spec = []*voterProc{left}, left.id+"="+left.clusterAddr
+	pc.mu.Unlock()
+	pc.restart(left, false)
+	if pc.leader() != left {
+		t.Fatal("the reset voter does not lead its new cluster")
+	}
+	if code, _, errOut := testnode.RunChild(t, testnode.ChildEnv(), 60*time.Second, "cluster", "reset", "--datadir", left.dir,
+		"--node-id", left.id, "--address", left.clusterAddr); code != 1 || !strings.Contains(errOut, "is the node stopped?") {
+		t.Fatalf("a reset while the voter runs: exit %d, %s; want 1: the node runs", code, errOut)
+	}
+	next := wire.AppendTx(t, "http://"+left.rpc, []byte("next"), "L", "after-reset")
+	if next.Seq != head+1 || next.PrevHash != receipts[len(receipts)-1].Hash {
+		t.Fatalf("first write after the reset: seq %d prevHash %s; want %d after %s", next.Seq, next.PrevHash, head+1, receipts[len(receipts)-1].Hash)
+	}
+	if again := wire.AppendTx(t, "http://"+left.rpc, []byte{3}, "L", "two-3"); again.Seq != receipts[13].Seq || again.Existing == nil || !*again.Existing {
+		t.Fatalf("a retry of a write the old cluster took: %+v; want its receipt at seq %d", again, receipts[13].Seq)
+	}
+	log := left.proc().ReadAll()
+	for _, r := range receipts {
+		if got := log[r.Seq-1].Signed(); got != r.Signed() {
+			t.Fatalf("receipt at seq %d differs from the recovered log:\n got %+v\nwant %+v", r.Seq, got, r.Signed())
+		}
+	}
+	nv := &voterProc{id: "v9", dir: filepath.Join(filepath.Dir(left.dir), "v9"), clusterAddr: testnode.FreeAddr(t), p2p: p2pPort(t), rpc: testnode.FreeAddr(t)}
+	pc.mu.Lock()
+	pc.spec += "," + nv.id + "=" + nv.clusterAddr
+	pc.extra = append(pc.extra, "--peers", p2pAddr(left.proc()))
+	pc.mu.Unlock()
+	p := pc.spawn(nv, true)
+	if code, out, errOut := testnode.RunChild(t, testnode.ChildEnv(), 60*time.Second, "cluster", "add", "--cluster-addr", left.clusterAddr, "--id", nv.id, "--address", nv.clusterAddr); code != 0 {
+		t.Fatalf("cluster add: exit %d\n%s%s", code, out, errOut)
+	}
+	pc.waitUp(nv, p)
+	waitHead(t, nv.proc(), next.Seq, 60*time.Second)
+	waitHead(t, replica, next.Seq, 60*time.Second)
+	sameLogs(t, left.proc(), nv.proc(), replica)
+}

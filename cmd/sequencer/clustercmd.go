@@ -6,16 +6,24 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/seqnode/sequencer/cluster"
+	"github.com/seqnode/sequencer/internal/durable"
+	"github.com/seqnode/sequencer/sequencer"
 )
 
 // cmdCluster runs `sequencer cluster status|add|remove` against a voter's
 // cluster address (SPEC §8; docs/cluster.md has the runbook).
 func cmdCluster(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "reset" {
+		return cmdClusterReset(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "status" && args[0] != "add" && args[0] != "remove") {
-		fmt.Fprintln(stderr, "usage: sequencer cluster status|add|remove --cluster-addr HOST:PORT [--id ID] [--address HOST:PORT]")
+		fmt.Fprintln(stderr, "usage: sequencer cluster status|add|remove --cluster-addr HOST:PORT [--id ID] [--address HOST:PORT]\n       sequencer cluster reset --datadir DIR --node-id ID --address HOST:PORT")
 		return 2
 	}
 	sub := args[0]
@@ -59,4 +67,97 @@ func cmdCluster(args []string, stdout, stderr io.Writer) int {
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(st)
 	return 0
+}
+
+// cmdClusterReset runs `sequencer cluster reset --datadir DIR --node-id ID
+// --address HOST:PORT` on a stopped voter: its Raft state is moved aside
+// and replaced by that of a new cluster whose only voter it is, over the
+// log it keeps. It is the way back
+// when a majority of the voters is lost for good (docs/cluster.md): Raft
+// cannot elect a leader without a majority, and nothing else may write.
+func cmdClusterReset(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sequencer cluster reset", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	datadir := fs.String("datadir", "", "the stopped voter's data directory")
+	id := fs.String("node-id", "", "its node id in the new cluster")
+	addr := fs.String("address", "", "its cluster address HOST:PORT in the new cluster")
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "sequencer cluster reset:", err)
+		return 2
+	}
+	if *datadir == "" || *id == "" || *addr == "" {
+		fmt.Fprintln(stderr, "sequencer cluster reset: --datadir, --node-id and --address are required")
+		return 2
+	}
+	if _, _, err := net.SplitHostPort(*addr); err != nil {
+		fmt.Fprintln(stderr, "sequencer cluster reset: --address:", err)
+		return 2
+	}
+	res, err := resetCluster(*datadir, cluster.Member{ID: *id, Addr: *addr}, time.Now())
+	if err != nil {
+		fmt.Fprintln(stderr, "sequencer cluster reset:", err)
+		return 1
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(res)
+	return 0
+}
+
+// resetResult is what `cluster reset` did.
+type resetResult struct {
+	Head         uint64 `json:"head"`
+	HeadHash     string `json:"headHash"`
+	RaftMovedTo  string `json:"raftMovedTo,omitempty"`
+	AppliedIndex uint64 `json:"appliedIndexWas"`
+}
+
+// resetCluster moves datadir's Raft state aside, writes that of a new
+// cluster of one over the log, then forgets the Raft index the log was
+// applied up to (the new cluster's snapshot is index 1). Stopped between
+// the steps, a second run starts again from the first. The store's lock
+// makes it fail while the node runs.
+func resetCluster(datadir string, self cluster.Member, now time.Time) (resetResult, error) {
+	var res resetResult
+	// Opening would create an empty log where none is: a mistyped datadir
+	// must not become a new cluster.
+	if _, err := os.Stat(filepath.Join(datadir, "db", "CURRENT")); err != nil {
+		return res, fmt.Errorf("no log in %s: %w", datadir, err)
+	}
+	store, err := sequencer.OpenLevelStore(filepath.Join(datadir, "db"), false)
+	if err != nil {
+		return res, fmt.Errorf("open the log (is the node stopped?): %w", err)
+	}
+	defer store.Close()
+	if store.Damaged != "" {
+		return res, fmt.Errorf("the log is damaged (%s): recover its entries first (start it as a replica of the cluster's other nodes)", store.Damaged)
+	}
+	h := store.Head()
+	res.Head, res.HeadHash = h.Seq, h.Hash.Hex()
+	if res.AppliedIndex, err = store.Applied(); err != nil {
+		return res, err
+	}
+	raftDir := filepath.Join(datadir, "raft")
+	switch _, err := os.Stat(raftDir); {
+	case err == nil:
+		res.RaftMovedTo = filepath.Join(datadir, "raft.reset-"+now.UTC().Format("20060102T150405.000Z"))
+		if err := os.Rename(raftDir, res.RaftMovedTo); err != nil {
+			return res, err
+		}
+		if err := durable.OS.SyncDir(datadir); err != nil {
+			return res, err
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return res, err
+	}
+	if err := cluster.NewClusterState(raftDir, store, self, now); err != nil {
+		return res, fmt.Errorf("write the new cluster's state: %w", err)
+	}
+	if err := durable.OS.SyncDir(datadir); err != nil {
+		return res, err
+	}
+	return res, store.PutApplied(0)
 }

@@ -6,6 +6,8 @@
 //	sequencer verify --datadir  check a stored log offline
 //	sequencer cluster status|add|remove --cluster-addr HOST:PORT
 //	                            a cluster's voters (SPEC §8)
+//	sequencer cluster reset --datadir DIR --node-id ID --address HOST:PORT
+//	                            a stopped voter becomes the first of a new cluster
 //	sequencer info|append|attempt|close|release|sync|read|ticket|lineage|equivocations --rpc URL
 //	                            operator calls
 //	sequencer version           print the version
@@ -80,7 +82,9 @@ Node:
   keygen         make a signing key (--key-file F --password-file P: an encrypted keystore)
   verify         check a stored log offline (--datadir DIR; stop the node first)
   cluster        a cluster's voters: status | add --id ID --address HOST:PORT | remove --id ID
-                 (--cluster-addr: any voter's cluster address; changes go to the leader)
+                 (--cluster-addr: any voter's cluster address; changes go to the leader);
+                 reset --datadir DIR --node-id ID --address HOST:PORT: a stopped voter
+                 becomes the first voter of a new cluster (a majority lost for good)
   version        print the version
 
 Operator calls to a running node (--rpc URL, default http://127.0.0.1:24444; --json for JSON;

@@ -229,6 +229,12 @@ func Start(cfg Config) (*Cluster, error) {
 	if err != nil {
 		return fail(err)
 	}
+	if h := cfg.Store.Head(); !existing && !cfg.Join && h.Seq > 0 {
+		// A new cluster's Raft log begins at the first entry: over a log
+		// that holds entries, a voter added later would be sent commands
+		// that continue a log it does not have.
+		return fail(fmt.Errorf("the log holds %d entries but there is no cluster state in %s: to make this log the first voter of a new cluster, run `sequencer cluster reset` (docs/cluster.md); to join a running cluster, start with --cluster-join", h.Seq, dir))
+	}
 	if c.raft, err = raft.NewRaft(rc, c.fsm, logs, c.rstore, snaps, c.trans); err != nil {
 		return fail(fmt.Errorf("start raft: %w", err))
 	}
@@ -262,7 +268,29 @@ func Start(cfg Config) (*Cluster, error) {
 	}()
 	go c.batcher()
 	go c.observe()
+	if c.fsm.restoredReset.Load() {
+		c.wg.Add(1)
+		go c.snapshotAfterReset()
+	}
 	return c, nil
+}
+
+// snapshotAfterReset takes a snapshot once this voter leads the cluster a
+// reset made (and has applied a command past the reset's snapshot): the
+// reset's snapshot names no peers to fetch entries from, this one names
+// this voter's, and it is what voters added later are sent.
+func (c *Cluster) snapshotAfterReset() {
+	defer c.wg.Done()
+	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		switch c.raft.State() {
+		case raft.Shutdown:
+			return
+		case raft.Leader:
+			if err := c.raft.Snapshot().Error(); err == nil {
+				return
+			}
+		}
+	}
 }
 
 // NodeID is this voter's id.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/hashicorp/raft"
@@ -34,6 +35,8 @@ type fsm struct {
 	// that a voter restoring one knows where to fetch entries.
 	addrs  func() []string
 	onHalt func(error)
+	// restoredReset: a reset's snapshot was restored (it names no peers).
+	restoredReset atomic.Bool
 	// leader and signed wire each applier to the cluster: a follower
 	// takes the leader's signatures instead of signing (Applier.Leader).
 	leader func() bool
@@ -153,6 +156,10 @@ type snapshot struct {
 	Time     uint64                    `json:"timestamp"`
 	Requests []sequencer.RequestRecord `json:"requests"`
 	Addrs    []string                  `json:"p2p"`
+	// Reset marks the snapshot `sequencer cluster reset` writes: it names
+	// no peers, so the voter that restores it takes one of its own once
+	// it leads (Cluster.snapshotAfterReset).
+	Reset bool `json:"reset,omitempty"`
 }
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
@@ -214,6 +221,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		if e.Hash != s.Hash {
 			return fmt.Errorf("snapshot head %d has hash %s, this store %s: the logs differ", s.Seq, s.Hash, e.Hash)
 		}
+	}
+	if s.Reset {
+		f.restoredReset.Store(true)
 	}
 	if s.Applied <= f.applied {
 		return nil

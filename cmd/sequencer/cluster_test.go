@@ -673,6 +673,7 @@ func TestClusterRecoverFromMinority(t *testing.T) {
 		receipts = append(receipts, wire.AppendTx(t, "http://"+l.rpc, []byte{byte(i)}, "L", fmt.Sprintf("two-%d", i)))
 	}
 	head := receipts[len(receipts)-1].Seq
+	oldTerm := l.proc().Info().Cluster.Term
 	waitHead(t, replica, head, 30*time.Second)
 	for _, v := range lost {
 		v.proc().Kill()
@@ -690,13 +691,25 @@ func TestClusterRecoverFromMinority(t *testing.T) {
 	if code := asReplica.Term(30 * time.Second); code != 0 {
 		t.Fatalf("as a replica: exit %d\n%s", code, testnode.Tail(asReplica.Stderr(), 3000))
 	}
-	code, out, errOut := testnode.RunChild(t, testnode.ChildEnv(), 60*time.Second, "cluster", "reset", "--datadir", left.dir,
-		"--node-id", left.id, "--address", left.clusterAddr)
-	if code != 0 {
-		t.Fatalf("cluster reset: exit %d\n%s%s", code, out, errOut)
+	// A voter whose log has entries but whose Raft state is gone refuses
+	// to start a new cluster over it (voters added later could not follow).
+	if err := os.Rename(filepath.Join(left.dir, "raft"), filepath.Join(left.dir, "raft.reset-by-hand")); err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(out, fmt.Sprintf(`"head": %d`, head)) || !strings.Contains(out, "raft.reset-") {
-		t.Fatalf("cluster reset said %s; want head %d and where the Raft state went", out, head)
+	if code, _, errOut := testnode.RunChild(t, testnode.ChildEnv("PRIVATE_KEY="+testnode.TestKeyHex), 60*time.Second, "run", "--datadir", left.dir,
+		"--rpc-addr", left.rpc, "--p2p-addr", left.p2p, "--cluster", left.id+"="+left.clusterAddr, "--node-id", left.id); code == 0 || !strings.Contains(errOut, "no cluster state") {
+		t.Fatalf("a voter without Raft state over a log: exit %d, %s; want a refusal", code, testnode.Tail(errOut, 2000))
+	}
+	// Reset, twice (a second run, as after one cut short, is safe).
+	for range 2 {
+		code, out, errOut := testnode.RunChild(t, testnode.ChildEnv(), 60*time.Second, "cluster", "reset", "--datadir", left.dir,
+			"--node-id", left.id, "--address", left.clusterAddr)
+		if code != 0 {
+			t.Fatalf("cluster reset: exit %d\n%s%s", code, out, errOut)
+		}
+		if !strings.Contains(out, fmt.Sprintf(`"head": %d`, head)) || !strings.Contains(out, "--cluster "+left.id+"="+left.clusterAddr) {
+			t.Fatalf("cluster reset said %s; want head %d and how to start it", out, head)
+		}
 	}
 
 	// The first voter of a new cluster: itself alone, then a new voter.
@@ -706,6 +719,11 @@ func TestClusterRecoverFromMinority(t *testing.T) {
 	pc.restart(left, false)
 	if pc.leader() != left {
 		t.Fatal("the reset voter does not lead its new cluster")
+	}
+	// In a term past every term of the old cluster: an old voter that came
+	// back could not lead it.
+	if term := left.proc().Info().Cluster.Term; term <= oldTerm+2 {
+		t.Fatalf("new cluster's term %d; want past the old %d and two resets", term, oldTerm)
 	}
 	if code, _, errOut := testnode.RunChild(t, testnode.ChildEnv(), 60*time.Second, "cluster", "reset", "--datadir", left.dir,
 		"--node-id", left.id, "--address", left.clusterAddr); code != 1 || !strings.Contains(errOut, "is the node stopped?") {
@@ -718,6 +736,18 @@ func TestClusterRecoverFromMinority(t *testing.T) {
 	if again := wire.AppendTx(t, "http://"+left.rpc, []byte{3}, "L", "two-3"); again.Seq != receipts[13].Seq || again.Existing == nil || !*again.Existing {
 		t.Fatalf("a retry of a write the old cluster took: %+v; want its receipt at seq %d", again, receipts[13].Seq)
 	}
+	// Restarted, it leads its new cluster again.
+	if code := left.proc().Term(30 * time.Second); code != 0 {
+		t.Fatalf("stop after the reset: exit %d", code)
+	}
+	pc.restart(left, false)
+	if pc.leader() != left {
+		t.Fatal("the reset voter does not lead after a restart")
+	}
+	next = wire.AppendTx(t, "http://"+left.rpc, []byte("next2"), "L", "after-restart")
+	if next.Seq != head+2 {
+		t.Fatalf("write after the restart: seq %d, want %d", next.Seq, head+2)
+	}
 	log := left.proc().ReadAll()
 	for _, r := range receipts {
 		if got := log[r.Seq-1].Signed(); got != r.Signed() {
@@ -726,8 +756,7 @@ func TestClusterRecoverFromMinority(t *testing.T) {
 	}
 	nv := &voterProc{id: "v9", dir: filepath.Join(filepath.Dir(left.dir), "v9"), clusterAddr: testnode.FreeAddr(t), p2p: p2pPort(t), rpc: testnode.FreeAddr(t)}
 	pc.mu.Lock()
-	pc.spec += "," + nv.id + "=" + nv.clusterAddr
-	pc.extra = append(pc.extra, "--peers", p2pAddr(left.proc()))
+	pc.spec += "," + nv.id + "=" + nv.clusterAddr // no --peers: the snapshot it is sent names them
 	pc.mu.Unlock()
 	p := pc.spawn(nv, true)
 	if code, out, errOut := testnode.RunChild(t, testnode.ChildEnv(), 60*time.Second, "cluster", "add", "--cluster-addr", left.clusterAddr, "--id", nv.id, "--address", nv.clusterAddr); code != 0 {

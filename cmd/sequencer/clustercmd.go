@@ -113,13 +113,14 @@ type resetResult struct {
 	HeadHash     string `json:"headHash"`
 	RaftMovedTo  string `json:"raftMovedTo,omitempty"`
 	AppliedIndex uint64 `json:"appliedIndexWas"`
+	Start        string `json:"start"` // the flags to start it with
 }
 
-// resetCluster moves datadir's Raft state aside, writes that of a new
-// cluster of one over the log, then forgets the Raft index the log was
-// applied up to (the new cluster's snapshot is index 1). Stopped between
-// the steps, a second run starts again from the first. The store's lock
-// makes it fail while the node runs.
+// resetCluster moves datadir's Raft state aside and writes that of a new
+// cluster of one over the log (cluster.NewClusterState: its index and
+// term are past every earlier Raft state of this datadir, so a reset run
+// again after one cut short, or after the new cluster ran, is safe). The
+// store's lock makes it fail while the node runs.
 func resetCluster(datadir string, self cluster.Member, now time.Time) (resetResult, error) {
 	var res resetResult
 	// Opening would create an empty log where none is: a mistyped datadir
@@ -153,11 +154,13 @@ func resetCluster(datadir string, self cluster.Member, now time.Time) (resetResu
 	case !errors.Is(err, os.ErrNotExist):
 		return res, err
 	}
-	if err := cluster.NewClusterState(raftDir, store, self, now); err != nil {
-		return res, fmt.Errorf("write the new cluster's state: %w", err)
-	}
-	if err := durable.OS.SyncDir(datadir); err != nil {
+	old, err := filepath.Glob(filepath.Join(datadir, "raft.reset-*"))
+	if err != nil {
 		return res, err
 	}
-	return res, store.PutApplied(0)
+	if err := cluster.NewClusterState(raftDir, old, store, self, now); err != nil {
+		return res, fmt.Errorf("write the new cluster's state: %w", err)
+	}
+	res.Start = "--cluster " + self.ID + "=" + self.Addr + " --node-id " + self.ID
+	return res, nil
 }

@@ -109,10 +109,13 @@ type Cluster struct {
 	queuedBytes *sequencer.ByteBudget // data of the queued ops, within QueueBytes
 	closeMu     sync.RWMutex
 	closed      bool
-	wg          sync.WaitGroup
-	halted      atomic.Pointer[error]
-	observer    *raft.Observer
-	observeCh   chan raft.Observation
+	// raftDown is closed once Raft has shut down (Close): a command still
+	// waiting then is answered NoQuorum (see proposed).
+	raftDown  chan struct{}
+	wg        sync.WaitGroup
+	halted    atomic.Pointer[error]
+	observer  *raft.Observer
+	observeCh chan raft.Observation
 
 	// sigs are the signatures of entries this voter wrote as leader, for
 	// its next command (followers write those entries with them instead of
@@ -257,6 +260,7 @@ func Start(cfg Config) (*Cluster, error) {
 	})
 	c.raft.RegisterObserver(c.observer)
 
+	c.raftDown = make(chan struct{})
 	c.queue = make(chan *pendingOp, seqCfg.QueueSize)
 	c.queuedBytes = sequencer.NewByteBudget(seqCfg.QueueBytes)
 	c.fwd = newForwarder(c)
@@ -399,6 +403,7 @@ func (c *Cluster) Close() {
 	_ = c.fwdSrv.Close()
 	c.raft.DeregisterObserver(c.observer)
 	_ = c.raft.Shutdown().Error()
+	close(c.raftDown)
 	c.wg.Wait()
 	c.trans.Close()
 	c.mux.close()

@@ -266,3 +266,44 @@ func TestClusterQueueBytes(t *testing.T) {
 		t.Fatalf("%d of 6 writes of 400 bytes were refused with a 1000-byte queue, want 4", over)
 	}
 }
+
+// A leader closed while writes pour in returns from Close: every command
+// it proposed is answered, even one still in Raft's apply queue when Raft
+// shut down (hashicorp/raft never answers those).
+func TestClusterCloseUnderLoad(t *testing.T) {
+	for round := range 4 {
+		tc := newTestCluster(t, 3)
+		l := tc.leader()
+		c := l.c // stop clears l.c
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					id := fmt.Sprintf("r%d-w%d-%d", round, w, i)
+					c.Enqueue(leaseOp("eip155:1:0xabc", id, id))
+				}
+			}()
+		}
+		time.Sleep(300 * time.Millisecond)
+		closed := make(chan struct{})
+		go func() { l.stop(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("round %d: Close of a leader under load did not return in 60 s", round)
+		}
+		close(stop)
+		wg.Wait()
+		for _, v := range tc.running() {
+			v.stop()
+		}
+	}
+}

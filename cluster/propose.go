@@ -136,10 +136,37 @@ func (c *Cluster) propose(group []*pendingOp, release func()) {
 	go func() {
 		defer c.wg.Done()
 		defer release()
-		outs, err := awaitCommand(fut)
+		outs, err := c.proposed(fut)
 		c.metrics.commit.Observe(time.Since(start).Seconds())
 		answer(group, outs, err)
 	}()
+}
+
+// proposed waits for a proposed command like awaitCommand, or until Raft
+// has shut down: hashicorp/raft (v1.7.2, with BatchApplyCh) never answers
+// a future still in its apply queue when it shuts down, and Close waits
+// for every command's answer.
+func (c *Cluster) proposed(fut raft.ApplyFuture) ([]sequencer.Outcome, error) {
+	type result struct {
+		outs []sequencer.Outcome
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		outs, err := awaitCommand(fut)
+		done <- result{outs, err}
+	}()
+	select {
+	case r := <-done:
+		return r.outs, r.err
+	case <-c.raftDown:
+		select {
+		case r := <-done:
+			return r.outs, r.err
+		default:
+			return nil, fmt.Errorf("%w: the voter shut down before its command was answered", sequencer.ErrNoQuorum)
+		}
+	}
 }
 
 // awaitCommand waits for a proposed command and returns its ops'

@@ -108,12 +108,8 @@ func cmdSlash(args []string, stdout, stderr io.Writer) int {
 	contract := fs.String("contract", "", "address of SequencerAccountability")
 	keyFile := fs.String("key-file", "", "file holding the paying account's hex private key (default: $"+slashKeyEnv+")")
 	timeout := fs.Duration("timeout", 2*time.Minute, "how long to wait for the transaction to be mined")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "sequencer slash:", err)
-		return 2
+	if code, ok := parseCommand(fs, args, stderr, "sequencer slash"); !ok {
+		return code
 	}
 	fail := func(err error) int { fmt.Fprintln(stderr, "sequencer slash:", err); return 1 }
 	if *proofFile == "" || *rpcURL == "" || !common.IsHexAddress(*contract) {

@@ -57,12 +57,8 @@ func cmdProve(args []string, stdout, stderr io.Writer) int {
 	rpcURL := fs.String("rpc", "http://127.0.0.1:24444", "node JSON-RPC URL")
 	seq := fs.Uint64("seq", 0, "the entry to prove")
 	primaryFlag := fs.String("primary", "", "the log's primary address (default: what the node says)")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "sequencer prove: %v\n", err)
-		return 2
+	if code, ok := parseCommand(fs, args, stderr, "sequencer prove"); !ok {
+		return code
 	}
 	if *seq == 0 {
 		fmt.Fprintln(stderr, "sequencer prove: --seq is required")
@@ -120,12 +116,8 @@ func cmdAudit(args []string, stdout, stderr io.Writer) int {
 	statePath := fs.String("state", "", "file keeping the last checkpoint seen (size and root), so that the next run checks against it")
 	every := fs.Duration("every", 10*time.Second, "time between checks")
 	count := fs.Int("count", 1, "checks to make (0: until stopped)")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "sequencer audit: %v\n", err)
-		return 2
+	if code, ok := parseCommand(fs, args, stderr, "sequencer audit"); !ok {
+		return code
 	}
 	fail := func(err error) int { fmt.Fprintf(stderr, "sequencer audit: %v\n", err); return 1 }
 	var last auditState

@@ -33,12 +33,8 @@ func cmdCluster(args []string, stdout, stderr io.Writer) int {
 	id := fs.String("id", "", "add, remove: the voter's node id")
 	addr := fs.String("address", "", "add: the new voter's cluster address HOST:PORT")
 	timeout := fs.Duration("timeout", 15*time.Second, "how long to wait for the answer; add and remove are sent again across a change of leader until then")
-	if err := parseFlags(fs, args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "sequencer cluster:", err)
-		return 2
+	if code, ok := parseCommand(fs, args[1:], stderr, "sequencer cluster"); !ok {
+		return code
 	}
 	a := cluster.NewAdmin(*timeout)
 	var st cluster.Status
@@ -81,12 +77,8 @@ func cmdClusterReset(args []string, stdout, stderr io.Writer) int {
 	datadir := fs.String("datadir", "", "the stopped voter's data directory")
 	id := fs.String("node-id", "", "its node id in the new cluster")
 	addr := fs.String("address", "", "its cluster address HOST:PORT in the new cluster")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "sequencer cluster reset:", err)
-		return 2
+	if code, ok := parseCommand(fs, args, stderr, "sequencer cluster reset"); !ok {
+		return code
 	}
 	if *datadir == "" || *id == "" || *addr == "" {
 		fmt.Fprintln(stderr, "sequencer cluster reset: --datadir, --node-id and --address are required")

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -11,6 +13,21 @@ import (
 // envName is the environment variable a flag falls back to.
 func envName(flagName string) string {
 	return "SEQUENCER_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseCommand parses a command's flags (parseFlags). When it returns
+// false the command exits with code: 0 after -h, 2 after a bad command
+// line, which is reported on stderr after prefix.
+func parseCommand(fs *flag.FlagSet, args []string, stderr io.Writer, prefix string) (code int, ok bool) {
+	err := parseFlags(fs, args)
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		return 0, false
+	}
+	fmt.Fprintln(stderr, prefix+":", err)
+	return 2, false
 }
 
 // parseFlags parses args, then fills every flag not given on the command

@@ -74,12 +74,8 @@ func cmdOp(name string, args []string, stdout, stderr io.Writer) int {
 	case "lineage":
 		fs.StringVar(&f.lineage, "lineage", "", "lineage")
 	}
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "sequencer %s: %v\n", name, err)
-		return 2
+	if code, ok := parseCommand(fs, args, stderr, "sequencer "+name); !ok {
+		return code
 	}
 	fail := func(code int, err error) int {
 		if f.asJSON {

@@ -197,12 +197,8 @@ func (c *runConfig) allowlist() (rpc.Allowlist, error) {
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs, c := runFlags(stderr)
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "sequencer:", err)
-		return 2
+	if code, ok := parseCommand(fs, args, stderr, "sequencer"); !ok {
+		return code
 	}
 	log, err := newLogger(c, stderr)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/ecdsa"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,12 +24,8 @@ func cmdKeygen(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	keyFile := fs.String("key-file", "", "write an encrypted go-ethereum keystore file here")
 	pwFile := fs.String("password-file", "", "file holding the keystore password")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "sequencer keygen:", err)
-		return 2
+	if code, ok := parseCommand(fs, args, stderr, "sequencer keygen"); !ok {
+		return code
 	}
 	k, err := crypto.GenerateKey()
 	if err != nil {
@@ -91,12 +86,8 @@ func cmdVerify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sequencer verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	datadir := fs.String("datadir", "./data", "datadir of the node (stop the node first)")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "sequencer verify:", err)
-		return 2
+	if code, ok := parseCommand(fs, args, stderr, "sequencer verify"); !ok {
+		return code
 	}
 	dir := filepath.Join(*datadir, "db")
 	if _, err := os.Stat(dir); err != nil {

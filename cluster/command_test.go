@@ -179,3 +179,32 @@ func TestNewerCommandHalts(t *testing.T) {
 		t.Fatalf("applier: %v", err)
 	}
 }
+
+// A receipt is signed: an outcome whose entry this voter holds unsigned
+// (it applied the command as a follower, having lost its leadership after
+// the commit) is answered NoQuorum, to be retried; signed ones and errors
+// pass as they are.
+func TestAnswerNeverUnsigned(t *testing.T) {
+	var got []error
+	var res []sequencer.Result
+	group := make([]*pendingOp, 3)
+	for i := range group {
+		group[i] = &pendingOp{resolve: func(r sequencer.Result, err error) { res = append(res, r); got = append(got, err) }}
+	}
+	signed := &sequencer.Entry{Seq: 7}
+	signed.Signature[64] = 27
+	answer(group, []sequencer.Outcome{
+		{Result: sequencer.Result{Entry: signed}},
+		{Result: sequencer.Result{Entry: &sequencer.Entry{Seq: 8}}},
+		{Err: sequencer.ErrExternalIDConfl},
+	}, nil)
+	if got[0] != nil || res[0].Entry != signed {
+		t.Fatalf("signed entry: %+v, %v", res[0], got[0])
+	}
+	if !errors.Is(got[1], sequencer.ErrNoQuorum) || res[1].Entry != nil {
+		t.Fatalf("unsigned entry: %+v, %v; want NoQuorum and no receipt", res[1], got[1])
+	}
+	if !errors.Is(got[2], sequencer.ErrExternalIDConfl) {
+		t.Fatalf("error outcome: %v", got[2])
+	}
+}

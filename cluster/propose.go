@@ -192,6 +192,15 @@ func answer(group []*pendingOp, outs []sequencer.Outcome, err error) {
 			p.resolve(sequencer.Result{}, err)
 			continue
 		}
+		if e := outs[i].Result.Entry; outs[i].Err == nil && e != nil && e.Signature == ([65]byte{}) {
+			// This voter lost its leadership between the command's commit
+			// and its apply, and applied it as a follower: the entry waits,
+			// unwritten, for the next leader's signatures. A receipt is
+			// signed and durable; a retry (same externalId) finds the entry
+			// once it is.
+			p.resolve(sequencer.Result{}, fmt.Errorf("%w: leadership moved before entry %d was signed", sequencer.ErrNoQuorum, e.Seq))
+			continue
+		}
 		p.resolve(outs[i].Result, outs[i].Err)
 	}
 }
